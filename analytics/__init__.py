@@ -1,0 +1,8 @@
+"""CRO analytics workbench: warehouse, generators, importers, models and metrics.
+
+Functions here are pure and typed: they take a :class:`~analytics.warehouse.Warehouse`, an
+:class:`~analytics.scope.AccessScope` and usually a :class:`~analytics.scope.PortfolioFilter`, and
+return DataFrames or Plotly figures. Pages in ``pages/`` only lay them out.
+"""
+
+__version__ = "0.1.0"

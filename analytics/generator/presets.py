@@ -1,0 +1,34 @@
+"""Size presets of the synthetic portfolio."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Preset:
+    """How big a generated portfolio is.
+
+    ``screened_subjects`` and ``study_sites`` are targets the generator scales study sizes to; the
+    realized counts vary with the seed because enrollment is a random process.
+    """
+
+    name: str
+    sponsors: int
+    studies: int
+    study_sites: int
+    screened_subjects: int
+    historical_trials: int
+    as_of: dt.date = dt.date(2026, 11, 1)
+    first_fpi: dt.date = dt.date(2021, 6, 1)
+    anomaly_share: float = 0.18  # share of study-sites that get one labelled anomaly
+
+
+PRESETS: dict[str, Preset] = {
+    "tiny": Preset("tiny", sponsors=2, studies=4, study_sites=60, screened_subjects=900, historical_trials=400),
+    "demo": Preset("demo", sponsors=3, studies=12, study_sites=300, screened_subjects=6_000,
+                   historical_trials=3_000),
+    "large": Preset("large", sponsors=25, studies=300, study_sites=8_000, screened_subjects=100_000,
+                    historical_trials=20_000),
+}

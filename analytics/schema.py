@@ -1,0 +1,521 @@
+"""The warehouse schema: one declarative definition for DDL, the data dictionary and import contracts.
+
+Every table is a :class:`Table` of :class:`Column` specs. The DDL that builds the warehouse, the
+data dictionary in ``data/DATA_DICTIONARY.md`` and the operational-import contract are all generated
+from these specs, so they cannot drift apart.
+
+Schemas (DuckDB namespaces):
+
+* ``main``: trial data and reference data that pages read (always through the access scope).
+* ``restricted``: unblinding data (treatment arms); never read for a blinded scope.
+* ``truth``: labelled anomalies injected by the synthetic generator; pages never read it.
+* ``meta``: schema version history and warehouse facts (as-of date, preset, seed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: its DuckDB type, whether a value is required, meaning and allowed values."""
+
+    name: str
+    type: str
+    description: str
+    required: bool = False
+    allowed: tuple[str, ...] = ()
+    primary_key: bool = False
+
+
+@dataclass(frozen=True)
+class Table:
+    """One warehouse table: its namespace, name, purpose and columns."""
+
+    name: str
+    description: str
+    columns: tuple[Column, ...]
+    schema: str = "main"
+    importable: bool = False  # part of the operational CSV/Parquet contract
+    indexes: tuple[str, ...] = field(default=())
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    @property
+    def primary_key(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.primary_key)
+
+    def column(self, name: str) -> Column:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(f"{self.qualified_name} has no column {name!r}")
+
+    def ddl(self) -> str:
+        """CREATE TABLE statement; allowed values become CHECK constraints."""
+        parts = []
+        for col in self.columns:
+            spec = f"{col.name} {col.type}"
+            if col.required or col.primary_key:
+                spec += " NOT NULL"
+            if col.allowed:
+                values = ", ".join("'" + v.replace("'", "''") + "'" for v in col.allowed)
+                spec += f" CHECK ({col.name} IN ({values}))"
+            parts.append(spec)
+        if self.primary_key:
+            parts.append(f"PRIMARY KEY ({', '.join(self.primary_key)})")
+        body = ",\n    ".join(parts)
+        return f"CREATE TABLE IF NOT EXISTS {self.qualified_name} (\n    {body}\n)"
+
+
+def _c(name: str, type_: str, description: str, **kw) -> Column:
+    return Column(name, type_, description, **kw)
+
+
+PHASES = ("Phase 1", "Phase 2", "Phase 3", "Phase 4")
+STUDY_STATUSES = ("Planned", "Start-up", "Enrolling", "Follow-up", "Closed")
+STUDY_SITE_STATUSES = ("Planned", "Active", "Closed", "Never activated")
+SUBJECT_STATUSES = ("Screening", "Screen failure", "On study", "Completed", "Discontinued")
+VISIT_STATUSES = ("Completed", "Missed")
+QUERY_STATUSES = ("Open", "Answered", "Closed")
+MEASUREMENT_DOMAINS = ("LB", "VS")
+MONITORING_VISIT_TYPES = ("SIV", "IMV", "Remote", "COV")
+CAPA_EFFECTIVENESS = ("Effective", "Not effective")
+DATE_PRECISIONS = ("year", "month", "day")
+
+TABLES: tuple[Table, ...] = (
+    Table(
+        "sponsors",
+        "Pharmaceutical or biotech companies that contract the CRO.",
+        (
+            _c("sponsor_id", "VARCHAR", "Stable sponsor key, e.g. SP01.", primary_key=True),
+            _c("name", "VARCHAR", "Sponsor display name.", required=True),
+        ),
+        importable=True,
+    ),
+    Table(
+        "studies",
+        "Clinical studies run by the CRO, one row per protocol.",
+        (
+            _c("study_id", "VARCHAR", "Stable study key.", primary_key=True),
+            _c("protocol_id", "VARCHAR", "Sponsor protocol number.", required=True),
+            _c("sponsor_id", "VARCHAR", "Owning sponsor (sponsors.sponsor_id).", required=True),
+            _c("title", "VARCHAR", "Short study title."),
+            _c("phase", "VARCHAR", "Development phase.", allowed=PHASES),
+            _c("therapeutic_area", "VARCHAR", "Therapeutic area, e.g. Oncology."),
+            _c("indication", "VARCHAR", "Disease or condition studied."),
+            _c("target_enrollment", "INTEGER", "Randomized subjects planned (count)."),
+            _c("planned_fpi", "DATE", "Planned first patient in (first randomization)."),
+            _c("planned_lpi", "DATE", "Planned last patient in (target enrollment reached)."),
+            _c("status", "VARCHAR", "Study status at the as-of date.", allowed=STUDY_STATUSES),
+            _c("blinded", "BOOLEAN", "True when treatment assignment is masked.", required=True),
+            _c("visit_interval_days", "INTEGER", "Days between scheduled treatment visits."),
+            _c("planned_visits", "INTEGER", "Scheduled visits per subject after randomization."),
+            _c("data_source", "VARCHAR", "Where the study's data came from: synthetic, sdtm or tables."),
+        ),
+        importable=True,
+    ),
+    Table(
+        "countries",
+        "Countries where sites operate (ISO 3166-1 alpha-2).",
+        (
+            _c("country_code", "VARCHAR", "ISO 3166-1 alpha-2 code.", primary_key=True),
+            _c("name", "VARCHAR", "Country name.", required=True),
+            _c("region", "VARCHAR", "Geographic region, e.g. Europe."),
+        ),
+    ),
+    Table(
+        "sites",
+        "Investigator institutions; one institution may run many studies.",
+        (
+            _c("site_id", "VARCHAR", "Stable institution key.", primary_key=True),
+            _c("name", "VARCHAR", "Institution name.", required=True),
+            _c("country_code", "VARCHAR", "Country (countries.country_code).", required=True),
+            _c("city", "VARCHAR", "City."),
+        ),
+        importable=True,
+    ),
+    Table(
+        "study_sites",
+        "A site's participation in one study (the unit monitors triage).",
+        (
+            _c("study_site_id", "VARCHAR", "Stable key, unique across studies.", primary_key=True),
+            _c("study_id", "VARCHAR", "Study (studies.study_id).", required=True),
+            _c("site_id", "VARCHAR", "Institution (sites.site_id).", required=True),
+            _c("site_number", "VARCHAR", "Site number within the study, as on the eCRF.", required=True),
+            _c("investigator", "VARCHAR", "Principal investigator."),
+            _c("status", "VARCHAR", "Site status at the as-of date.", allowed=STUDY_SITE_STATUSES),
+            _c("planned_activation_date", "DATE", "Planned site initiation / activation."),
+            _c("activation_date", "DATE", "Actual activation; empty if never activated."),
+            _c("planned_enrollment", "INTEGER", "Randomized subjects the site committed to (count)."),
+        ),
+        importable=True,
+    ),
+    Table(
+        "subjects",
+        "Screened subjects (including screen failures).",
+        (
+            _c("subject_id", "VARCHAR", "Unique subject key (study-prefixed USUBJID).", primary_key=True),
+            _c("study_id", "VARCHAR", "Study.", required=True),
+            _c("study_site_id", "VARCHAR", "Study-site.", required=True),
+            _c("sex", "VARCHAR", "Sex: F, M or U.", allowed=("F", "M", "U")),
+            _c("age", "INTEGER", "Age at consent (years)."),
+            _c("screening_date", "DATE", "Screening visit date."),
+            _c("consent_date", "DATE", "Informed consent signed."),
+            _c("randomization_date", "DATE", "Randomization; empty for screen failures."),
+            _c("screen_failure_reason", "VARCHAR", "Why the subject failed screening."),
+            _c("discontinuation_date", "DATE", "Early study discontinuation date."),
+            _c("discontinuation_reason", "VARCHAR", "Reason for early discontinuation."),
+            _c("status", "VARCHAR", "Subject status at the as-of date.", allowed=SUBJECT_STATUSES),
+        ),
+        importable=True,
+    ),
+    Table(
+        "treatment_assignments",
+        "Randomized treatment arm. Restricted: unblinded roles only.",
+        (
+            _c("subject_id", "VARCHAR", "Subject.", primary_key=True),
+            _c("study_id", "VARCHAR", "Study.", required=True),
+            _c("arm", "VARCHAR", "Treatment arm.", required=True),
+        ),
+        schema="restricted",
+    ),
+    Table(
+        "visits",
+        "Subject visits: schedule, window, actual date and eCRF entry.",
+        (
+            _c("visit_id", "BIGINT", "Unique visit key.", primary_key=True),
+            _c("subject_id", "VARCHAR", "Subject.", required=True),
+            _c("study_id", "VARCHAR", "Study.", required=True),
+            _c("study_site_id", "VARCHAR", "Study-site.", required=True),
+            _c("visit_number", "DOUBLE", "Visit number (SDTM VISITNUM); 0 is screening."),
+            _c("visit_name", "VARCHAR", "Visit label."),
+            _c("scheduled_date", "DATE", "Protocol-scheduled date."),
+            _c("window_days", "INTEGER", "Allowed deviation from the scheduled date (days, +/-)."),
+            _c("actual_date", "DATE", "Date the visit happened; empty when missed."),
+            _c("entry_date", "DATE", "Date the visit's eCRF was first entered."),
+            _c("status", "VARCHAR", "Completed or Missed.", allowed=VISIT_STATUSES),
+        ),
+        importable=True,
+    ),
+    Table(
+        "crf_pages",
+        "eCRF pages with their data-point counts (entered, changed, source-data verified).",
+        (
+            _c("page_id", "BIGINT", "Unique page key.", primary_key=True),
+            _c("visit_id", "BIGINT", "Visit.", required=True),
+            _c("study_id", "VARCHAR", "Study.", required=True),
+            _c("study_site_id", "VARCHAR", "Study-site.", required=True),
+            _c("subject_id", "VARCHAR", "Subject.", required=True),
+            _c("form", "VARCHAR", "eCRF form name."),
+            _c("entry_date", "DATE", "Date first entered."),
+            _c("data_points", "INTEGER", "Data points on the page (count)."),
+            _c("changed_points", "INTEGER", "Data points changed at least once after entry (count)."),
+            _c("sdv_points", "INTEGER", "Data points source-data verified (count)."),
+            _c("sdv_date", "DATE", "Date SDV of the page was completed."),
+        ),
+    ),
+    Table(
+        "queries",
+        "Data queries raised on eCRF pages.",
+        (
+            _c("query_id", "BIGINT", "Unique query key.", primary_key=True),
+            _c("study_id", "VARCHAR", "Study.", required=True),
+            _c("study_site_id", "VARCHAR", "Study-site.", required=True),
+            _c("subject_id", "VARCHAR", "Subject."),
+            _c("page_id", "BIGINT", "Page the query was raised on."),
+            _c("origin", "VARCHAR", "Automatic edit check or manual review.", allowed=("Edit check", "Manual")),
+            _c("opened_date", "DATE", "Date raised.", required=True),
+            _c("answered_date", "DATE", "Date the site answered."),
+            _c("closed_date", "DATE", "Date closed by data management."),
+            _c("status", "VARCHAR", "Status at the as-of date.", allowed=QUERY_STATUSES),
+        ),
+        importable=True,
+    ),
+    Table(
+        "adverse_events",
+        "Adverse events as reported in the EDC.",
+        (
+            _c("ae_id", "BIGINT", "Unique AE key.", primary_key=True),
+            _c("study_id", "VARCHAR", "Study.", required=True),
+            _c("study_site_id", "VARCHAR", "Study-site.", required=True),
+            _c("subject_id", "VARCHAR", "Subject.", required=True),
+            _c("term", "VARCHAR", "Preferred term."),
+            _c("body_system", "VARCHAR", "System organ class."),
+            _c("serious", "BOOLEAN", "Serious adverse event."),
+            _c("grade", "INTEGER", "Severity grade 1-5 (CTCAE)."),
+            _c("onset_date", "DATE", "Onset date."),
+            _c("onset_date_text", "VARCHAR", "Onset as reported (ISO 8601, may be partial)."),
+            _c("end_date", "DATE", "Resolution date."),
+            _c("report_date", "DATE", "Date entered in the EDC."),
+            _c("onset_date_precision", "VARCHAR", "Precision of the reported onset.", allowed=DATE_PRECISIONS),
+            _c("end_date_text", "VARCHAR", "Resolution as reported (ISO 8601, may be partial)."),
+            _c("severity", "VARCHAR", "Reported severity (SDTM AESEV), e.g. MILD, MODERATE, SEVERE."),
+            _c("treatment_emergent", "BOOLEAN", "Treatment-emergent flag (SDTM SUPPAE AETRTEM)."),
+        ),
+    ),
+    Table(
+        "protocol_deviations",
+        "Protocol deviations with category and importance.",
+        (
+            _c("deviation_id", "BIGINT", "Unique deviation key.", primary_key=True),
+            _c("study_id", "VARCHAR", "Study.", required=True),
+            _c("study_site_id", "VARCHAR", "Study-site.", required=True),
+            _c("subject_id", "VARCHAR", "Subject, if subject-level."),
+            _c("category", "VARCHAR", "Deviation category."),
+            _c("important", "BOOLEAN", "Important (ICH E3) deviation."),
+            _c("description", "VARCHAR", "Free-text description."),
+            _c("occurred_date", "DATE", "Date of the deviation."),
+            _c("reported_date", "DATE", "Date it was recorded."),
+        ),
+        importable=True,
+    ),
+    Table(
+        "measurements",
+        "Lab (LB) and vital-sign (VS) results with units, reference ranges and grades.",
+        (
+            _c("measurement_id", "BIGINT", "Unique result key.", primary_key=True),
+            _c("study_id", "VARCHAR", "Study.", required=True),
+            _c("study_site_id", "VARCHAR", "Study-site.", required=True),
+            _c("subject_id", "VARCHAR", "Subject.", required=True),
+            _c("visit_id", "BIGINT", "Visit."),
+            _c("domain", "VARCHAR", "LB or VS.", allowed=MEASUREMENT_DOMAINS),
+            _c("test_code", "VARCHAR", "Test short code (LBTESTCD / VSTESTCD)."),
+            _c("value", "DOUBLE", "Numeric result in the unit given."),
+            _c("unit", "VARCHAR", "Unit of the result."),
+            _c("ref_low", "DOUBLE", "Lower limit of normal."),
+            _c("ref_high", "DOUBLE", "Upper limit of normal."),
+            _c("grade", "INTEGER", "Toxicity grade 0-4 (labs only)."),
+            _c("collected_date", "DATE", "Collection date."),
+            _c("normal_range_flag", "VARCHAR", "Reference-range indicator as reported (LBNRIND), e.g. HIGH."),
+            _c("test_name", "VARCHAR", "Test name (LBTEST / VSTEST)."),
+        ),
+    ),
+    Table(
+        "monitoring_visits",
+        "CRA monitoring visits (site initiation, interim, remote, close-out).",
+        (
+            _c("monitoring_visit_id", "BIGINT", "Unique key.", primary_key=True),
+            _c("study_id", "VARCHAR", "Study.", required=True),
+            _c("study_site_id", "VARCHAR", "Study-site.", required=True),
+            _c("visit_type", "VARCHAR", "SIV, IMV, Remote or COV.", allowed=MONITORING_VISIT_TYPES),
+            _c("planned_date", "DATE", "Planned date."),
+            _c("actual_date", "DATE", "Date performed."),
+            _c("report_date", "DATE", "Monitoring report finalized."),
+            _c("findings", "INTEGER", "Findings raised (count)."),
+        ),
+        importable=True,
+    ),
+    Table(
+        "quality_events",
+        "Quality events (issues found in audits, monitoring or by sites).",
+        (
+            _c("quality_event_id", "BIGINT", "Unique key.", primary_key=True),
+            _c("study_id", "VARCHAR", "Study.", required=True),
+            _c("study_site_id", "VARCHAR", "Study-site, if site-level."),
+            _c("category", "VARCHAR", "Quality event category."),
+            _c("severity", "VARCHAR", "Minor, Major or Critical.", allowed=("Minor", "Major", "Critical")),
+            _c("description", "VARCHAR", "Free-text description."),
+            _c("reported_date", "DATE", "Date reported.", required=True),
+        ),
+        importable=True,
+    ),
+    Table(
+        "capas",
+        "Corrective and preventive actions.",
+        (
+            _c("capa_id", "BIGINT", "Unique key.", primary_key=True),
+            _c("study_id", "VARCHAR", "Study.", required=True),
+            _c("study_site_id", "VARCHAR", "Study-site, if site-level."),
+            _c("quality_event_id", "BIGINT", "Triggering quality event."),
+            _c("root_cause_category", "VARCHAR", "Root-cause category."),
+            _c("description", "VARCHAR", "Free-text description of the problem and action."),
+            _c("owner", "VARCHAR", "Accountable person."),
+            _c("opened_date", "DATE", "Date opened.", required=True),
+            _c("original_due_date", "DATE", "Due date when opened."),
+            _c("current_due_date", "DATE", "Due date after extensions."),
+            _c("extension_count", "INTEGER", "Times the due date was extended."),
+            _c("closed_date", "DATE", "Date closed."),
+            _c("effectiveness_check_date", "DATE", "Date of the effectiveness check."),
+            _c("effectiveness_result", "VARCHAR", "Outcome of the check.", allowed=CAPA_EFFECTIVENESS),
+        ),
+        importable=True,
+    ),
+    Table(
+        "milestones",
+        "Study milestones, planned and actual.",
+        (
+            _c("study_id", "VARCHAR", "Study.", primary_key=True),
+            _c("milestone", "VARCHAR", "Milestone name.", primary_key=True),
+            _c("sequence", "INTEGER", "Order of the milestone in the study plan."),
+            _c("planned_date", "DATE", "Planned date."),
+            _c("actual_date", "DATE", "Actual date, once reached."),
+        ),
+        importable=True,
+    ),
+    Table(
+        "historical_trials",
+        "Completed and ongoing trials for feasibility benchmarks (ClinicalTrials.gov-shaped).",
+        (
+            _c("nct_id", "VARCHAR", "ClinicalTrials.gov NCT number.", primary_key=True),
+            _c("title", "VARCHAR", "Brief title."),
+            _c("status", "VARCHAR", "Overall status, e.g. COMPLETED."),
+            _c("phase", "VARCHAR", "Phase(s), e.g. PHASE2|PHASE3."),
+            _c("conditions", "VARCHAR", "Conditions, separated by |."),
+            _c("therapeutic_area", "VARCHAR", "Therapeutic area (derived)."),
+            _c("enrollment", "INTEGER", "Actual or anticipated enrollment (count)."),
+            _c("start_date", "DATE", "Study start."),
+            _c("start_date_precision", "VARCHAR", "day or month.", allowed=("day", "month")),
+            _c("completion_date", "DATE", "Completion."),
+            _c("completion_date_precision", "VARCHAR", "day or month.", allowed=("day", "month")),
+            _c("n_sites", "INTEGER", "Number of locations."),
+            _c("countries", "VARCHAR", "Countries, separated by |."),
+            _c("data_source", "VARCHAR", "synthetic or ctgov."),
+        ),
+    ),
+    Table(
+        "data_provenance",
+        "Where each study's data came from: one row per source file loaded.",
+        (
+            _c("study_id", "VARCHAR", "Study the file fed (or the ctgov batch id).", primary_key=True),
+            _c("file_name", "VARCHAR", "Source file name (relative to the chosen folder).", primary_key=True),
+            _c("source_type", "VARCHAR", "synthetic, sdtm, ctgov or tables."),
+            _c("sha256", "VARCHAR", "SHA-256 checksum of the file."),
+            _c("row_count", "BIGINT", "Rows read from the file (count)."),
+            _c("rejected_rows", "BIGINT", "Rows rejected or with warnings (count)."),
+            _c("imported_at", "TIMESTAMP", "When the load was committed (UTC)."),
+            _c("importer_version", "VARCHAR", "Version of the importer that loaded it."),
+            _c("notes", "VARCHAR", "How derived values were obtained from this file (estimates, gaps)."),
+        ),
+    ),
+    Table(
+        "dispositions",
+        "Subject disposition and milestone events (SDTM DS): completion, discontinuation, screen failure.",
+        (
+            _c("disposition_id", "BIGINT", "Unique key.", primary_key=True),
+            _c("study_id", "VARCHAR", "Study.", required=True),
+            _c("study_site_id", "VARCHAR", "Study-site.", required=True),
+            _c("subject_id", "VARCHAR", "Subject.", required=True),
+            _c("category", "VARCHAR", "Event category (DSCAT), e.g. DISPOSITION EVENT."),
+            _c("decoded_term", "VARCHAR", "Standardized term (DSDECOD), e.g. ADVERSE EVENT."),
+            _c("reported_term", "VARCHAR", "Term as reported (DSTERM)."),
+            _c("event_date", "DATE", "Event date (only when the day is known)."),
+            _c("event_date_text", "VARCHAR", "Event date as reported (ISO 8601, may be partial)."),
+            _c("event_date_precision", "VARCHAR", "Precision of the reported date.", allowed=DATE_PRECISIONS),
+            _c("visit_number", "DOUBLE", "Visit number (VISITNUM)."),
+        ),
+    ),
+    Table(
+        "planned_visits",
+        "Planned visit schedule of a study (SDTM TV).",
+        (
+            _c("study_id", "VARCHAR", "Study.", primary_key=True),
+            _c("visit_number", "DOUBLE", "Visit number (VISITNUM).", primary_key=True),
+            _c("visit_name", "VARCHAR", "Visit label."),
+            _c("planned_day", "INTEGER", "Planned study day (VISITDY; day 1 = first treatment)."),
+            _c("start_rule", "VARCHAR", "Rule for the start of the visit (TVSTRL)."),
+            _c("end_rule", "VARCHAR", "Rule for the end of the visit (TVENRL)."),
+        ),
+    ),
+    Table(
+        "supplemental_qualifiers",
+        "SDTM supplemental qualifiers (SUPP--) joined to their parent records.",
+        (
+            _c("study_id", "VARCHAR", "Study.", primary_key=True),
+            _c("subject_id", "VARCHAR", "Subject.", primary_key=True),
+            _c("domain", "VARCHAR", "Parent domain (RDOMAIN), e.g. AE.", primary_key=True),
+            _c("record_key", "VARCHAR", "Parent record (IDVAR=IDVARVAL), empty for subject level.", primary_key=True),
+            _c("qualifier", "VARCHAR", "Qualifier name (QNAM).", primary_key=True),
+            _c("label", "VARCHAR", "Qualifier label (QLABEL)."),
+            _c("value", "VARCHAR", "Qualifier value (QVAL)."),
+        ),
+    ),
+    Table(
+        "exposures",
+        "Study treatment exposure (SDTM EX). Restricted: treatment names and doses unblind.",
+        (
+            _c("exposure_id", "BIGINT", "Unique key.", primary_key=True),
+            _c("study_id", "VARCHAR", "Study.", required=True),
+            _c("study_site_id", "VARCHAR", "Study-site.", required=True),
+            _c("subject_id", "VARCHAR", "Subject.", required=True),
+            _c("treatment", "VARCHAR", "Treatment name (EXTRT)."),
+            _c("dose", "DOUBLE", "Dose per administration."),
+            _c("dose_unit", "VARCHAR", "Dose unit."),
+            _c("route", "VARCHAR", "Route of administration."),
+            _c("start_date", "DATE", "Exposure start (day known)."),
+            _c("end_date", "DATE", "Exposure end (day known)."),
+            _c("start_date_text", "VARCHAR", "Start as reported (ISO 8601, may be partial)."),
+        ),
+        schema="restricted",
+    ),
+    Table(
+        "anomalies",
+        "Labelled anomalies injected by the generator (ground truth for evaluation).",
+        (
+            _c("anomaly_id", "INTEGER", "Unique key.", primary_key=True),
+            _c("anomaly_type", "VARCHAR", "What was injected.", required=True),
+            _c("level", "VARCHAR", "site, subject or study.", allowed=("site", "subject", "study")),
+            _c("study_id", "VARCHAR", "Study.", required=True),
+            _c("study_site_id", "VARCHAR", "Study-site, for site and subject anomalies."),
+            _c("subject_id", "VARCHAR", "Subject, for subject anomalies."),
+            _c("magnitude", "DOUBLE", "Strength, e.g. share of AEs removed (0-1) or rate multiplier."),
+            _c("detail", "VARCHAR", "Human-readable description."),
+        ),
+        schema="truth",
+    ),
+    Table(
+        "schema_version",
+        "Migrations applied to this file.",
+        (
+            _c("version", "INTEGER", "Schema version.", primary_key=True),
+            _c("description", "VARCHAR", "What the migration did."),
+            _c("applied_at", "TIMESTAMP", "When it was applied (UTC)."),
+        ),
+        schema="meta",
+    ),
+    Table(
+        "warehouse_info",
+        "Facts about this warehouse file (as-of date, preset, seed, build time).",
+        (
+            _c("key", "VARCHAR", "Fact name.", primary_key=True),
+            _c("value", "VARCHAR", "Fact value."),
+        ),
+        schema="meta",
+    ),
+)
+
+TABLES_BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
+SCHEMAS = ("main", "restricted", "truth", "meta")
+
+
+def table(name: str) -> Table:
+    """The table spec called ``name`` (unqualified)."""
+    try:
+        return TABLES_BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"unknown table {name!r}; known: {', '.join(sorted(TABLES_BY_NAME))}") from None
+
+
+def data_dictionary_markdown() -> str:
+    """The data dictionary as Markdown, generated from :data:`TABLES`."""
+    lines = [
+        "# Data dictionary",
+        "",
+        f"Generated from `analytics/schema.py` (schema version {SCHEMA_VERSION}) by "
+        "`python -m analytics dictionary`. Do not edit by hand.",
+        "",
+    ]
+    for t in TABLES:
+        lines += [f"## `{t.qualified_name}`", "", t.description, ""]
+        lines += ["| column | type | required | meaning | allowed values |", "|---|---|---|---|---|"]
+        for c in t.columns:
+            req = "key" if c.primary_key else ("yes" if c.required else "")
+            allowed = ", ".join(c.allowed)
+            lines.append(f"| `{c.name}` | {c.type} | {req} | {c.description} | {allowed} |")
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,289 @@
+"""The DuckDB warehouse: creation, migrations, atomic swaps and scoped read queries.
+
+Readers share one cached read-only connection per file and take a fresh cursor per query (a DuckDB
+connection used by two threads at once raises "connection is busy"). Writers never touch a file
+readers hold: they build a new file beside it and swap it in with an atomic rename; readers notice
+the new inode and reconnect.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from analytics import schema
+from analytics.scope import NO_FILTER, SCOPE_CTES, AccessScope, PortfolioFilter
+
+DEFAULT_DB_PATH = Path(__file__).resolve().parent.parent / "data" / "warehouse.duckdb"
+DB_ENV_VAR = "CRO_WAREHOUSE"
+
+
+class WarehouseError(RuntimeError):
+    """The warehouse file is missing, unreadable or of an unknown schema version."""
+
+
+def default_db_path() -> Path:
+    """The warehouse the app opens: ``$CRO_WAREHOUSE`` or ``data/warehouse.duckdb``."""
+    return Path(os.environ.get(DB_ENV_VAR) or DEFAULT_DB_PATH)
+
+
+# --- migrations -------------------------------------------------------------------------------
+
+Migration = Callable[[duckdb.DuckDBPyConnection], None]
+
+
+def _migration_1(con: duckdb.DuckDBPyConnection) -> None:
+    for name in schema.SCHEMAS:
+        if name != "main":
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {name}")
+    for t in schema.TABLES:
+        con.execute(t.ddl())
+
+
+# version -> (description, function). A later release appends here; never edit an applied one.
+MIGRATIONS: dict[int, tuple[str, Migration]] = {
+    1: ("Initial CRO warehouse schema", _migration_1),
+}
+
+
+def current_version(con: duckdb.DuckDBPyConnection) -> int:
+    """The schema version of an open warehouse (0 for an empty file)."""
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE table_schema = 'meta' AND table_name = 'schema_version'"
+    ).fetchone()[0]
+    if not exists:
+        return 0
+    return con.execute("SELECT coalesce(max(version), 0) FROM meta.schema_version").fetchone()[0]
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> int:
+    """Apply every migration newer than the file's version, each in its own transaction."""
+    version = current_version(con)
+    latest = max(MIGRATIONS)
+    if version > latest:
+        raise WarehouseError(
+            f"warehouse schema version {version} is newer than this release understands ({latest}); "
+            "upgrade the application"
+        )
+    for number in range(version + 1, latest + 1):
+        description, apply = MIGRATIONS[number]
+        con.execute("BEGIN TRANSACTION")
+        try:
+            apply(con)
+            con.execute(
+                "INSERT INTO meta.schema_version VALUES (?, ?, ?)",
+                [number, description, dt.datetime.now(dt.UTC).replace(tzinfo=None)],
+            )
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+    return latest
+
+
+def create_empty(path: Path) -> None:
+    """Create a new warehouse file at ``path`` with the current schema (it must not exist)."""
+    with duckdb.connect(str(path)) as con:
+        migrate(con)
+
+
+def set_info(con: duckdb.DuckDBPyConnection, facts: dict[str, object]) -> None:
+    """Upsert facts into ``meta.warehouse_info``."""
+    for key, value in facts.items():
+        con.execute(
+            "INSERT OR REPLACE INTO meta.warehouse_info VALUES (?, ?)", [key, None if value is None else str(value)]
+        )
+
+
+@contextmanager
+def build_aside(target: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Write a warehouse beside ``target`` and atomically swap it in when the block succeeds.
+
+    The new file is written as ``<target>.building``; on success it is checkpointed, closed and
+    renamed over ``target`` (readers still holding the old file keep their snapshot). On failure the
+    partial file is removed and ``target`` is untouched.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(target.name + ".building")
+    for leftover in (staging, staging.with_name(staging.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+    con = duckdb.connect(str(staging))
+    try:
+        migrate(con)
+        yield con
+        con.execute("CHECKPOINT")
+        con.close()
+        os.replace(staging, target)
+    except BaseException:
+        con.close()
+        staging.unlink(missing_ok=True)
+        staging.with_name(staging.name + ".wal").unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def modify_aside(target: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Change a copy of ``target`` inside one transaction and atomically swap it in on success.
+
+    Like :func:`build_aside`, but the new file starts as a copy of the existing warehouse (a new
+    empty one when ``target`` does not exist). Readers keep serving the old file until the rename;
+    on any failure the copy is discarded and ``target`` stays byte-for-byte as it was.
+    """
+    import shutil
+
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(target.name + ".building")
+    for leftover in (staging, staging.with_name(staging.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+    if target.with_name(target.name + ".wal").exists():
+        # A stale write-ahead log would be replayed onto the swapped-in file: refuse instead.
+        raise WarehouseError(f"{target} has an unfinished write ({target.name}.wal); close the writer first")
+    if target.exists():
+        shutil.copyfile(target, staging)
+    con = duckdb.connect(str(staging))
+    try:
+        migrate(con)
+        con.execute("BEGIN TRANSACTION")
+        yield con
+        con.execute("COMMIT")
+        con.execute("CHECKPOINT")
+        con.close()
+        os.replace(staging, target)
+    except BaseException:
+        con.close()
+        staging.unlink(missing_ok=True)
+        staging.with_name(staging.name + ".wal").unlink(missing_ok=True)
+        raise
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+_CONNECTIONS: dict[str, tuple[tuple[int, int], duckdb.DuckDBPyConnection]] = {}
+_CONNECTIONS_LOCK = threading.Lock()
+
+
+def _file_identity(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return (st.st_ino, st.st_mtime_ns)
+
+
+def _read_connection(path: Path) -> duckdb.DuckDBPyConnection:
+    """The shared read-only connection for ``path``, reopened when the file was swapped."""
+    key = str(path.resolve())
+    try:
+        identity = _file_identity(path)
+    except FileNotFoundError:
+        raise WarehouseError(
+            f"no warehouse at {path}; build one with `python -m analytics build --preset demo --db {path}`"
+        ) from None
+    with _CONNECTIONS_LOCK:
+        cached = _CONNECTIONS.get(key)
+        if cached and cached[0] == identity:
+            return cached[1]
+        if cached:
+            cached[1].close()
+        con = duckdb.connect(key, read_only=True)
+        version = current_version(con)
+        if version != schema.SCHEMA_VERSION:
+            con.close()
+            raise WarehouseError(
+                f"{path} has schema version {version}, this release needs {schema.SCHEMA_VERSION}; "
+                f"run `python -m analytics migrate --db {path}`"
+            )
+        _CONNECTIONS[key] = (identity, con)
+        return con
+
+
+@dataclass(frozen=True)
+class Warehouse:
+    """A handle on one warehouse file; small and hashable so cached functions can key on it.
+
+    ``token`` changes whenever the file is replaced, so cached results from an older file are never
+    served after a rebuild or import.
+    """
+
+    path: str
+    token: str = ""
+
+    @classmethod
+    def open(cls, path: Path | str | None = None) -> "Warehouse":
+        p = Path(path) if path else default_db_path()
+        try:
+            ino, mtime = _file_identity(p)
+        except FileNotFoundError:
+            raise WarehouseError(
+                f"no warehouse at {p}; build one with `python -m analytics build --preset demo --db {p}`"
+            ) from None
+        return cls(str(p.resolve()), f"{ino}:{mtime}")
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        return _read_connection(Path(self.path)).cursor()
+
+    def query(
+        self,
+        scope: AccessScope,
+        sql: str,
+        params: dict[str, object] | None = None,
+        filters: PortfolioFilter = NO_FILTER,
+    ) -> pd.DataFrame:
+        """Run ``sql`` with the ``scoped_studies`` / ``scoped_sites`` CTEs in front of it.
+
+        ``sql`` must be a constant query text that reads trial tables only through those CTEs (join
+        on ``study_id`` or ``study_site_id``); values come in ``params`` as ``$name`` parameters.
+        """
+        return self.query_with(scope, "", sql, params, filters)
+
+    def query_with(
+        self,
+        scope: AccessScope,
+        ctes: str,
+        sql: str,
+        params: dict[str, object] | None = None,
+        filters: PortfolioFilter = NO_FILTER,
+    ) -> pd.DataFrame:
+        """Like :meth:`query`, with extra CTEs (``name AS (...)``, comma separated) after the scope's."""
+        text = "WITH " + SCOPE_CTES + ((",\n" + ctes) if ctes.strip() else "") + "\n" + sql
+        all_params = {**scope.sql_params(), **filters.sql_params(), **(params or {})}
+        used = {k: v for k, v in all_params.items() if "$" + k in text}
+        cur = self.cursor()
+        try:
+            return cur.execute(text, used).df()
+        finally:
+            cur.close()
+
+    def reference(self, sql: str, params: list[object] | None = None) -> pd.DataFrame:
+        """Read reference data that is not trial data (countries, historical trials, warehouse facts)."""
+        cur = self.cursor()
+        try:
+            return cur.execute(sql, params or []).df()
+        finally:
+            cur.close()
+
+    def info(self) -> dict[str, str]:
+        """Facts from ``meta.warehouse_info`` (as-of date, preset, seed, build time)."""
+        df = self.reference("SELECT key, value FROM meta.warehouse_info")
+        return dict(zip(df["key"], df["value"]))
+
+    def as_of(self) -> dt.date:
+        """The date the data describe ("today" for the portfolio)."""
+        value = self.info().get("as_of_date")
+        return dt.date.fromisoformat(value) if value else dt.date.today()
+
+
+def close_all() -> None:
+    """Close every cached read connection (tests and the CLI call this before swapping files)."""
+    with _CONNECTIONS_LOCK:
+        for _, con in _CONNECTIONS.values():
+            con.close()
+        _CONNECTIONS.clear()
