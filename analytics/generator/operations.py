@@ -29,7 +29,7 @@ FORMS: tuple[tuple[str, int], ...] = (
 SCREENING_FORMS = np.array([0, 1, 2, 3])
 TREATMENT_FORMS = np.array([2, 4])
 LAB_FORM = 3
-QUERIES_PER_PAGE = 0.2  # for a 15-point page at an average site
+QUERIES_PER_PAGE = 0.25  # for a 15-point page at an average site
 
 
 @dataclass

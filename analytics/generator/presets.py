@@ -21,7 +21,7 @@ class Preset:
     screened_subjects: int
     historical_trials: int
     as_of: dt.date = dt.date(2026, 11, 1)
-    first_fpi: dt.date = dt.date(2021, 6, 1)
+    first_fpi: dt.date = dt.date(2020, 6, 1)
     anomaly_share: float = 0.18  # share of study-sites that get one labelled anomaly
 
 

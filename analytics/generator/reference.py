@@ -126,10 +126,10 @@ PHASE_SHARES = {"Phase 1": 0.15, "Phase 2": 0.33, "Phase 3": 0.42, "Phase 4": 0.
 # Relative size of a study by phase (median randomized target) and its design.
 PHASE_DESIGN = {
     # phase: (median target, enrollment months planned, visit interval days, planned visits, blinded share)
-    "Phase 1": (40, 8, 14, 10, 0.5),
-    "Phase 2": (160, 14, 28, 16, 0.85),
-    "Phase 3": (500, 20, 28, 22, 0.9),
-    "Phase 4": (350, 16, 42, 12, 0.2),
+    "Phase 1": (40, 8, 7, 16, 0.5),
+    "Phase 2": (160, 14, 14, 30, 0.85),
+    "Phase 3": (500, 20, 21, 40, 0.9),
+    "Phase 4": (350, 16, 28, 20, 0.2),
 }
 
 ARMS_BLINDED = ("Placebo", "Active low dose", "Active high dose")

@@ -1,0 +1,105 @@
+"""Who the user is: roles, the users file, and the access scope a user gets.
+
+Roles decide the page list and blinding; the users file (``.streamlit/users.toml``) assigns each
+user a role and the sponsors/studies they may see. The frame resolves the signed-in user (OIDC
+``st.user`` when configured, else ``$CRO_USER``, else the ``default_user`` secret, else ``local``).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from analytics.scope import AccessScope
+
+USERS_FILE = Path(__file__).resolve().parent.parent / ".streamlit" / "users.toml"
+DEFAULT_USER = "local"
+
+# Page keys, shared with app.py's page registry.
+ALL_PAGES = frozenset(
+    {"overview", "feasibility", "enrollment", "site_performance", "data_quality", "rbm", "capa", "drafting", "data"}
+)
+
+
+@dataclass(frozen=True)
+class Role:
+    """A role: what it may see and do."""
+
+    name: str
+    label: str
+    blinded: bool
+    pages: frozenset[str]
+    can_load_data: bool = False
+
+
+ROLES: dict[str, Role] = {
+    r.name: r
+    for r in (
+        Role("clinops_lead", "Clinical operations lead", True, ALL_PAGES - {"data"}),
+        Role("cra", "Clinical research associate (monitor)", True,
+             frozenset({"overview", "enrollment", "site_performance", "data_quality", "rbm"})),
+        Role("sponsor", "Sponsor reviewer", True,
+             frozenset({"overview", "enrollment", "site_performance", "data_quality", "rbm", "capa"})),
+        Role("data_manager", "Data manager", True, frozenset({"overview", "data_quality", "rbm", "data"}), True),
+        Role("unblinded_statistician", "Unblinded statistician", False, ALL_PAGES - {"data"}),
+        Role("admin", "Administrator", False, ALL_PAGES, True),
+    )
+}
+
+
+class IdentityError(ValueError):
+    """The users file is malformed or names an unknown user or role."""
+
+
+@dataclass(frozen=True)
+class User:
+    """A resolved user with their role and access scope."""
+
+    user_id: str
+    name: str
+    role: Role
+    scope: AccessScope
+
+
+def _as_set(value: object, field: str, user_id: str) -> frozenset[str] | None:
+    if value in (None, "*"):
+        return None
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return frozenset(value)
+    raise IdentityError(f"users file: user {user_id!r} field {field!r} must be \"*\" or a list of ids, got {value!r}")
+
+
+def load_users(path: Path = USERS_FILE) -> dict[str, User]:
+    """Parse the users file into users with their scopes."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise IdentityError(f"users file {path} not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise IdentityError(f"users file {path} is not valid TOML: {exc}") from None
+    users: dict[str, User] = {}
+    for user_id, entry in data.get("users", {}).items():
+        role_name = entry.get("role")
+        if role_name not in ROLES:
+            raise IdentityError(
+                f"users file {path}: user {user_id!r} has unknown role {role_name!r}; known: {', '.join(ROLES)}"
+            )
+        role = ROLES[role_name]
+        scope = AccessScope(
+            sponsor_ids=_as_set(entry.get("sponsors", "*"), "sponsors", user_id),
+            study_ids=_as_set(entry.get("studies", "*"), "studies", user_id),
+            blinded=role.blinded,
+            role=role.name,
+        )
+        users[user_id] = User(user_id, entry.get("name", user_id), role, scope)
+    return users
+
+
+def resolve_user(user_id: str | None, path: Path = USERS_FILE) -> User:
+    """The user called ``user_id`` (or the default local user) from the users file."""
+    users = load_users(path)
+    key = user_id or DEFAULT_USER
+    if key not in users:
+        raise IdentityError(f"user {key!r} is not in the users file {path}")
+    return users[key]

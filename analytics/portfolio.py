@@ -1,0 +1,228 @@
+"""Portfolio-level metrics for the Overview page and the frame's filter options.
+
+Every function takes the warehouse handle, the user's access scope and the global filters, reads
+only through the scope CTEs, and is cached on those (small, hashable) arguments.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from analytics.caching import cached
+from analytics.scope import NO_FILTER, AccessScope, PortfolioFilter
+from analytics.theme import FLAG_COLORS
+from analytics.warehouse import Warehouse
+
+QUERY_AGE_BUCKETS = ((0, 7, "0-7 d"), (8, 30, "8-30 d"), (31, 90, "31-90 d"), (91, 100_000, ">90 d"))
+BEHIND_PLAN_RATIO = 0.85  # randomized below 85% of the plan's expectation counts as behind
+LATE_ENTRY_DAYS = 10
+
+
+@cached
+def filter_options(wh: Warehouse, scope: AccessScope) -> pd.DataFrame:
+    """Every study-site the user may see, with its study, sponsor and country (for the filters)."""
+    return wh.query(
+        scope,
+        """
+        SELECT st.sponsor_id, sp.name AS sponsor_name, st.study_id, st.protocol_id,
+               ss.study_site_id, ss.site_number, si.name AS site_name, si.country_code, c.name AS country_name
+        FROM scoped_studies st
+        JOIN main.sponsors sp USING (sponsor_id)
+        LEFT JOIN main.study_sites ss USING (study_id)
+        LEFT JOIN main.sites si USING (site_id)
+        LEFT JOIN main.countries c ON c.country_code = si.country_code
+        ORDER BY st.study_id, ss.site_number
+        """,
+    )
+
+
+@cached
+def study_overview(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter = NO_FILTER) -> pd.DataFrame:
+    """One row per study: enrollment against plan, sites, data-quality backlog and CAPAs.
+
+    ``expected_now`` is the randomized count the plan implies at the as-of date, assuming linear
+    accrual between planned first and last patient in (subjects). ``pct_of_expected`` compares the
+    actual count with it. Site-level filters (country, site) narrow the counts to those sites.
+    """
+    as_of = wh.as_of()
+    return wh.query_with(
+        scope,
+        """
+        subj AS (
+            SELECT s.study_id, count(*) AS screened,
+                   count(s.randomization_date) AS randomized,
+                   count(*) FILTER (WHERE s.status = 'Screen failure') AS screen_failures,
+                   count(*) FILTER (WHERE s.status = 'Discontinued') AS discontinued,
+                   min(s.randomization_date) AS first_randomization
+            FROM main.subjects s JOIN scoped_sites USING (study_site_id)
+            WHERE s.screening_date BETWEEN $date_from AND $date_to
+            GROUP BY ALL
+        ),
+        sites AS (
+            SELECT study_id, count(*) AS sites, count(activation_date) AS active_sites
+            FROM scoped_sites GROUP BY ALL
+        ),
+        q AS (
+            SELECT q.study_id,
+                   count(*) FILTER (WHERE q.status <> 'Closed') AS open_queries,
+                   count(*) FILTER (WHERE q.status <> 'Closed' AND $as_of - q.opened_date > 30) AS queries_open_30d
+            FROM main.queries q JOIN scoped_sites USING (study_site_id)
+            WHERE q.opened_date BETWEEN $date_from AND $date_to
+            GROUP BY ALL
+        ),
+        pages AS (
+            SELECT v.study_id,
+                   count(*) FILTER (WHERE v.entry_date IS NULL AND $as_of - v.actual_date > $late_days) AS overdue_visits
+            FROM main.visits v JOIN scoped_sites USING (study_site_id)
+            WHERE v.actual_date BETWEEN $date_from AND $date_to
+            GROUP BY ALL
+        ),
+        capa AS (
+            SELECT c.study_id,
+                   count(*) FILTER (WHERE c.closed_date IS NULL) AS open_capas,
+                   count(*) FILTER (WHERE c.closed_date IS NULL AND c.current_due_date < $as_of) AS overdue_capas
+            FROM main.capas c JOIN scoped_sites USING (study_site_id)
+            WHERE c.opened_date BETWEEN $date_from AND $date_to
+            GROUP BY ALL
+        )
+        """,
+        """
+        SELECT st.study_id, st.protocol_id, st.sponsor_id, sp.name AS sponsor_name, st.phase,
+               st.therapeutic_area, st.indication, st.status, st.blinded, st.target_enrollment,
+               st.planned_fpi, st.planned_lpi,
+               coalesce(sites.sites, 0) AS sites, coalesce(sites.active_sites, 0) AS active_sites,
+               coalesce(subj.screened, 0) AS screened, coalesce(subj.randomized, 0) AS randomized,
+               coalesce(subj.screen_failures, 0) AS screen_failures, coalesce(subj.discontinued, 0) AS discontinued,
+               subj.first_randomization,
+               CASE WHEN $as_of <= st.planned_fpi THEN 0
+                    WHEN $as_of >= st.planned_lpi THEN st.target_enrollment
+                    ELSE round(st.target_enrollment * date_diff('day', st.planned_fpi, $as_of)
+                               / greatest(date_diff('day', st.planned_fpi, st.planned_lpi), 1))
+               END AS expected_now,
+               coalesce(q.open_queries, 0) AS open_queries, coalesce(q.queries_open_30d, 0) AS queries_open_30d,
+               coalesce(pages.overdue_visits, 0) AS overdue_visits,
+               coalesce(capa.open_capas, 0) AS open_capas, coalesce(capa.overdue_capas, 0) AS overdue_capas
+        FROM scoped_studies st
+        JOIN main.sponsors sp USING (sponsor_id)
+        LEFT JOIN sites USING (study_id) LEFT JOIN subj USING (study_id) LEFT JOIN q USING (study_id)
+        LEFT JOIN pages USING (study_id) LEFT JOIN capa USING (study_id)
+        -- with a country or site filter, only studies that have such sites
+        WHERE (len($f_countries) = 0 AND len($f_sites) = 0) OR sites.sites > 0
+        ORDER BY st.study_id
+        """,
+        {"as_of": as_of, "late_days": LATE_ENTRY_DAYS},
+        filters,
+    ).pipe(_add_enrollment_status)
+
+
+def _add_enrollment_status(df: pd.DataFrame) -> pd.DataFrame:
+    df = df.copy()
+    df["pct_of_target"] = (df["randomized"] / df["target_enrollment"].where(df["target_enrollment"] > 0)).astype("float64")
+    expected = df["expected_now"].astype("float64")
+    df["pct_of_expected"] = (df["randomized"] / expected.where(expected > 0)).astype("float64")
+    df["enrollment_status"] = "Not started"
+    started = expected > 0
+    df.loc[started, "enrollment_status"] = "On track"
+    df.loc[started & (df["pct_of_expected"] < BEHIND_PLAN_RATIO), "enrollment_status"] = "Behind plan"
+    df.loc[df["randomized"] >= df["target_enrollment"], "enrollment_status"] = "Complete"
+    return df
+
+
+@cached
+def query_aging(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter = NO_FILTER) -> pd.DataFrame:
+    """Open queries per study by age bucket at the as-of date (days since opened)."""
+    as_of = wh.as_of()
+    df = wh.query(
+        scope,
+        """
+        SELECT q.study_id, date_diff('day', q.opened_date, $as_of) AS age_days, count(*) AS open_queries
+        FROM main.queries q JOIN scoped_sites USING (study_site_id)
+        WHERE q.status <> 'Closed' AND q.opened_date BETWEEN $date_from AND $date_to
+        GROUP BY ALL
+        """,
+        {"as_of": as_of},
+        filters,
+    )
+    df["age_bucket"] = pd.cut(
+        df["age_days"],
+        bins=[b[0] - 1 for b in QUERY_AGE_BUCKETS] + [QUERY_AGE_BUCKETS[-1][1]],
+        labels=[b[2] for b in QUERY_AGE_BUCKETS],
+    )
+    return (
+        df.groupby(["study_id", "age_bucket"], observed=False)["open_queries"].sum().reset_index()
+    )
+
+
+@cached
+def milestones_at_risk(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter = NO_FILTER) -> pd.DataFrame:
+    """Milestones not yet reached whose plan is in the past or within 90 days of the as-of date.
+
+    ``days_late`` is positive when the planned date has passed without the milestone (days).
+    """
+    as_of = wh.as_of()
+    df = wh.query(
+        scope,
+        """
+        SELECT m.study_id, st.protocol_id, m.milestone, m.sequence, m.planned_date,
+               date_diff('day', m.planned_date, $as_of) AS days_late
+        FROM main.milestones m JOIN scoped_studies st USING (study_id)
+        WHERE m.actual_date IS NULL AND m.planned_date <= $as_of + INTERVAL 90 DAY
+          AND m.sequence = (SELECT min(m2.sequence) FROM main.milestones m2
+                            WHERE m2.study_id = m.study_id AND m2.actual_date IS NULL)
+        ORDER BY days_late DESC
+        """,
+        {"as_of": as_of},
+        filters,
+    )
+    df["risk"] = df["days_late"].map(lambda d: "Overdue" if d > 0 else "Due within 90 days")
+    return df
+
+
+def enrollment_figure(overview: pd.DataFrame) -> go.Figure:
+    """Randomized versus plan-expected and target per study (horizontal bars)."""
+    df = overview.sort_values("study_id", ascending=False)
+    colors = df["enrollment_status"].map(
+        {"Behind plan": FLAG_COLORS["red"], "On track": FLAG_COLORS["green"], "Complete": FLAG_COLORS["blue"]}
+    ).fillna(FLAG_COLORS["grey"])
+    fig = go.Figure()
+    fig.add_bar(
+        y=df["study_id"], x=df["randomized"], orientation="h", name="Randomized", marker_color=colors,
+        customdata=df[["protocol_id", "enrollment_status", "target_enrollment"]],
+        hovertemplate="%{y} (%{customdata[0]})<br>randomized %{x} of %{customdata[2]}<br>%{customdata[1]}<extra></extra>",
+    )
+    fig.add_scatter(
+        y=df["study_id"], x=df["expected_now"], mode="markers", name="Expected by plan",
+        marker=dict(symbol="line-ns-open", size=18, line_width=3, color="#1b1f24"),
+        hovertemplate="%{y}: plan expects %{x}<extra></extra>",
+    )
+    fig.add_scatter(
+        y=df["study_id"], x=df["target_enrollment"], mode="markers", name="Target",
+        marker=dict(symbol="diamond-open", size=10, color="#5c6b73"),
+        hovertemplate="%{y}: target %{x}<extra></extra>",
+    )
+    fig.update_layout(
+        height=max(260, 28 * len(df) + 80), margin=dict(l=10, r=10, t=30, b=10), barmode="overlay",
+        xaxis_title="Subjects randomized", legend=dict(orientation="h", y=1.08), title="Enrollment against plan",
+    )
+    return fig
+
+
+def portfolio_kpis(overview: pd.DataFrame, milestones: pd.DataFrame) -> dict[str, int]:
+    """Headline counts for the Overview: studies, behind plan, backlog, overdue CAPAs, late milestones."""
+    return {
+        "studies": int(len(overview)),
+        "behind_plan": int((overview["enrollment_status"] == "Behind plan").sum()),
+        "randomized": int(overview["randomized"].sum()),
+        "open_queries": int(overview["open_queries"].sum()),
+        "queries_open_30d": int(overview["queries_open_30d"].sum()),
+        "overdue_visits": int(overview["overdue_visits"].sum()),
+        "overdue_capas": int(overview["overdue_capas"].sum()),
+        "milestones_overdue": int((milestones["days_late"] > 0).sum()) if len(milestones) else 0,
+    }
+
+
+def as_of_label(as_of: dt.date) -> str:
+    return f"Data as of {as_of:%d %b %Y}"

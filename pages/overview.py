@@ -1,0 +1,79 @@
+"""Overview: the portfolio at a glance, with links into the detailed pages."""
+
+from __future__ import annotations
+
+import plotly.express as px
+import streamlit as st
+
+from analytics import portfolio
+from analytics.session import current_context
+
+ctx = current_context()
+wh, scope, filters = ctx.warehouse, ctx.scope, ctx.filters
+
+st.title("Portfolio overview")
+st.caption(portfolio.as_of_label(ctx.as_of))
+
+overview = portfolio.study_overview(wh, scope, filters)
+if overview.empty:
+    st.info("No studies match the current filters.")
+    st.stop()
+milestones = portfolio.milestones_at_risk(wh, scope, filters)
+kpi = portfolio.portfolio_kpis(overview, milestones)
+
+cols = st.columns(6)
+cols[0].metric("Studies", kpi["studies"], help="Studies visible to you that match the filters")
+cols[1].metric("Behind enrollment plan", kpi["behind_plan"],
+               help=f"Randomized below {portfolio.BEHIND_PLAN_RATIO:.0%} of what the plan expects by now")
+cols[2].metric("Randomized", f"{kpi['randomized']:,}")
+cols[3].metric("Open queries", f"{kpi['open_queries']:,}", f"{kpi['queries_open_30d']:,} open > 30 days",
+               delta_color="inverse")
+cols[4].metric("Overdue CAPAs", kpi["overdue_capas"], help="Open CAPAs past their current due date")
+cols[5].metric("Milestones overdue", kpi["milestones_overdue"])
+
+left, right = st.columns([3, 2])
+with left:
+    st.plotly_chart(portfolio.enrollment_figure(overview), key="enrollment_vs_plan")
+with right:
+    aging = portfolio.query_aging(wh, scope, filters)
+    fig = px.bar(aging, x="open_queries", y="study_id", color="age_bucket", orientation="h",
+                 title="Open queries by age", labels={"open_queries": "Open queries", "study_id": "",
+                                                      "age_bucket": "Age"})
+    fig.update_layout(height=max(260, 28 * overview.shape[0] + 80), margin=dict(l=10, r=10, t=30, b=10),
+                      legend=dict(orientation="h", y=1.08), yaxis=dict(categoryorder="category descending"))
+    st.plotly_chart(fig, key="query_aging")
+
+st.subheader("Studies")
+table = overview[[
+    "study_id", "protocol_id", "sponsor_name", "phase", "therapeutic_area", "status", "enrollment_status",
+    "randomized", "expected_now", "target_enrollment", "pct_of_target", "active_sites", "sites", "open_queries",
+    "queries_open_30d", "overdue_visits", "open_capas", "overdue_capas",
+]]
+st.dataframe(
+    table,
+    hide_index=True,
+    column_config={
+        "study_id": "Study", "protocol_id": "Protocol", "sponsor_name": "Sponsor", "phase": "Phase",
+        "therapeutic_area": "Area", "status": "Status", "enrollment_status": "Enrollment",
+        "randomized": "Randomized", "expected_now": "Plan by now", "target_enrollment": "Target",
+        "pct_of_target": st.column_config.ProgressColumn("% of target", format="percent", min_value=0, max_value=1),
+        "active_sites": "Active sites", "sites": "Sites", "open_queries": "Open queries",
+        "queries_open_30d": "Queries > 30 d", "overdue_visits": "Visits not entered > 10 d",
+        "open_capas": "Open CAPAs", "overdue_capas": "Overdue CAPAs",
+    },
+    key="study_table",
+)
+st.download_button("Download the study table (CSV)", table.to_csv(index=False).encode(), "portfolio_overview.csv",
+                   "text/csv", key="download_overview")
+
+st.subheader("Milestones at risk")
+if milestones.empty:
+    st.success("No milestone is overdue or due within 90 days without being reached.")
+else:
+    st.dataframe(
+        milestones[["study_id", "protocol_id", "milestone", "planned_date", "days_late", "risk"]],
+        hide_index=True,
+        column_config={"study_id": "Study", "protocol_id": "Protocol", "milestone": "Milestone",
+                       "planned_date": "Planned", "days_late": "Days late", "risk": "Risk"},
+        key="milestone_table",
+    )

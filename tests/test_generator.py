@@ -1,0 +1,148 @@
+"""The synthetic portfolio: sizes, determinism, realism and the labelled ground truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+
+from analytics.generator.plan import ANOMALY_TYPES
+from tests.conftest import build_warehouse
+
+
+def _one(db: Path, sql: str) -> object:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(sql).fetchone()[0]
+
+
+def _frame(db: Path, sql: str):
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(sql).df()
+
+
+def test_demo_preset_has_the_promised_size(demo_db: Path) -> None:
+    assert _one(demo_db, "SELECT count(*) FROM main.sponsors") == 3
+    assert _one(demo_db, "SELECT count(*) FROM main.studies") == 12
+    assert 280 <= _one(demo_db, "SELECT count(*) FROM main.study_sites") <= 320
+    assert 5_000 <= _one(demo_db, "SELECT count(*) FROM main.subjects") <= 7_000
+    for table in ("visits", "crf_pages", "queries", "adverse_events", "protocol_deviations", "measurements",
+                  "monitoring_visits", "quality_events", "capas", "milestones", "historical_trials"):
+        assert _one(demo_db, f"SELECT count(*) FROM main.{table}") > 0, table
+
+
+def test_same_seed_gives_the_same_data_and_another_seed_does_not(tiny_db: Path, tmp_path: Path) -> None:
+    again = build_warehouse(tmp_path / "again.duckdb", "tiny", 7)
+    other = build_warehouse(tmp_path / "other.duckdb", "tiny", 8)
+    digest = "SELECT sum(hash(subject_id, screening_date, randomization_date, status)) FROM main.subjects"
+    lab_digest = "SELECT sum(hash(measurement_id, test_code, value)) FROM main.measurements"
+    assert _one(again, digest) == _one(tiny_db, digest)
+    assert _one(again, lab_digest) == _one(tiny_db, lab_digest)
+    assert _one(other, digest) != _one(tiny_db, digest)
+
+
+def test_share_of_activated_sites_enrolling_nobody_is_realistic(demo_db: Path) -> None:
+    share = _one(demo_db, """
+        SELECT avg((n = 0)::INT) FROM (
+            SELECT ss.study_site_id, count(s.randomization_date) AS n
+            FROM main.study_sites ss LEFT JOIN main.subjects s USING (study_site_id)
+            WHERE ss.activation_date IS NOT NULL GROUP BY ALL)
+    """)
+    assert 0.11 <= share <= 0.17
+    assert _one(demo_db, "SELECT count(*) FROM main.study_sites WHERE status = 'Never activated'") > 0
+
+
+def test_randomized_never_exceeds_target_and_dates_are_ordered(demo_db: Path) -> None:
+    over = _one(demo_db, """
+        SELECT count(*) FROM main.studies st
+        WHERE target_enrollment < (SELECT count(randomization_date) FROM main.subjects s WHERE s.study_id = st.study_id)
+    """)
+    assert over == 0
+    assert _one(demo_db, "SELECT count(*) FROM main.subjects WHERE randomization_date < screening_date") == 0
+    assert _one(demo_db, "SELECT count(*) FROM main.subjects WHERE consent_date > screening_date") == 0
+    assert _one(demo_db, "SELECT count(*) FROM main.visits WHERE entry_date < actual_date") == 0
+    assert _one(demo_db, "SELECT count(*) FROM main.queries WHERE closed_date < opened_date") == 0
+    as_of = _one(demo_db, "SELECT max(value) FROM meta.warehouse_info WHERE key = 'as_of_date'")
+    assert _one(demo_db, f"SELECT count(*) FROM main.adverse_events WHERE report_date > DATE '{as_of}'") == 0
+
+
+def test_adverse_events_are_front_loaded(demo_db: Path) -> None:
+    rates = _frame(demo_db, """
+        WITH exposure AS (
+            SELECT subject_id, randomization_date,
+                   date_diff('day', randomization_date,
+                             coalesce(discontinuation_date, DATE '2026-11-01')) AS days
+            FROM main.subjects WHERE randomization_date IS NOT NULL)
+        SELECT
+            (SELECT count(*) FROM main.adverse_events ae JOIN exposure e USING (subject_id)
+             WHERE date_diff('day', e.randomization_date, ae.onset_date) < 60)
+              / (SELECT sum(least(days, 60)) FROM exposure) AS early,
+            (SELECT count(*) FROM main.adverse_events ae JOIN exposure e USING (subject_id)
+             WHERE date_diff('day', e.randomization_date, ae.onset_date) >= 180)
+              / (SELECT sum(greatest(days - 180, 0)) FROM exposure) AS late
+    """)
+    assert rates["early"][0] > 2 * rates["late"][0]
+
+
+def test_data_entry_lag_is_right_skewed(demo_db: Path) -> None:
+    lag = _frame(demo_db, "SELECT date_diff('day', actual_date, entry_date) AS d FROM main.visits "
+                          "WHERE entry_date IS NOT NULL")["d"]
+    assert lag.min() >= 0
+    assert lag.mean() > 1.3 * lag.median()
+    assert lag.quantile(0.99) > 5 * lag.median()
+
+
+def test_lab_values_are_correlated_within_subject(demo_db: Path) -> None:
+    alt = _frame(demo_db, "SELECT subject_id, ln(value) AS v FROM main.measurements WHERE test_code = 'ALT'")
+    between = alt.groupby("subject_id")["v"].mean().var()
+    within = alt.groupby("subject_id")["v"].var().mean()
+    assert between / (between + within) > 0.3  # intraclass correlation
+    units = _frame(demo_db, "SELECT test_code, count(DISTINCT unit) AS n FROM main.measurements GROUP BY 1")
+    assert (units["n"] == 1).all()
+    assert _one(demo_db, "SELECT count(*) FROM main.measurements WHERE grade >= 3") > 0
+
+
+def test_historical_trials_resemble_registry_figures(demo_db: Path) -> None:
+    df = _frame(demo_db, """
+        SELECT phase, median(enrollment) AS enrollment,
+               median(date_diff('day', start_date, completion_date)) / 30.44 AS months
+        FROM main.historical_trials GROUP BY 1
+    """).set_index("phase")
+    assert 100 <= df.loc["PHASE3", "enrollment"] < 1000
+    for phase, months in {"PHASE1": 10, "PHASE2": 23, "PHASE3": 22, "PHASE4": 19}.items():
+        assert df.loc[phase, "months"] == pytest.approx(months, rel=0.2), phase
+
+
+def test_free_text_is_varied(demo_db: Path) -> None:
+    distinct = _one(demo_db, "SELECT count(DISTINCT description) FROM main.capas")
+    total = _one(demo_db, "SELECT count(*) FROM main.capas")
+    assert distinct > 0.5 * total
+    assert _one(demo_db, "SELECT count(DISTINCT category) FROM main.protocol_deviations") >= 6
+
+
+def test_every_anomaly_type_is_labelled(demo_db: Path) -> None:
+    labelled = set(_frame(demo_db, "SELECT DISTINCT anomaly_type FROM truth.anomalies")["anomaly_type"])
+    assert labelled == set(ANOMALY_TYPES)
+
+
+def test_removing_all_adverse_events_leaves_none_at_that_site(demo_db: Path) -> None:
+    df = _frame(demo_db, """
+        SELECT a.study_site_id, (SELECT count(*) FROM main.adverse_events ae
+                                 WHERE ae.study_site_id = a.study_site_id) AS aes
+        FROM truth.anomalies a WHERE anomaly_type = 'ae_under_reporting' AND magnitude = 1.0
+    """)
+    assert len(df) > 0 and (df["aes"] == 0).all()
+
+
+def test_fabricated_subjects_have_punctual_low_variance_vitals(demo_db: Path) -> None:
+    df = _frame(demo_db, """
+        WITH fab AS (SELECT subject_id FROM truth.anomalies WHERE level = 'subject')
+        SELECT (m.subject_id IN (SELECT subject_id FROM fab)) AS fabricated, m.subject_id, m.value
+        FROM main.measurements m WHERE m.test_code = 'SYSBP'
+    """)
+    sd = df.groupby(["fabricated", "subject_id"])["value"].std().groupby(level=0).median()
+    assert sd[True] < 0.5 * sd[False]
+    terminal = df.assign(digit=(df["value"] % 10).astype(int)).groupby("fabricated")["digit"].apply(
+        lambda d: np.isin(d, [0, 5]).mean())
+    assert terminal[True] > 0.6 and terminal[False] < 0.35

@@ -1,0 +1,97 @@
+"""The warehouse file: schema versions, migrations, atomic swaps, the data dictionary."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from analytics import schema, warehouse
+from analytics.commands.admin import DICTIONARY_PATH
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_new_file_records_its_schema_version(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    warehouse.create_empty(db)
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert warehouse.current_version(con) == schema.SCHEMA_VERSION
+        tables = {r[0] for r in con.execute(
+            "SELECT table_schema || '.' || table_name FROM information_schema.tables").fetchall()}
+    assert {t.qualified_name for t in schema.TABLES} <= tables
+
+
+def test_migrate_is_idempotent_and_refuses_newer_files(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    warehouse.create_empty(db)
+    with duckdb.connect(str(db)) as con:
+        assert warehouse.migrate(con) == schema.SCHEMA_VERSION
+        assert con.execute("SELECT count(*) FROM meta.schema_version").fetchone()[0] == schema.SCHEMA_VERSION
+        con.execute("INSERT INTO meta.schema_version VALUES (?, 'from the future', now())", [schema.SCHEMA_VERSION + 1])
+        with pytest.raises(warehouse.WarehouseError, match="newer than this release"):
+            warehouse.migrate(con)
+
+
+def test_an_older_file_is_upgraded_by_registered_migrations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / "w.duckdb"
+    warehouse.create_empty(db)
+
+    def add_column(con: duckdb.DuckDBPyConnection) -> None:
+        con.execute("ALTER TABLE main.studies ADD COLUMN IF NOT EXISTS nickname VARCHAR")
+
+    monkeypatch.setitem(warehouse.MIGRATIONS, schema.SCHEMA_VERSION + 1, ("add nickname", add_column))
+    with duckdb.connect(str(db)) as con:
+        assert warehouse.migrate(con) == schema.SCHEMA_VERSION + 1
+        cols = {r[0] for r in con.execute("DESCRIBE main.studies").fetchall()}
+    assert "nickname" in cols
+
+
+def test_failed_build_leaves_the_existing_warehouse_byte_for_byte(tiny_db: Path, tmp_path: Path) -> None:
+    target = tmp_path / "w.duckdb"
+    target.write_bytes(tiny_db.read_bytes())
+    before = _sha256(target)
+    with pytest.raises(RuntimeError, match="boom"):
+        with warehouse.build_aside(target) as con:
+            con.execute("INSERT INTO main.sponsors VALUES ('X', 'half-written')")
+            raise RuntimeError("boom")
+    assert _sha256(target) == before
+    assert not target.with_name(target.name + ".building").exists()
+
+
+def test_readers_see_the_new_file_after_a_swap(tmp_path: Path) -> None:
+    target = tmp_path / "w.duckdb"
+    with warehouse.build_aside(target) as con:
+        con.execute("INSERT INTO main.sponsors VALUES ('A', 'First')")
+    first = warehouse.Warehouse.open(target)
+    assert first.reference("SELECT name FROM main.sponsors")["name"].tolist() == ["First"]
+    with warehouse.build_aside(target) as con:
+        con.execute("INSERT INTO main.sponsors VALUES ('A', 'Second')")
+    second = warehouse.Warehouse.open(target)
+    assert second.token != first.token
+    assert second.reference("SELECT name FROM main.sponsors")["name"].tolist() == ["Second"]
+    warehouse.close_all()
+
+
+def test_allowed_values_are_enforced_by_the_database(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    warehouse.create_empty(db)
+    with duckdb.connect(str(db)) as con:
+        with pytest.raises(duckdb.ConstraintException):
+            con.execute("INSERT INTO main.studies (study_id, protocol_id, sponsor_id, blinded, phase) "
+                        "VALUES ('S', 'P', 'SP', true, 'Phase 9')")
+
+
+def test_missing_warehouse_gives_a_build_instruction(tmp_path: Path) -> None:
+    with pytest.raises(warehouse.WarehouseError, match="python -m analytics build"):
+        warehouse.Warehouse.open(tmp_path / "absent.duckdb")
+
+
+def test_data_dictionary_is_generated_from_the_schema() -> None:
+    assert DICTIONARY_PATH.read_text(encoding="utf-8") == schema.data_dictionary_markdown() + "\n", (
+        "data/DATA_DICTIONARY.md is stale: run `python -m analytics dictionary`"
+    )
