@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pandas as pd
 import streamlit as st
 
 from analytics import identity, portfolio
+from analytics.navigation import pages_for
 from analytics.scope import PortfolioFilter
 from analytics.session import PageContext, build_context, set_context
 from analytics.warehouse import WarehouseError
 
 MAX_SITE_OPTIONS = 1500  # beyond this a study must be chosen before sites (keeps the widget light)
-
-
-@dataclass(frozen=True)
-class PageSpec:
-    key: str  # the page key roles refer to (analytics.identity.ALL_PAGES)
-    path: str
-    title: str
-    icon: str
-    url_path: str
-
-
-PAGES: tuple[PageSpec, ...] = (
-    PageSpec("overview", "pages/overview.py", "Overview", ":material/dashboard:", "overview"),
-)
 
 
 def _legend(labels: dict[str, str], limit: int = 40) -> str:
@@ -98,7 +83,7 @@ def main() -> None:
         + (" · blinded" if ctx.scope.blinded else " · unblinded")
     )
     st.sidebar.caption(portfolio.as_of_label(ctx.as_of))
-    allowed = [p for p in PAGES if p.key in ctx.user.role.pages]
+    allowed = pages_for(ctx.user.role)
     pages = [
         st.Page(p.path, title=p.title, icon=p.icon, url_path=p.url_path, default=(i == 0))
         for i, p in enumerate(allowed)

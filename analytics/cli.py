@@ -14,7 +14,7 @@ import sys
 COMMAND_MODULES: tuple[str, ...] = (
     "analytics.commands.build",
     "analytics.commands.admin",
-    # "analytics.commands.bench",
+    "analytics.commands.bench",
 )
 
 

@@ -181,9 +181,19 @@ def milestones_at_risk(wh: Warehouse, scope: AccessScope, filters: PortfolioFilt
     return df
 
 
+MAX_CHART_STUDIES = 25
+
+
+def worst_enrolling(overview: pd.DataFrame, limit: int = MAX_CHART_STUDIES) -> pd.DataFrame:
+    """The ``limit`` studies furthest behind their plan (all of them when there are few)."""
+    if len(overview) <= limit:
+        return overview
+    return overview.sort_values("pct_of_expected", na_position="last").head(limit)
+
+
 def enrollment_figure(overview: pd.DataFrame) -> go.Figure:
-    """Randomized versus plan-expected and target per study (horizontal bars)."""
-    df = overview.sort_values("study_id", ascending=False)
+    """Randomized versus plan-expected and target per study (horizontal bars), worst first if many."""
+    df = worst_enrolling(overview).sort_values("study_id", ascending=False)
     colors = df["enrollment_status"].map(
         {"Behind plan": FLAG_COLORS["red"], "On track": FLAG_COLORS["green"], "Complete": FLAG_COLORS["blue"]}
     ).fillna(FLAG_COLORS["grey"])
@@ -205,7 +215,9 @@ def enrollment_figure(overview: pd.DataFrame) -> go.Figure:
     )
     fig.update_layout(
         height=max(260, 28 * len(df) + 80), margin=dict(l=10, r=10, t=30, b=10), barmode="overlay",
-        xaxis_title="Subjects randomized", legend=dict(orientation="h", y=1.08), title="Enrollment against plan",
+        xaxis_title="Subjects randomized", legend=dict(orientation="h", y=1.08),
+        title="Enrollment against plan" + (
+            f" (the {len(df)} studies furthest behind)" if len(overview) > len(df) else ""),
     )
     return fig
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,8 +25,23 @@ import pandas as pd
 from analytics import schema
 from analytics.scope import NO_FILTER, SCOPE_CTES, AccessScope, PortfolioFilter
 
+RESTRICTED_SCHEMA_PATTERN = re.compile(r"\brestricted\s*\.", re.IGNORECASE)
 DEFAULT_DB_PATH = Path(__file__).resolve().parent.parent / "data" / "warehouse.duckdb"
 DB_ENV_VAR = "CRO_WAREHOUSE"
+
+
+# When a dict, every scoped query's wall time is appended under its calling function's name (the
+# benchmark sets this; None in normal operation so the hot path does no bookkeeping).
+QUERY_TIMINGS: dict[str, list[float]] | None = None
+
+
+def _calling_function() -> str:
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename == __file__:
+        frame = frame.f_back
+    if frame is None:
+        return "?"
+    return f"{frame.f_globals.get('__name__', '?')}.{frame.f_code.co_qualname}"
 
 
 class WarehouseError(RuntimeError):
@@ -252,15 +270,24 @@ class Warehouse:
         params: dict[str, object] | None = None,
         filters: PortfolioFilter = NO_FILTER,
     ) -> pd.DataFrame:
-        """Like :meth:`query`, with extra CTEs (``name AS (...)``, comma separated) after the scope's."""
+        """Like :meth:`query`, with extra CTEs (``name AS (...)``, comma separated) after the scope's.
+
+        Raises :class:`PermissionError` when a blinded scope's query touches the ``restricted``
+        schema (treatment assignment): blinding is enforced here, not left to each page.
+        """
+        if scope.blinded and RESTRICTED_SCHEMA_PATTERN.search(ctes + sql):
+            raise PermissionError("treatment assignment is restricted; this user is blinded")
         text = "WITH " + SCOPE_CTES + ((",\n" + ctes) if ctes.strip() else "") + "\n" + sql
         all_params = {**scope.sql_params(), **filters.sql_params(), **(params or {})}
         used = {k: v for k, v in all_params.items() if "$" + k in text}
+        started = time.perf_counter()
         cur = self.cursor()
         try:
             return cur.execute(text, used).df()
         finally:
             cur.close()
+            if QUERY_TIMINGS is not None:
+                QUERY_TIMINGS.setdefault(_calling_function(), []).append(time.perf_counter() - started)
 
     def reference(self, sql: str, params: list[object] | None = None) -> pd.DataFrame:
         """Read reference data that is not trial data (countries, historical trials, warehouse facts)."""

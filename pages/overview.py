@@ -6,6 +6,7 @@ import plotly.express as px
 import streamlit as st
 
 from analytics import portfolio
+from analytics.navigation import links_for
 from analytics.session import current_context
 
 ctx = current_context()
@@ -13,6 +14,10 @@ wh, scope, filters = ctx.warehouse, ctx.scope, ctx.filters
 
 st.title("Portfolio overview")
 st.caption(portfolio.as_of_label(ctx.as_of))
+links = links_for(ctx.user.role, exclude="overview")
+if links:
+    for column, page in zip(st.columns(len(links)), links):
+        column.page_link(page.path, label=page.title, icon=page.icon, query_params=ctx.filter_params())
 
 overview = portfolio.study_overview(wh, scope, filters)
 if overview.empty:
@@ -36,10 +41,12 @@ with left:
     st.plotly_chart(portfolio.enrollment_figure(overview), key="enrollment_vs_plan")
 with right:
     aging = portfolio.query_aging(wh, scope, filters)
+    charted = portfolio.worst_enrolling(overview)["study_id"]
+    aging = aging[aging["study_id"].isin(charted)]
     fig = px.bar(aging, x="open_queries", y="study_id", color="age_bucket", orientation="h",
                  title="Open queries by age", labels={"open_queries": "Open queries", "study_id": "",
                                                       "age_bucket": "Age"})
-    fig.update_layout(height=max(260, 28 * overview.shape[0] + 80), margin=dict(l=10, r=10, t=30, b=10),
+    fig.update_layout(height=max(260, 28 * len(charted) + 80), margin=dict(l=10, r=10, t=30, b=10),
                       legend=dict(orientation="h", y=1.08), yaxis=dict(categoryorder="category descending"))
     st.plotly_chart(fig, key="query_aging")
 
@@ -74,6 +81,6 @@ else:
         milestones[["study_id", "protocol_id", "milestone", "planned_date", "days_late", "risk"]],
         hide_index=True,
         column_config={"study_id": "Study", "protocol_id": "Protocol", "milestone": "Milestone",
-                       "planned_date": "Planned", "days_late": "Days late", "risk": "Risk"},
+                       "planned_date": st.column_config.DateColumn("Planned"), "days_late": "Days late", "risk": "Risk"},
         key="milestone_table",
     )

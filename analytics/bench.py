@@ -1,0 +1,130 @@
+"""Page benchmark: server-side render time per page (cold and warm), slowest analytics calls, memory.
+
+Pages are rendered with Streamlit's AppTest against a given warehouse, as the default user would
+see them. "Cold" clears every cache and connection before the page's run; "warm" re-runs the
+page with caches filled (what a monitor clicking around a meeting experiences). Each figure is the
+median of several runs. Nothing is built: the warehouse must exist.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import statistics
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import streamlit as st
+
+from analytics import warehouse
+
+APP_PATH = Path(__file__).resolve().parent.parent / "app.py"
+WARM_TARGET_SECONDS = 1.0
+COLD_TARGET_SECONDS = 3.0
+
+
+@dataclass
+class PageResult:
+    page: str
+    title: str
+    cold_seconds: float
+    warm_seconds: float
+    cold_runs: list[float]
+    warm_runs: list[float]
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def meets_targets(self) -> bool:
+        return not self.errors and self.warm_seconds < WARM_TARGET_SECONDS and self.cold_seconds < COLD_TARGET_SECONDS
+
+
+def _load_pages() -> list[tuple[str, str]]:
+    from analytics.navigation import PAGES
+
+    return [(p.path, p.title) for p in PAGES]
+
+
+def _timed_run(at, log: Callable[[str], None]) -> tuple[float, list[str]]:
+    started = time.perf_counter()
+    at.run()
+    seconds = time.perf_counter() - started
+    errors = [str(e.value)[:300] for e in at.exception]
+    errors += [f"error element: {e.value}"[:300] for e in at.error]
+    if errors:
+        log(f"    errors: {errors}")
+    return seconds, errors
+
+
+def bench_pages(db: Path, runs: int = 5, user: str | None = None, log: Callable[[str], None] = print) -> dict:
+    """Render every page of the frame ``runs`` times cold and warm; return the figures as a dict."""
+    from streamlit.logger import set_log_level
+    from streamlit.testing.v1 import AppTest
+
+    set_log_level("error")  # AppTest outside a server logs a line per cache call otherwise
+
+    os.environ[warehouse.DB_ENV_VAR] = str(db)
+    if user:
+        os.environ["CRO_USER"] = user
+    warehouse.Warehouse.open(db)  # fail early with the build instruction if absent
+    calls: dict[str, list[float]] = defaultdict(list)
+    warehouse.QUERY_TIMINGS = calls
+    results: list[PageResult] = []
+    try:
+        for path, title in _load_pages():
+            log(f"{title} ({path})")
+            cold, warm, errors = [], [], []
+            for _ in range(runs):
+                at = AppTest.from_file(str(APP_PATH), default_timeout=300)
+                at.run()
+                at.switch_page(path)
+                st.cache_data.clear()
+                warehouse.close_all()
+                seconds, errs = _timed_run(at, log)
+                cold.append(seconds)
+                errors += errs
+            for _ in range(runs):
+                seconds, errs = _timed_run(at, log)
+                warm.append(seconds)
+                errors += errs
+            result = PageResult(path, title, statistics.median(cold), statistics.median(warm), cold, warm,
+                                sorted(set(errors)))
+            log(f"    cold {result.cold_seconds:.3f} s, warm {result.warm_seconds:.3f} s")
+            results.append(result)
+    finally:
+        warehouse.QUERY_TIMINGS = None
+    slowest = sorted(
+        ({"call": name, "calls": len(t), "max_seconds": max(t), "median_seconds": statistics.median(t)}
+         for name, t in calls.items()),
+        key=lambda r: r["max_seconds"], reverse=True,
+    )[:10]
+    info = warehouse.Warehouse.open(db).info()
+    return {
+        "warehouse": str(db),
+        "preset": info.get("preset"),
+        "runs_per_figure": runs,
+        "targets": {"warm_seconds": WARM_TARGET_SECONDS, "cold_seconds": COLD_TARGET_SECONDS},
+        "pages": [asdict(r) | {"meets_targets": r.meets_targets} for r in results],
+        "slowest_analytics_calls": slowest,
+        "peak_memory_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def format_report(report: dict) -> str:
+    """The benchmark as a readable table."""
+    lines = [
+        f"Warehouse {report['warehouse']} (preset {report['preset']}), median of {report['runs_per_figure']} runs",
+        f"{'page':<28} {'cold s':>8} {'warm s':>8}  targets (cold < {COLD_TARGET_SECONDS:g} s, warm < {WARM_TARGET_SECONDS:g} s)",
+    ]
+    for p in report["pages"]:
+        verdict = "ok" if p["meets_targets"] else ("ERRORS" if p["errors"] else "MISSED")
+        lines.append(f"{p['title']:<28} {p['cold_seconds']:>8.3f} {p['warm_seconds']:>8.3f}  {verdict}")
+    lines.append("")
+    lines.append(f"{'slowest analytics calls':<48} {'calls':>6} {'max s':>8} {'median s':>9}")
+    for c in report["slowest_analytics_calls"]:
+        lines.append(f"{c['call'][:48]:<48} {c['calls']:>6} {c['max_seconds']:>8.3f} {c['median_seconds']:>9.3f}")
+    lines.append("")
+    lines.append(f"peak memory {report['peak_memory_mib']:,.0f} MiB")
+    return "\n".join(lines)

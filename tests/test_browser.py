@@ -1,0 +1,123 @@
+"""Real browser: headless Debian Chromium driven by Playwright against `streamlit run`.
+
+Skips with a reason when no Chromium is installed, except in CI (CRO_REQUIRE_BROWSER=1), where a
+missing browser is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from analytics.navigation import PAGES
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+REQUIRED = os.environ.get("CRO_REQUIRE_BROWSER") == "1"
+IDLE_TIMEOUT_MS = 60_000
+
+if CHROMIUM is None:
+    if REQUIRED:
+        raise RuntimeError("CRO_REQUIRE_BROWSER=1 but no chromium binary is installed (apt-get install chromium)")
+    pytest.skip("no chromium binary found (install Debian's `chromium` to run browser tests)", allow_module_level=True)
+
+from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(demo_db: Path) -> Iterator[str]:
+    port = _free_port()
+    env = {**os.environ, "CRO_WAREHOUSE": str(demo_db), "CRO_USER": "local"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true"],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"streamlit did not start: {proc.stdout.read().decode()[-2000:] if proc.stdout else ''}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def browser_page(server: str) -> Iterator[Page]:
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"],
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        yield page
+        browser.close()
+
+
+def _wait_idle(page: Page) -> None:
+    """Until the script has finished and no skeleton placeholders remain."""
+    page.wait_for_selector('[data-testid="stApp"]', timeout=IDLE_TIMEOUT_MS)
+    page.wait_for_function(
+        """() => {
+            const app = document.querySelector('[data-testid="stApp"]');
+            return app && app.getAttribute('data-test-script-state') === 'notRunning'
+                && !document.querySelector('[data-testid="stSkeleton"]');
+        }""",
+        timeout=IDLE_TIMEOUT_MS,
+    )
+
+
+@pytest.mark.parametrize("spec", PAGES, ids=lambda p: p.key)
+def test_every_page_renders_its_charts_without_errors(browser_page: Page, server: str, spec) -> None:
+    browser_page.goto(f"{server}/{spec.url_path}")
+    _wait_idle(browser_page)
+    expect(browser_page.get_by_test_id("stException")).to_have_count(0)
+    expect(browser_page.locator('[data-testid="stAlertContentError"]')).to_have_count(0)
+    charts = browser_page.get_by_test_id("stPlotlyChart")
+    expect(charts.first).to_be_visible(timeout=IDLE_TIMEOUT_MS)
+    # Plotly has drawn at least one trace into every chart container.
+    for i in range(charts.count()):
+        expect(charts.nth(i).locator(".main-svg").first).to_be_attached(timeout=IDLE_TIMEOUT_MS)
+
+
+def test_deep_link_opens_the_filtered_view(browser_page: Page, server: str) -> None:
+    browser_page.goto(f"{server}/?study=ST001&study=ST005")
+    _wait_idle(browser_page)
+    study_filter = browser_page.get_by_test_id("stMultiSelect").filter(has_text="Study")
+    expect(study_filter).to_contain_text("ST001")
+    expect(study_filter).to_contain_text("ST005")
+    expect(browser_page.get_by_test_id("stMetricValue").first).to_have_text("2")
+    assert "study=ST001" in browser_page.url and "study=ST005" in browser_page.url
+
+
+def test_foreign_or_unknown_study_in_a_link_is_a_friendly_warning(browser_page: Page, server: str) -> None:
+    browser_page.goto(f"{server}/?study=ST999")
+    _wait_idle(browser_page)
+    expect(browser_page.get_by_test_id("stAlertContentWarning")).to_contain_text("Study 'ST999' is not available")
+    expect(browser_page.get_by_test_id("stException")).to_have_count(0)
