@@ -14,6 +14,8 @@ import sys
 COMMAND_MODULES: tuple[str, ...] = (
     "analytics.commands.build",
     "analytics.commands.admin",
+    "analytics.commands.importing",
+    "analytics.commands.contract",
     "analytics.commands.bench",
 )
 

@@ -18,10 +18,12 @@ class PageSpec:
     title: str
     icon: str
     url_path: str
+    has_charts: bool = True  # the page always shows at least one chart (browser tests check them)
 
 
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("overview", "pages/overview.py", "Overview", ":material/dashboard:", "overview"),
+    PageSpec("data", "pages/data.py", "Data", ":material/database_upload:", "data", has_charts=False),
 )
 
 

@@ -1,0 +1,107 @@
+"""``python -m analytics import sdtm|ctgov|tables``: validate source files and load them atomically.
+
+Progress goes to stderr; the summary (rows per table, errors, warnings, rejected rows) to stdout.
+Exit codes: 0 loaded, 1 refused (the warehouse is unchanged), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from analytics.importers.report import ImportRefused
+from analytics.importers.sources import DEFAULT_MAX_FILE_MB, Limits
+from analytics.importers.staging import PreparedLoad, commit
+from analytics.warehouse import default_db_path
+
+EXIT_REFUSED = 1
+
+
+def _progress(message: str) -> None:
+    print(f"  … {message}", file=sys.stderr, flush=True)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", type=Path, default=None, help="warehouse file (default: $CRO_WAREHOUSE or "
+                                                              "data/warehouse.duckdb)")
+    parser.add_argument("--max-file-mb", type=float, default=DEFAULT_MAX_FILE_MB,
+                        help=f"refuse files larger than this (default {DEFAULT_MAX_FILE_MB} MB)")
+    parser.add_argument("--dry-run", action="store_true", help="validate and report only; write nothing")
+    parser.add_argument("--report", type=Path, default=None, help="also write every finding to this CSV file")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("import", help="load SDTM, ClinicalTrials.gov or operational files",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    kinds = parser.add_subparsers(dest="kind", required=True, metavar="KIND")
+
+    sdtm = kinds.add_parser("sdtm", help="a folder of SDTM datasets (XPORT v5/v8, CSV, Dataset-JSON) as one study")
+    sdtm.add_argument("folder", type=Path)
+    sdtm.add_argument("--study-id", default=None, help="warehouse study id (default: DM.STUDYID)")
+    sdtm.add_argument("--sponsor", default="Imported", help="existing sponsor id or name, or a new sponsor's name")
+    sdtm.add_argument("--therapeutic-area", default=None, help="therapeutic area to record (SDTM has none)")
+    sdtm.add_argument("--default-country", default=None, help="country for subjects without DM.COUNTRY")
+    _common(sdtm)
+    sdtm.set_defaults(func=_run_sdtm)
+
+    ctgov = kinds.add_parser("ctgov", help="a ClinicalTrials.gov Download-CSV or API v2 JSON file")
+    ctgov.add_argument("file", type=Path)
+    ctgov.add_argument("--therapeutic-area", default=None, help="therapeutic area to record for these trials")
+    _common(ctgov)
+    ctgov.set_defaults(func=_run_ctgov)
+
+    tables = kinds.add_parser("tables", help="a folder of operational CSV/Parquet files (see data/IMPORT_CONTRACT.md)")
+    tables.add_argument("folder", type=Path)
+    _common(tables)
+    tables.set_defaults(func=_run_tables)
+
+
+def _finish(load: PreparedLoad, args: argparse.Namespace, started: float) -> int:
+    db = args.db or default_db_path()
+    if args.report:
+        load.report.to_frame().to_csv(args.report, index=False)
+    for line in load.report.summary_lines():
+        print(line)
+    if load.report.refused:
+        print(f"REFUSED: nothing was loaded; {db} is unchanged.")
+        return EXIT_REFUSED
+    if args.dry_run:
+        print(f"dry run: {load.description} would be loaded into {db}.")
+        return 0
+    try:
+        result = commit(load, db, _progress)
+    except ImportRefused as refused:
+        print(f"REFUSED: {refused}; {db} is unchanged.")
+        return EXIT_REFUSED
+    print(f"loaded {load.description} into {db} in {time.perf_counter() - started:.1f} s "
+          f"(commit {result.seconds:.1f} s).")
+    return 0
+
+
+def _run_sdtm(args: argparse.Namespace) -> int:
+    from analytics.importers.sdtm import SdtmOptions, prepare_sdtm
+
+    started = time.perf_counter()
+    options = SdtmOptions(study_id=args.study_id, sponsor=args.sponsor, therapeutic_area=args.therapeutic_area,
+                          default_country=args.default_country, limits=Limits.from_megabytes(args.max_file_mb))
+    load = prepare_sdtm(args.folder, args.db or default_db_path(), options, _progress)
+    return _finish(load, args, started)
+
+
+def _run_ctgov(args: argparse.Namespace) -> int:
+    from analytics.importers.ctgov import prepare_ctgov
+
+    started = time.perf_counter()
+    load = prepare_ctgov(args.file, args.therapeutic_area, Limits.from_megabytes(args.max_file_mb), _progress)
+    return _finish(load, args, started)
+
+
+def _run_tables(args: argparse.Namespace) -> int:
+    from analytics.importers.tables import prepare_tables
+
+    started = time.perf_counter()
+    load = prepare_tables(args.folder, args.db or default_db_path(), Limits.from_megabytes(args.max_file_mb),
+                          None, _progress)
+    return _finish(load, args, started)

@@ -1,0 +1,94 @@
+"""What the target warehouse already holds, read through the access-scoped query path.
+
+Integrity checks (does this study already exist, from which source; which subjects belong to
+another study; which keys are already loaded) must see the whole warehouse, whoever runs the load,
+so they use a full-access scope; the caller's own scope is checked separately
+(:func:`check_scope`). A warehouse that does not exist yet simply holds nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from analytics.importers.report import ImportReport
+from analytics.scope import AccessScope
+from analytics.warehouse import Warehouse
+
+_INTEGRITY = AccessScope.full_access(blinded=True, role="importer")
+
+
+class WarehouseState:
+    """Read-only look-ups into the warehouse a load targets."""
+
+    def __init__(self, db_path: Path | str | None):
+        self.db_path = Path(db_path) if db_path else None
+        self._warehouse = Warehouse.open(self.db_path) if self.db_path and self.db_path.exists() else None
+
+    @property
+    def exists(self) -> bool:
+        return self._warehouse is not None
+
+    def studies(self, study_ids: list[str]) -> pd.DataFrame:
+        """study_id, sponsor_id, data_source of the given studies that exist."""
+        if not self._warehouse or not study_ids:
+            return pd.DataFrame(columns=["study_id", "sponsor_id", "data_source"])
+        return self._warehouse.query(
+            _INTEGRITY,
+            "SELECT study_id, sponsor_id, data_source FROM scoped_studies WHERE list_contains($ids, study_id)",
+            {"ids": sorted(set(study_ids))},
+        )
+
+    def subject_studies(self, subject_ids: list[str]) -> pd.DataFrame:
+        """subject_id, study_id of the given subjects that exist (in any study)."""
+        if not self._warehouse or not subject_ids:
+            return pd.DataFrame(columns=["subject_id", "study_id"])
+        return self._warehouse.query(
+            _INTEGRITY,
+            "SELECT su.subject_id, su.study_id FROM main.subjects su JOIN scoped_studies USING (study_id) "
+            "WHERE list_contains($ids, su.subject_id)",
+            {"ids": sorted(set(subject_ids))},
+        )
+
+    def sponsors(self) -> pd.DataFrame:
+        """sponsor_id, name of every sponsor (reference data)."""
+        if not self._warehouse:
+            return pd.DataFrame(columns=["sponsor_id", "name"])
+        return self._warehouse.reference("SELECT sponsor_id, name FROM main.sponsors ORDER BY sponsor_id")
+
+    def keys(self, table: str) -> pd.DataFrame:
+        """Key columns of an importable table as they exist now (used for reference checks)."""
+        if not self._warehouse:
+            return pd.DataFrame()
+        sql = _KEY_QUERIES[table]
+        if "scoped_" in sql:
+            return self._warehouse.query(_INTEGRITY, sql)
+        return self._warehouse.reference(sql)
+
+
+# Constant texts: trial tables are read through the scope CTEs, reference tables directly.
+_KEY_QUERIES = {
+    "sponsors": "SELECT sponsor_id FROM main.sponsors",
+    "countries": "SELECT country_code FROM main.countries",
+    "sites": "SELECT site_id FROM main.sites",
+    "studies": "SELECT study_id, sponsor_id, data_source FROM scoped_studies",
+    "study_sites": "SELECT study_site_id, study_id FROM main.study_sites JOIN scoped_studies USING (study_id)",
+    "subjects": "SELECT subject_id, study_id, study_site_id FROM main.subjects JOIN scoped_studies USING (study_id)",
+    "visits": "SELECT visit_id, study_id, subject_id FROM main.visits JOIN scoped_studies USING (study_id)",
+    "quality_events": "SELECT quality_event_id, study_id FROM main.quality_events JOIN scoped_studies USING (study_id)",
+}
+
+
+def check_scope(report: ImportReport, scope: AccessScope | None, sponsor_ids: set[str], study_ids: set[str]) -> None:
+    """Refuse a load that would write studies or sponsors outside the user's access scope."""
+    if scope is None:
+        return
+    if scope.sponsor_ids is not None:
+        for sponsor in sorted(sponsor_ids - set(scope.sponsor_ids)):
+            report.error("(load)", "you may not load data for this sponsor",
+                         expected="one of " + ", ".join(sorted(scope.sponsor_ids)), found=sponsor)
+    if scope.study_ids is not None:
+        for study in sorted(study_ids - set(scope.study_ids)):
+            report.error("(load)", "you may not load data for this study",
+                         expected="one of " + ", ".join(sorted(scope.study_ids)), found=study)

@@ -1,0 +1,200 @@
+"""Operational exports (CTMS / EDC reports) following the import contract: one CSV or Parquet per table.
+
+The contract is :data:`CONTRACT_TABLES` (the ``importable`` tables of :mod:`analytics.schema`) and
+is published in ``data/IMPORT_CONTRACT.md`` by ``python -m analytics contract``. Rows are upserted
+by primary key, so re-importing the same files changes nothing; rows absent from a file are kept.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analytics import schema
+from analytics.importers.countries import country_rows, to_alpha2
+from analytics.importers.existing import WarehouseState, check_scope
+from analytics.importers.report import ImportReport
+from analytics.importers.sources import Dataset, Limits, list_folder, read_csv, read_parquet
+from analytics.importers.staging import KEEP_EXISTING, UPSERT, PreparedLoad, Progress, _silent
+from analytics.importers.validation import FILE, ROW, validate_frame
+from analytics.scope import AccessScope
+
+# Load order: a table only refers to tables before it.
+CONTRACT_ORDER = (
+    "sponsors", "studies", "sites", "study_sites", "subjects", "visits", "queries", "protocol_deviations",
+    "monitoring_visits", "quality_events", "capas", "milestones",
+)
+CONTRACT_TABLES: tuple[schema.Table, ...] = tuple(
+    schema.table(name) for name in CONTRACT_ORDER if schema.table(name).importable
+)
+SET_BY_IMPORTER = {("studies", "data_source"): "tables"}  # columns the importer fills in itself
+DATA_EXTENSIONS = {"csv", "parquet"}
+
+# column -> (table it refers to, key column there). Checked against the files and the warehouse.
+REFERENCES = {
+    "sponsor_id": ("sponsors", "sponsor_id"),
+    "study_id": ("studies", "study_id"),
+    "site_id": ("sites", "site_id"),
+    "study_site_id": ("study_sites", "study_site_id"),
+    "subject_id": ("subjects", "subject_id"),
+    "quality_event_id": ("quality_events", "quality_event_id"),
+}
+
+
+def contract_columns(table: schema.Table) -> list[schema.Column]:
+    """The columns a file for ``table`` may carry (all but those the importer sets)."""
+    return [c for c in table.columns if (table.name, c.name) not in SET_BY_IMPORTER]
+
+
+def _read(folder: Path, limits: Limits, report: ImportReport, progress: Progress) -> dict[str, Dataset]:
+    datasets: dict[str, Dataset] = {}
+    known = {t.name for t in CONTRACT_TABLES}
+    for source in list_folder(folder, DATA_EXTENSIONS, limits, report):
+        name = source.path.stem.lower()
+        if name not in known:
+            report.error(source.name, "unknown table file", expected="one of " + ", ".join(
+                f"{t}.csv" for t in CONTRACT_ORDER) + " (or .parquet)", found=source.name)
+            continue
+        if name in datasets:
+            report.error(source.name, "table supplied twice", expected="one file per table",
+                         found=f"also {datasets[name].source.name}")
+            continue
+        progress(f"reading {source.name} ({source.size / 1048576:,.1f} MB)")
+        dataset = read_csv(source, report) if source.extension == "csv" else read_parquet(source, report)
+        if dataset is not None:
+            datasets[name] = dataset
+    return datasets
+
+
+def _shape(dataset: Dataset, table: schema.Table, report: ImportReport) -> pd.DataFrame:
+    """The file's contract columns (lower-cased names), with location columns; unknown columns noted."""
+    frame = dataset.frame.copy()
+    frame.columns = [str(c).strip().lower() for c in frame.columns]
+    allowed = {c.name for c in contract_columns(table)}
+    for column in frame.columns:
+        if column in allowed:
+            continue
+        if (table.name, column) in SET_BY_IMPORTER:
+            report.warning(dataset.source.name, "column is set by the importer; the file's values are ignored",
+                           column=column, found=column)
+        else:
+            report.warning(dataset.source.name, "column is not in the import contract; ignored", column=column,
+                           expected="one of " + ", ".join(sorted(allowed)), found=column)
+    frame = frame[[c for c in frame.columns if c in allowed]].copy()
+    frame[FILE] = dataset.source.name
+    frame[ROW] = np.arange(1, len(frame) + 1)
+    if len(frame) == 0:
+        report.warning(dataset.source.name, "file has a header but no rows")
+    return frame
+
+
+def _check_references(tables: dict[str, pd.DataFrame], state: WarehouseState, report: ImportReport) -> None:
+    """Every id must exist in the files of this load or in the warehouse; study ids must agree."""
+    known: dict[str, pd.DataFrame] = {}
+    for target in {t for t, _ in REFERENCES.values()}:
+        existing = state.keys(target)
+        loaded = tables.get(target)
+        parts = [f for f in (existing, loaded) if f is not None and len(f)]
+        key = next(k for t, k in REFERENCES.values() if t == target)
+        columns = [key] + (["study_id"] if target in ("study_sites", "subjects") else [])
+        known[target] = (pd.concat([p[[c for c in columns if c in p.columns]] for p in parts], ignore_index=True)
+                         .drop_duplicates(key, keep="last") if parts else pd.DataFrame(columns=columns))
+    for name, frame in tables.items():
+        for column, (target, key) in REFERENCES.items():
+            if column not in frame.columns or target == name:
+                continue
+            values = frame[column].astype("string")
+            present = values.notna()
+            matched = values.isin(known[target][key].astype("string"))
+            for index in frame.index[present & ~matched]:
+                report.error(frame.at[index, FILE], f"refers to a {target[:-1].replace('_', ' ')} that does not exist",
+                             row=int(frame.at[index, ROW]), column=column,
+                             expected=f"a {key} in {target} (this load or the warehouse)", found=str(values[index]))
+            if "study_id" in frame.columns and target in ("study_sites", "subjects") and column != "study_id":
+                owner = known[target].set_index(key)["study_id"]
+                owners = values.map(owner.to_dict(), na_action="ignore")
+                mismatch = present & matched & owners.notna() & (owners != frame["study_id"].astype("string"))
+                for index in frame.index[mismatch]:
+                    report.error(frame.at[index, FILE], f"{column} belongs to another study",
+                                 row=int(frame.at[index, ROW]), column=column,
+                                 expected=f"a {column} of study {frame.at[index, 'study_id']}",
+                                 found=f"{values[index]} (study {owners[index]})")
+
+
+def prepare_tables(folder: Path | str, db_path: Path | str | None, limits: Limits = Limits(),
+                   scope: AccessScope | None = None, progress: Progress = _silent) -> PreparedLoad:
+    """Read and validate a folder of contract files into a :class:`PreparedLoad` (nothing is written)."""
+    report = ImportReport("tables")
+    load = PreparedLoad("tables", report)
+    datasets = _read(Path(folder), limits, report, progress)
+    load.files = [d.source for d in datasets.values()]
+    tables: dict[str, pd.DataFrame] = {}
+    for table in CONTRACT_TABLES:
+        if table.name not in datasets:
+            continue
+        progress(f"checking {datasets[table.name].source.name}")
+        frame = _shape(datasets[table.name], table, report)
+        tables[table.name] = validate_frame(frame, table, report, convert=True)
+        report.rows_staged[table.qualified_name] = len(frame)
+    if "studies" in tables:
+        tables["studies"]["data_source"] = "tables"
+    state = WarehouseState(db_path)
+    if "studies" in tables:
+        existing = state.studies(list(tables["studies"]["study_id"].dropna()))
+        sources = dict(zip(existing["study_id"], existing["data_source"]))
+        for index, study in tables["studies"]["study_id"].items():
+            if sources.get(study) not in (None, "tables"):
+                report.error(tables["studies"].at[index, FILE], "a study with this id already exists from another "
+                             "source", row=int(tables["studies"].at[index, ROW]), column="study_id",
+                             expected="a new study id or one loaded from tables", found=f"{study} ({sources[study]})")
+    if "sites" in tables:
+        codes = tables["sites"]["country_code"].astype("string")
+        alpha2 = pd.Series([to_alpha2(c) if pd.notna(c) and len(c) == 2 else None for c in codes],
+                           index=codes.index, dtype="string")
+        for index in tables["sites"].index[codes.notna() & alpha2.isna()]:
+            report.error(tables["sites"].at[index, FILE], "not an ISO 3166-1 alpha-2 country code",
+                         row=int(tables["sites"].at[index, ROW]), column="country_code",
+                         expected="a two-letter code such as US or DE", found=str(codes[index]))
+        tables["sites"]["country_code"] = alpha2.where(alpha2.notna(), codes)
+    _check_references(tables, state, report)
+    sponsors = set(tables["studies"]["sponsor_id"].dropna()) if "studies" in tables else set()
+    studies_touched = set().union(*[set(f["study_id"].dropna()) for f in tables.values() if "study_id" in f.columns])
+    known_studies = state.studies(sorted(studies_touched))
+    sponsors |= set(known_studies["sponsor_id"].dropna())
+    check_scope(report, scope, sponsors, studies_touched)
+    if report.refused:
+        return load
+    if "sites" in tables:
+        tables = {"countries": country_rows(list(tables["sites"]["country_code"].dropna())), **tables}
+        tables["countries"][FILE] = datasets["sites"].source.name
+        tables["countries"][ROW] = None
+    load.tables = tables
+    load.policies = {name: UPSERT for name in tables} | {"countries": KEEP_EXISTING}
+    load.provenance = _provenance(datasets, tables, report)
+    load.description = f"{sum(len(f) for f in tables.values()):,} rows in {len(datasets)} operational table file(s)"
+    return load
+
+
+def _provenance(datasets: dict[str, Dataset], tables: dict[str, pd.DataFrame], report: ImportReport
+                ) -> list[dict[str, object]]:
+    """One row per (study, file); files without a study column are recorded as reference data."""
+    rows = []
+    for name, dataset in datasets.items():
+        frame = tables.get(name)
+        if frame is None:
+            continue
+        counts = (frame["study_id"].value_counts().to_dict() if "study_id" in frame.columns
+                  else {"(reference data)": len(frame)})
+        for study, count in counts.items():
+            rows.append({
+                "study_id": str(study),
+                "file_name": dataset.source.name,
+                "source_type": "tables",
+                "sha256": dataset.source.sha256,
+                "row_count": int(count),
+                "rejected_rows": report.problem_rows(dataset.source.name),
+                "notes": f"Upserted into {schema.table(name).qualified_name} by primary key.",
+            })
+    return rows

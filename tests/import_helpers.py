@@ -1,0 +1,30 @@
+"""Shared helpers for the importer tests: where the shared real data lives, checksums, copies."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+PILOT = SHARED_DATA / "sdtm" / "cdiscpilot01"
+CTGOV = SHARED_DATA / "ctgov"
+BAD_INPUTS = SHARED_DATA / "bad_inputs"
+
+needs_shared_data = pytest.mark.skipif(
+    not PILOT.is_dir(), reason=f"shared real data not found at {SHARED_DATA} (expected ../shared/data from the repo)"
+)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def copy_domains(target: Path, *names: str) -> Path:
+    """Copy pilot files (e.g. "dm.xpt") into a temporary folder (never into the repository)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shutil.copyfile(PILOT / name, target / name)
+    return target
