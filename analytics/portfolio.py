@@ -90,7 +90,7 @@ def study_overview(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter =
         )
         """,
         """
-        SELECT st.study_id, st.protocol_id, st.sponsor_id, sp.name AS sponsor_name, st.phase,
+        SELECT st.study_id, st.protocol_id, st.sponsor_id, sp.name AS sponsor_name, st.data_source, st.phase,
                st.therapeutic_area, st.indication, st.status, st.blinded, st.target_enrollment,
                st.planned_fpi, st.planned_lpi,
                coalesce(sites.sites, 0) AS sites, coalesce(sites.active_sites, 0) AS active_sites,
@@ -118,12 +118,20 @@ def study_overview(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter =
     ).pipe(_add_enrollment_status)
 
 
+# Operational facts an SDTM submission does not carry: absent (NA), not zero, for such studies.
+OPERATIONAL_COLUMNS = ("open_queries", "queries_open_30d", "overdue_visits", "open_capas", "overdue_capas")
+
+
 def _add_enrollment_status(df: pd.DataFrame) -> pd.DataFrame:
     df = df.copy()
+    from_sdtm = df["data_source"].eq("sdtm")
+    for column in OPERATIONAL_COLUMNS:
+        df[column] = df[column].astype("Int64").mask(from_sdtm)
     df["pct_of_target"] = (df["randomized"] / df["target_enrollment"].where(df["target_enrollment"] > 0)).astype("float64")
     expected = df["expected_now"].astype("float64")
     df["pct_of_expected"] = (df["randomized"] / expected.where(expected > 0)).astype("float64")
     df["enrollment_status"] = "Not started"
+    df.loc[df["planned_fpi"].isna() | df["planned_lpi"].isna(), "enrollment_status"] = "No plan"
     started = expected > 0
     df.loc[started, "enrollment_status"] = "On track"
     df.loc[started & (df["pct_of_expected"] < BEHIND_PLAN_RATIO), "enrollment_status"] = "Behind plan"

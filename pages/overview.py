@@ -70,6 +70,9 @@ st.dataframe(
     },
     key="study_table",
 )
+if overview["data_source"].eq("sdtm").any():
+    st.caption("Studies imported from SDTM carry no operational data (queries, eCRF entry dates, CAPAs): "
+               "those cells are empty rather than zero.")
 st.download_button("Download the study table (CSV)", table.to_csv(index=False).encode(), "portfolio_overview.csv",
                    "text/csv", key="download_overview")
 

@@ -48,3 +48,15 @@ def app_env(demo_db: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv(warehouse.DB_ENV_VAR, str(demo_db))
     monkeypatch.delenv("CRO_USER", raising=False)
     return demo_db
+
+
+@pytest.fixture(scope="session")
+def pilot_db(demo_db: Path, shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo portfolio plus the real CDISC pilot imported as study CDISCPILOT01. Treat as read-only."""
+    from analytics.importers.sdtm import SdtmOptions, prepare_sdtm
+    from analytics.importers.staging import commit
+
+    path = tmp_path_factory.mktemp("pilot") / "warehouse.duckdb"
+    path.write_bytes(demo_db.read_bytes())
+    commit(prepare_sdtm(shared_data / "sdtm" / "cdiscpilot01", path, SdtmOptions(study_id="CDISCPILOT01")), path)
+    return path

@@ -94,3 +94,17 @@ def test_unknown_user_is_a_clear_message(app_env, monkeypatch) -> None:
     at = _run("mallory", monkeypatch)
     assert not at.exception
     assert "user 'mallory' is not in the users file" in at.error[0].value
+
+
+def test_imported_cdisc_pilot_appears_on_the_overview(pilot_db, monkeypatch) -> None:
+    monkeypatch.setenv("CRO_WAREHOUSE", str(pilot_db))
+    monkeypatch.setenv("CRO_USER", "local")
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["study"] = ["CDISCPILOT01"]
+    at.run()
+    assert not at.exception
+    row = at.dataframe[0].value.set_index("study_id").loc["CDISCPILOT01"]
+    assert (row["randomized"], row["sites"]) == (254, 17)
+    # SDTM has no query or eCRF-entry data: absent, not zero.
+    assert row[["open_queries", "overdue_visits", "open_capas"]].isna().all()
+    assert any("no operational data" in c.value for c in at.caption)
