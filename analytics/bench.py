@@ -65,14 +65,15 @@ def bench_pages(db: Path, runs: int = 5, user: str | None = None, log: Callable[
 
     set_log_level("error")  # AppTest outside a server logs a line per cache call otherwise
 
+    saved_env = {k: os.environ.get(k) for k in (warehouse.DB_ENV_VAR, "CRO_USER")}
     os.environ[warehouse.DB_ENV_VAR] = str(db)
     if user:
         os.environ["CRO_USER"] = user
-    warehouse.Warehouse.open(db)  # fail early with the build instruction if absent
     calls: dict[str, list[float]] = defaultdict(list)
     warehouse.QUERY_TIMINGS = calls
     results: list[PageResult] = []
     try:
+        warehouse.Warehouse.open(db)  # fail early with the build instruction if absent
         for path, title in _load_pages():
             log(f"{title} ({path})")
             cold, warm, errors = [], [], []
@@ -95,6 +96,11 @@ def bench_pages(db: Path, runs: int = 5, user: str | None = None, log: Callable[
             results.append(result)
     finally:
         warehouse.QUERY_TIMINGS = None
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     slowest = sorted(
         ({"call": name, "calls": len(t), "max_seconds": max(t), "median_seconds": statistics.median(t)}
          for name, t in calls.items()),

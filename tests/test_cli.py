@@ -1,0 +1,52 @@
+"""The command line entry as a user runs it: build, migrate, dictionary, bench."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from analytics.cli import main
+
+
+def test_build_prints_row_counts_and_writes_the_facts(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    db = tmp_path / "w.duckdb"
+    assert main(["build", "--preset", "tiny", "--db", str(db), "--seed", "3"]) == 0
+    out = capsys.readouterr()
+    assert f"Built {db} (preset tiny, seed 3)" in out.out
+    assert "main.subjects" in out.out and "main.measurements" in out.out
+    assert "100%" in out.err  # the progress display
+    with duckdb.connect(str(db), read_only=True) as con:
+        facts = dict(con.execute("SELECT key, value FROM meta.warehouse_info").fetchall())
+    assert facts["preset"] == "tiny" and facts["seed"] == "3" and facts["as_of_date"] == "2026-11-01"
+
+
+def test_build_if_missing_keeps_an_existing_file(tiny_db: Path, tmp_path: Path, capsys) -> None:
+    db = tmp_path / "w.duckdb"
+    db.write_bytes(tiny_db.read_bytes())
+    assert main(["build", "--preset", "tiny", "--db", str(db), "--if-missing"]) == 0
+    assert "exists; not rebuilt" in capsys.readouterr().out
+    assert db.read_bytes() == tiny_db.read_bytes()
+
+
+def test_migrate_reports_versions(tiny_db: Path, tmp_path: Path, capsys) -> None:
+    db = tmp_path / "w.duckdb"
+    db.write_bytes(tiny_db.read_bytes())
+    assert main(["migrate", "--db", str(db)]) == 0
+    assert "schema version 1 -> 1" in capsys.readouterr().out
+    assert main(["migrate", "--db", str(tmp_path / "absent.duckdb")]) == 2
+
+
+def test_bench_reports_every_page(tiny_db: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "bench.json"
+    code = main(["bench", "--db", str(tiny_db), "--out", str(out), "--runs", "1", "--user", "admin"])
+    report = json.loads(out.read_text())
+    assert code == 0, report
+    from analytics.navigation import PAGES
+
+    assert [p["page"] for p in report["pages"]] == [p.path for p in PAGES]
+    assert all(p["cold_seconds"] > 0 and p["warm_seconds"] > 0 and not p["errors"] for p in report["pages"])
+    assert report["slowest_analytics_calls"] and report["peak_memory_mib"] > 0
+    assert "cold s" in capsys.readouterr().out
