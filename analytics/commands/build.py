@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from analytics import warehouse
-from analytics.generator import GENERATOR_VERSION, PRESETS, generate_portfolio
+from analytics.generator import GENERATOR_VERSION, PRESETS, generate_portfolio, row_counts
 from analytics.progress import ProgressBar
 
 DEFAULT_SEED = 20261101
@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     started = time.perf_counter()
     with warehouse.build_aside(args.db) as con:
-        counts = generate_portfolio(con, args.preset, args.seed, ProgressBar(f"build {args.preset}"))
+        generate_portfolio(con, args.preset, args.seed, ProgressBar(f"build {args.preset}"))
         seconds = time.perf_counter() - started
         warehouse.set_info(con, {
             "as_of_date": PRESETS[args.preset].as_of.isoformat(),
@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
             "generator_version": GENERATOR_VERSION,
             "build_seconds": f"{seconds:.1f}",
         })
+        counts = row_counts(con)
     seconds = time.perf_counter() - started
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     width = max(len(name) for name in counts)

@@ -31,4 +31,7 @@ PRESETS: dict[str, Preset] = {
                    historical_trials=3_000),
     "large": Preset("large", sponsors=25, studies=300, study_sites=8_000, screened_subjects=100_000,
                     historical_trials=20_000),
+    # Evaluation of the RBM engine (analytics.evaluation.rbm): many mid-size studies, more anomalies.
+    "eval": Preset("eval", sponsors=4, studies=40, study_sites=1_200, screened_subjects=24_000,
+                   historical_trials=50, anomaly_share=0.25),
 }
