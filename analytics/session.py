@@ -129,10 +129,33 @@ def set_context(ctx: PageContext) -> None:
     st.session_state[CONTEXT_KEY] = ctx
 
 
-def current_context() -> PageContext:
-    """The context the frame built for this run (built here if a page runs on its own)."""
+def _leave_legacy_multipage_mode() -> None:
+    """Make Streamlit run the frame, not a bare page file, on a server's very first request.
+
+    Streamlit starts in its legacy "pages directory" mode whenever a ``pages/`` folder sits next
+    to the entrypoint, and leaves it only once ``st.navigation`` has been called. A deep link such
+    as ``/data`` as the server's first request would otherwise run ``pages/data.py`` without the
+    frame (no role check, no filters). Switching the mode off and rerunning sends that request
+    through ``app.py`` like every other.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+def current_context(page_key: str | None = None) -> PageContext:
+    """The context the frame built for this run, for the page called ``page_key``.
+
+    A page whose key the user's role does not allow stops with a message, whatever URL led here.
+    """
+    _leave_legacy_multipage_mode()
     ctx = st.session_state.get(CONTEXT_KEY)
     if ctx is None:
         ctx = build_context()
         set_context(ctx)
+    if page_key is not None and page_key not in ctx.user.role.pages:
+        st.error(f"This page is not available to the {ctx.user.role.label.lower()} role.")
+        st.stop()
     return ctx

@@ -218,7 +218,7 @@ def _loaded_tab() -> None:
         st.dataframe(trials, hide_index=True, key="ctgov_files")
 
 
-ctx = current_context()
+ctx = current_context("data")
 st.title("Data")
 can_load = bool(getattr(ctx.user.role, "can_load_data", False))
 if can_load:

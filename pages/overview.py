@@ -9,7 +9,7 @@ from analytics import portfolio
 from analytics.navigation import links_for
 from analytics.session import current_context
 
-ctx = current_context()
+ctx = current_context("overview")
 wh, scope, filters = ctx.warehouse, ctx.scope, ctx.filters
 
 st.title("Portfolio overview")

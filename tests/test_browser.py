@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -39,10 +40,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(demo_db: Path) -> Iterator[str]:
+@contextmanager
+def streamlit_server(db: Path, user: str) -> Iterator[str]:
+    """`streamlit run app.py` on a free loopback port as ``user``; yields the base URL."""
     port = _free_port()
-    env = {**os.environ, "CRO_WAREHOUSE": str(demo_db), "CRO_USER": "admin"}  # admin may open every page
+    env = {**os.environ, "CRO_WAREHOUSE": str(db), "CRO_USER": user}
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true"],
@@ -65,6 +67,12 @@ def server(demo_db: Path) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def server(demo_db: Path) -> Iterator[str]:
+    with streamlit_server(demo_db, "admin") as url:  # admin may open every page
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +131,17 @@ def test_foreign_or_unknown_study_in_a_link_is_a_friendly_warning(browser_page: 
     _wait_idle(browser_page)
     expect(browser_page.get_by_test_id("stAlertContentWarning")).to_contain_text("Study 'ST999' is not available")
     expect(browser_page.get_by_test_id("stException")).to_have_count(0)
+
+
+@pytest.mark.parametrize(("user", "allowed"), [("cra_demo", False), ("admin", True)])
+def test_deep_link_as_first_request_goes_through_the_frame(browser_page: Page, demo_db: Path, user, allowed) -> None:
+    # A fresh server: Streamlit's legacy pages-directory mode is active until the frame has run once.
+    with streamlit_server(demo_db, user) as url:
+        browser_page.goto(f"{url}/data")
+        _wait_idle(browser_page)
+        expect(browser_page.get_by_test_id("stMultiSelect").filter(has_text="Study")).to_have_count(1)
+        if allowed:
+            expect(browser_page.get_by_role("heading", name="Data", exact=True)).to_be_visible()
+        else:
+            expect(browser_page.get_by_role("heading", name="Data", exact=True)).to_have_count(0)
+            expect(browser_page.get_by_text("Choose your data")).to_have_count(0)
