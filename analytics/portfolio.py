@@ -193,10 +193,12 @@ MAX_CHART_STUDIES = 25
 
 
 def worst_enrolling(overview: pd.DataFrame, limit: int = MAX_CHART_STUDIES) -> pd.DataFrame:
-    """The ``limit`` studies furthest behind their plan (all of them when there are few)."""
+    """The ``limit`` studies with the largest shortfall against plan, in subjects (all when few)."""
     if len(overview) <= limit:
         return overview
-    return overview.sort_values("pct_of_expected", na_position="last").head(limit)
+    shortfall = overview["expected_now"].astype("float64") - overview["randomized"]
+    return overview.assign(_shortfall=shortfall).sort_values("_shortfall", ascending=False).head(limit).drop(
+        columns="_shortfall")
 
 
 def enrollment_figure(overview: pd.DataFrame) -> go.Figure:
@@ -222,10 +224,10 @@ def enrollment_figure(overview: pd.DataFrame) -> go.Figure:
         hovertemplate="%{y}: target %{x}<extra></extra>",
     )
     fig.update_layout(
-        height=max(260, 28 * len(df) + 80), margin=dict(l=10, r=10, t=30, b=10), barmode="overlay",
-        xaxis_title="Subjects randomized", legend=dict(orientation="h", y=1.08),
-        title="Enrollment against plan" + (
-            f" (the {len(df)} studies furthest behind)" if len(overview) > len(df) else ""),
+        height=max(300, 28 * len(df) + 120), margin=dict(l=10, r=10, t=80, b=10), barmode="overlay",
+        xaxis_title="Subjects randomized", legend=dict(orientation="h", y=1.01, yanchor="bottom", x=0),
+        title=dict(text="Enrollment against plan" + (
+            f" (the {len(df)} studies furthest behind)" if len(overview) > len(df) else ""), y=0.99, yanchor="top"),
     )
     return fig
 

@@ -44,10 +44,11 @@ with right:
     charted = portfolio.worst_enrolling(overview)["study_id"]
     aging = aging[aging["study_id"].isin(charted)]
     fig = px.bar(aging, x="open_queries", y="study_id", color="age_bucket", orientation="h",
-                 title="Open queries by age", labels={"open_queries": "Open queries", "study_id": "",
-                                                      "age_bucket": "Age"})
-    fig.update_layout(height=max(260, 28 * len(charted) + 80), margin=dict(l=10, r=10, t=30, b=10),
-                      legend=dict(orientation="h", y=1.08), yaxis=dict(categoryorder="category descending"))
+                 labels={"open_queries": "Open queries", "study_id": "", "age_bucket": "Age"})
+    fig.update_layout(height=max(300, 28 * len(charted) + 120), margin=dict(l=10, r=10, t=80, b=10),
+                      title=dict(text="Open queries by age", y=0.99, yanchor="top"),
+                      legend=dict(orientation="h", y=1.01, yanchor="bottom", x=0),
+                      yaxis=dict(categoryorder="category descending"))
     st.plotly_chart(fig, key="query_aging")
 
 st.subheader("Studies")
