@@ -14,6 +14,7 @@ import sys
 COMMAND_MODULES: tuple[str, ...] = (
     "analytics.commands.build",
     "analytics.commands.admin",
+    "analytics.commands.evaluate",
     "analytics.commands.importing",
     "analytics.commands.contract",
     "analytics.commands.bench",

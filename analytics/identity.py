@@ -36,13 +36,14 @@ class Role:
 ROLES: dict[str, Role] = {
     r.name: r
     for r in (
-        Role("clinops_lead", "Clinical operations lead", True, ALL_PAGES - {"data"}),
+        # Roles that cannot load data still open the Data page to see where each study came from.
+        Role("clinops_lead", "Clinical operations lead", True, ALL_PAGES),
         Role("cra", "Clinical research associate (monitor)", True,
              frozenset({"overview", "enrollment", "site_performance", "data_quality", "rbm"})),
         Role("sponsor", "Sponsor reviewer", True,
              frozenset({"overview", "enrollment", "site_performance", "data_quality", "rbm", "capa"})),
         Role("data_manager", "Data manager", True, frozenset({"overview", "data_quality", "rbm", "data"}), True),
-        Role("unblinded_statistician", "Unblinded statistician", False, ALL_PAGES - {"data"}),
+        Role("unblinded_statistician", "Unblinded statistician", False, ALL_PAGES),
         Role("admin", "Administrator", False, ALL_PAGES, True),
     )
 }

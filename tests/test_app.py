@@ -79,7 +79,8 @@ def test_choosing_a_study_filters_the_page(app_env, monkeypatch) -> None:
 
 
 def test_role_page_lists_follow_the_users_file() -> None:
-    assert "data" not in {p.key for p in pages_for(USERS["local"].role)}
+    assert "data" not in {p.key for p in pages_for(USERS["cra_demo"].role)}
+    assert not USERS["local"].role.can_load_data and USERS["data_manager"].role.can_load_data
     assert {p.key for p in pages_for(USERS["admin"].role)} == {p.key for p in PAGES}
 
 

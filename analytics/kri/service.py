@@ -1,0 +1,242 @@
+"""Page-facing, cached KRI results: heatmap cells, site table, persistence and drill-down data.
+
+Every function takes only small hashable arguments (warehouse handle, access scope, filters, ids).
+Sites are always scored against their *whole study* (the country and site filters select rows to
+show, they never change the reference), so a site's flags do not depend on what else is on screen.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analytics.caching import cached
+from analytics.kri.engine import DEFAULT_POLICY, FLAG_AMBER, run_engine
+from analytics.kri.models import cell_alpha
+from analytics.kri.extract import snapshot_dates, subject_measures
+from analytics.kri.permutation import site_score_pvalues
+from analytics.kri.specs import CATALOGUE, CATALOGUE_BY_ID
+from analytics.scope import AccessScope, PortfolioFilter
+from analytics.warehouse import Warehouse
+
+
+def reference_filter(filters: PortfolioFilter) -> PortfolioFilter:
+    """The filter that decides the comparison set: sponsor and study only."""
+    return PortfolioFilter(sponsor_ids=filters.sponsor_ids, study_ids=filters.study_ids)
+
+
+def cutoff_dates(wh: Warehouse, filters: PortfolioFilter) -> list:
+    """Monthly snapshot cutoffs ending at the as-of date (or the filter's end date when earlier)."""
+    as_of = wh.as_of()
+    if filters.date_to and filters.date_to < as_of:
+        as_of = filters.date_to
+    return snapshot_dates(as_of)
+
+
+@cached
+def engine_results(
+    wh: Warehouse, scope: AccessScope, filters: PortfolioFilter, method: str = "calibrated"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(cells, sites) for every monthly snapshot of the studies the filters select.
+
+    Sites carry ``site_p`` (patient-reshuffle permutation p-value of the site score) at the latest
+    snapshot for the calibrated method.
+    """
+    frame = subject_measures(wh, scope, reference_filter(filters), cutoff_dates(wh, filters))
+    run = run_engine(frame, method)
+    sites = run.sites.copy()
+    sites["site_p"] = np.nan
+    if method == "calibrated" and len(sites):
+        last = int(sites["snap"].max())
+        pvalues = site_score_pvalues(run, last)
+        latest = sites["snap"] == last
+        sites.loc[latest, "site_p"] = pvalues.reindex(sites.index[latest]).to_numpy()
+    return run.cells, sites
+
+
+def _persistence(cells: pd.DataFrame) -> pd.DataFrame:
+    """Consecutive flagged months up to the latest snapshot, and whether the flag is new this month."""
+    flagged = (cells["flag"] >= FLAG_AMBER).to_numpy()
+    table = cells.assign(flagged=flagged).pivot_table(
+        index=["study_site_id", "kri"], columns="snap", values="flagged", aggfunc="max", fill_value=False)
+    values = table.to_numpy(dtype=bool)[:, ::-1]  # latest first
+    run_length = np.where(values.all(1), values.shape[1], np.argmin(values, axis=1))
+    previous = values[:, 1] if values.shape[1] > 1 else np.zeros(len(values), dtype=bool)
+    z = cells.pivot_table(index=["study_site_id", "kri"], columns="snap", values="z", aggfunc="first")
+    trend = z.reindex(table.index).apply(lambda r: [None if pd.isna(v) else round(float(v), 2) for v in r], axis=1)
+    return pd.DataFrame({"months_flagged": run_length, "new_flag": values[:, 0] & ~previous,
+                         "z_history": trend.to_numpy()}, index=table.index).reset_index()
+
+
+@cached
+def kri_tables(
+    wh: Warehouse, scope: AccessScope, filters: PortfolioFilter, method: str = "calibrated"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(cells, sites) at the latest snapshot for the sites the filters select.
+
+    cells: one row per site and KRI with observed, expected, O/E, rate, p, signed z, flag
+    (-1 insufficient, 0 ok, 1 amber, 2 red), direction, months flagged, new flag, z history.
+    sites: one row per site with site name, country, site score and (calibrated method) its
+    permutation p-value, flag counts and the number of KRIs flagged for consecutive months.
+    """
+    all_cells, all_sites = engine_results(wh, scope, reference_filter(filters), method)
+    last = int(all_cells["snap"].max()) if len(all_cells) else 0
+    persistence = _persistence(all_cells) if len(all_cells) else pd.DataFrame(
+        columns=["study_site_id", "kri", "months_flagged", "new_flag", "z_history"])
+    cells = all_cells[all_cells["snap"] == last].merge(persistence, on=["study_site_id", "kri"], how="left")
+    sites = all_sites[all_sites["snap"] == last].copy()
+    info = wh.query(scope, "SELECT study_site_id, site_name, country_code, site_number, study_id AS study "
+                           "FROM scoped_sites", None, filters)
+    sites = sites.merge(info.drop(columns="study"), on="study_site_id", how="inner")
+    persistent = cells[cells["flag"] >= FLAG_AMBER].groupby("study_site_id")["months_flagged"].max()
+    sites["months_flagged"] = sites["study_site_id"].map(persistent).fillna(0).astype("int64")
+    new = cells[cells["new_flag"].fillna(False).astype(bool)].groupby("study_site_id").size()
+    sites["new_flags"] = sites["study_site_id"].map(new).fillna(0).astype("int64")
+    sites = sites.sort_values(["site_p", "site_score"] if method == "calibrated" else ["site_score"],
+                              ascending=[True, False] if method == "calibrated" else [False],
+                              ignore_index=True)
+    cells = cells[cells["study_site_id"].isin(set(sites["study_site_id"]))].reset_index(drop=True)
+    cells["kri_name"] = cells["kri"].map({k.id: k.name for k in CATALOGUE})
+    return cells.drop(columns=["site_code"]), sites.drop(columns=["snap"])
+
+
+def alert_burden(cells: pd.DataFrame, sites: pd.DataFrame, method: str) -> dict[str, float]:
+    """Sites flagged (any amber or worse, any red) and how many a clean study would flag by chance.
+
+    For the calibrated method chance is exact by construction (Sidak over each site's evaluable
+    tests); for the funnel it is the normal-theory rate of its fixed thresholds over those tests.
+    """
+    evaluable = sites[sites["evaluable"] > 0]
+    flagged = int((evaluable["red"] + evaluable["amber"] > 0).sum())
+    red = int((evaluable["red"] > 0).sum())
+    if method == "calibrated":
+        expected_any = DEFAULT_POLICY.amber_site_rate * len(evaluable)
+        expected_red = DEFAULT_POLICY.red_site_rate * len(evaluable)
+    else:
+        from scipy import stats
+
+        spec_rates = {k.id: (stats.norm.cdf(k.funnel_thresholds[1]) + stats.norm.sf(k.funnel_thresholds[2]),
+                             stats.norm.cdf(k.funnel_thresholds[0]) + stats.norm.sf(k.funnel_thresholds[3]))
+                      for k in CATALOGUE}
+        ok = cells[cells["flag"] >= 0]
+        amber_p = ok["kri"].map({k: v[0] for k, v in spec_rates.items()})
+        red_p = ok["kri"].map({k: v[1] for k, v in spec_rates.items()})
+        none_amber = np.exp(np.log1p(-amber_p).groupby(ok["study_site_id"]).sum())
+        none_red = np.exp(np.log1p(-red_p).groupby(ok["study_site_id"]).sum())
+        expected_any, expected_red = float((1 - none_amber).sum()), float((1 - none_red).sum())
+    return {"sites": len(evaluable), "flagged": flagged, "red": red,
+            "expected_flagged": round(expected_any, 1), "expected_red": round(expected_red, 1)}
+
+
+@cached
+def kri_site_history(
+    wh: Warehouse, scope: AccessScope, filters: PortfolioFilter, method: str, study_site_id: str, kri_id: str
+) -> pd.DataFrame:
+    """One site's KRI at every monthly snapshot: cutoff, observed, expected, O - E, z, p, flag."""
+    all_cells, _ = engine_results(wh, scope, reference_filter(filters), method)
+    cutoffs = cutoff_dates(wh, filters)
+    cells = all_cells[(all_cells["study_site_id"] == study_site_id) & (all_cells["kri"] == kri_id)].copy()
+    cells["cutoff"] = cells["snap"].map(dict(enumerate(cutoffs)))
+    cells["observed_minus_expected"] = cells["observed"] - cells["expected"]
+    return cells[["cutoff", "observed", "expected", "observed_minus_expected", "denominator", "rate",
+                  "expected_rate", "z", "p", "flag"]].reset_index(drop=True)
+
+
+@cached
+def kri_funnel(
+    wh: Warehouse, scope: AccessScope, filters: PortfolioFilter, method: str, study_id: str, kri_id: str
+) -> pd.DataFrame:
+    """Every site of ``study_id`` for one KRI at the latest snapshot (for the funnel plot)."""
+    cells, _ = kri_tables(wh, scope, reference_filter(filters), method)
+    return cells[(cells["study_id"] == study_id) & (cells["kri"] == kri_id)].reset_index(drop=True)
+
+
+_BREAKDOWN_SQL = {
+    "ae_body_system": """
+        SELECT coalesce(ae.body_system, 'Not coded') AS category, count(*) AS site_count,
+               sum(CASE WHEN ae.serious THEN 1 ELSE 0 END) AS serious
+        FROM main.adverse_events ae JOIN scoped_sites USING (study_site_id)
+        WHERE ae.study_site_id = $site GROUP BY 1""",
+    "pd_category": """
+        SELECT coalesce(pd.category, 'Uncategorized') AS category, count(*) AS site_count,
+               sum(CASE WHEN pd.important THEN 1 ELSE 0 END) AS important
+        FROM main.protocol_deviations pd JOIN scoped_sites USING (study_site_id)
+        WHERE pd.study_site_id = $site GROUP BY 1""",
+    "lab_test": """
+        SELECT m.test_code AS category, count(*) FILTER (WHERE m.grade >= 3) AS site_count,
+               count(*) FILTER (WHERE m.grade IS NOT NULL) AS graded
+        FROM main.measurements m JOIN scoped_sites USING (study_site_id)
+        WHERE m.study_site_id = $site AND m.domain = 'LB' GROUP BY 1""",
+}
+_STUDY_BREAKDOWN_SQL = {
+    "ae_body_system": """
+        SELECT coalesce(ae.body_system, 'Not coded') AS category, count(*) AS study_count
+        FROM main.adverse_events ae JOIN scoped_sites USING (study_site_id)
+        WHERE ae.study_id = $study GROUP BY 1""",
+    "pd_category": """
+        SELECT coalesce(pd.category, 'Uncategorized') AS category, count(*) AS study_count
+        FROM main.protocol_deviations pd JOIN scoped_sites USING (study_site_id)
+        WHERE pd.study_id = $study GROUP BY 1""",
+    "lab_test": """
+        SELECT m.test_code AS category, count(*) FILTER (WHERE m.grade >= 3) AS study_count
+        FROM main.measurements m JOIN scoped_sites USING (study_site_id)
+        WHERE m.study_id = $study AND m.domain = 'LB' GROUP BY 1""",
+}
+
+
+@cached
+def kri_breakdown(
+    wh: Warehouse, scope: AccessScope, filters: PortfolioFilter, study_site_id: str, kind: str
+) -> pd.DataFrame:
+    """Counts by category at a site next to the share its study would predict.
+
+    ``kind``: ``ae_body_system``, ``pd_category`` or ``lab_test``. Columns: category, site_count,
+    study_share (category share in the whole study), expected_at_site.
+    """
+    if kind not in _BREAKDOWN_SQL:
+        raise KeyError(f"unknown breakdown {kind!r}")
+    reference = reference_filter(filters)
+    study = wh.query(scope, "SELECT study_id FROM scoped_sites WHERE study_site_id = $site",
+                     {"site": study_site_id}, reference)
+    if study.empty:
+        return pd.DataFrame(columns=["category", "site_count", "study_share", "expected_at_site"])
+    site = wh.query(scope, _BREAKDOWN_SQL[kind], {"site": study_site_id}, reference)
+    whole = wh.query(scope, _STUDY_BREAKDOWN_SQL[kind], {"study": study["study_id"].iloc[0]}, reference)
+    table = whole.merge(site, on="category", how="left").fillna({"site_count": 0})
+    total = table["study_count"].sum()
+    table["study_share"] = table["study_count"] / total if total else 0.0
+    table["expected_at_site"] = table["study_share"] * table["site_count"].sum()
+    return table.sort_values("site_count", ascending=False, ignore_index=True)
+
+
+@cached
+def country_rollup(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter, method: str) -> pd.DataFrame:
+    """Per country and KRI: sites, sites flagged amber or worse, red, and the summed O and E."""
+    cells, sites = kri_tables(wh, scope, filters, method)
+    country = sites.set_index("study_site_id")["country_code"]
+    c = cells.assign(country_code=cells["study_site_id"].map(country))
+    grouped = c.groupby(["country_code", "kri"])
+    table = pd.DataFrame({
+        "sites": grouped["study_site_id"].nunique(),
+        "flagged": grouped["flag"].apply(lambda f: int((f >= 1).sum())),
+        "red": grouped["flag"].apply(lambda f: int((f == 2).sum())),
+        "observed": grouped["observed"].sum(),
+        "expected": grouped["expected"].sum(),
+    }).reset_index()
+    table["o_e"] = table["observed"] / table["expected"].where(table["expected"] > 0)
+    table["kri_name"] = table["kri"].map({k.id: k.name for k in CATALOGUE})
+    return table
+
+
+def kri_names() -> dict[str, str]:
+    """KRI id -> display name, in catalogue order."""
+    return {k.id: k.name for k in CATALOGUE}
+
+
+def kri_spec(kri_id: str):
+    """The spec of ``kri_id`` or None when unknown (for validating URL parameters)."""
+    return CATALOGUE_BY_ID.get(kri_id)
+
+
+__all__ = ["alert_burden", "cell_alpha", "country_rollup", "kri_breakdown", "kri_funnel", "kri_names",
+           "kri_site_history", "kri_spec", "kri_tables", "reference_filter"]

@@ -1,0 +1,251 @@
+"""Site performance scorecards against study peers, and a shrunk ranking for site selection.
+
+Scorecard metrics per study-site (units in the column names' docs below), each also as a percentile
+among the sites of the same study (100 = best, whatever the metric's direction):
+
+* ``enrollment_vs_plan``: randomized / planned-to-date (planned enrollment pro rata of the site's
+  enrollment window elapsed), ratio;
+* ``activation_to_fpi_days``: days from activation to the first randomization;
+* ``screen_failure_rate``: screen failures / screened with an outcome;
+* ``retention``: 1 - discontinued / randomized;
+* ``entry_lag_days``: median days from visit to eCRF entry;
+* ``query_turnaround_days``: median days from query opened to answered;
+* ``deviations_per_100_months``: protocol deviations per 100 patient-months in study;
+* ``monitoring_interval_days``: median days between performed monitoring visits.
+
+Site selection: an institution's historical enrollment rate (randomized per site-month open) in the
+chosen therapeutic area (optionally country), shrunk toward the area mean with a gamma-Poisson
+(empirical Bayes) model so institutions with little history rank near the mean, with an 80%
+credible interval.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from scipy import stats
+
+from analytics.caching import cached
+from analytics.scope import AccessScope, PortfolioFilter
+from analytics.warehouse import Warehouse
+
+DAYS_PER_MONTH = 30.4375
+# metric -> (label, higher is better)
+METRICS: dict[str, tuple[str, bool]] = {
+    "enrollment_vs_plan": ("Enrollment vs plan", True),
+    "activation_to_fpi_days": ("Activation to first patient (days)", False),
+    "screen_failure_rate": ("Screen failure rate", False),
+    "retention": ("Retention", True),
+    "entry_lag_days": ("Data entry lag (median days)", False),
+    "query_turnaround_days": ("Query turnaround (median days)", False),
+    "deviations_per_100_months": ("Deviations per 100 patient-months", False),
+    "monitoring_interval_days": ("Monitoring visit interval (median days)", False),
+}
+
+_SCORECARD_CTES = """
+subj AS (
+    SELECT su.study_site_id,
+           count(*) FILTER (WHERE su.randomization_date IS NOT NULL) AS randomized,
+           count(*) FILTER (WHERE su.status = 'Screen failure') AS screen_failed,
+           count(*) FILTER (WHERE su.status = 'Screen failure' OR su.randomization_date IS NOT NULL) AS screened_decided,
+           count(*) FILTER (WHERE su.discontinuation_date IS NOT NULL) AS discontinued,
+           min(su.randomization_date) AS first_randomization,
+           sum(date_diff('day', coalesce(su.consent_date, su.screening_date),
+               least($as_of, coalesce(su.discontinuation_date, $as_of)))) / 30.4375 AS patient_months
+    FROM main.subjects su JOIN scoped_sites USING (study_site_id)
+    GROUP BY 1
+), entry AS (
+    SELECT v.study_site_id, median(date_diff('day', v.actual_date, v.entry_date)) AS entry_lag_days
+    FROM main.visits v JOIN scoped_sites USING (study_site_id)
+    WHERE v.entry_date IS NOT NULL AND v.actual_date IS NOT NULL GROUP BY 1
+), q AS (
+    SELECT q.study_site_id, median(date_diff('day', q.opened_date, q.answered_date)) AS query_turnaround_days
+    FROM main.queries q JOIN scoped_sites USING (study_site_id)
+    WHERE q.answered_date IS NOT NULL GROUP BY 1
+), dev AS (
+    SELECT pd.study_site_id, count(*) AS deviations
+    FROM main.protocol_deviations pd JOIN scoped_sites USING (study_site_id) GROUP BY 1
+), mon AS (
+    SELECT study_site_id, median(gap) AS monitoring_interval_days FROM (
+        SELECT mv.study_site_id,
+               date_diff('day', lag(mv.actual_date) OVER (PARTITION BY mv.study_site_id ORDER BY mv.actual_date),
+                         mv.actual_date) AS gap
+        FROM main.monitoring_visits mv JOIN scoped_sites USING (study_site_id)
+        WHERE mv.actual_date IS NOT NULL AND mv.visit_type IN ('IMV', 'Remote')
+    ) WHERE gap IS NOT NULL GROUP BY 1
+)"""
+
+_SCORECARD_SQL = """
+SELECT s.study_id, s.study_site_id, s.site_id, s.site_number, s.site_name, s.country_code, s.status,
+       s.activation_date, s.planned_enrollment, st.planned_lpi, st.therapeutic_area,
+       coalesce(subj.randomized, 0) AS randomized, coalesce(subj.screen_failed, 0) AS screen_failed,
+       coalesce(subj.screened_decided, 0) AS screened_decided, coalesce(subj.discontinued, 0) AS discontinued,
+       subj.first_randomization, coalesce(subj.patient_months, 0) AS patient_months,
+       entry.entry_lag_days, q.query_turnaround_days, coalesce(dev.deviations, 0) AS deviations,
+       mon.monitoring_interval_days
+FROM scoped_sites s
+JOIN scoped_studies st USING (study_id)
+LEFT JOIN subj USING (study_site_id) LEFT JOIN entry USING (study_site_id) LEFT JOIN q USING (study_site_id)
+LEFT JOIN dev USING (study_site_id) LEFT JOIN mon USING (study_site_id)
+"""
+
+_MONTHLY_SQL = """
+SELECT su.study_site_id, date_trunc('month', su.randomization_date) AS month, count(*) AS randomized
+FROM main.subjects su JOIN scoped_sites USING (study_site_id)
+WHERE su.randomization_date IS NOT NULL AND su.randomization_date >= $since
+GROUP BY ALL
+"""
+
+
+def scorecard_metrics(raw: pd.DataFrame, as_of) -> pd.DataFrame:
+    """Derive the scorecard metrics and within-study percentiles from the aggregated site rows."""
+    t = raw.copy()
+    as_of_ts = pd.Timestamp(as_of)
+    activation = pd.to_datetime(t["activation_date"])
+    planned_lpi = pd.to_datetime(t["planned_lpi"])
+    window = (planned_lpi - activation).dt.days.clip(lower=1)
+    elapsed = ((as_of_ts - activation).dt.days / window).clip(0, 1)
+    planned_to_date = t["planned_enrollment"] * elapsed
+    t["enrollment_vs_plan"] = (t["randomized"] / planned_to_date.where(planned_to_date > 0)).astype("float64")
+    t["activation_to_fpi_days"] = (pd.to_datetime(t["first_randomization"]) - activation).dt.days.astype("float64")
+    t["screen_failure_rate"] = t["screen_failed"] / t["screened_decided"].where(t["screened_decided"] > 0)
+    t["retention"] = 1 - t["discontinued"] / t["randomized"].where(t["randomized"] > 0)
+    t["deviations_per_100_months"] = 100 * t["deviations"] / t["patient_months"].where(t["patient_months"] > 1)
+    for metric, (_, higher_better) in METRICS.items():
+        t[metric] = t[metric].astype("float64")
+        ranks = t.groupby("study_id")[metric].rank(pct=True, ascending=higher_better, method="max")
+        t[f"{metric}_pct"] = (100 * ranks).round(0)
+    pct_cols = [f"{m}_pct" for m in METRICS]
+    t["overall_pct"] = t[pct_cols].mean(axis=1, skipna=True).round(0)
+    return t
+
+
+@cached
+def site_scorecards(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter) -> pd.DataFrame:
+    """One scorecard row per study-site in scope, with within-study percentiles (100 = best).
+
+    Percentiles compare a site with every site of its study, whatever the country or site filter.
+    """
+    as_of = wh.as_of()
+    reference = PortfolioFilter(sponsor_ids=filters.sponsor_ids, study_ids=filters.study_ids)
+    raw = wh.query_with(scope, _SCORECARD_CTES, _SCORECARD_SQL, {"as_of": as_of}, reference)
+    table = scorecard_metrics(raw, as_of)
+    if filters.country_codes or filters.study_site_ids:
+        visible = set(wh.query(scope, "SELECT study_site_id FROM scoped_sites", None, filters)["study_site_id"])
+        table = table[table["study_site_id"].isin(visible)]
+    return table.sort_values(["study_id", "overall_pct"], ascending=[True, False], ignore_index=True)
+
+
+@cached
+def enrollment_sparklines(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter, months: int = 12) -> pd.DataFrame:
+    """Randomized subjects per month over the last ``months`` months, one list per study-site."""
+    as_of = pd.Timestamp(wh.as_of())
+    start = (as_of - pd.DateOffset(months=months - 1)).to_period("M").to_timestamp()
+    monthly = wh.query(scope, _MONTHLY_SQL, {"since": start.date()}, filters)
+    grid = pd.date_range(start, as_of, freq="MS")
+    if monthly.empty:
+        return pd.DataFrame(columns=["study_site_id", "randomized_by_month"])
+    monthly["month"] = pd.to_datetime(monthly["month"])
+    pivot = monthly.pivot_table(index="study_site_id", columns="month", values="randomized", aggfunc="sum",
+                                fill_value=0).reindex(columns=grid, fill_value=0)
+    return pd.DataFrame({"study_site_id": pivot.index,
+                         "randomized_by_month": [list(map(int, row)) for row in pivot.to_numpy()]})
+
+
+def shrunk_enrollment_rates(history: pd.DataFrame, credible: float = 0.8) -> pd.DataFrame:
+    """Empirical-Bayes (gamma-Poisson) enrollment rate per institution.
+
+    Args:
+        history: one row per institution with ``randomized`` (count) and ``site_months`` (months open).
+        credible: width of the credible interval.
+
+    The prior gamma(a, b) on the rate (per site-month) is fitted by the method of moments to the
+    institutions' raw rates (between-institution variance net of Poisson noise); the posterior is
+    gamma(a + randomized, b + site_months).
+    """
+    h = history[history["site_months"] > 0].copy()
+    if h.empty:
+        return h.assign(rate=[], posterior_mean=[], lower=[], upper=[])
+    raw = h["randomized"] / h["site_months"]
+    mean = h["randomized"].sum() / h["site_months"].sum()
+    weights = h["site_months"] / h["site_months"].sum()
+    variance = float((weights * (raw - mean) ** 2).sum() - mean / h["site_months"].mean())
+    variance = max(variance, (0.1 * mean) ** 2, 1e-9)
+    a, b = mean**2 / variance, mean / variance
+    h["rate"] = raw
+    h["posterior_mean"] = (a + h["randomized"]) / (b + h["site_months"])
+    tail = (1 - credible) / 2
+    h["lower"] = stats.gamma.ppf(tail, a + h["randomized"], scale=1 / (b + h["site_months"]))
+    h["upper"] = stats.gamma.ppf(1 - tail, a + h["randomized"], scale=1 / (b + h["site_months"]))
+    h["prior_mean"] = mean
+    return h.sort_values("posterior_mean", ascending=False, ignore_index=True)
+
+
+_HISTORY_SQL = """
+SELECT s.site_id, any_value(s.site_name) AS site_name, any_value(s.country_code) AS country_code,
+       count(DISTINCT s.study_id) AS studies,
+       sum(coalesce(r.randomized, 0)) AS randomized,
+       sum(greatest(date_diff('day', s.activation_date, least($as_of, coalesce(st.planned_lpi, $as_of))), 0))
+           / 30.4375 AS site_months
+FROM scoped_sites s JOIN scoped_studies st USING (study_id)
+LEFT JOIN (
+    SELECT su.study_site_id, count(*) FILTER (WHERE su.randomization_date IS NOT NULL) AS randomized
+    FROM main.subjects su JOIN scoped_sites USING (study_site_id) GROUP BY 1
+) r USING (study_site_id)
+WHERE s.activation_date IS NOT NULL AND st.therapeutic_area = $area
+  AND (len($countries) = 0 OR list_contains($countries, s.country_code))
+GROUP BY s.site_id
+"""
+
+
+@cached
+def site_selection_ranking(
+    wh: Warehouse, scope: AccessScope, therapeutic_area: str, countries: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """Institutions ranked for a new study in ``therapeutic_area`` (and ``countries``) by shrunk enrollment rate.
+
+    Columns: site_id, site_name, country_code, studies, randomized, site_months, rate (raw,
+    randomized per site-month), posterior_mean, lower, upper (80% credible interval).
+    """
+    history = wh.query(scope, _HISTORY_SQL, {"as_of": wh.as_of(), "area": therapeutic_area,
+                                             "countries": list(countries)})
+    return shrunk_enrollment_rates(history)
+
+
+@cached
+def therapeutic_areas(wh: Warehouse, scope: AccessScope) -> list[str]:
+    """Therapeutic areas of the studies in scope."""
+    df = wh.query(scope, "SELECT DISTINCT therapeutic_area FROM scoped_studies WHERE therapeutic_area IS NOT NULL "
+                         "ORDER BY 1")
+    return df["therapeutic_area"].tolist()
+
+
+def ranking_figure(ranking: pd.DataFrame, top: int = 20) -> go.Figure:
+    """The ``top`` institutions by shrunk enrollment rate with their credible intervals (forest plot).
+
+    Raw rates (randomized per site-month) are shown beside the shrunk estimate, so a reader sees
+    how much the model pulled small histories toward the area mean.
+    """
+    df = ranking.head(top).iloc[::-1]
+    labels = df["site_name"].str.slice(0, 38) + " (" + df["country_code"].fillna("") + ")"
+    fig = go.Figure()
+    fig.add_scatter(
+        x=df["posterior_mean"], y=labels, mode="markers", name="Shrunk rate (80% interval)",
+        marker=dict(size=9, color="#1f4e79"),
+        error_x=dict(type="data", symmetric=False, array=df["upper"] - df["posterior_mean"],
+                     arrayminus=df["posterior_mean"] - df["lower"], color="#1f4e79", thickness=1.5),
+        customdata=df[["studies", "randomized", "site_months"]],
+        hovertemplate="%{y}<br>shrunk %{x:.2f} per site-month<br>%{customdata[0]} studies, "
+                      "%{customdata[1]} randomized over %{customdata[2]:.0f} site-months<extra></extra>",
+    )
+    fig.add_scatter(x=df["rate"], y=labels, mode="markers", name="Raw rate",
+                    marker=dict(symbol="x", size=7, color="#f18f01"),
+                    hovertemplate="%{y}<br>raw %{x:.2f} per site-month<extra></extra>")
+    fig.update_layout(
+        height=max(300, 26 * len(df) + 120), margin=dict(l=10, r=10, t=80, b=10),
+        title=dict(text=f"Top {len(df)} institutions for a new study", y=0.99, yanchor="top"),
+        legend=dict(orientation="h", y=1.01, yanchor="bottom", x=0),
+        xaxis_title="Randomized per site-month",
+    )
+    return fig
