@@ -41,10 +41,21 @@ class PageResult:
         return not self.errors and self.warm_seconds < WARM_TARGET_SECONDS and self.cold_seconds < COLD_TARGET_SECONDS
 
 
-def _load_pages() -> list[tuple[str, str]]:
+def _views(db: Path) -> list[tuple[str, str, dict[str, str]]]:
+    """(page path, label, query parameters): every page, plus the RBM drill-down monitors open."""
     from analytics.navigation import PAGES
+    from analytics.scope import AccessScope
 
-    return [(p.path, p.title) for p in PAGES]
+    views = [(p.path, p.title, {}) for p in PAGES]
+    busiest = warehouse.Warehouse.open(db).query(
+        AccessScope.full_access(),
+        "SELECT s.study_site_id FROM main.subjects s JOIN scoped_sites USING (study_site_id) "
+        "GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1",
+    )
+    rbm = next((p for p in PAGES if p.key == "rbm"), None)
+    if rbm and len(busiest):
+        views.append((rbm.path, f"{rbm.title} drill-down", {"focus": busiest["study_site_id"][0], "kri": "ae_rate"}))
+    return views
 
 
 def _timed_run(at, log: Callable[[str], None]) -> tuple[float, list[str]]:
@@ -74,13 +85,15 @@ def bench_pages(db: Path, runs: int = 5, user: str | None = None, log: Callable[
     results: list[PageResult] = []
     try:
         warehouse.Warehouse.open(db)  # fail early with the build instruction if absent
-        for path, title in _load_pages():
-            log(f"{title} ({path})")
+        for path, title, params in _views(db):
+            log(f"{title} ({path}{'?' if params else ''}{'&'.join(f'{k}={v}' for k, v in params.items())})")
             cold, warm, errors = [], [], []
             for _ in range(runs):
                 at = AppTest.from_file(str(APP_PATH), default_timeout=300)
                 at.run()
                 at.switch_page(path)
+                for key, value in params.items():
+                    at.query_params[key] = value
                 st.cache_data.clear()
                 warehouse.close_all()
                 seconds, errs = _timed_run(at, log)

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -281,21 +281,22 @@ class Warehouse:
         all_params = {**scope.sql_params(), **filters.sql_params(), **(params or {})}
         used = {k: v for k, v in all_params.items() if "$" + k in text}
         started = time.perf_counter()
-        cur = self.cursor()
         try:
-            return cur.execute(text, used).df()
+            return self._execute(text, used)
         finally:
-            cur.close()
             if QUERY_TIMINGS is not None:
                 QUERY_TIMINGS.setdefault(_calling_function(), []).append(time.perf_counter() - started)
 
-    def reference(self, sql: str, params: list[object] | None = None) -> pd.DataFrame:
-        """Read reference data that is not trial data (countries, historical trials, warehouse facts)."""
+    def _execute(self, sql: str, params: dict[str, object] | list[object]) -> pd.DataFrame:
         cur = self.cursor()
         try:
-            return cur.execute(sql, params or []).df()
+            return cur.execute(sql, params).df()
         finally:
             cur.close()
+
+    def reference(self, sql: str, params: list[object] | None = None) -> pd.DataFrame:
+        """Read reference data that is not trial data (countries, historical trials, warehouse facts)."""
+        return self._execute(sql, params or [])
 
     def info(self) -> dict[str, str]:
         """Facts from ``meta.warehouse_info`` (as-of date, preset, seed, build time)."""
@@ -306,6 +307,23 @@ class Warehouse:
         """The date the data describe ("today" for the portfolio)."""
         value = self.info().get("as_of_date")
         return dt.date.fromisoformat(value) if value else dt.date.today()
+
+
+@dataclass(frozen=True)
+class ConnectedWarehouse(Warehouse):
+    """A warehouse read through a connection a writer holds open (inside a build or an import).
+
+    Queries see the writer's uncommitted changes. Never pass one to a cached function: the
+    connection is not part of its identity.
+    """
+
+    connection: duckdb.DuckDBPyConnection | None = field(default=None, compare=False, hash=False, repr=False)
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        raise TypeError("a ConnectedWarehouse reads through its writer's connection only")
+
+    def _execute(self, sql: str, params: dict[str, object] | list[object]) -> pd.DataFrame:
+        return self.connection.execute(sql, params).df()
 
 
 def close_all() -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from analytics import warehouse
 from analytics.generator import generate_portfolio
+from analytics.kri import stored
 from analytics.generator.presets import PRESETS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -20,6 +21,7 @@ def build_warehouse(path: Path, preset: str, seed: int) -> Path:
     with warehouse.build_aside(path) as con:
         generate_portfolio(con, preset, seed)
         warehouse.set_info(con, {"as_of_date": PRESETS[preset].as_of.isoformat(), "preset": preset, "seed": seed})
+        stored.refresh(con)
     return path
 
 

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from analytics import warehouse
+from analytics.kri import stored
 from analytics.generator import GENERATOR_VERSION, PRESETS, generate_portfolio, row_counts
 from analytics.progress import ProgressBar
 
@@ -30,6 +31,11 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     with warehouse.build_aside(args.db) as con:
         generate_portfolio(con, args.preset, args.seed, ProgressBar(f"build {args.preset}"))
+        warehouse.set_info(con, {"as_of_date": PRESETS[args.preset].as_of.isoformat()})
+        monitoring = ProgressBar("monitoring results")
+        steps = iter(range(1, 10))
+        stored.refresh(con, lambda message: monitoring(next(steps) / 6, message))
+        monitoring(1.0, "stored")
         seconds = time.perf_counter() - started
         warehouse.set_info(con, {
             "as_of_date": PRESETS[args.preset].as_of.isoformat(),

@@ -25,6 +25,7 @@ from analytics.importers import IMPORTER_VERSION
 from analytics.importers.report import ImportRefused, ImportReport
 from analytics.importers.sources import SourceFile
 from analytics.importers.validation import to_arrow
+from analytics.kri import stored
 from analytics.warehouse import modify_aside
 
 Progress = Callable[[str], None]
@@ -135,6 +136,8 @@ def commit(load: PreparedLoad, db_path: Path, progress: Progress = _silent) -> C
                     provenance["imported_at"] = imported_at
                     provenance["importer_version"] = IMPORTER_VERSION
                     _write(con, "data_provenance", provenance, UPSERT)
+                # Monitoring results are part of the data: recomputed before the new file goes live.
+                stored.refresh(con, lambda message: progress(f"monitoring results: {message}"))
                 progress("checking and swapping in the new warehouse file")
         except duckdb.Error as exc:
             load.report.error("(warehouse)", "the warehouse rejected the load; nothing was changed", found=str(exc))

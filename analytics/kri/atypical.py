@@ -212,11 +212,24 @@ def combine(tests: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+_EMPTY_RESULT = pd.DataFrame({
+    "study_id": pd.Series(dtype="str"), "study_site_id": pd.Series(dtype="str"),
+    **{name: pd.Series(dtype="float64") for name in (
+        "digit_preference", "digit_values", "low_variance", "variance_ratio", "inliers", "mean_distance",
+        "copied_vectors", "copied_share", "regular_visits", "on_day_share", "study_on_day_share")},
+    "subjects_with_vitals": pd.Series(dtype="int64"), "tests_available": pd.Series(dtype="int64"),
+    "atypical_p": pd.Series(dtype="float64"), "atypical_score": pd.Series(dtype="float64"),
+    "atypical_flag": pd.Series(dtype="bool"),
+})
+
+
 def score_atypical(digits: pd.DataFrame, within: pd.DataFrame, copies: pd.DataFrame, visits: pd.DataFrame) -> pd.DataFrame:
     """All five tests, robustly re-scaled, and the combined score per site (one row per site)."""
     parts = [digit_preference(digits), low_variance(within), inliers(within), copied_vectors(copies),
              regular_visits(visits)]
     table = pd.concat(parts, axis=1)
+    if table.empty:  # no vital signs or visits at all (e.g. operational tables without results)
+        return _EMPTY_RESULT.copy()
     subjects = within[within["domain"] == "VS"].groupby(["study_id", "study_site_id"])["subject_id"].nunique()
     table["subjects_with_vitals"] = subjects.reindex(table.index).fillna(0).astype("int64")
     raw = table[list(TESTS)].copy()
@@ -243,8 +256,13 @@ def atypical_sites(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter) 
     Sites are compared with their whole study, so the country and site filters do not change the
     reference; they only select rows.
     """
+    from analytics.kri import stored  # stored results are computed from this module's tests
+
     reference = PortfolioFilter(sponsor_ids=filters.sponsor_ids, study_ids=filters.study_ids)
-    table = score_atypical(*atypical_inputs(wh, scope, reference))
+    if stored.available(wh):
+        table = stored.read_atypical(wh, scope, reference)
+    else:
+        table = score_atypical(*atypical_inputs(wh, scope, reference))
     if filters.study_site_ids or filters.country_codes:
         visible = wh.query(scope, "SELECT study_site_id FROM scoped_sites", None, filters)["study_site_id"]
         table = table[table["study_site_id"].isin(set(visible))]

@@ -14,6 +14,7 @@ from analytics.caching import cached
 from analytics.kri.engine import DEFAULT_POLICY, FLAG_AMBER, run_engine
 from analytics.kri.models import cell_alpha
 from analytics.kri.extract import snapshot_dates, subject_measures
+from analytics.kri import stored
 from analytics.kri.permutation import site_score_pvalues
 from analytics.kri.specs import CATALOGUE, CATALOGUE_BY_ID
 from analytics.scope import AccessScope, PortfolioFilter
@@ -40,8 +41,11 @@ def engine_results(
     """(cells, sites) for every monthly snapshot of the studies the filters select.
 
     Sites carry ``site_p`` (patient-reshuffle permutation p-value of the site score) at the latest
-    snapshot for the calibrated method.
+    snapshot for the calibrated method. Results stored in the warehouse (:mod:`analytics.kri.stored`)
+    serve the default snapshots; an earlier end date is scored live.
     """
+    if stored.available(wh, filters.date_to):
+        return stored.read_engine_results(wh, scope, reference_filter(filters), method)
     frame = subject_measures(wh, scope, reference_filter(filters), cutoff_dates(wh, filters))
     run = run_engine(frame, method)
     sites = run.sites.copy()

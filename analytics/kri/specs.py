@@ -146,9 +146,11 @@ EVENT_SOURCES: tuple[EventSource, ...] = (
         "adverse_events",
         "main.adverse_events ae JOIN scoped_sites USING (study_site_id) "
         "JOIN main.subjects su USING (subject_id)",
-        "ae.report_date",
+        # When the EDC entry date is unknown (SDTM has none) the onset date is the best date known.
+        "coalesce(ae.report_date, ae.onset_date)",
         (
-            ("ae_dated", "count(*) FILTER (WHERE ae.onset_date IS NOT NULL)"),
+            # Reporting lag needs both dates; SDTM studies are then "insufficient", not "never late".
+            ("ae_dated", "count(*) FILTER (WHERE ae.onset_date IS NOT NULL AND ae.report_date IS NOT NULL)"),
             ("ae_late", "count(*) FILTER (WHERE date_diff('day', ae.onset_date, ae.report_date) > 7)"),
         ),
         binned=(("ae", "TRUE"), ("sae", "ae.serious")),
