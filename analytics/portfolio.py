@@ -45,7 +45,8 @@ def study_overview(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter =
 
     ``expected_now`` is the randomized count the plan implies at the as-of date, assuming linear
     accrual between planned first and last patient in (subjects). ``pct_of_expected`` compares the
-    actual count with it. Site-level filters (country, site) narrow the counts to those sites.
+    actual count with it. Site-level filters (country, site) narrow the counts to those sites and
+    the plan to their share of the study's planned enrollment (``plan_share``).
     """
     as_of = wh.as_of()
     return wh.query_with(
@@ -62,8 +63,14 @@ def study_overview(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter =
             GROUP BY ALL
         ),
         sites AS (
-            SELECT study_id, count(*) AS sites, count(activation_date) AS active_sites
+            SELECT study_id, count(*) AS sites, count(activation_date) AS active_sites,
+                   sum(planned_enrollment) AS planned_here
             FROM scoped_sites GROUP BY ALL
+        ),
+        -- With a country or site filter, the plan is the filtered sites' share of the study's plan.
+        study_plan AS (
+            SELECT ss.study_id, sum(ss.planned_enrollment) AS planned_all
+            FROM main.study_sites ss JOIN scoped_studies USING (study_id) GROUP BY ALL
         ),
         q AS (
             SELECT q.study_id,
@@ -91,23 +98,27 @@ def study_overview(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter =
         """,
         """
         SELECT st.study_id, st.protocol_id, st.sponsor_id, sp.name AS sponsor_name, st.data_source, st.phase,
-               st.therapeutic_area, st.indication, st.status, st.blinded, st.target_enrollment,
+               st.therapeutic_area, st.indication, st.status, st.blinded,
                st.planned_fpi, st.planned_lpi,
+               CASE WHEN len($f_countries) = 0 AND len($f_sites) = 0 THEN 1.0
+                    ELSE coalesce(sites.planned_here / nullif(study_plan.planned_all, 0), 1.0) END AS plan_share,
+               round(st.target_enrollment * plan_share)::INTEGER AS target_enrollment,
                coalesce(sites.sites, 0) AS sites, coalesce(sites.active_sites, 0) AS active_sites,
                coalesce(subj.screened, 0) AS screened, coalesce(subj.randomized, 0) AS randomized,
                coalesce(subj.screen_failures, 0) AS screen_failures, coalesce(subj.discontinued, 0) AS discontinued,
                subj.first_randomization,
-               CASE WHEN $as_of <= st.planned_fpi THEN 0
+               round(plan_share * CASE WHEN $as_of <= st.planned_fpi THEN 0
                     WHEN $as_of >= st.planned_lpi THEN st.target_enrollment
-                    ELSE round(st.target_enrollment * date_diff('day', st.planned_fpi, $as_of)
-                               / greatest(date_diff('day', st.planned_fpi, st.planned_lpi), 1))
-               END AS expected_now,
+                    ELSE st.target_enrollment * date_diff('day', st.planned_fpi, $as_of)
+                               / greatest(date_diff('day', st.planned_fpi, st.planned_lpi), 1)
+               END) AS expected_now,
                coalesce(q.open_queries, 0) AS open_queries, coalesce(q.queries_open_30d, 0) AS queries_open_30d,
                coalesce(pages.overdue_visits, 0) AS overdue_visits,
                coalesce(capa.open_capas, 0) AS open_capas, coalesce(capa.overdue_capas, 0) AS overdue_capas
         FROM scoped_studies st
         JOIN main.sponsors sp USING (sponsor_id)
-        LEFT JOIN sites USING (study_id) LEFT JOIN subj USING (study_id) LEFT JOIN q USING (study_id)
+        LEFT JOIN sites USING (study_id) LEFT JOIN study_plan USING (study_id)
+        LEFT JOIN subj USING (study_id) LEFT JOIN q USING (study_id)
         LEFT JOIN pages USING (study_id) LEFT JOIN capa USING (study_id)
         -- with a country or site filter, only studies that have such sites
         WHERE (len($f_countries) = 0 AND len($f_sites) = 0) OR sites.sites > 0
@@ -232,12 +243,34 @@ def enrollment_figure(overview: pd.DataFrame) -> go.Figure:
     return fig
 
 
+@cached
+def risk_signals(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter = NO_FILTER) -> pd.DataFrame:
+    """Per study: sites with any red and with any amber KRI flag at the latest snapshot (calibrated engine)."""
+    from analytics.kri import service  # the KRI engine builds on this module's scope and cache
+
+    _, sites = service.kri_tables(wh, scope, filters, "calibrated")
+    if sites.empty:
+        return pd.DataFrame(columns=["study_id", "red_sites", "flagged_sites"])
+    flagged = sites.assign(red_site=sites["red"] > 0, flagged_site=(sites["red"] + sites["amber"]) > 0)
+    return (flagged.groupby("study_id").agg(red_sites=("red_site", "sum"), flagged_sites=("flagged_site", "sum"))
+            .astype("int64").reset_index())
+
+
+def with_risk_signals(overview: pd.DataFrame, signals: pd.DataFrame) -> pd.DataFrame:
+    """The study table with its red and flagged site counts (0 where the engine flagged nothing)."""
+    merged = overview.merge(signals, on="study_id", how="left")
+    for column in ("red_sites", "flagged_sites"):
+        merged[column] = merged[column].fillna(0).astype("int64")
+    return merged
+
+
 def portfolio_kpis(overview: pd.DataFrame, milestones: pd.DataFrame) -> dict[str, int]:
     """Headline counts for the Overview: studies, behind plan, backlog, overdue CAPAs, late milestones."""
     return {
         "studies": int(len(overview)),
         "behind_plan": int((overview["enrollment_status"] == "Behind plan").sum()),
         "randomized": int(overview["randomized"].sum()),
+        "red_sites": int(overview["red_sites"].sum()) if "red_sites" in overview else 0,
         "open_queries": int(overview["open_queries"].sum()),
         "queries_open_30d": int(overview["queries_open_30d"].sum()),
         "overdue_visits": int(overview["overdue_visits"].sum()),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import plotly.express as px
 import streamlit as st
 
@@ -24,17 +26,21 @@ if overview.empty:
     st.info("No studies match the current filters.")
     st.stop()
 milestones = portfolio.milestones_at_risk(wh, scope, filters)
+overview = portfolio.with_risk_signals(overview, portfolio.risk_signals(wh, scope, filters))
 kpi = portfolio.portfolio_kpis(overview, milestones)
 
-cols = st.columns(6)
+cols = st.columns(7)
 cols[0].metric("Studies", kpi["studies"], help="Studies visible to you that match the filters")
 cols[1].metric("Behind enrollment plan", kpi["behind_plan"],
                help=f"Randomized below {portfolio.BEHIND_PLAN_RATIO:.0%} of what the plan expects by now")
 cols[2].metric("Randomized", f"{kpi['randomized']:,}")
-cols[3].metric("Open queries", f"{kpi['open_queries']:,}", f"{kpi['queries_open_30d']:,} open > 30 days",
+cols[3].metric("Sites with a red risk flag", kpi["red_sites"],
+               help="Sites with at least one key risk indicator flagged red by the calibrated engine "
+                    "(a clean site shows any red with 1% probability); see the RBM heatmap")
+cols[4].metric("Open queries", f"{kpi['open_queries']:,}", f"{kpi['queries_open_30d']:,} open > 30 days",
                delta_color="inverse")
-cols[4].metric("Overdue CAPAs", kpi["overdue_capas"], help="Open CAPAs past their current due date")
-cols[5].metric("Milestones overdue", kpi["milestones_overdue"])
+cols[5].metric("Overdue CAPAs", kpi["overdue_capas"], help="Open CAPAs past their current due date")
+cols[6].metric("Milestones overdue", kpi["milestones_overdue"])
 
 left, right = st.columns([3, 2])
 with left:
@@ -54,9 +60,14 @@ with right:
 st.subheader("Studies")
 table = overview[[
     "study_id", "protocol_id", "sponsor_name", "phase", "therapeutic_area", "status", "enrollment_status",
-    "randomized", "expected_now", "target_enrollment", "pct_of_target", "active_sites", "sites", "open_queries",
-    "queries_open_30d", "overdue_visits", "open_capas", "overdue_capas",
+    "randomized", "expected_now", "target_enrollment", "pct_of_target", "active_sites", "sites", "red_sites",
+    "flagged_sites", "open_queries", "queries_open_30d", "overdue_visits", "open_capas", "overdue_capas",
 ]]
+rbm_page = next((p for p in links if p.key == "rbm"), None)
+if rbm_page:  # a per-study link into the heatmap, keeping the other filters
+    base = {k: v for k, v in ctx.filter_params().items() if k != "study"}
+    table = table.assign(risk_view=[
+        f"./{rbm_page.url_path}?{urlencode({**base, 'study': study}, doseq=True)}" for study in table["study_id"]])
 st.dataframe(
     table,
     hide_index=True,
@@ -65,16 +76,21 @@ st.dataframe(
         "therapeutic_area": "Area", "status": "Status", "enrollment_status": "Enrollment",
         "randomized": "Randomized", "expected_now": "Plan by now", "target_enrollment": "Target",
         "pct_of_target": st.column_config.ProgressColumn("% of target", format="percent", min_value=0, max_value=1),
-        "active_sites": "Active sites", "sites": "Sites", "open_queries": "Open queries",
+        "active_sites": "Active sites", "sites": "Sites", "red_sites": "Red-flag sites",
+        "flagged_sites": "Flagged sites", "open_queries": "Open queries",
         "queries_open_30d": "Queries > 30 d", "overdue_visits": "Visits not entered > 10 d",
         "open_capas": "Open CAPAs", "overdue_capas": "Overdue CAPAs",
+        "risk_view": st.column_config.LinkColumn("Risk view", display_text="Open heatmap"),
     },
     key="study_table",
 )
+if filters.country_codes or filters.study_site_ids:
+    st.caption("With a country or site filter, a study's target and plan are the chosen sites' share of its "
+               "planned enrollment.")
 if overview["data_source"].eq("sdtm").any():
     st.caption("Studies imported from SDTM carry no operational data (queries, eCRF entry dates, CAPAs): "
                "those cells are empty rather than zero.")
-st.download_button("Download the study table (CSV)", table.to_csv(index=False).encode(), "portfolio_overview.csv",
+st.download_button("Download the study table (CSV)", table.drop(columns="risk_view", errors="ignore").to_csv(index=False).encode(), "portfolio_overview.csv",
                    "text/csv", key="download_overview")
 
 st.subheader("Milestones at risk")

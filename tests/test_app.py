@@ -109,3 +109,18 @@ def test_imported_cdisc_pilot_appears_on_the_overview(pilot_db, monkeypatch) -> 
     # SDTM has no query or eCRF-entry data: absent, not zero.
     assert row[["open_queries", "overdue_visits", "open_capas"]].isna().all()
     assert any("no operational data" in c.value for c in at.caption)
+
+
+def test_overview_risk_signals_match_the_heatmap(app_env, monkeypatch) -> None:
+    from analytics.kri import service
+    from analytics.scope import AccessScope, NO_FILTER
+    from analytics.warehouse import Warehouse
+
+    at = _run("local", monkeypatch)
+    _, sites = service.kri_tables(Warehouse.open(app_env), AccessScope(), NO_FILTER, "calibrated")
+    red = int((sites["red"] > 0).sum())
+    metric = next(m for m in at.metric if m.label == "Sites with a red risk flag")
+    assert metric.value == str(red)
+    table = at.dataframe[0].value
+    assert int(table["red_sites"].sum()) == red
+    assert table["risk_view"].str.contains("rbm-heatmap\\?study=ST0").all()

@@ -14,7 +14,8 @@ from analytics.scope import AccessScope, PortfolioFilter
 from analytics.session import validate_filter_params
 from analytics.warehouse import Warehouse
 
-SCOPED_FUNCTIONS = (portfolio.study_overview, portfolio.query_aging, portfolio.milestones_at_risk)
+SCOPED_FUNCTIONS = (portfolio.study_overview, portfolio.query_aging, portfolio.milestones_at_risk,
+                    portfolio.risk_signals)
 
 
 def _sponsor_studies(wh: Warehouse, sponsor: str) -> set[str]:
