@@ -246,8 +246,10 @@ def enrollment_figure(overview: pd.DataFrame) -> go.Figure:
 @cached
 def risk_signals(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter = NO_FILTER) -> pd.DataFrame:
     """Per study: sites with any red and with any amber KRI flag at the latest snapshot (calibrated engine)."""
-    from analytics.kri import service  # the KRI engine builds on this module's scope and cache
+    from analytics.kri import service, stored  # the KRI engine builds on this module's scope and cache
 
+    if stored.available(wh):
+        return stored.read_site_flag_counts(wh, scope, filters, "calibrated")
     _, sites = service.kri_tables(wh, scope, filters, "calibrated")
     if sites.empty:
         return pd.DataFrame(columns=["study_id", "red_sites", "flagged_sites"])

@@ -145,3 +145,19 @@ def test_deep_link_as_first_request_goes_through_the_frame(browser_page: Page, d
         else:
             expect(browser_page.get_by_role("heading", name="Data", exact=True)).to_have_count(0)
             expect(browser_page.get_by_text("Choose your data")).to_have_count(0)
+
+
+def test_heatmap_drill_down_link_opens_the_site_view(browser_page: Page, server: str, demo_db: Path) -> None:
+    from analytics.scope import AccessScope
+    from analytics.warehouse import Warehouse
+
+    busiest = Warehouse.open(demo_db).query(
+        AccessScope.full_access(),
+        "SELECT study_site_id FROM main.subjects JOIN scoped_sites USING (study_site_id) "
+        "GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1")["study_site_id"][0]
+    browser_page.goto(f"{server}/rbm-heatmap?focus={busiest}&kri=ae_rate")
+    _wait_idle(browser_page)
+    expect(browser_page.get_by_test_id("stException")).to_have_count(0)
+    expect(browser_page.get_by_text(f"AE rate: funnel across {busiest.split('-')[0]} sites")).to_be_visible()
+    expect(browser_page.get_by_test_id("stPlotlyChart")).to_have_count(3, timeout=IDLE_TIMEOUT_MS)
+    assert f"focus={busiest}" in browser_page.url

@@ -108,6 +108,25 @@ def read_engine_results(
     return cells, sites
 
 
+def read_site_flag_counts(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter, method: str) -> pd.DataFrame:
+    """Per study at the latest snapshot: sites with any red cell, and with any amber or red cell.
+
+    Sites are those the filters select (country and site filters included), as on the heatmap.
+    """
+    return wh.query(
+        scope,
+        f"""
+        SELECT s.study_id, count(*) FILTER (WHERE s.red > 0) AS red_sites,
+               count(*) FILTER (WHERE s.red + s.amber > 0) AS flagged_sites
+        FROM {SCHEMA}.kri_sites s JOIN scoped_sites USING (study_site_id)
+        WHERE s.method = $method AND s.snap = (SELECT max(snap) FROM {SCHEMA}.kri_sites)
+        GROUP BY 1 ORDER BY 1
+        """,
+        {"method": method},
+        filters,
+    )
+
+
 def read_atypical(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter) -> pd.DataFrame:
     """Stored atypical-data results of the studies the scope and the sponsor/study filters select."""
     return wh.query(scope, f"SELECT a.* FROM {SCHEMA}.atypical_sites a JOIN scoped_studies USING (study_id) "
