@@ -146,3 +146,7 @@ def test_fabricated_subjects_have_punctual_low_variance_vitals(demo_db: Path) ->
     terminal = df.assign(digit=(df["value"] % 10).astype(int)).groupby("fabricated")["digit"].apply(
         lambda d: np.isin(d, [0, 5]).mean())
     assert terminal[True] > 0.6 and terminal[False] < 0.35
+    # Invented subjects are implausibly typical: their means sit close to the population centre.
+    means = df.groupby(["fabricated", "subject_id"])["value"].mean()
+    distance = (means - df["value"].median()).abs().groupby(level=0).median()
+    assert distance[True] < 0.5 * distance[False]

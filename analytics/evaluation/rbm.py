@@ -31,7 +31,7 @@ from sklearn.metrics import roc_auc_score
 
 from analytics import warehouse
 from analytics.generator import GENERATOR_VERSION, PRESETS, generate_portfolio
-from analytics.kri.atypical import atypical_inputs, score_atypical
+from analytics.kri.atypical import TESTS, atypical_inputs, score_atypical
 from analytics.kri.engine import METHODS, run_engine
 from analytics.kri.extract import snapshot_dates, subject_measures
 from analytics.scope import NO_FILTER, AccessScope
@@ -195,6 +195,9 @@ def atypical_metrics(table: pd.DataFrame) -> dict[str, object]:
         "auc": _auc(with_subjects[rows], scored.loc[rows, "atypical_score"]),
         "specificity": round(float(1 - scored.loc[clean, "atypical_flag"].mean()), 4),
         "sensitivity": round(float(scored.loc[with_subjects, "atypical_flag"].mean()), 4) if with_subjects.any() else None,
+        # Each test alone (its evidence -ln p), to show what every test contributes.
+        "auc_by_test": {test: _auc(with_subjects[rows], -np.log(scored.loc[rows, test].clip(lower=1e-300)))
+                        for test in TESTS},
         "fabricated_sites_scored": int(with_subjects.sum()),
         "fabricated_sites_without_fabricated_subjects": int((fabricated & ~with_subjects).sum()),
         "clean_sites": int(clean.sum()),
@@ -253,6 +256,7 @@ def summary_lines(result: dict[str, object]) -> list[str]:
     a = result["atypical_data"]
     lines.append(f"  atypical data: AUC {a['auc']}, specificity {a['specificity']:.1%}, "
                  f"sensitivity {a['sensitivity']}")
+    lines.append("    each test alone, AUC: " + ", ".join(f"{test} {auc}" for test, auc in a["auc_by_test"].items()))
     t = TARGETS["ae_under_detection_at_1pct_fpr"]
     lines.append(f"  targets: AE under at 1% FPR {t['0.5']:.0%}/{t['0.75']:.0%}/{t['1.0']:.0%}; amber <= 10%, "
                  "red <= 1%; atypical AUC >= 0.95, specificity >= 95%")

@@ -27,6 +27,7 @@ AE_EARLY_TAU = 45.0  # days: decay of the early AE hazard
 AE_EARLY_EXCESS = 3.0  # early hazard is 1 + 3 = 4 times the plateau
 DEVIATIONS_PER_SUBJECT_MONTH = 0.035
 VITAL_ROUNDING_STEP = 5.0  # fabricated BP/pulse values favour terminal digits 0 and 5
+FABRICATED_EFFECT_SHRINK = 0.25  # fabricated subjects' between-subject effects, as a share of the real ones
 
 
 def ae_cumulative_hazard(t: np.ndarray) -> np.ndarray:
@@ -173,6 +174,8 @@ def simulate_measurements(
     within = np.array([t.within_sd for t in tests])
     log_scale = np.array([t.log_scale for t in tests])
     effect = rng.standard_normal((len(subjects), n_tests)) * between
+    # Invented values sit near the textbook normal: fabricated subjects are implausibly typical.
+    effect[subjects.fabricated] *= FABRICATED_EFFECT_SHRINK
     # A few subjects develop organ toxicity on treatment (heavier in oncology).
     oncology = ref.THERAPEUTIC_AREAS[plan.study_ta[study]].code == "ONC"
     shift = np.zeros((len(subjects), n_tests))
