@@ -58,6 +58,11 @@ class PortfolioFilter:
     date_from: dt.date | None = None
     date_to: dt.date | None = None
 
+    def study_level(self) -> "PortfolioFilter":
+        """Only the sponsor and study choices: the comparison set when sites are judged against
+        their whole study (country, site and date filters choose rows to show, not the reference)."""
+        return PortfolioFilter(sponsor_ids=self.sponsor_ids, study_ids=self.study_ids)
+
     def sql_params(self) -> dict[str, object]:
         return {
             "f_sponsors": list(self.sponsor_ids),

@@ -128,7 +128,7 @@ def site_scorecards(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter)
     Percentiles compare a site with every site of its study, whatever the country or site filter.
     """
     as_of = wh.as_of()
-    reference = PortfolioFilter(sponsor_ids=filters.sponsor_ids, study_ids=filters.study_ids)
+    reference = filters.study_level()
     raw = wh.query_with(scope, _SCORECARD_CTES, _SCORECARD_SQL, {"as_of": as_of}, reference)
     table = scorecard_metrics(raw, as_of)
     if filters.country_codes or filters.study_site_ids:

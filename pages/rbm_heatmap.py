@@ -19,7 +19,8 @@ METHOD_LABELS = {"calibrated": "Calibrated (engine)", "funnel": "gsm-style funne
 KRI_NAMES = service.kri_names()
 
 st.title("RBM heatmap")
-st.caption(f"Key risk indicators per site against its study peers, data as of {ctx.as_of:%d %b %Y}.")
+st.caption(f"Key risk indicators per site against its study peers, data as of {ctx.as_of:%d %b %Y}. "
+           "Monthly snapshots end at that date; the date filters do not apply here.")
 
 method = st.segmented_control("Method", METHODS, format_func=METHOD_LABELS.get, default="calibrated",
                               key="method", bind="query-params") or "calibrated"

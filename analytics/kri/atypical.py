@@ -258,7 +258,7 @@ def atypical_sites(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter) 
     """
     from analytics.kri import stored  # stored results are computed from this module's tests
 
-    reference = PortfolioFilter(sponsor_ids=filters.sponsor_ids, study_ids=filters.study_ids)
+    reference = filters.study_level()
     if stored.available(wh):
         table = stored.read_atypical(wh, scope, reference)
     else:

@@ -21,32 +21,25 @@ from analytics.scope import AccessScope, PortfolioFilter
 from analytics.warehouse import Warehouse
 
 
-def reference_filter(filters: PortfolioFilter) -> PortfolioFilter:
-    """The filter that decides the comparison set: sponsor and study only."""
-    return PortfolioFilter(sponsor_ids=filters.sponsor_ids, study_ids=filters.study_ids)
-
-
-def cutoff_dates(wh: Warehouse, filters: PortfolioFilter) -> list:
-    """Monthly snapshot cutoffs ending at the as-of date (or the filter's end date when earlier)."""
-    as_of = wh.as_of()
-    if filters.date_to and filters.date_to < as_of:
-        as_of = filters.date_to
-    return snapshot_dates(as_of)
+def cutoff_dates(wh: Warehouse) -> list:
+    """Monthly snapshot cutoffs, oldest first, ending at the warehouse's as-of date."""
+    return snapshot_dates(wh.as_of())
 
 
 @cached
 def engine_results(
     wh: Warehouse, scope: AccessScope, filters: PortfolioFilter, method: str = "calibrated"
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(cells, sites) for every monthly snapshot of the studies the filters select.
+    """(cells, sites) for every monthly snapshot of the studies the sponsor/study filters select.
 
     Sites carry ``site_p`` (patient-reshuffle permutation p-value of the site score) at the latest
     snapshot for the calibrated method. Results stored in the warehouse (:mod:`analytics.kri.stored`)
-    serve the default snapshots; an earlier end date is scored live.
+    are read when present; otherwise (a warehouse written before they existed) they are scored live.
+    Date filters do not apply: the snapshots always end at the as-of date.
     """
-    if stored.available(wh, filters.date_to):
-        return stored.read_engine_results(wh, scope, reference_filter(filters), method)
-    frame = subject_measures(wh, scope, reference_filter(filters), cutoff_dates(wh, filters))
+    if stored.available(wh):
+        return stored.read_engine_results(wh, scope, filters.study_level(), method)
+    frame = subject_measures(wh, scope, filters.study_level(), cutoff_dates(wh))
     run = run_engine(frame, method)
     sites = run.sites.copy()
     sites["site_p"] = np.nan
@@ -83,7 +76,7 @@ def kri_tables(
     sites: one row per site with site name, country, site score and (calibrated method) its
     permutation p-value, flag counts and the number of KRIs flagged for consecutive months.
     """
-    all_cells, all_sites = engine_results(wh, scope, reference_filter(filters), method)
+    all_cells, all_sites = engine_results(wh, scope, filters.study_level(), method)
     last = int(all_cells["snap"].max()) if len(all_cells) else 0
     persistence = _persistence(all_cells) if len(all_cells) else pd.DataFrame(
         columns=["study_site_id", "kri", "months_flagged", "new_flag", "z_history"])
@@ -137,8 +130,8 @@ def kri_site_history(
     wh: Warehouse, scope: AccessScope, filters: PortfolioFilter, method: str, study_site_id: str, kri_id: str
 ) -> pd.DataFrame:
     """One site's KRI at every monthly snapshot: cutoff, observed, expected, O - E, z, p, flag."""
-    all_cells, _ = engine_results(wh, scope, reference_filter(filters), method)
-    cutoffs = cutoff_dates(wh, filters)
+    all_cells, _ = engine_results(wh, scope, filters.study_level(), method)
+    cutoffs = cutoff_dates(wh)
     cells = all_cells[(all_cells["study_site_id"] == study_site_id) & (all_cells["kri"] == kri_id)].copy()
     cells["cutoff"] = cells["snap"].map(dict(enumerate(cutoffs)))
     cells["observed_minus_expected"] = cells["observed"] - cells["expected"]
@@ -151,7 +144,7 @@ def kri_funnel(
     wh: Warehouse, scope: AccessScope, filters: PortfolioFilter, method: str, study_id: str, kri_id: str
 ) -> pd.DataFrame:
     """Every site of ``study_id`` for one KRI at the latest snapshot (for the funnel plot)."""
-    cells, _ = kri_tables(wh, scope, reference_filter(filters), method)
+    cells, _ = kri_tables(wh, scope, filters.study_level(), method)
     return cells[(cells["study_id"] == study_id) & (cells["kri"] == kri_id)].reset_index(drop=True)
 
 
@@ -199,7 +192,7 @@ def kri_breakdown(
     """
     if kind not in _BREAKDOWN_SQL:
         raise KeyError(f"unknown breakdown {kind!r}")
-    reference = reference_filter(filters)
+    reference = filters.study_level()
     study = wh.query(scope, "SELECT study_id FROM scoped_sites WHERE study_site_id = $site",
                      {"site": study_site_id}, reference)
     if study.empty:
@@ -243,4 +236,4 @@ def kri_spec(kri_id: str):
 
 
 __all__ = ["alert_burden", "cell_alpha", "country_rollup", "kri_breakdown", "kri_funnel", "kri_names",
-           "kri_site_history", "kri_spec", "kri_tables", "reference_filter"]
+           "kri_site_history", "kri_spec", "kri_tables"]

@@ -16,7 +16,6 @@ Tables (schema ``derived``, replaced wholesale on every refresh):
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 
 import duckdb
@@ -81,17 +80,10 @@ def refresh(con: duckdb.DuckDBPyConnection, progress: Callable[[str], None] = la
     return {name: len(frame) for name, frame in results.items()}
 
 
-def available(wh: Warehouse, cutoff: dt.date | None = None) -> bool:
-    """True when stored results exist for this warehouse's data at the default snapshots.
-
-    ``cutoff`` is the latest snapshot the caller wants (a filter's end date); stored results only
-    serve the as-of date itself.
-    """
+def available(wh: Warehouse) -> bool:
+    """True when stored results exist and were computed for this warehouse's as-of date."""
     info = wh.info()
-    as_of = info.get("as_of_date")
-    if info.get(AS_OF_KEY) is None or info.get(AS_OF_KEY) != as_of:
-        return False
-    return cutoff is None or cutoff.isoformat() >= as_of
+    return info.get(AS_OF_KEY) is not None and info.get(AS_OF_KEY) == info.get("as_of_date")
 
 
 def read_engine_results(
