@@ -151,9 +151,15 @@ def fit_calibrated(frame: pd.DataFrame, index: SiteIndex, spec: KRISpec) -> KRIF
         with np.errstate(divide="ignore", invalid="ignore"):
             own_ratio = np.where(full_site_e > 0, observed / full_site_e, 0.0)
         within_e = subject_e * own_ratio[index.row_site]
-        excess = _sum_by(index.row_group, (subject_y - within_e) ** 2 - subject_y, G)
+        # Fitting the site's own rate absorbs part of each subject's deviation: a subject carrying
+        # share h of its site's expectation keeps only (1 - h) of its variance in the residual.
         with np.errstate(divide="ignore", invalid="ignore"):
-            dispersion = np.clip(excess / _sum_by(index.row_group, within_e**2, G), 0.0, 20.0)
+            leverage = np.where(full_site_e[index.row_site] > 0, subject_e / full_site_e[index.row_site], 1.0)
+        kept = leverage < 0.95  # a site of one subject says nothing about spread between subjects
+        residual = np.where(kept, (subject_y - within_e) ** 2 / np.where(kept, 1 - leverage, 1.0), 0.0)
+        excess = _sum_by(index.row_group, np.where(kept, residual - subject_y, 0.0), G)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dispersion = np.clip(excess / _sum_by(index.row_group, np.where(kept, within_e**2, 0.0), G), 0.0, 20.0)
         dispersion = np.nan_to_num(dispersion)
         site_e2 = np.bincount(index.row_site, weights=subject_e**2, minlength=S)
         base = expected + dispersion[index.site_group] * loso_to_full**2 * site_e2
