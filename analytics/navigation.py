@@ -24,8 +24,8 @@ class PageSpec:
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("overview", "pages/overview.py", "Overview", ":material/dashboard:", "overview"),
     PageSpec("site_performance", "pages/site_performance.py", "Site performance", ":material/leaderboard:",
-             "site-performance"),
-    PageSpec("rbm", "pages/rbm_heatmap.py", "RBM heatmap", ":material/grid_on:", "rbm-heatmap"),
+             "site_performance"),
+    PageSpec("rbm", "pages/rbm_heatmap.py", "RBM heatmap", ":material/grid_on:", "rbm_heatmap"),
     PageSpec("data", "pages/data.py", "Data", ":material/database_upload:", "data", has_charts=False),
 )
 

@@ -153,6 +153,13 @@ def enrollment_sparklines(wh: Warehouse, scope: AccessScope, filters: PortfolioF
                          "randomized_by_month": [list(map(int, row)) for row in pivot.to_numpy()]})
 
 
+def with_sparklines(cards: pd.DataFrame, sparklines: pd.DataFrame, months: int = 12) -> pd.DataFrame:
+    """Scorecards with their monthly randomization lists; sites with none in the window get zeros."""
+    merged = cards.merge(sparklines, on="study_site_id", how="left")
+    merged["randomized_by_month"] = [v if isinstance(v, list) else [0] * months for v in merged["randomized_by_month"]]
+    return merged
+
+
 def shrunk_enrollment_rates(history: pd.DataFrame, credible: float = 0.8) -> pd.DataFrame:
     """Empirical-Bayes (gamma-Poisson) enrollment rate per institution.
 

@@ -16,8 +16,7 @@ cards = sp.site_scorecards(ctx.warehouse, ctx.scope, ctx.filters)
 if cards.empty:
     st.info("No sites in the current scope and filters.")
     st.stop()
-spark = sp.enrollment_sparklines(ctx.warehouse, ctx.scope, ctx.filters)
-cards = cards.merge(spark, on="study_site_id", how="left")
+cards = sp.with_sparklines(cards, sp.enrollment_sparklines(ctx.warehouse, ctx.scope, ctx.filters))
 
 studies = sorted(cards["study_id"].unique())
 study = st.query_params.get("perf_study")

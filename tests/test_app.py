@@ -78,6 +78,12 @@ def test_choosing_a_study_filters_the_page(app_env, monkeypatch) -> None:
     assert at.metric[0].value == "2"
 
 
+def test_page_urls_are_the_file_names() -> None:
+    # Streamlit serves a server's first request in its legacy pages-directory mode, which knows a
+    # page only by its file name; any other URL would show "Page not found" on a fresh server.
+    assert all(Path(p.path).stem == p.url_path for p in PAGES)
+
+
 def test_role_page_lists_follow_the_users_file() -> None:
     assert "data" not in {p.key for p in pages_for(USERS["cra_demo"].role)}
     assert not USERS["local"].role.can_load_data and USERS["data_manager"].role.can_load_data
@@ -123,4 +129,4 @@ def test_overview_risk_signals_match_the_heatmap(app_env, monkeypatch) -> None:
     assert metric.value == str(red)
     table = at.dataframe[0].value
     assert int(table["red_sites"].sum()) == red
-    assert table["risk_view"].str.contains("rbm-heatmap\\?study=ST0").all()
+    assert table["risk_view"].str.contains("rbm_heatmap\\?study=ST0").all()

@@ -133,18 +133,24 @@ def test_foreign_or_unknown_study_in_a_link_is_a_friendly_warning(browser_page: 
     expect(browser_page.get_by_test_id("stException")).to_have_count(0)
 
 
-@pytest.mark.parametrize(("user", "allowed"), [("cra_demo", False), ("admin", True)])
-def test_deep_link_as_first_request_goes_through_the_frame(browser_page: Page, demo_db: Path, user, allowed) -> None:
+FIRST_REQUESTS = [("cra_demo", "data", False)] + [("admin", p.url_path, True) for p in PAGES]
+
+
+@pytest.mark.parametrize(("user", "url_path", "allowed"), FIRST_REQUESTS, ids=[f"{u}-{p}" for u, p, _ in FIRST_REQUESTS])
+def test_deep_link_as_first_request_goes_through_the_frame(browser_page: Page, demo_db: Path, user, url_path,
+                                                           allowed) -> None:
     # A fresh server: Streamlit's legacy pages-directory mode is active until the frame has run once.
+    spec = next(p for p in PAGES if p.url_path == url_path)
     with streamlit_server(demo_db, user) as url:
-        browser_page.goto(f"{url}/data")
+        browser_page.goto(f"{url}/{url_path}")
         _wait_idle(browser_page)
         expect(browser_page.get_by_test_id("stMultiSelect").filter(has_text="Study")).to_have_count(1)
+        heading = browser_page.get_by_role("heading", name=spec.title if spec.key != "rbm" else "RBM heatmap")
         if allowed:
-            expect(browser_page.get_by_role("heading", name="Data", exact=True)).to_be_visible()
+            expect(heading.first).to_be_visible()
+            expect(browser_page.get_by_text("Page not found")).to_have_count(0)
         else:
             expect(browser_page.get_by_role("heading", name="Data", exact=True)).to_have_count(0)
-            expect(browser_page.get_by_text("Choose your data")).to_have_count(0)
 
 
 def test_heatmap_drill_down_link_opens_the_site_view(browser_page: Page, server: str, demo_db: Path) -> None:
@@ -155,7 +161,7 @@ def test_heatmap_drill_down_link_opens_the_site_view(browser_page: Page, server:
         AccessScope.full_access(),
         "SELECT study_site_id FROM main.subjects JOIN scoped_sites USING (study_site_id) "
         "GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1")["study_site_id"][0]
-    browser_page.goto(f"{server}/rbm-heatmap?focus={busiest}&kri=ae_rate")
+    browser_page.goto(f"{server}/rbm_heatmap?focus={busiest}&kri=ae_rate")
     _wait_idle(browser_page)
     expect(browser_page.get_by_test_id("stException")).to_have_count(0)
     expect(browser_page.get_by_text(f"AE rate: funnel across {busiest.split('-')[0]} sites")).to_be_visible()

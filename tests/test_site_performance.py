@@ -53,3 +53,14 @@ def test_site_selection_ranking_for_an_area(wh):
     ranking = sp.site_selection_ranking(wh, SCOPE, area)
     assert len(ranking) > 0
     assert ranking["posterior_mean"].is_monotonic_decreasing
+
+
+def test_sites_without_recent_randomizations_get_a_flat_sparkline() -> None:
+    import pandas as pd
+
+    from analytics.site_performance import with_sparklines
+
+    cards = pd.DataFrame({"study_site_id": ["A", "B"]})
+    spark = pd.DataFrame({"study_site_id": ["A"], "randomized_by_month": [[1, 2, 0]]})
+    merged = with_sparklines(cards, spark, months=3)
+    assert merged["randomized_by_month"].tolist() == [[1, 2, 0], [0, 0, 0]]
