@@ -510,6 +510,14 @@ def data_dictionary_markdown() -> str:
         "`python -m analytics dictionary`. Do not edit by hand.",
         "",
     ]
+    lines += [
+        "Schema `derived` holds monitoring results computed from the tables below whenever data change "
+        "(`analytics/kri/stored.py`): `derived.kri_cells` (method, snapshot, site, KRI: observed, expected, "
+        "O/E, tails, flag), `derived.kri_sites` (site score, permutation p-value, flag counts) and "
+        "`derived.atypical_sites` (atypical-data tests). They are replaced wholesale on every build and "
+        "import and are not part of the versioned schema.",
+        "",
+    ]
     for t in TABLES:
         lines += [f"## `{t.qualified_name}`", "", t.description, ""]
         lines += ["| column | type | required | meaning | allowed values |", "|---|---|---|---|---|"]
