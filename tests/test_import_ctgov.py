@@ -148,3 +148,34 @@ def test_a_file_without_nct_numbers_is_refused(tmp_path):
 def test_locations_split():
     assert split_locations("A, Kazan', 420101, Russia|B, Moscow, 115516, Russia|C, Oslo, Norway") == (3, "Russia|Norway")
     assert split_locations("") == (None, None)
+
+
+@needs_shared_data
+def test_data_page_uploads_validates_and_loads_an_export(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    db = tmp_path / "w.duckdb"
+    monkeypatch.setenv("CRO_WAREHOUSE", str(db))
+    monkeypatch.setenv("CRO_USER", "data_manager")
+    commit(prepare_ctgov(CTGOV / "pragmatic_aging_ctg-studies.csv"), db)  # a warehouse to load into
+    close_all()
+    page = Path(__file__).resolve().parents[1] / "pages" / "data.py"
+    at = AppTest.from_file(str(page), default_timeout=120).run()
+    at.radio(key="import_kind").set_value("ctgov").run()
+    export = CTGOV / "alzheimer_ctg-studies.csv"
+    at.file_uploader(key="import_upload_ctgov").upload(export.name, export.read_bytes(), "text/csv").run()
+    at.button(key="import_validate").click().run()
+    assert not at.exception
+    assert [m.value for m in at.metric if m.label == "Errors"] == ["0"]
+    at.button(key="import_confirm").click().run()
+    assert not at.exception
+    assert any("Loaded" in s.value for s in at.success)
+    def nct_numbers(name: str) -> set[str]:
+        with open(CTGOV / name, newline="", encoding="utf-8-sig") as fh:
+            return {r["NCT Number"] for r in csv.DictReader(fh)}
+
+    uploaded, existing = nct_numbers("alzheimer_ctg-studies.csv"), nct_numbers("pragmatic_aging_ctg-studies.csv")
+    # NCT numbers present in both exports are updated, not duplicated.
+    assert rows(db, "SELECT count(*) FROM main.historical_trials")[0][0] == len(uploaded | existing)
