@@ -104,6 +104,13 @@ def score_portfolio(path: Path) -> dict[str, pd.DataFrame]:
                 low, high = -part["z"], part["z"]
             sites[f"{kri_id}__low"] = low.reindex(sites.index)
             sites[f"{kri_id}__high"] = high.reindex(sites.index)
+        # Was the AE rate flagged low (amber or red) at each monthly snapshot? (time to detection)
+        ae = run.cells[run.cells["kri"] == "ae_rate"]
+        flagged_low = ae.assign(low=(ae["flag"] > 0) & (ae["direction"] == "low")).pivot_table(
+            index="study_site_id", columns="snap", values="low", aggfunc="max", fill_value=False)
+        for snap in range(last + 1):
+            column = flagged_low[snap] if snap in flagged_low.columns else pd.Series(dtype=bool)
+            sites[f"ae_low_flag__s{snap}"] = column.reindex(sites.index).fillna(False).astype(bool)
         out[method] = _label(sites.reset_index(), truth, randomized)
     atypical = score_atypical(*atypical_inputs(wh, scope, NO_FILTER))
     out["atypical"] = _label(atypical, truth, randomized)
@@ -154,6 +161,35 @@ def _detection(sites: pd.DataFrame, score: str) -> dict[str, object]:
     return result
 
 
+def _flagged_by_month(sites: pd.DataFrame) -> dict[str, object]:
+    """Share of AE under-reporting sites flagged low on AE rate at each monthly snapshot (time to detection).
+
+    Keys are months before the as-of date (0 = the as-of date). Clean sites' share is the price.
+    """
+    snaps = sorted(int(c.split("__s")[1]) for c in sites.columns if c.startswith("ae_low_flag__s"))
+    last = max(snaps) if snaps else 0
+    clean = sites["anomaly_type"].isna()
+    result: dict[str, object] = {}
+    for snap in snaps:
+        column = sites[f"ae_low_flag__s{snap}"]
+        entry = {str(level): round(float(column[(sites["anomaly_type"] == "ae_under_reporting")
+                                                 & (sites["magnitude"] == level)].mean()), 4)
+                 for level in REMOVAL_LEVELS}
+        entry["clean"] = round(float(column[clean].mean()), 4)
+        result[f"{last - snap}_months_before"] = entry
+    return result
+
+
+def _precision_at_top(sites: pd.DataFrame, score: str, positive: pd.Series) -> dict[str, object]:
+    """Share of true anomalies among the top 1% and 5% of sites by ``score``."""
+    ranked = sites.assign(_positive=positive.to_numpy()).sort_values(score, ascending=False, na_position="last")
+    out: dict[str, object] = {}
+    for share in (0.01, 0.05):
+        k = max(1, int(round(share * len(ranked))))
+        out[f"top_{share:.0%}"] = {"k": k, "precision": round(float(ranked["_positive"].head(k).mean()), 4)}
+    return out
+
+
 def method_metrics(sites: pd.DataFrame) -> dict[str, object]:
     """All metrics of one method on its labelled site table."""
     clean = sites["anomaly_type"].isna()
@@ -175,6 +211,10 @@ def method_metrics(sites: pd.DataFrame) -> dict[str, object]:
         "anomaly_auc_with_its_kri": per_type,
         "ae_under_reporting_auc": per_type["ae_under_reporting"]["auc"],
         "ae_under_reporting_detection": _detection(sites, "ae_rate__low"),
+        "ae_under_reporting_flagged_by_month": _flagged_by_month(sites),
+        "precision_site_score_any_anomaly": _precision_at_top(sites, "site_score", sites["anomaly_type"].notna()),
+        "precision_ae_low_for_ae_under_reporting": _precision_at_top(
+            sites, "ae_rate__low", sites["anomaly_type"] == "ae_under_reporting"),
         "null_alert_burden": {
             "clean_sites": int(clean_eval.sum()),
             "any_amber": round(float(evaluated.loc[clean_eval, "any_amber"].mean()), 4),
@@ -253,6 +293,13 @@ def summary_lines(result: dict[str, object]) -> list[str]:
             lines.append(f"    AE under-reporting detected at {fpr:.0%} FPR (50/75/100% removed): {cells}")
         lines.append(f"    null burden: any amber {burden['any_amber']:.1%}, any red {burden['any_red']:.1%} "
                      f"of {burden['clean_sites']} clean sites")
+        months = m["ae_under_reporting_flagged_by_month"]
+        lines.append("    AE under-reporting flagged (amber/red, 50/75/100%; clean) by months before as-of: " + "; ".join(
+            f"{k.split('_')[0]}: {v['0.5']:.0%}/{v['0.75']:.0%}/{v['1.0']:.0%} ({v['clean']:.1%})"
+            for k, v in sorted(months.items(), key=lambda kv: -int(kv[0].split('_')[0]))))
+        p = m["precision_ae_low_for_ae_under_reporting"]
+        lines.append("    precision of the AE-low ranking for AE under-reporting: " + ", ".join(
+            f"{k.replace('_', ' ')} ({v['k']} sites) {v['precision']:.0%}" for k, v in p.items()))
     a = result["atypical_data"]
     lines.append(f"  atypical data: AUC {a['auc']}, specificity {a['specificity']:.1%}, "
                  f"sensitivity {a['sensitivity']}")
