@@ -76,3 +76,13 @@ def test_heatmap_shows_every_pilot_site(pilot_db: Path, monkeypatch: pytest.Monk
     heatmap = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
     assert len(heatmap["y"]) == 17 and all(label.startswith("CDISCPILOT01") for label in heatmap["y"])
     assert "AE rate" in heatmap["x"]
+
+
+def test_results_from_another_engine_version_are_not_served(demo_db: Path, tmp_path: Path) -> None:
+    import duckdb
+
+    copy = tmp_path / "w.duckdb"
+    copy.write_bytes(demo_db.read_bytes())
+    with duckdb.connect(str(copy)) as con:
+        con.execute("UPDATE meta.warehouse_info SET value = 'engine-0|ae_rate' WHERE key = ?", [stored.VERSION_KEY])
+    assert not stored.available(Warehouse.open(copy))

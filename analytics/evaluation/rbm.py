@@ -58,6 +58,7 @@ ANOMALY_KRI = {
     "slow_data_entry": ("late_entry", "high"),
     "query_backlog": ("queries_open_30", "high"),
     "excess_important_deviations": ("important_pd_rate", "high"),
+    "enrollment_stall": ("screening_momentum", "low"),
 }
 Log = Callable[[str], None]
 

@@ -98,6 +98,10 @@ CATALOGUE: tuple[KRISpec, ...] = (
             "share of AEs entered > 7 days after onset", min_expected=2.0),
     KRISpec("missed_visits", "Missed visits", "proportion", "visits_missed", "visits_due", ("high",),
             "share of scheduled visits", min_expected=2.0),
+    # A site that stopped screening while its peers went on has few subjects in its later half.
+    KRISpec("screening_momentum", "Screening momentum", "proportion", "screened_second_half", "screened",
+            ("low",), "share of the site's subjects screened in the second half of its screening time",
+            min_expected=2.0),
 )
 
 CATALOGUE_BY_ID: dict[str, KRISpec] = {k.id: k for k in CATALOGUE}
@@ -227,6 +231,13 @@ _FAILED_BY_CUTOFF = (
     "(su.randomization_date IS NULL AND su.status = 'Screen failure' AND su.screening_date + 28 <= k.cutoff)"
 )
 
+# Midpoint of a site's screening time so far: from its activation to the study's latest screening
+# (by the cutoff). A site that keeps screening has about half its subjects after it.
+_SITE_MIDPOINT = (
+    "activation_date + (date_diff('day', activation_date, least(k.cutoff, (SELECT max(s2.screening_date) "
+    "FROM main.subjects s2 WHERE s2.study_id = su.study_id AND s2.screening_date <= k.cutoff))) // 2)::INTEGER"
+)
+
 STATE_SOURCES: tuple[StateSource, ...] = (
     StateSource(
         "subjects",
@@ -235,6 +246,8 @@ STATE_SOURCES: tuple[StateSource, ...] = (
             ("randomized", f"CAST({_RANDOMIZED_BY_CUTOFF} AS INTEGER)"),
             ("screen_failed", f"CAST({_FAILED_BY_CUTOFF} AS INTEGER)"),
             ("screening_decided", f"CAST({_RANDOMIZED_BY_CUTOFF} OR {_FAILED_BY_CUTOFF} AS INTEGER)"),
+            ("screened", "CAST(su.screening_date <= k.cutoff AS INTEGER)"),
+            ("screened_second_half", f"CAST(su.screening_date <= k.cutoff AND su.screening_date > {_SITE_MIDPOINT} AS INTEGER)"),
             ("discontinued", f"CAST({_RANDOMIZED_BY_CUTOFF} AND su.discontinuation_date <= k.cutoff AS INTEGER)"),
             ("days_on_treatment",
              f"CASE WHEN {_RANDOMIZED_BY_CUTOFF} "

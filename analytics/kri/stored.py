@@ -26,12 +26,16 @@ from analytics.kri.atypical import atypical_inputs, score_atypical
 from analytics.kri.engine import METHODS, run_engine
 from analytics.kri.extract import snapshot_dates, subject_measures
 from analytics.kri.permutation import site_score_pvalues
+from analytics.kri.specs import CATALOGUE
 from analytics.scope import NO_FILTER, AccessScope, PortfolioFilter
 from analytics.warehouse import ConnectedWarehouse, Warehouse, set_info
 
 SCHEMA = "derived"
 TABLES = ("kri_cells", "kri_sites", "atypical_sites")
 AS_OF_KEY = "derived_as_of"  # meta.warehouse_info: the as-of date the stored results were computed for
+VERSION_KEY = "derived_version"  # meta.warehouse_info: which engine and catalogue computed them
+# Bump the prefix when scoring changes; the KRI ids make a catalogue change invalidate stored results.
+RESULTS_VERSION = "engine-1|" + "|".join(k.id for k in CATALOGUE)
 
 
 def compute_results(wh: Warehouse, progress: Callable[[str], None] = lambda message: None) -> dict[str, pd.DataFrame]:
@@ -67,7 +71,7 @@ def refresh(con: duckdb.DuckDBPyConnection, progress: Callable[[str], None] = la
         # Nothing to score (e.g. only ClinicalTrials.gov benchmarks loaded): no stored results.
         for name in TABLES:
             con.execute(f"DROP TABLE IF EXISTS {SCHEMA}.{name}")
-        con.execute("DELETE FROM meta.warehouse_info WHERE key = ?", [AS_OF_KEY])
+        con.execute("DELETE FROM meta.warehouse_info WHERE key IN (?, ?)", [AS_OF_KEY, VERSION_KEY])
         return {}
     results = compute_results(wh, progress)
     for name, frame in results.items():
@@ -76,14 +80,18 @@ def refresh(con: duckdb.DuckDBPyConnection, progress: Callable[[str], None] = la
             con.execute(f"CREATE OR REPLACE TABLE {SCHEMA}.{name} AS SELECT * FROM _stored_results")
         finally:
             con.unregister("_stored_results")
-    set_info(con, {AS_OF_KEY: wh.as_of().isoformat()})
+    set_info(con, {AS_OF_KEY: wh.as_of().isoformat(), VERSION_KEY: RESULTS_VERSION})
     return {name: len(frame) for name, frame in results.items()}
 
 
 def available(wh: Warehouse) -> bool:
-    """True when stored results exist and were computed for this warehouse's as-of date."""
+    """True when stored results exist, for this warehouse's as-of date and this release's engine.
+
+    Otherwise pages score live (slower) until the next build or import refreshes them.
+    """
     info = wh.info()
-    return info.get(AS_OF_KEY) is not None and info.get(AS_OF_KEY) == info.get("as_of_date")
+    return (info.get(AS_OF_KEY) is not None and info.get(AS_OF_KEY) == info.get("as_of_date")
+            and info.get(VERSION_KEY) == RESULTS_VERSION)
 
 
 def read_engine_results(
