@@ -32,6 +32,8 @@ view = cards[cards["study_id"] == study] if study else cards
 columns = ["study_id", "site_number", "site_name", "country_code", "status", "overall_pct", "randomized_by_month",
            *sp.METRICS]
 config = {m: st.column_config.NumberColumn(label, format="%.2f") for m, (label, _) in sp.METRICS.items()}
+config.update({"study_id": "Study", "site_number": "Site", "site_name": "Institution", "country_code": "Country",
+               "status": "Status"})
 config["overall_pct"] = st.column_config.ProgressColumn("Overall percentile", min_value=0, max_value=100, format="%d")
 config["randomized_by_month"] = st.column_config.LineChartColumn("Randomized per month (12 m)")
 st.dataframe(view[columns], hide_index=True, width="stretch", column_config=config)
