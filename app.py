@@ -5,11 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from analytics import identity, portfolio
-from analytics.navigation import pages_for
-from analytics.scope import PortfolioFilter
-from analytics.session import PageContext, build_context, set_context
-from analytics.warehouse import WarehouseError
+from analytics.frame import identity
+from analytics.portfolio import overview as portfolio
+from analytics.frame.navigation import pages_for
+from analytics.core.scope import PortfolioFilter
+from analytics.frame.session import PageContext, build_context, set_context
+from analytics.core.warehouse import WarehouseError
 
 MAX_SITE_OPTIONS = 1500  # beyond this a study must be chosen before sites (keeps the widget light)
 

@@ -1,7 +1,7 @@
 """CRO analytics workbench: warehouse, generators, importers, models and metrics.
 
-Functions here are pure and typed: they take a :class:`~analytics.warehouse.Warehouse`, an
-:class:`~analytics.scope.AccessScope` and usually a :class:`~analytics.scope.PortfolioFilter`, and
+Functions here are pure and typed: they take a :class:`~analytics.core.warehouse.Warehouse`, an
+:class:`~analytics.core.scope.AccessScope` and usually a :class:`~analytics.core.scope.PortfolioFilter`, and
 return DataFrames or Plotly figures. Pages in ``pages/`` only lay them out.
 """
 

@@ -17,7 +17,7 @@ import streamlit as st
 from analytics.importers.report import ImportRefused
 from analytics.importers.sources import DEFAULT_MAX_FILE_MB, Limits, is_inside
 from analytics.importers.staging import PreparedLoad, commit
-from analytics.session import current_context
+from analytics.frame.session import current_context
 
 IMPORT_ROOT_ENV = "CRO_IMPORT_ROOT"
 DEFAULT_IMPORT_ROOT = Path(__file__).resolve().parent.parent / "data" / "incoming"

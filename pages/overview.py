@@ -7,9 +7,9 @@ from urllib.parse import urlencode
 import plotly.express as px
 import streamlit as st
 
-from analytics import portfolio
-from analytics.navigation import links_for
-from analytics.session import current_context
+from analytics.portfolio import overview as portfolio
+from analytics.frame.navigation import links_for
+from analytics.frame.session import current_context
 
 ctx = current_context("overview")
 wh, scope, filters = ctx.warehouse, ctx.scope, ctx.filters

@@ -12,7 +12,7 @@ import streamlit as st
 from analytics.kri import service
 from analytics.kri.atypical import TEST_LABELS, TESTS, atypical_sites
 from analytics.kri.engine import FLAG_NAMES, METHODS
-from analytics.session import current_context
+from analytics.frame.session import current_context
 
 ctx = current_context("rbm")
 METHOD_LABELS = {"calibrated": "Calibrated (engine)", "funnel": "gsm-style funnel z"}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from analytics import site_performance as sp
-from analytics.session import current_context
+from analytics.sites import performance as sp
+from analytics.frame.session import current_context
 
 ctx = current_context("site_performance")
 st.title("Site performance")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from analytics import warehouse
+from analytics.core import warehouse
 from analytics.generator import generate_portfolio
 from analytics.kri import stored
 from analytics.generator.presets import PRESETS

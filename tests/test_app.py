@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analytics.identity import load_users
-from analytics.navigation import PAGES, pages_for
+from analytics.frame.identity import load_users
+from analytics.frame.navigation import PAGES, pages_for
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 USERS = load_users()
@@ -119,8 +119,8 @@ def test_imported_cdisc_pilot_appears_on_the_overview(pilot_db, monkeypatch) -> 
 
 def test_overview_risk_signals_match_the_heatmap(app_env, monkeypatch) -> None:
     from analytics.kri import service
-    from analytics.scope import AccessScope, NO_FILTER
-    from analytics.warehouse import Warehouse
+    from analytics.core.scope import AccessScope, NO_FILTER
+    from analytics.core.warehouse import Warehouse
 
     at = _run("local", monkeypatch)
     _, sites = service.kri_tables(Warehouse.open(app_env), AccessScope(), NO_FILTER, "calibrated")

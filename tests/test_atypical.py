@@ -11,8 +11,8 @@ from sklearn.metrics import roc_auc_score
 
 from analytics.evaluation.rbm import build_portfolio
 from analytics.kri.atypical import TESTS, atypical_sites, combine, copied_vectors
-from analytics.scope import NO_FILTER, AccessScope
-from analytics.warehouse import Warehouse
+from analytics.core.scope import NO_FILTER, AccessScope
+from analytics.core.warehouse import Warehouse
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from analytics.navigation import PAGES
+from analytics.frame.navigation import PAGES
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -154,8 +154,8 @@ def test_deep_link_as_first_request_goes_through_the_frame(browser_page: Page, d
 
 
 def test_heatmap_drill_down_link_opens_the_site_view(browser_page: Page, server: str, demo_db: Path) -> None:
-    from analytics.scope import AccessScope
-    from analytics.warehouse import Warehouse
+    from analytics.core.scope import AccessScope
+    from analytics.core.warehouse import Warehouse
 
     busiest = Warehouse.open(demo_db).query(
         AccessScope.full_access(),

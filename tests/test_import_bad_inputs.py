@@ -14,7 +14,7 @@ from analytics.importers import staging
 from analytics.importers.report import ImportRefused
 from analytics.importers.sdtm import SdtmOptions, prepare_sdtm
 from analytics.importers.tables import prepare_tables
-from analytics.warehouse import close_all
+from analytics.core.warehouse import close_all
 from tests.import_helpers import BAD_INPUTS, PILOT, copy_domains, needs_shared_data, sha256
 from tests.test_import_tables import write_portfolio
 

@@ -12,7 +12,7 @@ import pytest
 from analytics.cli import main as cli
 from analytics.importers.ctgov import prepare_ctgov, split_locations
 from analytics.importers.staging import commit
-from analytics.warehouse import close_all
+from analytics.core.warehouse import close_all
 from tests.import_helpers import CTGOV, needs_shared_data
 
 pytestmark = needs_shared_data

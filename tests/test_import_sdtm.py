@@ -15,7 +15,7 @@ from analytics.importers.report import ImportReport
 from analytics.importers.sdtm import SdtmOptions, phase_from_text, prepare_sdtm
 from analytics.importers.sources import SourceFile, read_xport, sha256_of
 from analytics.importers.staging import commit
-from analytics.warehouse import close_all
+from analytics.core.warehouse import close_all
 from tests.import_helpers import PILOT, SHARED_DATA, copy_domains, needs_shared_data, sha256
 
 pytestmark = needs_shared_data

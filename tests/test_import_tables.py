@@ -8,13 +8,13 @@ import duckdb
 import pandas as pd
 import pytest
 
-from analytics import schema
+from analytics.core import schema
 from analytics.cli import main as cli
 from analytics.importers.contract import CONTRACT_PATH, contract_markdown
 from analytics.importers.staging import commit
 from analytics.importers.tables import CONTRACT_TABLES, prepare_tables
-from analytics.scope import AccessScope
-from analytics.warehouse import close_all
+from analytics.core.scope import AccessScope
+from analytics.core.warehouse import close_all
 from tests.import_helpers import sha256
 
 REPO = Path(__file__).resolve().parents[1]

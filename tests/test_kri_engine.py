@@ -15,8 +15,8 @@ from analytics.kri.extract import snapshot_dates, subject_measures
 from analytics.kri.models import count_tails, proportion_tails
 from analytics.kri.permutation import site_score_pvalues
 from analytics.kri.specs import CATALOGUE, all_measures, stratum_columns
-from analytics.scope import NO_FILTER, AccessScope
-from analytics.warehouse import Warehouse
+from analytics.core.scope import NO_FILTER, AccessScope
+from analytics.core.warehouse import Warehouse
 
 SCOPE = AccessScope.full_access()
 
@@ -108,7 +108,7 @@ def test_page_tables_have_persistence_and_follow_the_country_filter(demo):
     assert cells["months_flagged"].between(0, 6).all()
     assert sites["site_p"].dropna().between(0, 1).all()
     country = sites["country_code"].iloc[0]
-    from analytics.scope import PortfolioFilter
+    from analytics.core.scope import PortfolioFilter
 
     cells_c, sites_c = service.kri_tables(wh, SCOPE, PortfolioFilter(country_codes=(country,)), "calibrated")
     assert set(sites_c["country_code"]) == {country}

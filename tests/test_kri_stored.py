@@ -12,8 +12,8 @@ from streamlit.testing.v1 import AppTest
 from analytics.kri import service, stored
 from analytics.kri.engine import run_engine
 from analytics.kri.extract import snapshot_dates, subject_measures
-from analytics.scope import NO_FILTER, AccessScope, PortfolioFilter
-from analytics.warehouse import Warehouse
+from analytics.core.scope import NO_FILTER, AccessScope, PortfolioFilter
+from analytics.core.warehouse import Warehouse
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analytics import portfolio
-from analytics.identity import load_users
-from analytics.scope import AccessScope, PortfolioFilter
-from analytics.session import validate_filter_params
-from analytics.warehouse import Warehouse
+from analytics.portfolio import overview as portfolio
+from analytics.frame.identity import load_users
+from analytics.core.scope import AccessScope, PortfolioFilter
+from analytics.frame.session import validate_filter_params
+from analytics.core.warehouse import Warehouse
 
 SCOPED_FUNCTIONS = (portfolio.study_overview, portfolio.query_aging, portfolio.milestones_at_risk,
                     portfolio.risk_signals)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from analytics import site_performance as sp
+from analytics.sites import performance as sp
 from analytics.evaluation.rbm import build_portfolio
-from analytics.scope import NO_FILTER, AccessScope
-from analytics.warehouse import Warehouse
+from analytics.core.scope import NO_FILTER, AccessScope
+from analytics.core.warehouse import Warehouse
 
 SCOPE = AccessScope.full_access()
 
@@ -58,7 +58,7 @@ def test_site_selection_ranking_for_an_area(wh):
 def test_sites_without_recent_randomizations_get_a_flat_sparkline() -> None:
     import pandas as pd
 
-    from analytics.site_performance import with_sparklines
+    from analytics.sites.performance import with_sparklines
 
     cards = pd.DataFrame({"study_site_id": ["A", "B"]})
     spark = pd.DataFrame({"study_site_id": ["A"], "randomized_by_month": [[1, 2, 0]]})

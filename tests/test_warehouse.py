@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from analytics import schema, warehouse
+from analytics.core import schema, warehouse
 from analytics.commands.admin import DICTIONARY_PATH
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import duckdb
 
-from analytics import schema, warehouse
+from analytics.core import schema, warehouse
 
 DICTIONARY_PATH = Path(__file__).resolve().parents[2] / "data" / "DATA_DICTIONARY.md"
 

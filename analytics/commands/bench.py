@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from analytics import bench
+from analytics.evaluation import performance as bench
 
 
 def register(sub: argparse._SubParsersAction) -> None:

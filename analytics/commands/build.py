@@ -7,10 +7,10 @@ import resource
 import time
 from pathlib import Path
 
-from analytics import warehouse
+from analytics.core import warehouse
 from analytics.kri import stored
 from analytics.generator import GENERATOR_VERSION, PRESETS, generate_portfolio, row_counts
-from analytics.progress import ProgressBar
+from analytics.core.progress import ProgressBar
 
 DEFAULT_SEED = 20261101
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from analytics.importers.report import ImportRefused
 from analytics.importers.sources import DEFAULT_MAX_FILE_MB, Limits
 from analytics.importers.staging import PreparedLoad, commit
-from analytics.warehouse import default_db_path
+from analytics.core.warehouse import default_db_path
 
 EXIT_REFUSED = 1
 

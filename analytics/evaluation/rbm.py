@@ -29,12 +29,12 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from analytics import warehouse
+from analytics.core import warehouse
 from analytics.generator import GENERATOR_VERSION, PRESETS, generate_portfolio
 from analytics.kri.atypical import TESTS, atypical_inputs, score_atypical
 from analytics.kri.engine import METHODS, run_engine
 from analytics.kri.extract import snapshot_dates, subject_measures
-from analytics.scope import NO_FILTER, AccessScope
+from analytics.core.scope import NO_FILTER, AccessScope
 
 DEFAULT_SEEDS = (7101, 7102, 7103)  # not used while developing (development used 11 and 12)
 FALSE_POSITIVE_RATES = (0.01, 0.05)

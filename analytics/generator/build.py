@@ -14,7 +14,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from analytics import schema
+from analytics.core import schema
 from analytics.generator import reference as ref
 from analytics.generator.clinical import (
     simulate_adverse_events,

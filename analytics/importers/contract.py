@@ -6,7 +6,7 @@ committed file matches, so the document cannot drift from what the importer enfo
 
 from __future__ import annotations
 
-from analytics import schema
+from analytics.core import schema
 from analytics.importers.tables import CONTRACT_TABLES, REFERENCES, SET_BY_IMPORTER, contract_columns
 from analytics.importers.validation import type_words
 
@@ -18,7 +18,7 @@ def contract_markdown() -> str:
     lines = [
         "# Operational data import contract",
         "",
-        f"Generated from `analytics/schema.py` (schema version {schema.SCHEMA_VERSION}) by "
+        f"Generated from `analytics/core/schema.py` (schema version {schema.SCHEMA_VERSION}) by "
         "`python -m analytics contract`. Do not edit by hand.",
         "",
         "Load with `python -m analytics import tables FOLDER --db PATH` or on the Data page.",

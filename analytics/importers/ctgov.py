@@ -20,7 +20,7 @@ from analytics.importers.report import ImportReport
 from analytics.importers.sources import Limits, accept_file, read_csv
 from analytics.importers.staging import UPSERT, PreparedLoad, Progress, _silent
 from analytics.importers.validation import FILE, ROW, validate_frame
-from analytics.schema import table as schema_table
+from analytics.core.schema import table as schema_table
 
 NCT_PATTERN = re.compile(r"^NCT\d{8}$")
 PHASE_TOKENS = frozenset({"EARLY_PHASE1", "PHASE1", "PHASE2", "PHASE3", "PHASE4", "NA"})

@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from analytics.importers.report import ImportReport
-from analytics.scope import AccessScope
-from analytics.warehouse import Warehouse
+from analytics.core.scope import AccessScope
+from analytics.core.warehouse import Warehouse
 
 _INTEGRITY = AccessScope.full_access(blinded=True, role="importer")
 

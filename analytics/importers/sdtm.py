@@ -34,8 +34,8 @@ from analytics.importers.sources import (
 )
 from analytics.importers.staging import APPEND, KEEP_EXISTING, UPSERT, PreparedLoad, Progress, _silent
 from analytics.importers.validation import FILE, ROW, validate_frame
-from analytics.schema import table as schema_table
-from analytics.scope import AccessScope
+from analytics.core.schema import table as schema_table
+from analytics.core.scope import AccessScope
 
 DATA_EXTENSIONS = {"xpt", "csv", "json"}
 MAPPED_DOMAINS = ("DM", "SV", "AE", "DS", "DV", "EX", "LB", "VS", "TS", "TA", "TV")

@@ -2,7 +2,7 @@
 
 A :class:`PreparedLoad` holds everything a load will write, already validated. :func:`commit`
 refuses a load whose report has errors, takes an exclusive import lock (two loads never race),
-and writes through :func:`analytics.warehouse.modify_aside`: the app keeps reading the old file
+and writes through :func:`analytics.core.warehouse.modify_aside`: the app keeps reading the old file
 until the rename, and any failure (including a constraint the database itself rejects) discards
 the copy so the warehouse stays byte-for-byte as it was.
 """
@@ -20,13 +20,13 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from analytics import schema
+from analytics.core import schema
 from analytics.importers import IMPORTER_VERSION
 from analytics.importers.report import ImportRefused, ImportReport
 from analytics.importers.sources import SourceFile
 from analytics.importers.validation import to_arrow
 from analytics.kri import stored
-from analytics.warehouse import modify_aside
+from analytics.core.warehouse import modify_aside
 
 Progress = Callable[[str], None]
 

@@ -1,6 +1,6 @@
 """Operational exports (CTMS / EDC reports) following the import contract: one CSV or Parquet per table.
 
-The contract is :data:`CONTRACT_TABLES` (the ``importable`` tables of :mod:`analytics.schema`) and
+The contract is :data:`CONTRACT_TABLES` (the ``importable`` tables of :mod:`analytics.core.schema`) and
 is published in ``data/IMPORT_CONTRACT.md`` by ``python -m analytics contract``. Rows are upserted
 by primary key, so re-importing the same files changes nothing; rows absent from a file are kept.
 """
@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analytics import schema
+from analytics.core import schema
 from analytics.importers.countries import country_rows, to_alpha2
 from analytics.importers.existing import WarehouseState, check_scope
 from analytics.importers.report import ImportReport
 from analytics.importers.sources import Dataset, Limits, list_folder, read_csv, read_parquet
 from analytics.importers.staging import KEEP_EXISTING, UPSERT, PreparedLoad, Progress, _silent
 from analytics.importers.validation import FILE, ROW, validate_frame
-from analytics.scope import AccessScope
+from analytics.core.scope import AccessScope
 
 # Load order: a table only refers to tables before it.
 CONTRACT_ORDER = (

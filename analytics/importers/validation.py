@@ -1,6 +1,6 @@
 """Schema-driven checks shared by every importer: types, required values, allowed values, keys.
 
-The same :mod:`analytics.schema` specs that create the warehouse decide what a loadable row is, so
+The same :mod:`analytics.core.schema` specs that create the warehouse decide what a loadable row is, so
 the import contract, the DDL and these checks cannot disagree. Frames passed here carry two
 bookkeeping columns, ``_file`` and ``_row``, so every finding points at its source record.
 """
@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from analytics.importers.dates import parse_iso_dates
 from analytics.importers.report import ImportReport
-from analytics.schema import Column, Table
+from analytics.core.schema import Column, Table
 
 FILE, ROW = "_file", "_row"
 

@@ -23,9 +23,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analytics.caching import cached
-from analytics.scope import AccessScope, PortfolioFilter
-from analytics.warehouse import Warehouse
+from analytics.core.caching import cached
+from analytics.core.scope import AccessScope, PortfolioFilter
+from analytics.core.warehouse import Warehouse
 
 TESTS: tuple[str, ...] = ("digit_preference", "low_variance", "inliers", "copied_vectors", "regular_visits")
 TEST_LABELS = {

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from analytics.kri.specs import EVENT_SOURCES, STATE_SOURCES, TIME_ON_STUDY_BINS, EventSource, StateSource
-from analytics.scope import AccessScope, PortfolioFilter
-from analytics.warehouse import Warehouse
+from analytics.core.scope import AccessScope, PortfolioFilter
+from analytics.core.warehouse import Warehouse
 
 N_SNAPSHOTS = 6  # the as-of date and the five previous month ends
 SUBJECT_KEYS = ["study_id", "study_site_id", "subject_id", "snap"]

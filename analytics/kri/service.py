@@ -10,15 +10,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analytics.caching import cached
+from analytics.core.caching import cached
 from analytics.kri.engine import DEFAULT_POLICY, FLAG_AMBER, run_engine
 from analytics.kri.models import cell_alpha
 from analytics.kri.extract import snapshot_dates, subject_measures
 from analytics.kri import stored
 from analytics.kri.permutation import site_score_pvalues
 from analytics.kri.specs import CATALOGUE, CATALOGUE_BY_ID
-from analytics.scope import AccessScope, PortfolioFilter
-from analytics.warehouse import Warehouse
+from analytics.core.scope import AccessScope, PortfolioFilter
+from analytics.core.warehouse import Warehouse
 
 
 def cutoff_dates(wh: Warehouse) -> list:

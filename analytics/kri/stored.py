@@ -27,8 +27,8 @@ from analytics.kri.engine import METHODS, run_engine
 from analytics.kri.extract import snapshot_dates, subject_measures
 from analytics.kri.permutation import site_score_pvalues
 from analytics.kri.specs import CATALOGUE
-from analytics.scope import NO_FILTER, AccessScope, PortfolioFilter
-from analytics.warehouse import ConnectedWarehouse, Warehouse, set_info
+from analytics.core.scope import NO_FILTER, AccessScope, PortfolioFilter
+from analytics.core.warehouse import ConnectedWarehouse, Warehouse, set_info
 
 SCHEMA = "derived"
 TABLES = ("kri_cells", "kri_sites", "atypical_sites")

@@ -11,10 +11,10 @@ import datetime as dt
 import pandas as pd
 import plotly.graph_objects as go
 
-from analytics.caching import cached
-from analytics.scope import NO_FILTER, AccessScope, PortfolioFilter
-from analytics.theme import FLAG_COLORS
-from analytics.warehouse import Warehouse
+from analytics.core.caching import cached
+from analytics.core.scope import NO_FILTER, AccessScope, PortfolioFilter
+from analytics.display.theme import FLAG_COLORS
+from analytics.core.warehouse import Warehouse
 
 QUERY_AGE_BUCKETS = ((0, 7, "0-7 d"), (8, 30, "8-30 d"), (31, 90, "31-90 d"), (91, 100_000, ">90 d"))
 BEHIND_PLAN_RATIO = 0.85  # randomized below 85% of the plan's expectation counts as behind

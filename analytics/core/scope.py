@@ -5,7 +5,7 @@ An :class:`AccessScope` says what a user may see (sponsors, studies, unblinded d
 frozen and hashable so cached analytics functions key their results on them: one user's cached
 result never serves another whose scope differs.
 
-Every query that reads trial data is run through :func:`analytics.warehouse.Warehouse.query`, which
+Every query that reads trial data is run through :func:`analytics.core.warehouse.Warehouse.query`, which
 prepends the ``scoped_studies`` and ``scoped_sites`` common table expressions built here. Queries
 join to those CTEs; they never name user input in SQL text.
 """

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 import pandas as pd
 import streamlit as st
 
-from analytics import identity, portfolio
-from analytics.scope import PortfolioFilter
-from analytics.warehouse import Warehouse
+from analytics.frame import identity
+from analytics.portfolio import overview as portfolio
+from analytics.core.scope import PortfolioFilter
+from analytics.core.warehouse import Warehouse
 
 CONTEXT_KEY = "_cro_page_context"
 USER_ENV_VAR = "CRO_USER"

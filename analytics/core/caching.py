@@ -1,9 +1,9 @@
 """The cache every page-facing analytics function uses.
 
 ``st.cache_data`` pickles results and shares them across users and sessions, so a cached function's
-arguments must include everything that decides its result: the :class:`~analytics.warehouse.Warehouse`
-handle (whose token changes when the file is replaced), the :class:`~analytics.scope.AccessScope`
-and the :class:`~analytics.scope.PortfolioFilter`. Outside a Streamlit server (CLI, tests) the same
+arguments must include everything that decides its result: the :class:`~analytics.core.warehouse.Warehouse`
+handle (whose token changes when the file is replaced), the :class:`~analytics.core.scope.AccessScope`
+and the :class:`~analytics.core.scope.PortfolioFilter`. Outside a Streamlit server (CLI, tests) the same
 decorator still caches in memory.
 """
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from analytics.identity import Role
+from analytics.frame.identity import Role
 
 
 @dataclass(frozen=True)
 class PageSpec:
-    key: str  # the page key roles refer to (analytics.identity.ALL_PAGES)
+    key: str  # the page key roles refer to (analytics.frame.identity.ALL_PAGES)
     path: str
     title: str
     icon: str

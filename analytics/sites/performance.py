@@ -26,9 +26,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from scipy import stats
 
-from analytics.caching import cached
-from analytics.scope import AccessScope, PortfolioFilter
-from analytics.warehouse import Warehouse
+from analytics.core.caching import cached
+from analytics.core.scope import AccessScope, PortfolioFilter
+from analytics.core.warehouse import Warehouse
 
 DAYS_PER_MONTH = 30.4375
 # metric -> (label, higher is better)

@@ -11,9 +11,9 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from analytics.scope import AccessScope
+from analytics.core.scope import AccessScope
 
-USERS_FILE = Path(__file__).resolve().parent.parent / ".streamlit" / "users.toml"
+USERS_FILE = Path(__file__).resolve().parents[2] / ".streamlit" / "users.toml"
 DEFAULT_USER = "local"
 
 # Page keys, shared with app.py's page registry.

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from analytics import warehouse
+from analytics.core import warehouse
 
-APP_PATH = Path(__file__).resolve().parent.parent / "app.py"
+APP_PATH = Path(__file__).resolve().parents[2] / "app.py"
 WARM_TARGET_SECONDS = 1.0
 COLD_TARGET_SECONDS = 3.0
 
@@ -43,8 +43,8 @@ class PageResult:
 
 def _views(db: Path) -> list[tuple[str, str, dict[str, str]]]:
     """(page path, label, query parameters): every page, plus the RBM drill-down monitors open."""
-    from analytics.navigation import PAGES
-    from analytics.scope import AccessScope
+    from analytics.frame.navigation import PAGES
+    from analytics.core.scope import AccessScope
 
     views = [(p.path, p.title, {}) for p in PAGES]
     busiest = warehouse.Warehouse.open(db).query(

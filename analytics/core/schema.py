@@ -506,7 +506,7 @@ def data_dictionary_markdown() -> str:
     lines = [
         "# Data dictionary",
         "",
-        f"Generated from `analytics/schema.py` (schema version {SCHEMA_VERSION}) by "
+        f"Generated from `analytics/core/schema.py` (schema version {SCHEMA_VERSION}) by "
         "`python -m analytics dictionary`. Do not edit by hand.",
         "",
     ]

@@ -22,11 +22,11 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from analytics import schema
-from analytics.scope import NO_FILTER, SCOPE_CTES, AccessScope, PortfolioFilter
+from analytics.core import schema
+from analytics.core.scope import NO_FILTER, SCOPE_CTES, AccessScope, PortfolioFilter
 
 RESTRICTED_SCHEMA_PATTERN = re.compile(r"\brestricted\s*\.", re.IGNORECASE)
-DEFAULT_DB_PATH = Path(__file__).resolve().parent.parent / "data" / "warehouse.duckdb"
+DEFAULT_DB_PATH = Path(__file__).resolve().parents[2] / "data" / "warehouse.duckdb"
 DB_ENV_VAR = "CRO_WAREHOUSE"
 
 

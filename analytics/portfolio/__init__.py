@@ -1,0 +1,1 @@
+"""The Overview area: the portfolio at a glance."""

@@ -1,0 +1,1 @@
+"""The Site performance area: scorecards against study peers and site selection."""
