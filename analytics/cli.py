@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "analytics.commands.importing",
     "analytics.commands.contract",
     "analytics.commands.bench",
+    "analytics.commands.refresh",
 )
 
 

@@ -181,7 +181,7 @@ def _loaded_tab() -> None:
                count(p.file_name) AS files, max(p.imported_at) AS imported_at,
                any_value(p.importer_version) AS importer_version
         FROM scoped_studies st
-        LEFT JOIN main.data_provenance p ON p.study_id = st.study_id
+        LEFT JOIN data_provenance p ON p.study_id = st.study_id
         GROUP BY ALL
         ORDER BY imported_at DESC NULLS LAST, st.study_id
         """,
@@ -196,7 +196,7 @@ def _loaded_tab() -> None:
             """
             SELECT p.file_name, p.source_type, p.row_count, p.rejected_rows, p.sha256, p.imported_at,
                    p.importer_version, p.notes
-            FROM main.data_provenance p JOIN scoped_studies USING (study_id)
+            FROM data_provenance p JOIN scoped_studies USING (study_id)
             WHERE p.study_id = $study
             ORDER BY p.file_name
             """,
@@ -209,7 +209,7 @@ def _loaded_tab() -> None:
                     icon=":material/info:")
     trials = ctx.warehouse.reference(
         "SELECT file_name, row_count, rejected_rows, sha256, imported_at, importer_version "
-        "FROM main.data_provenance WHERE source_type = 'ctgov' ORDER BY imported_at DESC"
+        "FROM data_provenance WHERE source_type = 'ctgov' ORDER BY imported_at DESC"
     )
     st.subheader("ClinicalTrials.gov benchmark files")
     if trials.empty:

@@ -10,8 +10,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from analytics.kri import service
-from analytics.kri.atypical import TEST_LABELS, TESTS, atypical_sites
-from analytics.kri.engine import FLAG_NAMES, METHODS
+from analytics.kri.atypical import TEST_LABELS, TESTS
+from analytics.kri.engine import METHODS
+from analytics.kri.sites import FLAG_NAMES
 from analytics.frame.session import current_context
 
 ctx = current_context("rbm")
@@ -173,7 +174,7 @@ st.dataframe(service.kri_breakdown(ctx.warehouse, ctx.scope, ctx.filters, focus,
              hide_index=True, width="stretch")
 
 st.markdown("**Atypical-data diagnostics**")
-atypical = atypical_sites(ctx.warehouse, ctx.scope, ctx.filters)
+atypical = service.atypical_sites(ctx.warehouse, ctx.scope, ctx.filters)
 row = atypical[atypical["study_site_id"] == focus]
 if row.empty:
     st.info("No vital-sign or lab data at this site yet.")

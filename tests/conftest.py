@@ -8,7 +8,8 @@ import pytest
 
 from analytics.core import warehouse
 from analytics.generator import generate_portfolio
-from analytics.kri import stored
+from analytics.core import derived
+from analytics.registry import REGISTRY
 from analytics.generator.presets import PRESETS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -21,7 +22,7 @@ def build_warehouse(path: Path, preset: str, seed: int) -> Path:
     with warehouse.build_aside(path) as con:
         generate_portfolio(con, preset, seed)
         warehouse.set_info(con, {"as_of_date": PRESETS[preset].as_of.isoformat(), "preset": preset, "seed": seed})
-        stored.refresh(con)
+        derived.refresh(con, REGISTRY)
     return path
 
 
@@ -59,6 +60,6 @@ def pilot_db(demo_db: Path, shared_data: Path, tmp_path_factory: pytest.TempPath
     from analytics.importers.staging import commit
 
     path = tmp_path_factory.mktemp("pilot") / "warehouse.duckdb"
-    path.write_bytes(demo_db.read_bytes())
+    warehouse.copy_warehouse(demo_db, path)
     commit(prepare_sdtm(shared_data / "sdtm" / "cdiscpilot01", path, SdtmOptions(study_id="CDISCPILOT01")), path)
     return path

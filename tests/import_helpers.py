@@ -19,7 +19,14 @@ needs_shared_data = pytest.mark.skipif(
 
 
 def sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    """Digest of a warehouse file together with every restricted store beside it (and no staging file)."""
+    path = Path(path)
+    digest = hashlib.sha256(path.read_bytes())
+    for other in sorted(path.parent.glob(f"*.restricted-*{path.suffix}")):
+        digest.update(other.name.encode())
+        digest.update(other.read_bytes())
+    assert not list(path.parent.glob("*.building*")), "a staging file was left behind"
+    return digest.hexdigest()
 
 
 def copy_domains(target: Path, *names: str) -> Path:

@@ -10,7 +10,7 @@ from scipy import stats
 from sklearn.metrics import roc_auc_score
 
 from analytics.evaluation.rbm import build_portfolio
-from analytics.kri.atypical import TESTS, atypical_sites, combine, copied_vectors
+from analytics.kri.atypical import TESTS, atypical_inputs, combine, copied_vectors, score_atypical
 from analytics.core.scope import NO_FILTER, AccessScope
 from analytics.core.warehouse import Warehouse
 
@@ -19,7 +19,7 @@ from analytics.core.warehouse import Warehouse
 def scored(tmp_path_factory):
     path = tmp_path_factory.mktemp("atypical") / "eval.duckdb"
     build_portfolio(path, "demo", 5150)
-    table = atypical_sites(Warehouse.open(path), AccessScope.full_access(), NO_FILTER)
+    table = score_atypical(*atypical_inputs(Warehouse.open(path), AccessScope.full_access(), NO_FILTER))
     with duckdb.connect(str(path), read_only=True) as con:
         truth = con.execute(
             "SELECT study_site_id, anomaly_type, (SELECT count(*) FROM truth.anomalies s WHERE s.level = 'subject' "

@@ -9,6 +9,7 @@ import duckdb
 import pytest
 
 from analytics.cli import main
+from analytics.core import warehouse
 
 
 def test_build_prints_row_counts_and_writes_the_facts(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -18,24 +19,62 @@ def test_build_prints_row_counts_and_writes_the_facts(tmp_path: Path, capsys: py
     assert f"Built {db} (preset tiny, seed 3)" in out.out
     assert "main.subjects" in out.out and "main.measurements" in out.out
     assert "100%" in out.err  # the progress display
-    with duckdb.connect(str(db), read_only=True) as con:
+    with warehouse.inspect(db) as con:
         facts = dict(con.execute("SELECT key, value FROM meta.warehouse_info").fetchall())
     assert facts["preset"] == "tiny" and facts["seed"] == "3" and facts["as_of_date"] == "2026-11-01"
 
 
 def test_build_if_missing_keeps_an_existing_file(tiny_db: Path, tmp_path: Path, capsys) -> None:
     db = tmp_path / "w.duckdb"
-    db.write_bytes(tiny_db.read_bytes())
+    warehouse.copy_warehouse(tiny_db, db)
     assert main(["build", "--preset", "tiny", "--db", str(db), "--if-missing"]) == 0
     assert "exists; not rebuilt" in capsys.readouterr().out
     assert db.read_bytes() == tiny_db.read_bytes()
 
 
-def test_migrate_reports_versions(tiny_db: Path, tmp_path: Path, capsys) -> None:
+def test_refresh_reports_what_it_recomputed(tiny_db: Path, tmp_path: Path, capsys) -> None:
     db = tmp_path / "w.duckdb"
-    db.write_bytes(tiny_db.read_bytes())
+    warehouse.copy_warehouse(tiny_db, db)
+    assert main(["refresh", "--db", str(db)]) == 0
+    assert "every stored result is current" in capsys.readouterr().out
+    assert main(["refresh", "--db", str(db), "--all"]) == 0
+    out = capsys.readouterr().out
+    assert "kri: refreshed" in out and "atypical: refreshed" in out and "forced" in out
+
+
+def _as_version_1(current: Path, old: Path) -> int:
+    """Rewrite a current warehouse the way release 1 laid it out (arms inside, ad hoc results); arms."""
+    warehouse.copy_warehouse(current, old)
+    with warehouse.inspect(current) as con:
+        arms = con.execute("SELECT * FROM restricted.treatment_assignments").df()
+    with duckdb.connect(str(old)) as con:
+        con.execute("CREATE SCHEMA restricted")
+        con.register("arms", arms)
+        con.execute("CREATE TABLE restricted.treatment_assignments AS SELECT * FROM arms")
+        con.execute("CREATE TABLE restricted.exposures (exposure_id BIGINT)")
+        con.execute("DROP TABLE meta.study_versions")
+        con.execute("DROP TABLE meta.derived_state")
+        con.execute("DELETE FROM meta.warehouse_info WHERE key = 'restricted_file'")
+        con.execute("DELETE FROM meta.schema_version")
+        con.execute("INSERT INTO meta.schema_version VALUES (1, 'Initial CRO warehouse schema', now())")
+    for store in old.parent.glob("*.restricted-*.duckdb"):
+        store.unlink()
+    return len(arms)
+
+
+def test_migrate_moves_arms_out_of_an_older_file_and_refreshes(tiny_db: Path, tmp_path: Path, capsys) -> None:
+    db = tmp_path / "w.duckdb"
+    arms = _as_version_1(tiny_db, db)
     assert main(["migrate", "--db", str(db)]) == 0
-    assert "schema version 1 -> 1" in capsys.readouterr().out
+    assert "schema version 1 -> 2" in capsys.readouterr().out
+    with warehouse.inspect(db) as con:
+        assert not con.execute("SELECT count(*) FROM information_schema.schemata WHERE schema_name = 'restricted'"
+                               ).fetchone()[0]
+        assert con.execute("SELECT count(DISTINCT study_id) FROM derived.kri_cells").fetchone()[0] > 0
+    with warehouse.inspect(db) as con:
+        assert con.execute("SELECT count(*) FROM restricted.treatment_assignments").fetchone()[0] == arms
+    assert main(["migrate", "--db", str(db)]) == 0
+    assert "schema version 2, current" in capsys.readouterr().out
     assert main(["migrate", "--db", str(tmp_path / "absent.duckdb")]) == 2
 
 

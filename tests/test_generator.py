@@ -8,17 +8,18 @@ import duckdb
 import numpy as np
 import pytest
 
+from analytics.core import warehouse
 from analytics.generator.plan import ANOMALY_TYPES
 from tests.conftest import build_warehouse
 
 
 def _one(db: Path, sql: str) -> object:
-    with duckdb.connect(str(db), read_only=True) as con:
+    with warehouse.inspect(db) as con:
         return con.execute(sql).fetchone()[0]
 
 
 def _frame(db: Path, sql: str):
-    with duckdb.connect(str(db), read_only=True) as con:
+    with warehouse.inspect(db) as con:
         return con.execute(sql).df()
 
 

@@ -14,6 +14,7 @@ from analytics.importers import staging
 from analytics.importers.report import ImportRefused
 from analytics.importers.sdtm import SdtmOptions, prepare_sdtm
 from analytics.importers.tables import prepare_tables
+from analytics.core import warehouse
 from analytics.core.warehouse import close_all
 from tests.import_helpers import BAD_INPUTS, PILOT, copy_domains, needs_shared_data, sha256
 from tests.test_import_tables import write_portfolio
@@ -34,7 +35,7 @@ def base_db(tmp_path_factory):
 @pytest.fixture()
 def db(base_db, tmp_path):
     copy = tmp_path / "warehouse.duckdb"
-    shutil.copyfile(base_db, copy)
+    warehouse.copy_warehouse(base_db, copy)
     return copy
 
 
@@ -47,7 +48,7 @@ def refused_sdtm(db, folder, capsys, *extra: str) -> str:
     assert code == 1, out
     assert "REFUSED: nothing was loaded" in out
     assert sha256(db) == before
-    assert not db.with_name(db.name + ".building").exists()
+    assert not list(db.parent.glob("*.building*"))
     return out
 
 
@@ -138,8 +139,8 @@ def test_a_file_failing_halfway_leaves_the_warehouse_unchanged(db, tmp_path):
     close_all()
     assert "the warehouse rejected the load; nothing was changed" in str(refused.value)
     assert sha256(db) == before
-    assert not db.with_name(db.name + ".building").exists()
-    with duckdb.connect(str(db), read_only=True) as con:
+    assert not list(db.parent.glob("*.building*"))
+    with warehouse.inspect(db) as con:
         assert con.execute("SELECT count(*) FROM main.subjects WHERE study_id = 'HALF'").fetchone()[0] == 0
     assert len(subjects) == 306
 

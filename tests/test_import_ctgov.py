@@ -9,6 +9,7 @@ from collections import Counter
 import duckdb
 import pytest
 
+from analytics.core import warehouse
 from analytics.cli import main as cli
 from analytics.importers.ctgov import prepare_ctgov, split_locations
 from analytics.importers.staging import commit
@@ -28,7 +29,7 @@ def csv_facts(name: str) -> tuple[int, Counter, set[str]]:
 
 
 def rows(db, sql):
-    with duckdb.connect(str(db), read_only=True) as con:
+    with warehouse.inspect(db) as con:
         return con.execute(sql).fetchall()
 
 

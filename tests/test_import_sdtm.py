@@ -10,6 +10,7 @@ import pandas as pd
 import pyreadstat
 import pytest
 
+from analytics.core import warehouse
 from analytics.cli import main as cli
 from analytics.importers.report import ImportReport
 from analytics.importers.sdtm import SdtmOptions, phase_from_text, prepare_sdtm
@@ -35,7 +36,7 @@ def pilot_db(tmp_path_factory):
 
 
 def scalar(db, sql, params=None):
-    with duckdb.connect(str(db), read_only=True) as con:
+    with warehouse.inspect(db) as con:
         return con.execute(sql, params or []).fetchone()[0]
 
 
@@ -57,14 +58,14 @@ def test_screen_failures_are_those_without_a_first_treatment_date(pilot_db):
     db, _ = pilot_db
     dm, _ = pyreadstat.read_xport(str(PILOT / "dm.xpt"))
     no_start = set(dm.loc[dm["RFSTDTC"].fillna("").str.strip() == "", "USUBJID"])
-    with duckdb.connect(str(db), read_only=True) as con:
+    with warehouse.inspect(db) as con:
         failures = {r[0] for r in con.execute("SELECT subject_id FROM main.subjects WHERE status = 'Screen failure'").fetchall()}
         arms = con.execute("SELECT count(*) FROM main.subjects s JOIN restricted.treatment_assignments USING (subject_id) "
                            "WHERE s.status = 'Screen failure'").fetchone()[0]
     assert failures == no_start
     assert arms == 0
     # ARM never reaches the main schema
-    assert scalar(db, "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'main' "
+    assert scalar(db, "SELECT count(*) FROM information_schema.columns WHERE table_catalog = 'wh' AND table_schema = 'main' "
                       "AND column_name IN ('arm', 'armcd')") == 0
 
 
@@ -73,7 +74,7 @@ def test_partial_onset_dates_keep_their_precision_and_invent_no_day(pilot_db):
     ae, _ = pyreadstat.read_xport(str(PILOT / "ae.xpt"))
     text = ae["AESTDTC"].fillna("").str.strip()
     expected = {"year": int((text.str.len() == 4).sum()), "month": int((text.str.len() == 7).sum())}
-    with duckdb.connect(str(db), read_only=True) as con:
+    with warehouse.inspect(db) as con:
         rows = dict(con.execute("SELECT onset_date_precision, count(*) FROM main.adverse_events "
                                 "WHERE onset_date IS NULL GROUP BY 1").fetchall())
         example = con.execute("SELECT onset_date, onset_date_text FROM main.adverse_events "
@@ -133,7 +134,7 @@ def test_dispositions_and_discontinuations(pilot_db):
 
 def test_provenance_records_files_checksums_and_notes(pilot_db):
     db, _ = pilot_db
-    with duckdb.connect(str(db), read_only=True) as con:
+    with warehouse.inspect(db) as con:
         rows = con.execute("SELECT file_name, sha256, row_count, importer_version, imported_at, notes "
                            "FROM main.data_provenance WHERE study_id = 'PILOT01'").df()
     by_file = rows.set_index("file_name")
@@ -171,7 +172,7 @@ def test_reimport_is_idempotent(tmp_path):
 
 
 def _table_fingerprint(db) -> dict[str, object]:
-    with duckdb.connect(str(db), read_only=True) as con:
+    with warehouse.inspect(db) as con:
         return {t: con.execute(f"SELECT count(*), sum(hash(x)) FROM (SELECT * EXCLUDE (imported_at) FROM {t}) x"
                                if t == "main.data_provenance" else f"SELECT count(*), sum(hash(x)) FROM {t} x").fetchone()
                 for t in ("main.subjects", "main.visits", "main.adverse_events", "main.study_sites",
@@ -213,7 +214,7 @@ def test_deviations_map_and_orphan_records_are_rejected_with_their_row(tmp_path)
     rejected = [i for i in load.report.issues if i.rejected]
     assert [(i.file, i.row, i.column, i.found) for i in rejected] == [("dv.csv", 3, "USUBJID", "99-999-9999")]
     commit(load, db)
-    with duckdb.connect(str(db), read_only=True) as con:
+    with warehouse.inspect(db) as con:
         rows = con.execute("SELECT subject_id, important, occurred_date FROM main.protocol_deviations "
                            "ORDER BY subject_id").fetchall()
     assert [(r[0], r[1]) for r in rows] == [("01-701-1015", False), ("01-701-1023", True)]

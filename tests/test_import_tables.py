@@ -8,6 +8,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from analytics.core import warehouse
 from analytics.core import schema
 from analytics.cli import main as cli
 from analytics.importers.contract import CONTRACT_PATH, contract_markdown
@@ -45,7 +46,7 @@ def write_portfolio(folder: Path) -> Path:
 
 
 def count(db, sql):
-    with duckdb.connect(str(db), read_only=True) as con:
+    with warehouse.inspect(db) as con:
         return con.execute(sql).fetchone()[0]
 
 
@@ -84,7 +85,7 @@ def test_operational_export_loads_and_reloads_idempotently(tmp_path):
 
 
 def _contents(db):
-    with duckdb.connect(str(db), read_only=True) as con:
+    with warehouse.inspect(db) as con:
         return {t: con.execute(f"SELECT * FROM main.{t} ORDER BY ALL").fetchall()
                 for t in ("sponsors", "studies", "sites", "study_sites", "subjects", "visits", "queries")}
 
@@ -160,7 +161,7 @@ def test_subject_of_another_study_site_is_refused(tmp_path):
 
 def test_a_user_cannot_load_another_sponsors_study(tmp_path):
     folder = write_portfolio(tmp_path / "export")
-    scope = AccessScope(sponsor_ids=frozenset({"SP01"}), role="data_manager")
+    scope = AccessScope(sponsor_ids=frozenset({"SP01"}))
     load = prepare_tables(folder, tmp_path / "w.duckdb", scope=scope)
     assert "(load): you may not load data for this sponsor; expected one of SP01, found 'SPX'" in [
         i.text() for i in load.report.errors]

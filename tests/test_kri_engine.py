@@ -8,7 +8,6 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from analytics.evaluation.rbm import build_portfolio
 from analytics.kri import service
 from analytics.kri.engine import FLAG_RED, run_engine
 from analytics.kri.extract import snapshot_dates, subject_measures
@@ -17,6 +16,7 @@ from analytics.kri.permutation import site_score_pvalues
 from analytics.kri.specs import CATALOGUE, all_measures, stratum_columns
 from analytics.core.scope import NO_FILTER, AccessScope
 from analytics.core.warehouse import Warehouse
+from tests.conftest import build_warehouse
 
 SCOPE = AccessScope.full_access()
 
@@ -24,7 +24,7 @@ SCOPE = AccessScope.full_access()
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     path = tmp_path_factory.mktemp("kri") / "demo.duckdb"
-    build_portfolio(path, "demo", 4242)
+    build_warehouse(path, "demo", 4242)  # with the stored results pages read
     wh = Warehouse.open(path)
     frame = subject_measures(wh, SCOPE, NO_FILTER, snapshot_dates(wh.as_of()))
     with duckdb.connect(str(path), read_only=True) as con:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import re
+
+import duckdb
 import pandas as pd
 import pytest
 
@@ -12,6 +15,7 @@ from analytics.portfolio import overview as portfolio
 from analytics.frame.identity import load_users
 from analytics.core.scope import AccessScope, PortfolioFilter
 from analytics.frame.session import validate_filter_params
+from analytics.core import warehouse
 from analytics.core.warehouse import Warehouse
 
 SCOPED_FUNCTIONS = (portfolio.study_overview, portfolio.query_aging, portfolio.milestones_at_risk,
@@ -19,8 +23,8 @@ SCOPED_FUNCTIONS = (portfolio.study_overview, portfolio.query_aging, portfolio.m
 
 
 def _sponsor_studies(wh: Warehouse, sponsor: str) -> set[str]:
-    df = wh.reference("SELECT study_id FROM main.studies WHERE sponsor_id = ?", [sponsor])
-    return set(df["study_id"])
+    with warehouse.inspect(wh.path) as con:
+        return {r[0] for r in con.execute("SELECT study_id FROM main.studies WHERE sponsor_id = ?", [sponsor]).fetchall()}
 
 
 @pytest.mark.parametrize("func", SCOPED_FUNCTIONS, ids=lambda f: f.__name__)
@@ -44,10 +48,11 @@ def test_study_scope_and_filters_narrow_further(demo_db: Path) -> None:
 def test_country_filter_counts_only_that_countrys_sites(demo_db: Path) -> None:
     wh = Warehouse.open(demo_db)
     de = portfolio.study_overview(wh, AccessScope(), PortfolioFilter(country_codes=("DE",)))
-    expected = wh.reference("""
-        SELECT ss.study_id, count(s.randomization_date) AS n FROM main.subjects s
-        JOIN main.study_sites ss USING (study_site_id) JOIN main.sites si USING (site_id)
-        WHERE si.country_code = 'DE' GROUP BY 1""").set_index("study_id")["n"]
+    with warehouse.inspect(demo_db) as con:
+        expected = con.execute("""
+            SELECT ss.study_id, count(s.randomization_date) AS n FROM main.subjects s
+            JOIN main.study_sites ss USING (study_site_id) JOIN main.sites si USING (site_id)
+            WHERE si.country_code = 'DE' GROUP BY 1""").df().set_index("study_id")["n"]
     got = de.set_index("study_id")["randomized"]
     pd.testing.assert_series_equal(got[expected.index].astype("int64"), expected.astype("int64"), check_names=False)
 
@@ -99,10 +104,47 @@ def test_users_file_roles_and_blinding() -> None:
     assert not users["statistician"].scope.blinded
 
 
-def test_blinded_scope_cannot_read_treatment_arms(demo_db: Path) -> None:
+ARM_QUERIES = (
+    "SELECT arm, count(*) AS n FROM treatment_assignments GROUP BY 1",
+    'SELECT arm, count(*) AS n FROM "restricted".treatment_assignments GROUP BY 1',
+    "SELECT arm, count(*) AS n FROM restricted/**/.treatment_assignments GROUP BY 1",
+    "SELECT arm, count(*) AS n FROM query_table('restricted' || '.treatment_assignments') GROUP BY 1",
+    "SELECT arm, count(*) AS n FROM restricted.main.treatment_assignments GROUP BY 1",
+    "SELECT arm, count(*) AS n FROM read_parquet('x.parquet') GROUP BY 1",
+    "SELECT count(*) AS n FROM subjects; SELECT arm FROM treatment_assignments",
+)
+
+
+@pytest.mark.parametrize("sql", ARM_QUERIES)
+def test_blinded_scope_cannot_read_treatment_arms_however_the_query_is_spelled(demo_db: Path, sql: str) -> None:
     wh = Warehouse.open(demo_db)
-    sql = "SELECT ta.arm, count(*) AS n FROM restricted.treatment_assignments ta JOIN scoped_studies USING (study_id) GROUP BY 1"
-    with pytest.raises(PermissionError, match="blinded"):
+    with pytest.raises(Exception) as refused:
         wh.query(AccessScope(blinded=True), sql)
-    arms = wh.query(AccessScope(blinded=False), sql)
+    assert not isinstance(refused.value, AssertionError)
+    assert re.search(r"does not exist|not a scoped relation|may not be used|single SELECT", str(refused.value))
+
+
+def test_unblinded_scope_reads_treatment_arms_through_the_scope(demo_db: Path) -> None:
+    wh = Warehouse.open(demo_db)
+    arms = wh.query(AccessScope(blinded=False), ARM_QUERIES[0])
     assert arms["n"].sum() > 0
+    one = wh.query(AccessScope(sponsor_ids=frozenset({"SP01"}), blinded=False), ARM_QUERIES[0])
+    assert 0 < one["n"].sum() < arms["n"].sum()
+
+
+def test_a_blinded_connection_cannot_attach_or_read_files(demo_db: Path) -> None:
+    # Below the query layer: even a raw cursor of a blinded reader cannot open the restricted store.
+    from analytics.core.warehouse import _instance
+
+    cursor = _instance(Path(Warehouse.open(demo_db).path), True).connection.cursor()
+    restricted = next(demo_db.parent.glob("*.restricted-*.duckdb"))
+    for statement in (f"ATTACH '{restricted}' AS r2 (READ_ONLY)", f"SELECT * FROM '{restricted}'",
+                      "SET enable_external_access = true"):
+        with pytest.raises(duckdb.Error):
+            cursor.execute(statement)
+    cursor.close()
+
+
+def test_qualified_tables_are_refused_for_every_scope(demo_db: Path) -> None:
+    with pytest.raises(PermissionError, match="not a scoped relation"):
+        Warehouse.open(demo_db).query(AccessScope.full_access(), "SELECT count(*) FROM main.subjects")

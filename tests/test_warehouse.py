@@ -9,6 +9,7 @@ import duckdb
 import pytest
 
 from analytics.core import schema, warehouse
+from analytics.core.scope import AccessScope
 from analytics.commands.admin import DICTIONARY_PATH
 
 
@@ -19,19 +20,24 @@ def _sha256(path: Path) -> str:
 def test_new_file_records_its_schema_version(tmp_path: Path) -> None:
     db = tmp_path / "w.duckdb"
     warehouse.create_empty(db)
-    with duckdb.connect(str(db), read_only=True) as con:
+    with warehouse.inspect(db) as con:
         assert warehouse.current_version(con) == schema.SCHEMA_VERSION
         tables = {r[0] for r in con.execute(
-            "SELECT table_schema || '.' || table_name FROM information_schema.tables").fetchall()}
+            "SELECT CASE WHEN table_catalog = 'restricted' THEN 'restricted' ELSE table_schema END "
+            "|| '.' || table_name FROM information_schema.tables").fetchall()}
     assert {t.qualified_name for t in schema.TABLES} <= tables
+    # Treatment arms live only in the restricted store, never in the warehouse file itself.
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert not con.execute("SELECT count(*) FROM information_schema.tables "
+                               "WHERE table_name = 'treatment_assignments'").fetchone()[0]
 
 
 def test_migrate_is_idempotent_and_refuses_newer_files(tmp_path: Path) -> None:
     db = tmp_path / "w.duckdb"
     warehouse.create_empty(db)
     with duckdb.connect(str(db)) as con:
-        assert warehouse.migrate(con) == schema.SCHEMA_VERSION
-        assert con.execute("SELECT count(*) FROM meta.schema_version").fetchone()[0] == schema.SCHEMA_VERSION
+        assert warehouse.migrate(con) == (schema.SCHEMA_VERSION, schema.SCHEMA_VERSION)
+        assert con.execute("SELECT max(version) FROM meta.schema_version").fetchone()[0] == schema.SCHEMA_VERSION
         con.execute("INSERT INTO meta.schema_version VALUES (?, 'from the future', now())", [schema.SCHEMA_VERSION + 1])
         with pytest.raises(warehouse.WarehouseError, match="newer than this release"):
             warehouse.migrate(con)
@@ -46,21 +52,21 @@ def test_an_older_file_is_upgraded_by_registered_migrations(tmp_path: Path, monk
 
     monkeypatch.setitem(warehouse.MIGRATIONS, schema.SCHEMA_VERSION + 1, ("add nickname", add_column))
     with duckdb.connect(str(db)) as con:
-        assert warehouse.migrate(con) == schema.SCHEMA_VERSION + 1
+        assert warehouse.migrate(con) == (schema.SCHEMA_VERSION, schema.SCHEMA_VERSION + 1)
         cols = {r[0] for r in con.execute("DESCRIBE main.studies").fetchall()}
     assert "nickname" in cols
 
 
 def test_failed_build_leaves_the_existing_warehouse_byte_for_byte(tiny_db: Path, tmp_path: Path) -> None:
     target = tmp_path / "w.duckdb"
-    target.write_bytes(tiny_db.read_bytes())
+    warehouse.copy_warehouse(tiny_db, target)
     before = _sha256(target)
     with pytest.raises(RuntimeError, match="boom"):
         with warehouse.build_aside(target) as con:
             con.execute("INSERT INTO main.sponsors VALUES ('X', 'half-written')")
             raise RuntimeError("boom")
     assert _sha256(target) == before
-    assert not target.with_name(target.name + ".building").exists()
+    assert not [p for p in tmp_path.iterdir() if ".building" in p.name]
 
 
 def test_readers_see_the_new_file_after_a_swap(tmp_path: Path) -> None:
@@ -68,12 +74,13 @@ def test_readers_see_the_new_file_after_a_swap(tmp_path: Path) -> None:
     with warehouse.build_aside(target) as con:
         con.execute("INSERT INTO main.sponsors VALUES ('A', 'First')")
     first = warehouse.Warehouse.open(target)
-    assert first.reference("SELECT name FROM main.sponsors")["name"].tolist() == ["First"]
+    everyone = AccessScope.full_access()
+    assert first.query(everyone, "SELECT name FROM sponsors")["name"].tolist() == ["First"]
     with warehouse.build_aside(target) as con:
         con.execute("INSERT INTO main.sponsors VALUES ('A', 'Second')")
     second = warehouse.Warehouse.open(target)
     assert second.token != first.token
-    assert second.reference("SELECT name FROM main.sponsors")["name"].tolist() == ["Second"]
+    assert second.query(everyone, "SELECT name FROM sponsors")["name"].tolist() == ["Second"]
     warehouse.close_all()
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import duckdb
-
+from analytics.commands.refresh import refresh_results
 from analytics.core import schema, warehouse
 
 DICTIONARY_PATH = Path(__file__).resolve().parents[2] / "data" / "DATA_DICTIONARY.md"
@@ -25,10 +24,18 @@ def run_migrate(args: argparse.Namespace) -> int:
     if not args.db.exists():
         print(f"no warehouse at {args.db}")
         return 2
-    with duckdb.connect(str(args.db)) as con:
+    with warehouse.inspect(args.db) as con:
         before = warehouse.current_version(con)
-        after = warehouse.migrate(con)
-    print(f"{args.db}: schema version {before} -> {after}")
+    if before == schema.SCHEMA_VERSION:
+        print(f"{args.db}: schema version {before}, current")
+        return 0
+    try:
+        with warehouse.modify_aside(args.db, purpose="migrate") as con:  # migrates the copy it writes
+            refresh_results(con)
+    except warehouse.WarehouseError as exc:
+        print(exc)
+        return 2
+    print(f"{args.db}: schema version {before} -> {schema.SCHEMA_VERSION}")
     return 0
 
 

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from analytics.core import warehouse
-from analytics.kri import stored
+from analytics.commands.refresh import refresh_results
 from analytics.generator import GENERATOR_VERSION, PRESETS, generate_portfolio, row_counts
 from analytics.core.progress import ProgressBar
 
@@ -29,13 +29,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.db} exists; not rebuilt")
         return 0
     started = time.perf_counter()
-    with warehouse.build_aside(args.db) as con:
+    with warehouse.build_aside(args.db, purpose=f"build --preset {args.preset}") as con:
         generate_portfolio(con, args.preset, args.seed, ProgressBar(f"build {args.preset}"))
         warehouse.set_info(con, {"as_of_date": PRESETS[args.preset].as_of.isoformat()})
-        monitoring = ProgressBar("monitoring results")
-        steps = iter(range(1, 10))
-        stored.refresh(con, lambda message: monitoring(next(steps) / 6, message))
-        monitoring(1.0, "stored")
+        refresh_results(con)
         seconds = time.perf_counter() - started
         warehouse.set_info(con, {
             "as_of_date": PRESETS[args.preset].as_of.isoformat(),

@@ -77,6 +77,8 @@ def _finish(load: PreparedLoad, args: argparse.Namespace, started: float) -> int
         return EXIT_REFUSED
     print(f"loaded {load.description} into {db} in {time.perf_counter() - started:.1f} s "
           f"(commit {result.seconds:.1f} s).")
+    for outcome in result.refreshed:
+        print(f"  derived {outcome.describe()}")
     return 0
 
 

@@ -4,19 +4,25 @@ Every table is a :class:`Table` of :class:`Column` specs. The DDL that builds th
 data dictionary in ``data/DATA_DICTIONARY.md`` and the operational-import contract are all generated
 from these specs, so they cannot drift apart.
 
-Schemas (DuckDB namespaces):
+Namespaces:
 
-* ``main``: trial data and reference data that pages read (always through the access scope).
-* ``restricted``: unblinding data (treatment arms); never read for a blinded scope.
+* ``main``: trial data and reference data that pages read (always through the access scope's
+  relations, see :mod:`analytics.core.scope`).
+* ``restricted``: unblinding data (treatment arms, exposures), in its own file beside the
+  warehouse; blinded readers never attach it.
+* ``derived``: results computed from the data (KRI scores, atypical-data tests, ...), refreshed by
+  the derived-results registry (:mod:`analytics.core.derived`) when data or code change.
 * ``truth``: labelled anomalies injected by the synthetic generator; pages never read it.
-* ``meta``: schema version history and warehouse facts (as-of date, preset, seed).
+* ``meta``: schema versions, warehouse facts (as-of date, preset, seed), data and result versions.
+
+Each table also declares how the access scope narrows it (:attr:`Table.access`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -41,10 +47,33 @@ class Table:
     schema: str = "main"
     importable: bool = False  # part of the operational CSV/Parquet contract
     indexes: tuple[str, ...] = field(default=())
+    access_rule: str = ""  # how the access scope narrows it; empty: derived from its columns (see access)
 
     @property
     def qualified_name(self) -> str:
         return f"{self.schema}.{self.name}"
+
+    @property
+    def access(self) -> str:
+        """How the access scope narrows this table (see :mod:`analytics.core.scope`).
+
+        ``hidden`` (never readable through the query layer), ``reference`` (not trial data),
+        ``site`` (by study-site), ``site_or_study`` (site rows by site, study-level rows by study),
+        ``subject`` (by the subject's site), ``study``, or one of the scoping tables' own rules.
+        """
+        if self.access_rule:
+            return self.access_rule
+        if self.schema in ("meta", "truth"):
+            return "hidden"
+        names = {c.name: c for c in self.columns}
+        if "study_site_id" in names:
+            site = names["study_site_id"]
+            return "site" if site.required or site.primary_key else "site_or_study"
+        if "subject_id" in names:
+            return "subject"
+        if "study_id" in names:
+            return "study"
+        return "reference"
 
     @property
     def primary_key(self) -> tuple[str, ...]:
@@ -97,6 +126,7 @@ TABLES: tuple[Table, ...] = (
             _c("name", "VARCHAR", "Sponsor display name.", required=True),
         ),
         importable=True,
+        access_rule="sponsor",
     ),
     Table(
         "studies",
@@ -119,6 +149,7 @@ TABLES: tuple[Table, ...] = (
             _c("data_source", "VARCHAR", "Where the study's data came from: synthetic, sdtm or tables."),
         ),
         importable=True,
+        access_rule="studies",
     ),
     Table(
         "countries",
@@ -139,6 +170,7 @@ TABLES: tuple[Table, ...] = (
             _c("city", "VARCHAR", "City."),
         ),
         importable=True,
+        access_rule="institution",
     ),
     Table(
         "study_sites",
@@ -155,6 +187,7 @@ TABLES: tuple[Table, ...] = (
             _c("planned_enrollment", "INTEGER", "Randomized subjects the site committed to (count)."),
         ),
         importable=True,
+        access_rule="study_sites",
     ),
     Table(
         "subjects",
@@ -392,6 +425,7 @@ TABLES: tuple[Table, ...] = (
             _c("importer_version", "VARCHAR", "Version of the importer that loaded it."),
             _c("notes", "VARCHAR", "How derived values were obtained from this file (estimates, gaps)."),
         ),
+        access_rule="provenance",
     ),
     Table(
         "dispositions",
@@ -469,6 +503,115 @@ TABLES: tuple[Table, ...] = (
         schema="truth",
     ),
     Table(
+        "kri_cells",
+        "KRI results per method, monthly snapshot, site and KRI (computed from the tables above).",
+        (
+            _c("method", "VARCHAR", "Scoring method: calibrated or funnel.", required=True),
+            _c("snap", "BIGINT", "Snapshot number, 0 = oldest of the six monthly snapshots.", required=True),
+            _c("study_id", "VARCHAR", "Study.", required=True),
+            _c("study_site_id", "VARCHAR", "Study-site.", required=True),
+            _c("kri", "VARCHAR", "KRI id (analytics/kri/specs.py).", required=True),
+            _c("observed", "DOUBLE", "Observed numerator (events or yes-count)."),
+            _c("denominator", "DOUBLE", "Denominator (days on study, subjects, visits, ...)."),
+            _c("expected", "DOUBLE", "Expected numerator from the study's other sites."),
+            _c("p_low", "DOUBLE", "Mid-p lower tail."),
+            _c("p_high", "DOUBLE", "Mid-p upper tail."),
+            _c("evaluable", "BOOLEAN", "Expected count large enough to flag."),
+            _c("site_code", "BIGINT", "Engine-internal site index."),
+            _c("scale", "DOUBLE", "Multiplier from numerator/denominator to the KRI's unit."),
+            _c("rate", "DOUBLE", "Observed rate in the KRI's unit."),
+            _c("expected_rate", "DOUBLE", "Expected rate in the KRI's unit."),
+            _c("o_e", "DOUBLE", "Observed / expected."),
+            _c("flag", "BIGINT", "-1 insufficient data, 0 ok, 1 amber, 2 red."),
+            _c("direction", "VARCHAR", "low or high when flagged."),
+            _c("z", "DOUBLE", "Signed normal score of the more extreme tail."),
+            _c("p", "DOUBLE", "The cell's p-value for its directions of concern."),
+            _c("tests_at_site", "BIGINT", "One-sided tests evaluable at the site (for the flag thresholds)."),
+        ),
+        schema="derived",
+    ),
+    Table(
+        "kri_sites",
+        "Site scores per method and monthly snapshot (computed).",
+        (
+            _c("method", "VARCHAR", "Scoring method.", required=True),
+            _c("snap", "BIGINT", "Snapshot number.", required=True),
+            _c("study_id", "VARCHAR", "Study.", required=True),
+            _c("study_site_id", "VARCHAR", "Study-site.", required=True),
+            _c("red", "BIGINT", "KRIs flagged red (count)."),
+            _c("amber", "BIGINT", "KRIs flagged amber (count)."),
+            _c("evaluable", "BIGINT", "KRIs with enough data (count)."),
+            _c("site_score", "DOUBLE", "Combined site score (calibrated: mean -ln p; funnel: flag weights)."),
+            _c("any_amber", "BOOLEAN", "Any KRI amber or red."),
+            _c("any_red", "BOOLEAN", "Any KRI red."),
+            _c("site_p", "DOUBLE", "Permutation p-value of the site score (calibrated, latest snapshot)."),
+        ),
+        schema="derived",
+    ),
+    Table(
+        "kri_variance_inputs",
+        "Per-site between-site variance evidence that forms the portfolio prior for small studies (computed).",
+        (
+            _c("snap", "BIGINT", "Snapshot number.", required=True),
+            _c("study_id", "VARCHAR", "Study.", required=True),
+            _c("study_site_id", "VARCHAR", "Study-site.", required=True),
+            _c("kri", "VARCHAR", "KRI id.", required=True),
+            _c("implied", "DOUBLE", "Implied between-site variance (log or logit scale)."),
+        ),
+        schema="derived",
+    ),
+    Table(
+        "atypical_sites",
+        "Atypical-data tests per site against its study (computed).",
+        (
+            _c("study_id", "VARCHAR", "Study.", required=True),
+            _c("study_site_id", "VARCHAR", "Study-site.", required=True),
+            _c("digit_preference", "DOUBLE", "p: terminal-digit preference."),
+            _c("digit_values", "DOUBLE", "Integer-recorded values tested (count)."),
+            _c("low_variance", "DOUBLE", "p: low within-subject variance."),
+            _c("variance_ratio", "DOUBLE", "Within-subject variance relative to the study's other sites."),
+            _c("inliers", "DOUBLE", "p: subjects implausibly close to the study centre."),
+            _c("mean_distance", "DOUBLE", "Mean squared Mahalanobis distance of the site's subjects."),
+            _c("copied_vectors", "DOUBLE", "p: identical vital-sign vectors."),
+            _c("copied_share", "DOUBLE", "Share of vital-sign vectors repeated at the site."),
+            _c("regular_visits", "DOUBLE", "p: visits too often exactly on the scheduled day."),
+            _c("on_day_share", "DOUBLE", "Share of the site's visits on the scheduled day."),
+            _c("study_on_day_share", "DOUBLE", "Same share at the study's other sites."),
+            _c("subjects_with_vitals", "BIGINT", "Subjects with vital signs (count)."),
+            _c("tests_available", "BIGINT", "Tests with enough data (count)."),
+            _c("atypical_p", "DOUBLE", "Combined (Fisher) p-value."),
+            _c("atypical_score", "DOUBLE", "Combined score, -log10 p."),
+            _c("atypical_flag", "BOOLEAN", "Flagged as atypical."),
+        ),
+        schema="derived",
+    ),
+    Table(
+        "study_versions",
+        "A token per study that changes whenever a writer changes the study's data (for derived results).",
+        (
+            _c("study_id", "VARCHAR", "Study.", primary_key=True),
+            _c("data_version", "VARCHAR", "Changes on every write to the study's rows.", required=True),
+            _c("changed_at", "TIMESTAMP", "When (UTC)."),
+        ),
+        schema="meta",
+    ),
+    Table(
+        "derived_state",
+        "Which version of each derived result was computed from which data, per study ('*' = portfolio).",
+        (
+            _c("result", "VARCHAR", "Derived result name (analytics/registry.py).", primary_key=True),
+            _c("study_id", "VARCHAR", "Study, or * for a portfolio-level result.", primary_key=True),
+            _c("code_version", "VARCHAR", "Hash of the code and parameters that computed it.", required=True),
+            _c("data_version", "VARCHAR", "The study's data version it was computed from.", required=True),
+            _c("as_of_date", "DATE", "The warehouse's as-of date at computation."),
+            _c("inputs", "VARCHAR", "Other inputs it depends on (e.g. the portfolio prior), as JSON."),
+            _c("computed_at", "TIMESTAMP", "When (UTC)."),
+            _c("rows", "BIGINT", "Rows written (count)."),
+            _c("seconds", "DOUBLE", "Time taken (s)."),
+        ),
+        schema="meta",
+    ),
+    Table(
         "schema_version",
         "Migrations applied to this file.",
         (
@@ -490,7 +633,7 @@ TABLES: tuple[Table, ...] = (
 )
 
 TABLES_BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
-SCHEMAS = ("main", "restricted", "truth", "meta")
+SCHEMAS = ("main", "truth", "meta", "derived")  # namespaces of the warehouse file (restricted: its own file)
 
 
 def table(name: str) -> Table:
@@ -511,11 +654,11 @@ def data_dictionary_markdown() -> str:
         "",
     ]
     lines += [
-        "Schema `derived` holds monitoring results computed from the tables below whenever data change "
-        "(`analytics/kri/stored.py`): `derived.kri_cells` (method, snapshot, site, KRI: observed, expected, "
-        "O/E, tails, flag), `derived.kri_sites` (site score, permutation p-value, flag counts) and "
-        "`derived.atypical_sites` (atypical-data tests). They are replaced wholesale on every build and "
-        "import and are not part of the versioned schema.",
+        "Schemas: `main` (trial and reference data; pages read it only through the access scope's "
+        "relations), `restricted` (treatment arms and exposures, in a separate file that blinded readers "
+        "never attach), `derived` (results computed from the data by the derived-results registry, "
+        "refreshed when data change), `truth` (the generator's labelled anomalies; pages never read "
+        "it) and `meta` (schema versions, warehouse facts, data and result versions).",
         "",
     ]
     for t in TABLES:

@@ -1,34 +1,58 @@
-"""The DuckDB warehouse: creation, migrations, atomic swaps and scoped read queries.
+"""The DuckDB warehouse: files, migrations, one writer at a time, invisible swaps, scoped reads.
 
-Readers share one cached read-only connection per file and take a fresh cursor per query (a DuckDB
-connection used by two threads at once raises "connection is busy"). Writers never touch a file
-readers hold: they build a new file beside it and swap it in with an atomic rename; readers notice
-the new inode and reconnect.
+Two files make a warehouse: the warehouse file (trial data, derived results, ground truth, facts)
+and a *restricted store* beside it holding what unblinds (treatment arms, exposures), named by a
+generation the warehouse file records. A blinded reader's connection never attaches the restricted
+store, and every reader connection has external file access switched off, so no query text can
+reach treatment arms for a blinded scope, however it is spelled.
+
+Readers: one read-only in-memory DuckDB instance per (file version, blinded) attaches the file as
+catalog ``wh``; each query takes a fresh cursor (a connection used by two threads at once raises
+"connection is busy"). When the file is swapped a new instance serves new queries and the old one
+retires once its last query has finished, so readers never see an error at a swap.
+
+Writers (build, import, migrate, refresh) take the warehouse's writer lock, write a copy beside
+the file under a unique staging name, and rename it over the old one; a failure leaves the file
+byte-for-byte as it was. Stale staging files of killed writers are removed under the lock.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import json
 import os
 import re
+import shutil
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
 from analytics.core import schema
-from analytics.core.scope import NO_FILTER, SCOPE_CTES, AccessScope, PortfolioFilter
+from analytics.core.scope import (
+    NO_FILTER,
+    READER_CATALOG,
+    AccessScope,
+    PortfolioFilter,
+    relation_names,
+    scoped_relations,
+)
 
-RESTRICTED_SCHEMA_PATTERN = re.compile(r"\brestricted\s*\.", re.IGNORECASE)
 DEFAULT_DB_PATH = Path(__file__).resolve().parents[2] / "data" / "warehouse.duckdb"
 DB_ENV_VAR = "CRO_WAREHOUSE"
-
+RESTRICTED_INFO_KEY = "restricted_file"  # meta.warehouse_info: the restricted store's file name
+READER_MEMORY_LIMIT = "6GB"  # per reader instance (there are at most two live per file)
+# Table functions a page query may use: none of them reads a table or a file.
+ALLOWED_TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
 
 # When a dict, every scoped query's wall time is appended under its calling function's name (the
 # benchmark sets this; None in normal operation so the hot path does no bookkeeping).
@@ -45,7 +69,11 @@ def _calling_function() -> str:
 
 
 class WarehouseError(RuntimeError):
-    """The warehouse file is missing, unreadable or of an unknown schema version."""
+    """The warehouse file is missing, unreadable, locked by a writer or of an unknown schema version."""
+
+
+class QueryRefused(PermissionError):
+    """A query text that is not one plain SELECT over the scoped relations."""
 
 
 def default_db_path() -> Path:
@@ -53,12 +81,17 @@ def default_db_path() -> Path:
     return Path(os.environ.get(DB_ENV_VAR) or DEFAULT_DB_PATH)
 
 
+def _quoted(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
 # --- migrations -------------------------------------------------------------------------------
 
 Migration = Callable[[duckdb.DuckDBPyConnection], None]
 
 
-def _migration_1(con: duckdb.DuckDBPyConnection) -> None:
+def create_current_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Every schema and table of this release (a new file starts at the latest version)."""
     for name in schema.SCHEMAS:
         if name != "main":
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {name}")
@@ -66,25 +99,53 @@ def _migration_1(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(t.ddl())
 
 
-# version -> (description, function). A later release appends here; never edit an applied one.
-MIGRATIONS: dict[int, tuple[str, Migration]] = {
-    1: ("Initial CRO warehouse schema", _migration_1),
+def _migration_2(con: duckdb.DuckDBPyConnection) -> None:
+    """Move treatment arms and exposures into the restricted store; declare the derived tables."""
+    has_old = con.execute(
+        "SELECT count(*) FROM information_schema.schemata WHERE catalog_name = 'wh' AND schema_name = 'restricted'"
+    ).fetchone()[0]
+    for t in schema.TABLES:
+        if t.schema == "restricted":
+            con.execute(t.ddl().replace(f"restricted.{t.name} (", f"restricted.main.{t.name} (", 1))
+            if has_old:
+                con.execute(f"INSERT INTO restricted.main.{t.name} BY NAME SELECT * FROM wh.restricted.{t.name}")
+    if has_old:
+        con.execute("DROP SCHEMA wh.restricted CASCADE")
+    # Derived results were created ad hoc before: drop them; the refresh after migrating recomputes.
+    con.execute("DROP SCHEMA IF EXISTS wh.derived CASCADE")
+    con.execute("CREATE SCHEMA derived")
+    for t in schema.TABLES:
+        if t.schema in ("derived", "meta"):
+            con.execute(t.ddl())
+    con.execute("INSERT INTO meta.study_versions SELECT study_id, 'migrated', now() FROM main.studies")
+
+
+# version -> (description, function): the step from version - 1. Never edit an applied step.
+MIGRATIONS: dict[int, tuple[str, Migration | None]] = {
+    1: ("Initial CRO warehouse schema", None),
+    2: ("Restricted store beside the file; derived results declared in the schema", _migration_2),
 }
 
 
-def current_version(con: duckdb.DuckDBPyConnection) -> int:
+def current_version(con: duckdb.DuckDBPyConnection, catalog: str | None = None) -> int:
     """The schema version of an open warehouse (0 for an empty file)."""
-    exists = con.execute(
-        "SELECT count(*) FROM information_schema.tables "
-        "WHERE table_schema = 'meta' AND table_name = 'schema_version'"
-    ).fetchone()[0]
-    if not exists:
+    where = "table_schema = 'meta' AND table_name = 'schema_version'"
+    if catalog:
+        where += f" AND table_catalog = '{catalog}'"
+    if not con.execute(f"SELECT count(*) FROM information_schema.tables WHERE {where}").fetchone()[0]:
         return 0
-    return con.execute("SELECT coalesce(max(version), 0) FROM meta.schema_version").fetchone()[0]
+    prefix = f"{catalog}." if catalog else ""
+    return con.execute(f"SELECT coalesce(max(version), 0) FROM {prefix}meta.schema_version").fetchone()[0]
 
 
-def migrate(con: duckdb.DuckDBPyConnection) -> int:
-    """Apply every migration newer than the file's version, each in its own transaction."""
+def migrate(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """Bring the writer's file to this release's schema; returns (version before, version after).
+
+    A new file gets the current schema in one step; an older file gets every later step. Writers
+    migrate only their private staging copy, so a failed step never reaches the live file (DuckDB
+    cannot write two attached files in one transaction, and the staging copy makes it unnecessary).
+    A file newer than the release is refused.
+    """
     version = current_version(con)
     latest = max(MIGRATIONS)
     if version > latest:
@@ -92,26 +153,19 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
             f"warehouse schema version {version} is newer than this release understands ({latest}); "
             "upgrade the application"
         )
-    for number in range(version + 1, latest + 1):
+    steps = [latest] if version == 0 else list(range(version + 1, latest + 1))
+    for number in steps:
         description, apply = MIGRATIONS[number]
-        con.execute("BEGIN TRANSACTION")
-        try:
+        if version == 0:
+            create_current_schema(con)
+            description = f"Schema version {latest}, created new"
+        elif apply is not None:
             apply(con)
-            con.execute(
-                "INSERT INTO meta.schema_version VALUES (?, ?, ?)",
-                [number, description, dt.datetime.now(dt.UTC).replace(tzinfo=None)],
-            )
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
-    return latest
-
-
-def create_empty(path: Path) -> None:
-    """Create a new warehouse file at ``path`` with the current schema (it must not exist)."""
-    with duckdb.connect(str(path)) as con:
-        migrate(con)
+        con.execute(
+            "INSERT INTO meta.schema_version VALUES (?, ?, ?)",
+            [number, description, dt.datetime.now(dt.UTC).replace(tzinfo=None)],
+        )
+    return version, latest
 
 
 def set_info(con: duckdb.DuckDBPyConnection, facts: dict[str, object]) -> None:
@@ -122,105 +176,348 @@ def set_info(con: duckdb.DuckDBPyConnection, facts: dict[str, object]) -> None:
         )
 
 
-@contextmanager
-def build_aside(target: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Write a warehouse beside ``target`` and atomically swap it in when the block succeeds.
+# --- writing ----------------------------------------------------------------------------------
 
-    The new file is written as ``<target>.building``; on success it is checkpointed, closed and
-    renamed over ``target`` (readers still holding the old file keep their snapshot). On failure the
-    partial file is removed and ``target`` is untouched.
-    """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.with_name(target.name + ".building")
-    for leftover in (staging, staging.with_name(staging.name + ".wal")):
-        leftover.unlink(missing_ok=True)
-    con = duckdb.connect(str(staging))
-    try:
-        migrate(con)
-        yield con
-        con.execute("CHECKPOINT")
-        con.close()
-        os.replace(staging, target)
-    except BaseException:
-        con.close()
-        staging.unlink(missing_ok=True)
-        staging.with_name(staging.name + ".wal").unlink(missing_ok=True)
-        raise
+
+def _lock_path(target: Path) -> Path:
+    return target.with_name(target.name + ".lock")
+
+
+def _staging_prefix(target: Path) -> str:
+    return target.name + ".building-"
+
+
+def restricted_name(target: Path, generation: str) -> str:
+    """File name of the restricted store of generation ``generation`` beside ``target``."""
+    return f"{target.stem}.restricted-{generation}{target.suffix}"
 
 
 @contextmanager
-def modify_aside(target: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Change a copy of ``target`` inside one transaction and atomically swap it in on success.
+def writer_lock(target: Path, purpose: str, wait_seconds: float = 0.0) -> Iterator[None]:
+    """Hold the one-writer-at-a-time lock of the warehouse at ``target``.
 
-    Like :func:`build_aside`, but the new file starts as a copy of the existing warehouse (a new
-    empty one when ``target`` does not exist). Readers keep serving the old file until the rename;
-    on any failure the copy is discarded and ``target`` stays byte-for-byte as it was.
+    A second writer waits up to ``wait_seconds`` and then fails with who holds the lock and since
+    when. Under the lock, staging files left by killed writers are removed.
     """
-    import shutil
-
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.with_name(target.name + ".building")
-    for leftover in (staging, staging.with_name(staging.name + ".wal")):
-        leftover.unlink(missing_ok=True)
-    if target.with_name(target.name + ".wal").exists():
-        # A stale write-ahead log would be replayed onto the swapped-in file: refuse instead.
-        raise WarehouseError(f"{target} has an unfinished write ({target.name}.wal); close the writer first")
-    if target.exists():
-        shutil.copyfile(target, staging)
-    con = duckdb.connect(str(staging))
+    handle = open(_lock_path(target), "a+")
+    deadline = time.monotonic() + wait_seconds
     try:
-        migrate(con)
-        con.execute("BEGIN TRANSACTION")
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    handle.seek(0)
+                    holder = handle.read().strip()
+                    try:
+                        info = json.loads(holder) if holder else {}
+                    except json.JSONDecodeError:
+                        info = {}
+                    raise WarehouseError(
+                        f"another writer is changing {target} since {info.get('since', 'an unknown time')} "
+                        f"({info.get('purpose', 'unknown work')}, pid {info.get('pid', '?')}); "
+                        "try again when it has finished"
+                    ) from None
+                time.sleep(0.2)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps({"pid": os.getpid(), "purpose": purpose,
+                                 "since": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")}))
+        handle.flush()
+        _remove_stale_staging(target)
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            handle.flush()
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    finally:
+        handle.close()
+
+
+def _remove_stale_staging(target: Path) -> None:
+    """Staging files of writers that died (only called with the writer lock held)."""
+    prefixes = (_staging_prefix(target), f"{target.stem}.restricted-")
+    for path in target.parent.iterdir():
+        if path.name.startswith(prefixes) and ".building-" in path.name:
+            path.unlink(missing_ok=True)
+
+
+def _referenced_restricted(target: Path) -> str | None:
+    """The restricted store file name the warehouse at ``target`` records (None if none)."""
+    if not target.exists():
+        return None
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute(f"ATTACH {_quoted(target)} AS probe (READ_ONLY)")
+        if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_catalog = 'probe' "
+                           "AND table_schema = 'meta' AND table_name = 'warehouse_info'").fetchone()[0]:
+            return None
+        row = con.execute("SELECT value FROM probe.meta.warehouse_info WHERE key = ?", [RESTRICTED_INFO_KEY]).fetchone()
+        return row[0] if row else None
+    finally:
+        con.close()
+
+
+def _writer_connection(staging: Path, restricted_staging: Path) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(":memory:")
+    con.execute(f"ATTACH {_quoted(staging)} AS {READER_CATALOG}")
+    con.execute(f"ATTACH {_quoted(restricted_staging)} AS restricted")
+    con.execute(f"USE {READER_CATALOG}")
+    return con
+
+
+@contextmanager
+def _write_aside(target: Path, purpose: str, copy_existing: bool, wait_seconds: float) -> Iterator[duckdb.DuckDBPyConnection]:
+    target = Path(target)
+    with writer_lock(target, purpose, wait_seconds):
+        if target.with_name(target.name + ".wal").exists():
+            # A stale write-ahead log would be replayed onto the swapped-in file: refuse instead.
+            raise WarehouseError(f"{target} has an unfinished write ({target.name}.wal); close the writer first")
+        token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        generation = uuid.uuid4().hex[:12]
+        staging = target.with_name(_staging_prefix(target) + token)
+        final_restricted = target.with_name(restricted_name(target, generation))
+        restricted_staging = final_restricted.with_name(final_restricted.name + ".building-" + token)
+        previous = _referenced_restricted(target)
+        if copy_existing and target.exists():
+            shutil.copyfile(target, staging)
+            if previous and target.with_name(previous).exists():
+                shutil.copyfile(target.with_name(previous), restricted_staging)
+        staged = (staging, staging.with_name(staging.name + ".wal"),
+                  restricted_staging, restricted_staging.with_name(restricted_staging.name + ".wal"))
+        con = _writer_connection(staging, restricted_staging)
+        try:
+            migrate(con)
+            set_info(con, {RESTRICTED_INFO_KEY: final_restricted.name})
+            yield con
+            con.execute(f"CHECKPOINT {READER_CATALOG}")
+            con.execute("CHECKPOINT restricted")
+            con.close()
+            os.replace(restricted_staging, final_restricted)
+            os.replace(staging, target)  # the commit point: readers see the new pair from here on
+        except BaseException:
+            con.close()
+            for path in staged:
+                path.unlink(missing_ok=True)
+            raise
+        # Keep the store the previous file named (readers may still be attaching it); drop older ones.
+        keep = {final_restricted.name, previous}
+        for path in target.parent.glob(f"{target.stem}.restricted-*{target.suffix}"):
+            if path.name not in keep:
+                path.unlink(missing_ok=True)
+
+
+@contextmanager
+def build_aside(target: Path, purpose: str = "build", wait_seconds: float = 0.0) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Write a new warehouse beside ``target`` and atomically swap it in when the block succeeds.
+
+    The connection has the new file as its default catalog (``main.subjects`` names its table) and
+    the new restricted store attached as ``restricted``. On failure both are removed and ``target``
+    is untouched.
+    """
+    with _write_aside(Path(target), purpose, copy_existing=False, wait_seconds=wait_seconds) as con:
         yield con
-        con.execute("COMMIT")
-        con.execute("CHECKPOINT")
+
+
+@contextmanager
+def modify_aside(target: Path, purpose: str = "modify", wait_seconds: float = 0.0) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Change a private copy of ``target`` and atomically swap it in on success.
+
+    Like :func:`build_aside`, but the copy starts from the existing warehouse and its restricted
+    store (a new empty one when ``target`` does not exist). Readers keep serving the old file until
+    the rename; on any failure the copy is discarded and ``target`` stays byte-for-byte as it was.
+    """
+    with _write_aside(Path(target), purpose, copy_existing=True, wait_seconds=wait_seconds) as con:
+        yield con
+
+
+def create_empty(path: Path) -> None:
+    """Create a new warehouse file at ``path`` with the current schema (it must not exist)."""
+    if Path(path).exists():
+        raise WarehouseError(f"{path} exists already")
+    with build_aside(Path(path), purpose="create"):
+        pass
+
+
+def copy_warehouse(source: Path | str, destination: Path | str) -> Path:
+    """Copy a warehouse file and its restricted store (which keeps its recorded name) elsewhere."""
+    source, destination = Path(source), Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, destination)
+    name = _referenced_restricted(source)
+    if name and source.with_name(name).exists():
+        shutil.copyfile(source.with_name(name), destination.with_name(name))
+    return destination
+
+
+@contextmanager
+def inspect(path: Path | str) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection on the whole warehouse (tests, evaluation, administration only).
+
+    ``main.subjects`` and ``restricted.treatment_assignments`` name their tables: nothing is
+    scoped, so pages and analytics never use this; they read through :meth:`Warehouse.query`.
+    """
+    target = Path(path)
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute(f"ATTACH {_quoted(target)} AS {READER_CATALOG} (READ_ONLY)")
+        name = _referenced_restricted(target)
+        if name and target.with_name(name).exists():
+            con.execute(f"ATTACH {_quoted(target.with_name(name))} AS restricted (READ_ONLY)")
+        con.execute(f"USE {READER_CATALOG}")
+        yield con
+    finally:
         con.close()
-        os.replace(staging, target)
-    except BaseException:
-        con.close()
-        staging.unlink(missing_ok=True)
-        staging.with_name(staging.name + ".wal").unlink(missing_ok=True)
-        raise
 
 
 # --- reading -----------------------------------------------------------------------------------
 
-_CONNECTIONS: dict[str, tuple[tuple[int, int], duckdb.DuckDBPyConnection]] = {}
-_CONNECTIONS_LOCK = threading.Lock()
-
 
 def _file_identity(path: Path) -> tuple[int, int]:
-    st = path.stat()
-    return (st.st_ino, st.st_mtime_ns)
+    stat = path.stat()
+    return (stat.st_ino, stat.st_mtime_ns)
 
 
-def _read_connection(path: Path) -> duckdb.DuckDBPyConnection:
-    """The shared read-only connection for ``path``, reopened when the file was swapped."""
-    key = str(path.resolve())
+class _ReaderInstance:
+    """One read-only DuckDB instance on one version of the file; closed when retired and idle."""
+
+    def __init__(self, path: Path, blinded: bool) -> None:
+        self.path = path
+        self.active = 0
+        self.retired = False
+        self.lock = threading.Lock()
+        con = duckdb.connect(":memory:", config={"memory_limit": READER_MEMORY_LIMIT})
+        try:
+            con.execute(f"ATTACH {_quoted(path)} AS {READER_CATALOG} (READ_ONLY)")
+            version = current_version(con, READER_CATALOG)
+            if version != schema.SCHEMA_VERSION:
+                raise WarehouseError(
+                    f"{path} has schema version {version}, this release needs {schema.SCHEMA_VERSION}; "
+                    f"run `python -m analytics migrate --db {path}`"
+                )
+            if not blinded:
+                row = con.execute(f"SELECT value FROM {READER_CATALOG}.meta.warehouse_info WHERE key = ?",
+                                  [RESTRICTED_INFO_KEY]).fetchone()
+                store = path.with_name(row[0]) if row and row[0] else None
+                if store is None or not store.exists():
+                    raise WarehouseError(f"the restricted store of {path} is missing ({row[0] if row else 'not recorded'})")
+                con.execute(f"ATTACH {_quoted(store)} AS restricted (READ_ONLY)")
+            con.execute("SET enable_external_access = false")
+            con.execute("SET lock_configuration = true")
+        except BaseException:
+            con.close()
+            raise
+        self.connection = con
+
+    def acquire(self) -> duckdb.DuckDBPyConnection:
+        with self.lock:
+            self.active += 1
+        return self.connection.cursor()
+
+    def release(self, cursor: duckdb.DuckDBPyConnection) -> None:
+        cursor.close()
+        with self.lock:
+            self.active -= 1
+            close = self.retired and self.active == 0
+        if close:
+            self.connection.close()
+
+    def retire(self) -> None:
+        with self.lock:
+            self.retired = True
+            close = self.active == 0
+        if close:
+            self.connection.close()
+
+
+_INSTANCES: dict[tuple[str, bool], tuple[tuple[int, int], _ReaderInstance]] = {}
+_INSTANCES_LOCK = threading.Lock()
+
+
+def _missing(path: Path) -> WarehouseError:
+    return WarehouseError(
+        f"no warehouse at {path}; build one with `python -m analytics build --preset demo --db {path}`"
+    )
+
+
+def _instance(path: Path, blinded: bool) -> _ReaderInstance:
+    """The live reader instance for ``path``; a swapped file gets a new one, the old retires."""
+    key = (str(path), blinded)
     try:
         identity = _file_identity(path)
     except FileNotFoundError:
-        raise WarehouseError(
-            f"no warehouse at {path}; build one with `python -m analytics build --preset demo --db {path}`"
-        ) from None
-    with _CONNECTIONS_LOCK:
-        cached = _CONNECTIONS.get(key)
+        raise _missing(path) from None
+    with _INSTANCES_LOCK:
+        cached = _INSTANCES.get(key)
         if cached and cached[0] == identity:
             return cached[1]
-        if cached:
-            cached[1].close()
-        con = duckdb.connect(key, read_only=True)
-        version = current_version(con)
-        if version != schema.SCHEMA_VERSION:
-            con.close()
-            raise WarehouseError(
-                f"{path} has schema version {version}, this release needs {schema.SCHEMA_VERSION}; "
-                f"run `python -m analytics migrate --db {path}`"
-            )
-        _CONNECTIONS[key] = (identity, con)
-        return con
+        fresh = _ReaderInstance(path, blinded)
+        _INSTANCES[key] = (identity, fresh)
+    if cached:
+        cached[1].retire()
+    return fresh
+
+
+@lru_cache(maxsize=4096)
+def check_query_text(sql: str) -> frozenset[str]:
+    """Refuse anything but one SELECT whose tables are bare relation names; its own CTE names.
+
+    Read from DuckDB's own parse tree (not a pattern over the text): a schema- or catalog-qualified
+    table (``main.subjects``, ``"restricted".treatment_assignments``, comments in between) or a
+    table function other than :data:`ALLOWED_TABLE_FUNCTIONS` (``query_table``, ``read_csv``, ...)
+    raises :class:`QueryRefused`.
+    """
+    statements = duckdb.extract_statements(sql)
+    if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+        raise QueryRefused("only a single SELECT statement may be run through the query layer")
+    tree = json.loads(_PARSER.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()[0])
+    if tree.get("error"):
+        raise QueryRefused(f"the query could not be parsed: {tree.get('error_message')}")
+    stack: list[object] = [tree]
+    own_ctes: set[str] = set()
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for entry in (node.get("cte_map") or {}).get("map", []):
+                own_ctes.add(entry.get("key", ""))
+            kind = node.get("type")
+            if kind == "BASE_TABLE" and (node.get("schema_name") or node.get("catalog_name")):
+                qualified = ".".join(p for p in (node.get("catalog_name"), node.get("schema_name"),
+                                                 node.get("table_name")) if p)
+                raise QueryRefused(f"table {qualified!r} is not a scoped relation; name relations without a schema")
+            if kind == "TABLE_FUNCTION":
+                name = (node.get("function") or {}).get("function_name", "?")
+                if name not in ALLOWED_TABLE_FUNCTIONS:
+                    raise QueryRefused(f"table function {name!r} may not be used through the query layer")
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return frozenset(own_ctes)
+
+
+_PARSER = duckdb.connect(":memory:")
+_PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _compose(scope: AccessScope, filters: PortfolioFilter, ctes: str, sql: str) -> str:
+    user_text = ("WITH " + ctes + "\n" + sql) if ctes.strip() else sql
+    clash = check_query_text(user_text) & relation_names(False)
+    if clash:
+        raise QueryRefused(f"the query's own CTE {sorted(clash)[0]!r} has the name of a scoped relation; rename it")
+    open_access = scope.is_full and not (filters.sponsor_ids or filters.study_ids or filters.narrows_sites)
+    relations = scoped_relations(ctes + "\n" + sql, scope.blinded, open_access)
+    parts = [p for p in (relations, ctes.strip()) if p]
+    return ("WITH " + ",\n".join(parts) + "\n" + sql) if parts else sql
+
+
+def _used_params(text: str, values: dict[str, object]) -> dict[str, object]:
+    names = set(_PARAMETER.findall(text))
+    return {k: v for k, v in values.items() if k in names}
 
 
 @dataclass(frozen=True)
@@ -240,13 +537,8 @@ class Warehouse:
         try:
             ino, mtime = _file_identity(p)
         except FileNotFoundError:
-            raise WarehouseError(
-                f"no warehouse at {p}; build one with `python -m analytics build --preset demo --db {p}`"
-            ) from None
+            raise _missing(p) from None
         return cls(str(p.resolve()), f"{ino}:{mtime}")
-
-    def cursor(self) -> duckdb.DuckDBPyConnection:
-        return _read_connection(Path(self.path)).cursor()
 
     def query(
         self,
@@ -255,10 +547,11 @@ class Warehouse:
         params: dict[str, object] | None = None,
         filters: PortfolioFilter = NO_FILTER,
     ) -> pd.DataFrame:
-        """Run ``sql`` with the ``scoped_studies`` / ``scoped_sites`` CTEs in front of it.
+        """Run ``sql`` over the scoped relations of ``scope`` and ``filters``.
 
-        ``sql`` must be a constant query text that reads trial tables only through those CTEs (join
-        on ``study_id`` or ``study_site_id``); values come in ``params`` as ``$name`` parameters.
+        ``sql`` is a constant SELECT that names tables by their bare names (``subjects``,
+        ``kri_cells``; ``scoped_sites`` adds site names and countries); each relation holds only
+        the rows the scope and the filters allow. Values come in ``params`` as ``$name``.
         """
         return self.query_with(scope, "", sql, params, filters)
 
@@ -270,37 +563,37 @@ class Warehouse:
         params: dict[str, object] | None = None,
         filters: PortfolioFilter = NO_FILTER,
     ) -> pd.DataFrame:
-        """Like :meth:`query`, with extra CTEs (``name AS (...)``, comma separated) after the scope's.
-
-        Raises :class:`PermissionError` when a blinded scope's query touches the ``restricted``
-        schema (treatment assignment): blinding is enforced here, not left to each page.
-        """
-        if scope.blinded and RESTRICTED_SCHEMA_PATTERN.search(ctes + sql):
-            raise PermissionError("treatment assignment is restricted; this user is blinded")
-        text = "WITH " + SCOPE_CTES + ((",\n" + ctes) if ctes.strip() else "") + "\n" + sql
-        all_params = {**scope.sql_params(), **filters.sql_params(), **(params or {})}
-        used = {k: v for k, v in all_params.items() if "$" + k in text}
+        """Like :meth:`query`, with extra CTEs (``name AS (...)``, comma separated) after the scope's."""
+        text = _compose(scope, filters, ctes, sql)
+        values = {**scope.sql_params(), **filters.sql_params(), **(params or {})}
         started = time.perf_counter()
         try:
-            return self._execute(text, used)
+            return self._execute(text, _used_params(text, values), scope.blinded)
         finally:
             if QUERY_TIMINGS is not None:
                 QUERY_TIMINGS.setdefault(_calling_function(), []).append(time.perf_counter() - started)
 
-    def _execute(self, sql: str, params: dict[str, object] | list[object]) -> pd.DataFrame:
-        cur = self.cursor()
+    def _execute(self, sql: str, params: dict[str, object] | list[object], blinded: bool) -> pd.DataFrame:
+        instance = _instance(Path(self.path), blinded)
+        cursor = instance.acquire()
         try:
-            return cur.execute(sql, params).df()
+            return cursor.execute(sql, params).df()
         finally:
-            cur.close()
+            instance.release(cursor)
 
-    def reference(self, sql: str, params: list[object] | None = None) -> pd.DataFrame:
-        """Read reference data that is not trial data (countries, historical trials, warehouse facts)."""
-        return self._execute(sql, params or [])
+    def reference(self, sql: str, params: dict[str, object] | None = None) -> pd.DataFrame:
+        """Read data that is not trial data: reference tables (``countries``, ``historical_trials``)
+        and facts about the file (``warehouse_info``, ``study_versions``, ``derived_state``)."""
+        check_query_text(sql)
+        names = [t for t in schema.TABLES if t.access == "reference" or t.schema == "meta"]
+        ctes = ",\n".join(f"{t.name} AS (SELECT * FROM {READER_CATALOG}.{t.schema}.{t.name})"
+                          for t in names if re.search(rf"\b{t.name}\b", sql))
+        text = ("WITH " + ctes + "\n" + sql) if ctes else sql
+        return self._execute(text, _used_params(text, params or {}), True)
 
     def info(self) -> dict[str, str]:
         """Facts from ``meta.warehouse_info`` (as-of date, preset, seed, build time)."""
-        df = self.reference("SELECT key, value FROM meta.warehouse_info")
+        df = self.reference("SELECT key, value FROM warehouse_info")
         return dict(zip(df["key"], df["value"]))
 
     def as_of(self) -> dt.date:
@@ -313,22 +606,20 @@ class Warehouse:
 class ConnectedWarehouse(Warehouse):
     """A warehouse read through a connection a writer holds open (inside a build or an import).
 
-    Queries see the writer's uncommitted changes. Never pass one to a cached function: the
-    connection is not part of its identity.
+    Queries see the writer's uncommitted changes, through the same scoped relations. Never pass
+    one to a cached function: the connection is not part of its identity.
     """
 
     connection: duckdb.DuckDBPyConnection | None = field(default=None, compare=False, hash=False, repr=False)
 
-    def cursor(self) -> duckdb.DuckDBPyConnection:
-        raise TypeError("a ConnectedWarehouse reads through its writer's connection only")
-
-    def _execute(self, sql: str, params: dict[str, object] | list[object]) -> pd.DataFrame:
+    def _execute(self, sql: str, params: dict[str, object] | list[object], blinded: bool) -> pd.DataFrame:
         return self.connection.execute(sql, params).df()
 
 
 def close_all() -> None:
-    """Close every cached read connection (tests and the CLI call this before swapping files)."""
-    with _CONNECTIONS_LOCK:
-        for _, con in _CONNECTIONS.values():
-            con.close()
-        _CONNECTIONS.clear()
+    """Retire every reader instance (tests and the CLI call this before removing files)."""
+    with _INSTANCES_LOCK:
+        instances = [inst for _, inst in _INSTANCES.values()]
+        _INSTANCES.clear()
+    for inst in instances:
+        inst.retire()

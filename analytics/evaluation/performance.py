@@ -49,7 +49,7 @@ def _views(db: Path) -> list[tuple[str, str, dict[str, str]]]:
     views = [(p.path, p.title, {}) for p in PAGES]
     busiest = warehouse.Warehouse.open(db).query(
         AccessScope.full_access(),
-        "SELECT s.study_site_id FROM main.subjects s JOIN scoped_sites USING (study_site_id) "
+        "SELECT s.study_site_id FROM subjects s JOIN scoped_sites USING (study_site_id) "
         "GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1",
     )
     rbm = next((p for p in PAGES if p.key == "rbm"), None)

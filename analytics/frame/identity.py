@@ -91,7 +91,6 @@ def load_users(path: Path = USERS_FILE) -> dict[str, User]:
             sponsor_ids=_as_set(entry.get("sponsors", "*"), "sponsors", user_id),
             study_ids=_as_set(entry.get("studies", "*"), "studies", user_id),
             blinded=role.blinded,
-            role=role.name,
         )
         users[user_id] = User(user_id, entry.get("name", user_id), role, scope)
     return users

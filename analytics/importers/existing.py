@@ -16,7 +16,7 @@ from analytics.importers.report import ImportReport
 from analytics.core.scope import AccessScope
 from analytics.core.warehouse import Warehouse
 
-_INTEGRITY = AccessScope.full_access(blinded=True, role="importer")
+_INTEGRITY = AccessScope.full_access(blinded=True)
 
 
 class WarehouseState:
@@ -46,7 +46,7 @@ class WarehouseState:
             return pd.DataFrame(columns=["subject_id", "study_id"])
         return self._warehouse.query(
             _INTEGRITY,
-            "SELECT su.subject_id, su.study_id FROM main.subjects su JOIN scoped_studies USING (study_id) "
+            "SELECT su.subject_id, su.study_id FROM subjects su JOIN scoped_studies USING (study_id) "
             "WHERE list_contains($ids, su.subject_id)",
             {"ids": sorted(set(subject_ids))},
         )
@@ -55,28 +55,25 @@ class WarehouseState:
         """sponsor_id, name of every sponsor (reference data)."""
         if not self._warehouse:
             return pd.DataFrame(columns=["sponsor_id", "name"])
-        return self._warehouse.reference("SELECT sponsor_id, name FROM main.sponsors ORDER BY sponsor_id")
+        return self._warehouse.query(_INTEGRITY, "SELECT sponsor_id, name FROM sponsors ORDER BY sponsor_id")
 
     def keys(self, table: str) -> pd.DataFrame:
         """Key columns of an importable table as they exist now (used for reference checks)."""
         if not self._warehouse:
             return pd.DataFrame()
-        sql = _KEY_QUERIES[table]
-        if "scoped_" in sql:
-            return self._warehouse.query(_INTEGRITY, sql)
-        return self._warehouse.reference(sql)
+        return self._warehouse.query(_INTEGRITY, _KEY_QUERIES[table])
 
 
-# Constant texts: trial tables are read through the scope CTEs, reference tables directly.
+# Constant texts over the scoped relations (full access: integrity checks see every row).
 _KEY_QUERIES = {
-    "sponsors": "SELECT sponsor_id FROM main.sponsors",
-    "countries": "SELECT country_code FROM main.countries",
-    "sites": "SELECT site_id FROM main.sites",
+    "sponsors": "SELECT sponsor_id FROM sponsors",
+    "countries": "SELECT country_code FROM countries",
+    "sites": "SELECT site_id FROM sites",
     "studies": "SELECT study_id, sponsor_id, data_source FROM scoped_studies",
-    "study_sites": "SELECT study_site_id, study_id FROM main.study_sites JOIN scoped_studies USING (study_id)",
-    "subjects": "SELECT subject_id, study_id, study_site_id FROM main.subjects JOIN scoped_studies USING (study_id)",
-    "visits": "SELECT visit_id, study_id, subject_id FROM main.visits JOIN scoped_studies USING (study_id)",
-    "quality_events": "SELECT quality_event_id, study_id FROM main.quality_events JOIN scoped_studies USING (study_id)",
+    "study_sites": "SELECT study_site_id, study_id FROM study_sites JOIN scoped_studies USING (study_id)",
+    "subjects": "SELECT subject_id, study_id, study_site_id FROM subjects JOIN scoped_studies USING (study_id)",
+    "visits": "SELECT visit_id, study_id, subject_id FROM visits JOIN scoped_studies USING (study_id)",
+    "quality_events": "SELECT quality_event_id, study_id FROM quality_events JOIN scoped_studies USING (study_id)",
 }
 
 

@@ -1,19 +1,19 @@
 """Committing a validated load: copy the warehouse aside, load in one transaction, swap atomically.
 
 A :class:`PreparedLoad` holds everything a load will write, already validated. :func:`commit`
-refuses a load whose report has errors, takes an exclusive import lock (two loads never race),
-and writes through :func:`analytics.core.warehouse.modify_aside`: the app keeps reading the old file
-until the rename, and any failure (including a constraint the database itself rejects) discards
-the copy so the warehouse stays byte-for-byte as it was.
+refuses a load whose report has errors and writes through :func:`analytics.core.warehouse.modify_aside`,
+which holds the warehouse's one-writer lock (a build, refresh or second load waits its turn or is
+told who is writing): the app keeps reading the old file until the rename, and any failure
+(including a constraint the database itself rejects) discards the copy so the warehouse stays
+byte-for-byte as it was. Only the derived results of the studies the load touched are refreshed
+(a ClinicalTrials.gov load touches none).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,8 +25,9 @@ from analytics.importers import IMPORTER_VERSION
 from analytics.importers.report import ImportRefused, ImportReport
 from analytics.importers.sources import SourceFile
 from analytics.importers.validation import to_arrow
-from analytics.kri import stored
-from analytics.core.warehouse import modify_aside
+from analytics.core import derived
+from analytics.core.warehouse import WarehouseError, modify_aside
+from analytics.registry import REGISTRY
 
 Progress = Callable[[str], None]
 
@@ -59,6 +60,14 @@ class PreparedLoad:
     def row_counts(self) -> dict[str, int]:
         return {name: len(frame) for name, frame in self.tables.items()}
 
+    def touched_studies(self) -> set[str]:
+        """Studies whose rows this load writes or removes (provenance rows of benchmark files aside)."""
+        touched = set(self.replace_study_ids)
+        for name, frame in self.tables.items():
+            if name != "data_provenance" and "study_id" in frame.columns:
+                touched.update(frame["study_id"].dropna().astype(str).unique())
+        return touched
+
 
 @dataclass(frozen=True)
 class CommitResult:
@@ -67,19 +76,7 @@ class CommitResult:
     rows: dict[str, int]
     seconds: float
     imported_at: dt.datetime
-
-
-@contextmanager
-def import_lock(db_path: Path) -> Iterator[None]:
-    """Exclusive lock held for the whole copy-load-swap, so concurrent loads queue up."""
-    lock_path = Path(db_path).with_name(Path(db_path).name + ".import-lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    refreshed: tuple[derived.RefreshOutcome, ...] = ()
 
 
 def _write(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame, policy: str) -> None:
@@ -122,24 +119,28 @@ def commit(load: PreparedLoad, db_path: Path, progress: Progress = _silent) -> C
         raise ImportRefused(load.report)
     started = time.perf_counter()
     imported_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-    with import_lock(db_path):
-        try:
-            with modify_aside(Path(db_path)) as con:
-                if load.replace_study_ids:
-                    progress(f"removing the previous version of {', '.join(load.replace_study_ids)}")
-                    _remove_studies(con, load.replace_study_ids)
-                for name, frame in load.tables.items():
-                    progress(f"loading {name} ({len(frame):,} rows)")
-                    _write(con, name, frame, load.policies.get(name, APPEND))
-                provenance = pd.DataFrame(load.provenance)
-                if len(provenance):
-                    provenance["imported_at"] = imported_at
-                    provenance["importer_version"] = IMPORTER_VERSION
-                    _write(con, "data_provenance", provenance, UPSERT)
-                # Monitoring results are part of the data: recomputed before the new file goes live.
-                stored.refresh(con, lambda message: progress(f"monitoring results: {message}"))
-                progress("checking and swapping in the new warehouse file")
-        except duckdb.Error as exc:
-            load.report.error("(warehouse)", "the warehouse rejected the load; nothing was changed", found=str(exc))
-            raise ImportRefused(load.report) from exc
-    return CommitResult(load.row_counts(), time.perf_counter() - started, imported_at)
+    refreshed: list[derived.RefreshOutcome] = []
+    try:
+        with modify_aside(Path(db_path), purpose=f"import {load.source_type}: {load.description}") as con:
+            if load.replace_study_ids:
+                progress(f"removing the previous version of {', '.join(load.replace_study_ids)}")
+                _remove_studies(con, load.replace_study_ids)
+            for name, frame in load.tables.items():
+                progress(f"loading {name} ({len(frame):,} rows)")
+                _write(con, name, frame, load.policies.get(name, APPEND))
+            provenance = pd.DataFrame(load.provenance)
+            if len(provenance):
+                provenance["imported_at"] = imported_at
+                provenance["importer_version"] = IMPORTER_VERSION
+                _write(con, "data_provenance", provenance, UPSERT)
+            derived.mark_changed(con, load.touched_studies())
+            # Derived results are part of the data: refreshed before the new file goes live.
+            refreshed = derived.refresh(con, REGISTRY, lambda message: progress(f"derived results: {message}"))
+            progress("checking and swapping in the new warehouse file")
+    except duckdb.Error as exc:
+        load.report.error("(warehouse)", "the warehouse rejected the load; nothing was changed", found=str(exc))
+        raise ImportRefused(load.report) from exc
+    except WarehouseError as exc:
+        load.report.error("(warehouse)", str(exc))
+        raise ImportRefused(load.report) from exc
+    return CommitResult(load.row_counts(), time.perf_counter() - started, imported_at, tuple(refreshed))

@@ -23,7 +23,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analytics.core.caching import cached
 from analytics.core.scope import AccessScope, PortfolioFilter
 from analytics.core.warehouse import Warehouse
 
@@ -43,7 +42,7 @@ COPY_RATE_FLOOR = 1e-4  # chance share of copied vectors assumed at least this (
 _INTEGER_VITALS_SQL = """
 integer_tests AS (
     SELECT m.test_code
-    FROM main.measurements m JOIN scoped_sites USING (study_site_id)
+    FROM measurements m JOIN scoped_sites USING (study_site_id)
     WHERE m.domain = 'VS'
     GROUP BY m.test_code
     HAVING avg(CASE WHEN m.value = round(m.value) THEN 1.0 ELSE 0.0 END) > 0.95
@@ -51,7 +50,7 @@ integer_tests AS (
 
 _DIGITS_SQL = """
 SELECT m.study_id, m.study_site_id, CAST(abs(m.value) AS BIGINT) % 10 AS digit, count(*) AS n
-FROM main.measurements m JOIN scoped_sites USING (study_site_id) JOIN integer_tests USING (test_code)
+FROM measurements m JOIN scoped_sites USING (study_site_id) JOIN integer_tests USING (test_code)
 WHERE m.domain = 'VS' AND m.value IS NOT NULL
 GROUP BY ALL
 """
@@ -61,7 +60,7 @@ SELECT m.study_id, m.study_site_id, m.subject_id, m.test_code, m.domain,
        count(*) AS n,
        var_samp(CASE WHEN m.domain = 'LB' AND m.value > 0 THEN ln(m.value) ELSE m.value END) AS variance,
        avg(m.value) AS mean_value
-FROM main.measurements m JOIN scoped_sites USING (study_site_id)
+FROM measurements m JOIN scoped_sites USING (study_site_id)
 WHERE m.value IS NOT NULL
 GROUP BY ALL
 """
@@ -70,7 +69,7 @@ _COPIES_CTES = """
 vectors AS (
     SELECT m.study_id, m.study_site_id, m.subject_id, m.visit_id,
            string_agg(m.test_code || '=' || CAST(m.value AS VARCHAR), ';' ORDER BY m.test_code) AS vector
-    FROM main.measurements m JOIN scoped_sites USING (study_site_id)
+    FROM measurements m JOIN scoped_sites USING (study_site_id)
     WHERE m.domain = 'VS' AND m.value IS NOT NULL
     GROUP BY ALL
     HAVING count(*) >= 3
@@ -89,7 +88,7 @@ FROM marked GROUP BY ALL
 _VISITS_SQL = """
 SELECT v.study_id, v.study_site_id, count(*) AS visits,
        count(*) FILTER (WHERE v.actual_date = v.scheduled_date) AS on_day
-FROM main.visits v JOIN scoped_sites USING (study_site_id)
+FROM visits v JOIN scoped_sites USING (study_site_id)
 WHERE v.visit_number > 0 AND v.actual_date IS NOT NULL AND v.scheduled_date IS NOT NULL
 GROUP BY ALL
 """
@@ -247,23 +246,3 @@ def atypical_inputs(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter)
     copies = wh.query_with(scope, _COPIES_CTES, _COPIES_SQL, None, filters)
     visits = wh.query(scope, _VISITS_SQL, None, filters)
     return digits, within, copies, visits
-
-
-@cached
-def atypical_sites(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter) -> pd.DataFrame:
-    """Atypical-data tests and combined score for every site of the scoped studies.
-
-    Sites are compared with their whole study, so the country and site filters do not change the
-    reference; they only select rows.
-    """
-    from analytics.kri import stored  # stored results are computed from this module's tests
-
-    reference = filters.study_level()
-    if stored.available(wh):
-        table = stored.read_atypical(wh, scope, reference)
-    else:
-        table = score_atypical(*atypical_inputs(wh, scope, reference))
-    if filters.study_site_ids or filters.country_codes:
-        visible = wh.query(scope, "SELECT study_site_id FROM scoped_sites", None, filters)["study_site_id"]
-        table = table[table["study_site_id"].isin(set(visible))]
-    return table.reset_index(drop=True)

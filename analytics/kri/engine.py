@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.kri import funnel
+from analytics.kri.sites import FLAG_AMBER, FLAG_INSUFFICIENT, FLAG_NAMES, FLAG_OK, FLAG_RED, SiteIndex
 from analytics.kri.extract import treatment_days_by_bin
 from analytics.kri.models import (
     INFLATION_ALPHA,
@@ -37,8 +38,6 @@ from analytics.kri.models import (
 from analytics.kri.specs import CATALOGUE, KRISpec, stratum_columns
 
 METHODS = ("calibrated", "funnel")
-FLAG_INSUFFICIENT, FLAG_OK, FLAG_AMBER, FLAG_RED = -1, 0, 1, 2
-FLAG_NAMES = {FLAG_INSUFFICIENT: "insufficient", FLAG_OK: "ok", FLAG_AMBER: "amber", FLAG_RED: "red"}
 
 
 @dataclass(frozen=True)
@@ -50,35 +49,6 @@ class FlagPolicy:
 
 
 DEFAULT_POLICY = FlagPolicy()
-
-
-@dataclass
-class SiteIndex:
-    """Codes tying subject rows to sites and sites to (snapshot, study) groups."""
-
-    row_site: np.ndarray  # subject row -> site code
-    row_group: np.ndarray  # subject row -> group code
-    site_group: np.ndarray  # site -> group code
-    group_snap: np.ndarray  # group -> snapshot number
-    sites: pd.DataFrame  # snap, study_id, study_site_id per site code
-    n_sites: int
-    n_groups: int
-
-    @classmethod
-    def from_frame(cls, frame: pd.DataFrame) -> "SiteIndex":
-        keys = ["snap", "study_id", "study_site_id"]
-        site_codes = frame.groupby(keys, sort=True).ngroup().to_numpy()
-        sites = frame[keys].drop_duplicates().sort_values(keys, ignore_index=True)
-        group_codes = sites.groupby(["snap", "study_id"], sort=True).ngroup().to_numpy()
-        return cls(
-            row_site=np.asarray(site_codes),
-            row_group=np.asarray(group_codes)[site_codes],
-            site_group=np.asarray(group_codes),
-            group_snap=sites.groupby(group_codes)["snap"].first().to_numpy(),
-            sites=sites,
-            n_sites=len(sites),
-            n_groups=int(group_codes.max()) + 1 if len(group_codes) else 0,
-        )
 
 
 def _sum_by(codes: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
@@ -117,10 +87,16 @@ class KRIFit:
     subject_dispersion: np.ndarray  # per group: phi (counts) or intra-subject rho (proportions)
     between_site_variance: np.ndarray  # per group tau^2 (log-rate or logit scale)
     study_rate: np.ndarray  # per group, overall numerator / denominator
+    implied_tau2: np.ndarray | None = None  # per site: evidence for tau^2 (NaN where unusable)
 
 
-def fit_calibrated(frame: pd.DataFrame, index: SiteIndex, spec: KRISpec) -> KRIFit:
-    """Leave-one-site-out expected counts, dispersion and mid-p tails of ``spec`` for every site."""
+def fit_calibrated(frame: pd.DataFrame, index: SiteIndex, spec: KRISpec,
+                   prior: dict[int, float] | None = None) -> KRIFit:
+    """Leave-one-site-out expected counts, dispersion and mid-p tails of ``spec`` for every site.
+
+    ``prior``: the portfolio's pooled between-site variance per snapshot, when the frame holds
+    only some of the portfolio's studies (otherwise it is pooled over the frame's studies).
+    """
     y, d = kri_inputs(frame, spec)
     G, S = index.n_groups, index.n_sites
     site_y, site_d = _sum_by(index.row_site, y, S), _sum_by(index.row_site, d, S)
@@ -182,7 +158,8 @@ def fit_calibrated(frame: pd.DataFrame, index: SiteIndex, spec: KRISpec) -> KRIF
         p_loso = np.nan_to_num(expected / np.where(trials > 0, trials, 1))
         evaluable &= (p_loso > 0) & (p_loso < 1)
     implied = implied_log_scale_tau2(spec.family, observed, trials, expected, base)
-    tau2, usable_sites = robust_between_site_variance(implied, index.site_group, G, evaluable, index.group_snap)
+    tau2, usable_sites = robust_between_site_variance(implied, index.site_group, G, evaluable, index.group_snap,
+                                                      pooled=prior)
     predictive_tau2 = tau2 * estimation_inflation(usable_sites + PRIOR_SITES, INFLATION_ALPHA)
     site_tau2 = predictive_tau2[index.site_group]
 
@@ -205,6 +182,7 @@ def fit_calibrated(frame: pd.DataFrame, index: SiteIndex, spec: KRISpec) -> KRIF
         p_low=p_low, p_high=p_high, evaluable=evaluable, subject_numerator=subject_y,
         subject_denominator=subject_n, subject_expected=subject_e, subject_dispersion=dispersion,
         between_site_variance=predictive_tau2, study_rate=np.nan_to_num(overall_rate),
+        implied_tau2=np.where(evaluable & np.isfinite(implied), implied, np.nan),
     )
 
 
@@ -233,15 +211,20 @@ def run_engine(
     method: str = "calibrated",
     specs: tuple[KRISpec, ...] = CATALOGUE,
     policy: FlagPolicy = DEFAULT_POLICY,
+    priors: dict[str, dict[int, float]] | None = None,
 ) -> KRIRun:
-    """Score every KRI in ``specs`` for every site and snapshot of ``frame`` with ``method``."""
+    """Score every KRI in ``specs`` for every site and snapshot of ``frame`` with ``method``.
+
+    ``priors``: per KRI, the portfolio's pooled between-site variance per snapshot (calibrated
+    method), for a frame that holds only some of the portfolio's studies.
+    """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
     index = SiteIndex.from_frame(frame)
     parts, fits = [], {}
     for spec in specs:
         if method == "calibrated":
-            fit = fit_calibrated(frame, index, spec)
+            fit = fit_calibrated(frame, index, spec, (priors or {}).get(spec.id))
             fits[spec.id] = fit
             part = pd.DataFrame({
                 "observed": fit.observed, "denominator": fit.denominator, "expected": fit.expected,

@@ -9,19 +9,15 @@ factor ``phi = mean(z^2)`` over the study's sites; flags at fixed z thresholds
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analytics.kri.sites import FLAG_AMBER, FLAG_INSUFFICIENT, FLAG_OK, FLAG_RED, SiteIndex
 from analytics.kri.specs import KRISpec
 
-if TYPE_CHECKING:
-    from analytics.kri.engine import SiteIndex
 
-
-def funnel_scores(observed: np.ndarray, denominator: np.ndarray, index: "SiteIndex", spec: KRISpec) -> pd.DataFrame:
+def funnel_scores(observed: np.ndarray, denominator: np.ndarray, index: SiteIndex, spec: KRISpec) -> pd.DataFrame:
     """Per-site gsm funnel z for one KRI (``observed`` and ``denominator`` are per subject row)."""
     S, G = index.n_sites, index.n_groups
     site_o = np.bincount(index.row_site, weights=observed, minlength=S)
@@ -51,8 +47,6 @@ def funnel_scores(observed: np.ndarray, denominator: np.ndarray, index: "SiteInd
 
 def flag_funnel(cells: pd.DataFrame, spec_of: dict[str, KRISpec]) -> None:
     """gsm flags from z and each KRI's thresholds (red low, amber low, amber high, red high)."""
-    from analytics.kri.engine import FLAG_AMBER, FLAG_INSUFFICIENT, FLAG_OK, FLAG_RED
-
     thresholds = np.array([spec_of[k].funnel_thresholds for k in cells["kri"]], dtype="float64")
     z = cells["z"].to_numpy()
     red = (z <= thresholds[:, 0]) | (z >= thresholds[:, 3])

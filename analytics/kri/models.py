@@ -167,9 +167,16 @@ def implied_log_scale_tau2(
     return resid**2 / CHI2_1_MEDIAN - sampling
 
 
+def pooled_variances(implied: np.ndarray, group: np.ndarray, usable: np.ndarray, pool: np.ndarray) -> dict[int, float]:
+    """The median implied between-site variance per pool (snapshot) over every usable site."""
+    rows = np.flatnonzero(usable & np.isfinite(implied))
+    pool_of_row = pool[group[rows]]
+    return {int(p): max(float(np.median(implied[rows][pool_of_row == p])), 0.0) for p in np.unique(pool_of_row)}
+
+
 def robust_between_site_variance(
     implied: np.ndarray, group: np.ndarray, n_groups: int, usable: np.ndarray, pool: np.ndarray,
-    min_sites: int = 3,
+    min_sites: int = 3, pooled: dict[int, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Median-unbiased between-site variance per group (study and snapshot), shrunk toward a pool.
 
@@ -178,7 +185,9 @@ def robust_between_site_variance(
     the sites sit below the chi-square(1) median. Atypical sites move a median little (unlike gsm's
     ``phi = mean(z^2)``, which they inflate to mask themselves). A study's estimate from ``k`` sites
     is shrunk toward the median over every study of the same ``pool`` (snapshot) with the weight of
-    :data:`PRIOR_SITES` sites, so small studies borrow strength.
+    :data:`PRIOR_SITES` sites, so small studies borrow strength. ``pooled`` gives that median per
+    pool when it was computed over more studies than these rows hold (a refresh of some studies
+    borrows from the whole portfolio, see :mod:`analytics.kri.results`).
 
     Returns:
         (tau2 per group, number of usable sites per group).
@@ -186,10 +195,12 @@ def robust_between_site_variance(
     tau2 = np.zeros(n_groups)
     sites = np.zeros(n_groups, dtype="int64")
     rows = np.flatnonzero(usable & np.isfinite(implied))
-    if len(rows) == 0:
+    own_pools = pooled_variances(implied, group, usable, pool) if len(rows) else {}
+    pooled = {**own_pools, **{int(k): float(v) for k, v in (pooled or {}).items()}}
+    if len(rows) == 0:  # no usable site here: every study takes the pooled value (0 without one)
+        for g in range(n_groups):
+            tau2[g] = pooled.get(int(pool[g]), 0.0)
         return tau2, sites
-    pool_of_row = pool[group[rows]]
-    pooled = {p: max(float(np.median(implied[rows][pool_of_row == p])), 0.0) for p in np.unique(pool_of_row)}
     order = rows[np.argsort(group[rows], kind="stable")]
     groups, starts, counts = np.unique(group[order], return_index=True, return_counts=True)
     values = implied[order]

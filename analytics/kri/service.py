@@ -11,11 +11,12 @@ import numpy as np
 import pandas as pd
 
 from analytics.core.caching import cached
-from analytics.kri.engine import DEFAULT_POLICY, FLAG_AMBER, run_engine
-from analytics.kri.models import cell_alpha
-from analytics.kri.extract import snapshot_dates, subject_measures
-from analytics.kri import stored
-from analytics.kri.permutation import site_score_pvalues
+from analytics.core.derived import Freshness
+from analytics.core.derived import freshness as derived_freshness
+from analytics.kri.engine import DEFAULT_POLICY
+from analytics.kri.extract import snapshot_dates
+from analytics.kri.results import KRI_RESULT
+from analytics.kri.sites import FLAG_AMBER
 from analytics.kri.specs import CATALOGUE, CATALOGUE_BY_ID
 from analytics.core.scope import AccessScope, PortfolioFilter
 from analytics.core.warehouse import Warehouse
@@ -26,29 +27,26 @@ def cutoff_dates(wh: Warehouse) -> list:
     return snapshot_dates(wh.as_of())
 
 
-@cached
-def engine_results(
+def freshness(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter) -> Freshness:
+    """Whether the stored KRI results of the visible studies are current (pages warn when not)."""
+    return derived_freshness(wh, scope, filters.study_level(), KRI_RESULT)
+
+
+def _engine_results(
     wh: Warehouse, scope: AccessScope, filters: PortfolioFilter, method: str = "calibrated"
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(cells, sites) for every monthly snapshot of the studies the sponsor/study filters select.
+    """Stored (cells, sites) at every monthly snapshot of the studies the sponsor/study filters select.
 
-    Sites carry ``site_p`` (patient-reshuffle permutation p-value of the site score) at the latest
-    snapshot for the calibrated method. Results stored in the warehouse (:mod:`analytics.kri.stored`)
-    are read when present; otherwise (a warehouse written before they existed) they are scored live.
-    Date filters do not apply: the snapshots always end at the as-of date.
+    Date filters do not apply: the snapshots always end at the as-of date. Sites carry ``site_p``
+    (patient-reshuffle permutation p-value of the site score) at the latest snapshot.
     """
-    if stored.available(wh):
-        return stored.read_engine_results(wh, scope, filters.study_level(), method)
-    frame = subject_measures(wh, scope, filters.study_level(), cutoff_dates(wh))
-    run = run_engine(frame, method)
-    sites = run.sites.copy()
-    sites["site_p"] = np.nan
-    if method == "calibrated" and len(sites):
-        last = int(sites["snap"].max())
-        pvalues = site_score_pvalues(run, last)
-        latest = sites["snap"] == last
-        sites.loc[latest, "site_p"] = pvalues.reindex(sites.index[latest]).to_numpy()
-    return run.cells, sites
+    reference = filters.study_level()
+    params = {"method": method}
+    cells = wh.query(scope, "SELECT * EXCLUDE (method) FROM kri_cells WHERE method = $method "
+                            "ORDER BY snap, kri, study_site_id", params, reference)
+    sites = wh.query(scope, "SELECT * EXCLUDE (method) FROM kri_sites WHERE method = $method "
+                            "ORDER BY snap, study_site_id", params, reference)
+    return cells, sites
 
 
 def _persistence(cells: pd.DataFrame) -> pd.DataFrame:
@@ -76,7 +74,7 @@ def kri_tables(
     sites: one row per site with site name, country, site score and (calibrated method) its
     permutation p-value, flag counts and the number of KRIs flagged for consecutive months.
     """
-    all_cells, all_sites = engine_results(wh, scope, filters.study_level(), method)
+    all_cells, all_sites = _engine_results(wh, scope, filters, method)
     last = int(all_cells["snap"].max()) if len(all_cells) else 0
     persistence = _persistence(all_cells) if len(all_cells) else pd.DataFrame(
         columns=["study_site_id", "kri", "months_flagged", "new_flag", "z_history"])
@@ -130,13 +128,14 @@ def kri_site_history(
     wh: Warehouse, scope: AccessScope, filters: PortfolioFilter, method: str, study_site_id: str, kri_id: str
 ) -> pd.DataFrame:
     """One site's KRI at every monthly snapshot: cutoff, observed, expected, O - E, z, p, flag."""
-    all_cells, _ = engine_results(wh, scope, filters.study_level(), method)
+    cells = wh.query(scope, """
+        SELECT snap, observed, expected, observed - expected AS observed_minus_expected, denominator, rate,
+               expected_rate, z, p, flag
+        FROM kri_cells WHERE method = $method AND study_site_id = $site AND kri = $kri ORDER BY snap""",
+        {"method": method, "site": study_site_id, "kri": kri_id}, filters.study_level())
     cutoffs = cutoff_dates(wh)
-    cells = all_cells[(all_cells["study_site_id"] == study_site_id) & (all_cells["kri"] == kri_id)].copy()
-    cells["cutoff"] = cells["snap"].map(dict(enumerate(cutoffs)))
-    cells["observed_minus_expected"] = cells["observed"] - cells["expected"]
-    return cells[["cutoff", "observed", "expected", "observed_minus_expected", "denominator", "rate",
-                  "expected_rate", "z", "p", "flag"]].reset_index(drop=True)
+    cells.insert(0, "cutoff", cells.pop("snap").map(dict(enumerate(cutoffs))))
+    return cells
 
 
 @cached
@@ -152,31 +151,31 @@ _BREAKDOWN_SQL = {
     "ae_body_system": """
         SELECT coalesce(ae.body_system, 'Not coded') AS category, count(*) AS site_count,
                sum(CASE WHEN ae.serious THEN 1 ELSE 0 END) AS serious
-        FROM main.adverse_events ae JOIN scoped_sites USING (study_site_id)
+        FROM adverse_events ae JOIN scoped_sites USING (study_site_id)
         WHERE ae.study_site_id = $site GROUP BY 1""",
     "pd_category": """
         SELECT coalesce(pd.category, 'Uncategorized') AS category, count(*) AS site_count,
                sum(CASE WHEN pd.important THEN 1 ELSE 0 END) AS important
-        FROM main.protocol_deviations pd JOIN scoped_sites USING (study_site_id)
+        FROM protocol_deviations pd JOIN scoped_sites USING (study_site_id)
         WHERE pd.study_site_id = $site GROUP BY 1""",
     "lab_test": """
         SELECT m.test_code AS category, count(*) FILTER (WHERE m.grade >= 3) AS site_count,
                count(*) FILTER (WHERE m.grade IS NOT NULL) AS graded
-        FROM main.measurements m JOIN scoped_sites USING (study_site_id)
+        FROM measurements m JOIN scoped_sites USING (study_site_id)
         WHERE m.study_site_id = $site AND m.domain = 'LB' GROUP BY 1""",
 }
 _STUDY_BREAKDOWN_SQL = {
     "ae_body_system": """
         SELECT coalesce(ae.body_system, 'Not coded') AS category, count(*) AS study_count
-        FROM main.adverse_events ae JOIN scoped_sites USING (study_site_id)
+        FROM adverse_events ae JOIN scoped_sites USING (study_site_id)
         WHERE ae.study_id = $study GROUP BY 1""",
     "pd_category": """
         SELECT coalesce(pd.category, 'Uncategorized') AS category, count(*) AS study_count
-        FROM main.protocol_deviations pd JOIN scoped_sites USING (study_site_id)
+        FROM protocol_deviations pd JOIN scoped_sites USING (study_site_id)
         WHERE pd.study_id = $study GROUP BY 1""",
     "lab_test": """
         SELECT m.test_code AS category, count(*) FILTER (WHERE m.grade >= 3) AS study_count
-        FROM main.measurements m JOIN scoped_sites USING (study_site_id)
+        FROM measurements m JOIN scoped_sites USING (study_site_id)
         WHERE m.study_id = $study AND m.domain = 'LB' GROUP BY 1""",
 }
 
@@ -235,5 +234,30 @@ def kri_spec(kri_id: str):
     return CATALOGUE_BY_ID.get(kri_id)
 
 
-__all__ = ["alert_burden", "cell_alpha", "country_rollup", "kri_breakdown", "kri_funnel", "kri_names",
-           "kri_site_history", "kri_spec", "kri_tables"]
+@cached
+def atypical_sites(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter) -> pd.DataFrame:
+    """Stored atypical-data tests and combined score for the sites the filters select.
+
+    Sites are compared with their whole study, so the country and site filters do not change the
+    reference; they only select rows.
+    """
+    return wh.query(scope, "SELECT * FROM atypical_sites ORDER BY study_site_id", None, filters)
+
+
+def site_flag_counts(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter, method: str) -> pd.DataFrame:
+    """Per study at the latest snapshot: sites with any red cell, and with any amber or red cell.
+
+    Sites are those the filters select (country and site filters included), as on the heatmap.
+    """
+    return wh.query(
+        scope,
+        """
+        SELECT s.study_id, count(*) FILTER (WHERE s.red > 0) AS red_sites,
+               count(*) FILTER (WHERE s.red + s.amber > 0) AS flagged_sites
+        FROM kri_sites s
+        WHERE s.method = $method AND s.snap = (SELECT max(snap) FROM kri_sites)
+        GROUP BY 1 ORDER BY 1
+        """,
+        {"method": method},
+        filters,
+    )

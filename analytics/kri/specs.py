@@ -148,8 +148,8 @@ _AE_BIN_DAYS = "greatest(date_diff('day', su.randomization_date, ae.onset_date),
 EVENT_SOURCES: tuple[EventSource, ...] = (
     EventSource(
         "adverse_events",
-        "main.adverse_events ae JOIN scoped_sites USING (study_site_id) "
-        "JOIN main.subjects su USING (subject_id)",
+        "adverse_events ae JOIN scoped_sites USING (study_site_id) "
+        "JOIN subjects su USING (subject_id)",
         # When the EDC entry date is unknown (SDTM has none) the onset date is the best date known.
         "coalesce(ae.report_date, ae.onset_date)",
         (
@@ -163,7 +163,7 @@ EVENT_SOURCES: tuple[EventSource, ...] = (
     ),
     EventSource(
         "protocol_deviations",
-        "main.protocol_deviations pd JOIN scoped_sites USING (study_site_id)",
+        "protocol_deviations pd JOIN scoped_sites USING (study_site_id)",
         "coalesce(pd.reported_date, pd.occurred_date)",
         (
             ("pd", "count(*)"),
@@ -173,7 +173,7 @@ EVENT_SOURCES: tuple[EventSource, ...] = (
     ),
     EventSource(
         "lab_results",
-        "main.measurements m JOIN scoped_sites USING (study_site_id)",
+        "measurements m JOIN scoped_sites USING (study_site_id)",
         "m.collected_date",
         (
             ("lab_graded", "count(*) FILTER (WHERE m.grade IS NOT NULL)"),
@@ -184,7 +184,7 @@ EVENT_SOURCES: tuple[EventSource, ...] = (
     ),
     EventSource(
         "crf_pages",
-        "main.crf_pages p JOIN scoped_sites USING (study_site_id) JOIN main.visits v USING (visit_id)",
+        "crf_pages p JOIN scoped_sites USING (study_site_id) JOIN visits v USING (visit_id)",
         "p.entry_date",
         (
             ("pages", "count(*)"),
@@ -196,7 +196,7 @@ EVENT_SOURCES: tuple[EventSource, ...] = (
     ),
     EventSource(
         "visits",
-        "main.visits v JOIN scoped_sites USING (study_site_id)",
+        "visits v JOIN scoped_sites USING (study_site_id)",
         "v.scheduled_date + coalesce(v.window_days, 0)",  # a visit counts once its window has closed
         (
             ("visits_due", "count(*)"),
@@ -235,13 +235,13 @@ _FAILED_BY_CUTOFF = (
 # (by the cutoff). A site that keeps screening has about half its subjects after it.
 _SITE_MIDPOINT = (
     "activation_date + (date_diff('day', activation_date, least(k.cutoff, (SELECT max(s2.screening_date) "
-    "FROM main.subjects s2 WHERE s2.study_id = su.study_id AND s2.screening_date <= k.cutoff))) // 2)::INTEGER"
+    "FROM subjects s2 WHERE s2.study_id = su.study_id AND s2.screening_date <= k.cutoff))) // 2)::INTEGER"
 )
 
 STATE_SOURCES: tuple[StateSource, ...] = (
     StateSource(
         "subjects",
-        "main.subjects su JOIN scoped_sites USING (study_site_id) JOIN scoped_studies st ON st.study_id = su.study_id",
+        "subjects su JOIN scoped_sites USING (study_site_id) JOIN scoped_studies st ON st.study_id = su.study_id",
         (
             ("randomized", f"CAST({_RANDOMIZED_BY_CUTOFF} AS INTEGER)"),
             ("screen_failed", f"CAST({_FAILED_BY_CUTOFF} AS INTEGER)"),
@@ -263,7 +263,7 @@ STATE_SOURCES: tuple[StateSource, ...] = (
     ),
     StateSource(
         "queries",
-        "main.queries q JOIN scoped_sites USING (study_site_id)",
+        "queries q JOIN scoped_sites USING (study_site_id)",
         (
             ("queries", "count(*) FILTER (WHERE q.opened_date <= k.cutoff)"),
             ("queries_open_30",

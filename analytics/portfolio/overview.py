@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 from analytics.core.caching import cached
 from analytics.core.scope import NO_FILTER, AccessScope, PortfolioFilter
 from analytics.display.theme import FLAG_COLORS
+from analytics.kri.service import site_flag_counts
 from analytics.core.warehouse import Warehouse
 
 QUERY_AGE_BUCKETS = ((0, 7, "0-7 d"), (8, 30, "8-30 d"), (31, 90, "31-90 d"), (91, 100_000, ">90 d"))
@@ -30,10 +31,10 @@ def filter_options(wh: Warehouse, scope: AccessScope) -> pd.DataFrame:
         SELECT st.sponsor_id, sp.name AS sponsor_name, st.study_id, st.protocol_id,
                ss.study_site_id, ss.site_number, si.name AS site_name, si.country_code, c.name AS country_name
         FROM scoped_studies st
-        JOIN main.sponsors sp USING (sponsor_id)
-        LEFT JOIN main.study_sites ss USING (study_id)
-        LEFT JOIN main.sites si USING (site_id)
-        LEFT JOIN main.countries c ON c.country_code = si.country_code
+        JOIN sponsors sp USING (sponsor_id)
+        LEFT JOIN study_sites ss USING (study_id)
+        LEFT JOIN sites si USING (site_id)
+        LEFT JOIN countries c ON c.country_code = si.country_code
         ORDER BY st.study_id, ss.site_number
         """,
     )
@@ -49,6 +50,9 @@ def study_overview(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter =
     the plan to their share of the study's planned enrollment (``plan_share``).
     """
     as_of = wh.as_of()
+    # The whole study's plan (not only the filtered sites'), the denominator of a filtered plan share.
+    plan = wh.query(scope, "SELECT study_id, sum(planned_enrollment) AS planned_all FROM study_sites GROUP BY 1",
+                    None, filters.study_level())
     return wh.query_with(
         scope,
         """
@@ -58,32 +62,31 @@ def study_overview(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter =
                    count(*) FILTER (WHERE s.status = 'Screen failure') AS screen_failures,
                    count(*) FILTER (WHERE s.status = 'Discontinued') AS discontinued,
                    min(s.randomization_date) AS first_randomization
-            FROM main.subjects s JOIN scoped_sites USING (study_site_id)
+            FROM subjects s JOIN scoped_sites USING (study_site_id)
             WHERE s.screening_date BETWEEN $date_from AND $date_to
             GROUP BY ALL
         ),
-        sites AS (
+        site_counts AS (
             SELECT study_id, count(*) AS sites, count(activation_date) AS active_sites,
                    sum(planned_enrollment) AS planned_here
             FROM scoped_sites GROUP BY ALL
         ),
         -- With a country or site filter, the plan is the filtered sites' share of the study's plan.
         study_plan AS (
-            SELECT ss.study_id, sum(ss.planned_enrollment) AS planned_all
-            FROM main.study_sites ss JOIN scoped_studies USING (study_id) GROUP BY ALL
+            SELECT unnest($plan_studies) AS study_id, unnest($plan_totals) AS planned_all
         ),
         q AS (
             SELECT q.study_id,
                    count(*) FILTER (WHERE q.status <> 'Closed') AS open_queries,
                    count(*) FILTER (WHERE q.status <> 'Closed' AND $as_of - q.opened_date > 30) AS queries_open_30d
-            FROM main.queries q JOIN scoped_sites USING (study_site_id)
+            FROM queries q JOIN scoped_sites USING (study_site_id)
             WHERE q.opened_date BETWEEN $date_from AND $date_to
             GROUP BY ALL
         ),
         pages AS (
             SELECT v.study_id,
                    count(*) FILTER (WHERE v.entry_date IS NULL AND $as_of - v.actual_date > $late_days) AS overdue_visits
-            FROM main.visits v JOIN scoped_sites USING (study_site_id)
+            FROM visits v JOIN scoped_sites USING (study_site_id)
             WHERE v.actual_date BETWEEN $date_from AND $date_to
             GROUP BY ALL
         ),
@@ -91,7 +94,7 @@ def study_overview(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter =
             SELECT c.study_id,
                    count(*) FILTER (WHERE c.closed_date IS NULL) AS open_capas,
                    count(*) FILTER (WHERE c.closed_date IS NULL AND c.current_due_date < $as_of) AS overdue_capas
-            FROM main.capas c JOIN scoped_sites USING (study_site_id)
+            FROM capas c JOIN scoped_sites USING (study_site_id)
             WHERE c.opened_date BETWEEN $date_from AND $date_to
             GROUP BY ALL
         )
@@ -101,9 +104,9 @@ def study_overview(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter =
                st.therapeutic_area, st.indication, st.status, st.blinded,
                st.planned_fpi, st.planned_lpi,
                CASE WHEN len($f_countries) = 0 AND len($f_sites) = 0 THEN 1.0
-                    ELSE coalesce(sites.planned_here / nullif(study_plan.planned_all, 0), 1.0) END AS plan_share,
+                    ELSE coalesce(site_counts.planned_here / nullif(study_plan.planned_all, 0), 1.0) END AS plan_share,
                round(st.target_enrollment * plan_share)::INTEGER AS target_enrollment,
-               coalesce(sites.sites, 0) AS sites, coalesce(sites.active_sites, 0) AS active_sites,
+               coalesce(site_counts.sites, 0) AS sites, coalesce(site_counts.active_sites, 0) AS active_sites,
                coalesce(subj.screened, 0) AS screened, coalesce(subj.randomized, 0) AS randomized,
                coalesce(subj.screen_failures, 0) AS screen_failures, coalesce(subj.discontinued, 0) AS discontinued,
                subj.first_randomization,
@@ -116,15 +119,16 @@ def study_overview(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter =
                coalesce(pages.overdue_visits, 0) AS overdue_visits,
                coalesce(capa.open_capas, 0) AS open_capas, coalesce(capa.overdue_capas, 0) AS overdue_capas
         FROM scoped_studies st
-        JOIN main.sponsors sp USING (sponsor_id)
-        LEFT JOIN sites USING (study_id) LEFT JOIN study_plan USING (study_id)
+        JOIN sponsors sp USING (sponsor_id)
+        LEFT JOIN site_counts USING (study_id) LEFT JOIN study_plan USING (study_id)
         LEFT JOIN subj USING (study_id) LEFT JOIN q USING (study_id)
         LEFT JOIN pages USING (study_id) LEFT JOIN capa USING (study_id)
         -- with a country or site filter, only studies that have such sites
-        WHERE (len($f_countries) = 0 AND len($f_sites) = 0) OR sites.sites > 0
+        WHERE (len($f_countries) = 0 AND len($f_sites) = 0) OR site_counts.sites > 0
         ORDER BY st.study_id
         """,
-        {"as_of": as_of, "late_days": LATE_ENTRY_DAYS},
+        {"as_of": as_of, "late_days": LATE_ENTRY_DAYS, "plan_studies": plan["study_id"].tolist(),
+         "plan_totals": plan["planned_all"].astype("float64").tolist()},
         filters,
     ).pipe(_add_enrollment_status)
 
@@ -158,7 +162,7 @@ def query_aging(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter = NO
         scope,
         """
         SELECT q.study_id, date_diff('day', q.opened_date, $as_of) AS age_days, count(*) AS open_queries
-        FROM main.queries q JOIN scoped_sites USING (study_site_id)
+        FROM queries q JOIN scoped_sites USING (study_site_id)
         WHERE q.status <> 'Closed' AND q.opened_date BETWEEN $date_from AND $date_to
         GROUP BY ALL
         """,
@@ -187,9 +191,9 @@ def milestones_at_risk(wh: Warehouse, scope: AccessScope, filters: PortfolioFilt
         """
         SELECT m.study_id, st.protocol_id, m.milestone, m.sequence, m.planned_date,
                date_diff('day', m.planned_date, $as_of) AS days_late
-        FROM main.milestones m JOIN scoped_studies st USING (study_id)
+        FROM milestones m JOIN scoped_studies st USING (study_id)
         WHERE m.actual_date IS NULL AND m.planned_date <= $as_of + INTERVAL 90 DAY
-          AND m.sequence = (SELECT min(m2.sequence) FROM main.milestones m2
+          AND m.sequence = (SELECT min(m2.sequence) FROM milestones m2
                             WHERE m2.study_id = m.study_id AND m2.actual_date IS NULL)
         ORDER BY days_late DESC
         """,
@@ -246,16 +250,7 @@ def enrollment_figure(overview: pd.DataFrame) -> go.Figure:
 @cached
 def risk_signals(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter = NO_FILTER) -> pd.DataFrame:
     """Per study: sites with any red and with any amber KRI flag at the latest snapshot (calibrated engine)."""
-    from analytics.kri import service, stored  # the KRI engine builds on this module's scope and cache
-
-    if stored.available(wh):
-        return stored.read_site_flag_counts(wh, scope, filters, "calibrated")
-    _, sites = service.kri_tables(wh, scope, filters, "calibrated")
-    if sites.empty:
-        return pd.DataFrame(columns=["study_id", "red_sites", "flagged_sites"])
-    flagged = sites.assign(red_site=sites["red"] > 0, flagged_site=(sites["red"] + sites["amber"]) > 0)
-    return (flagged.groupby("study_id").agg(red_sites=("red_site", "sum"), flagged_sites=("flagged_site", "sum"))
-            .astype("int64").reset_index())
+    return site_flag_counts(wh, scope, filters, "calibrated")
 
 
 def with_risk_signals(overview: pd.DataFrame, signals: pd.DataFrame) -> pd.DataFrame:

@@ -53,25 +53,25 @@ subj AS (
            min(su.randomization_date) AS first_randomization,
            sum(date_diff('day', coalesce(su.consent_date, su.screening_date),
                least($as_of, coalesce(su.discontinuation_date, $as_of)))) / 30.4375 AS patient_months
-    FROM main.subjects su JOIN scoped_sites USING (study_site_id)
+    FROM subjects su JOIN scoped_sites USING (study_site_id)
     GROUP BY 1
 ), entry AS (
     SELECT v.study_site_id, median(date_diff('day', v.actual_date, v.entry_date)) AS entry_lag_days
-    FROM main.visits v JOIN scoped_sites USING (study_site_id)
+    FROM visits v JOIN scoped_sites USING (study_site_id)
     WHERE v.entry_date IS NOT NULL AND v.actual_date IS NOT NULL GROUP BY 1
 ), q AS (
     SELECT q.study_site_id, median(date_diff('day', q.opened_date, q.answered_date)) AS query_turnaround_days
-    FROM main.queries q JOIN scoped_sites USING (study_site_id)
+    FROM queries q JOIN scoped_sites USING (study_site_id)
     WHERE q.answered_date IS NOT NULL GROUP BY 1
 ), dev AS (
     SELECT pd.study_site_id, count(*) AS deviations
-    FROM main.protocol_deviations pd JOIN scoped_sites USING (study_site_id) GROUP BY 1
+    FROM protocol_deviations pd JOIN scoped_sites USING (study_site_id) GROUP BY 1
 ), mon AS (
     SELECT study_site_id, median(gap) AS monitoring_interval_days FROM (
         SELECT mv.study_site_id,
                date_diff('day', lag(mv.actual_date) OVER (PARTITION BY mv.study_site_id ORDER BY mv.actual_date),
                          mv.actual_date) AS gap
-        FROM main.monitoring_visits mv JOIN scoped_sites USING (study_site_id)
+        FROM monitoring_visits mv JOIN scoped_sites USING (study_site_id)
         WHERE mv.actual_date IS NOT NULL AND mv.visit_type IN ('IMV', 'Remote')
     ) WHERE gap IS NOT NULL GROUP BY 1
 )"""
@@ -92,7 +92,7 @@ LEFT JOIN dev USING (study_site_id) LEFT JOIN mon USING (study_site_id)
 
 _MONTHLY_SQL = """
 SELECT su.study_site_id, date_trunc('month', su.randomization_date) AS month, count(*) AS randomized
-FROM main.subjects su JOIN scoped_sites USING (study_site_id)
+FROM subjects su JOIN scoped_sites USING (study_site_id)
 WHERE su.randomization_date IS NOT NULL AND su.randomization_date >= $since
 GROUP BY ALL
 """
@@ -198,7 +198,7 @@ SELECT s.site_id, any_value(s.site_name) AS site_name, any_value(s.country_code)
 FROM scoped_sites s JOIN scoped_studies st USING (study_id)
 LEFT JOIN (
     SELECT su.study_site_id, count(*) FILTER (WHERE su.randomization_date IS NOT NULL) AS randomized
-    FROM main.subjects su JOIN scoped_sites USING (study_site_id) GROUP BY 1
+    FROM subjects su JOIN scoped_sites USING (study_site_id) GROUP BY 1
 ) r USING (study_site_id)
 WHERE s.activation_date IS NOT NULL AND st.therapeutic_area = $area
   AND (len($countries) = 0 OR list_contains($countries, s.country_code))

@@ -1,0 +1,144 @@
+"""The KRI engine's stored results, as derived results of the registry (:mod:`analytics.core.derived`).
+
+Two results, each per study:
+
+* ``kri``: every method's cells and site scores at six monthly snapshots (``derived.kri_cells``,
+  ``derived.kri_sites``), the calibrated site score's permutation p-value, and the per-site
+  evidence for the between-site variance (``derived.kri_variance_inputs``).
+* ``atypical``: the atypical-data tests and combined score per site (``derived.atypical_sites``).
+
+Sites are scored against their whole study, so a study's results depend on its own data with one
+exception: a study with few sites borrows its between-site variance from the median over the
+portfolio's studies (the *portfolio prior*). Refreshing some studies therefore uses the prior of
+the whole portfolio (the stored evidence of the other studies plus the new), which makes their
+results identical to a full refresh. The other studies keep the prior they were scored with unless
+it moved by more than :data:`PRIOR_TOLERANCE` on the between-site standard deviation scale (log or
+logit), in which case every study is rescored.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analytics.core.derived import DerivedResult, RefreshRun, stored_inputs
+from analytics.core.scope import NO_FILTER
+from analytics.kri.atypical import atypical_inputs, score_atypical
+from analytics.kri.engine import METHODS, KRIRun, run_engine
+from analytics.kri.extract import snapshot_dates, subject_measures
+from analytics.kri.permutation import site_score_pvalues
+
+# Change of any KRI's prior between-site SD (log/logit scale; 0.05 ~ 5% in rate) that rescores every study.
+PRIOR_TOLERANCE = 0.05
+
+
+def _variance_inputs(run: KRIRun) -> pd.DataFrame:
+    """Per site, snapshot and KRI: the implied between-site variance (NaN where not usable)."""
+    sites = run.index.sites
+    parts = [sites.assign(kri=kri, implied=fit.implied_tau2) for kri, fit in run.fits.items()]
+    if not parts:
+        return pd.DataFrame(columns=["snap", "study_id", "study_site_id", "kri", "implied"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def _priors(evidence: pd.DataFrame) -> dict[str, dict[int, float]]:
+    """The pooled between-site variance per KRI and snapshot: the median of the usable evidence."""
+    usable = evidence.dropna(subset=["implied"])
+    medians = usable.groupby(["kri", "snap"])["implied"].median().clip(lower=0.0)
+    priors: dict[str, dict[int, float]] = {}
+    for (kri, snap), value in medians.items():
+        priors.setdefault(str(kri), {})[int(snap)] = float(value)
+    return priors
+
+
+def _moved(old: dict, new: dict[str, dict[int, float]]) -> float:
+    """The largest change of the between-site SD between two priors (inf when a KRI or snapshot is new)."""
+    worst = 0.0
+    for kri, snaps in new.items():
+        for snap, value in snaps.items():
+            before = (old.get(kri) or {}).get(str(snap))
+            if before is None:
+                return float("inf")
+            worst = max(worst, abs(np.sqrt(max(value, 0.0)) - np.sqrt(max(before, 0.0))))
+    return worst
+
+
+def _measures(run: RefreshRun) -> pd.DataFrame:
+    key = ("measures", run.study_ids)
+    if key not in run.scratch:
+        run.progress("extracting KRI measures")
+        run.scratch[key] = subject_measures(run.warehouse, run.scope, NO_FILTER, snapshot_dates(run.as_of))
+    return run.scratch[key]
+
+
+def plan_kri(run: RefreshRun) -> tuple[set[str], str]:
+    """The studies to rescore: the stale ones, or all when the portfolio prior moved too far."""
+    if run.everything:
+        return set(run.study_ids), ""
+    run.progress("estimating the portfolio prior")
+    own = _variance_inputs(run_engine(_measures(run), "calibrated"))
+    others = run.con.execute(
+        "SELECT snap, study_id, study_site_id, kri, implied FROM derived.kri_variance_inputs "
+        "WHERE NOT list_contains($ids, study_id)", {"ids": list(run.study_ids)}).df()
+    priors = _priors(pd.concat([others, own], ignore_index=True))
+    run.scratch["priors"] = priors
+    moved = max((_moved(stored.get("prior", {}), priors)
+                 for stored in stored_inputs(run.con, "kri", run.study_ids)), default=0.0)
+    if moved > PRIOR_TOLERANCE:
+        return set(run.all_study_ids), (f"the portfolio prior's between-site SD moved by {moved:.3f} "
+                                        f"(> {PRIOR_TOLERANCE}), so every study was rescored")
+    return set(run.study_ids), ""
+
+
+def compute_kri(run: RefreshRun) -> dict[str, pd.DataFrame]:
+    """Every method's cells and sites for ``run.study_ids`` at the monthly snapshots."""
+    frame = _measures(run)
+    priors = None if run.everything else run.scratch.get("priors")
+    cells, sites, evidence = [], [], None
+    for method in METHODS:
+        run.progress(f"scoring KRIs ({method})")
+        result = run_engine(frame, method, priors=priors if method == "calibrated" else None)
+        method_sites = result.sites.copy()
+        method_sites["site_p"] = np.nan
+        if method == "calibrated" and len(method_sites):
+            run.progress("calibrating site scores by patient reshuffling")
+            last = int(method_sites["snap"].max())
+            latest = method_sites["snap"] == last
+            method_sites.loc[latest, "site_p"] = site_score_pvalues(result, last).reindex(
+                method_sites.index[latest]).to_numpy()
+            evidence = _variance_inputs(result)
+        cells.append(result.cells.assign(method=method))
+        sites.append(method_sites.assign(method=method))
+    if evidence is None:
+        evidence = pd.DataFrame(columns=["snap", "study_id", "study_site_id", "kri", "implied"])
+    run.inputs["prior"] = priors if priors is not None else _priors(evidence)
+    return {"kri_cells": pd.concat(cells, ignore_index=True), "kri_sites": pd.concat(sites, ignore_index=True),
+            "kri_variance_inputs": evidence}
+
+
+def compute_atypical(run: RefreshRun) -> dict[str, pd.DataFrame]:
+    """The atypical-data tests of ``run.study_ids`` (each site against its own study)."""
+    run.progress("atypical-data tests")
+    return {"atypical_sites": score_atypical(*atypical_inputs(run.warehouse, run.scope, NO_FILTER))}
+
+
+_ENGINE_MODULES = ("analytics.kri.engine", "analytics.kri.models", "analytics.kri.specs", "analytics.kri.extract",
+                   "analytics.kri.funnel", "analytics.kri.sites", "analytics.kri.permutation")
+
+KRI_RESULT = DerivedResult(
+    name="kri",
+    description="KRI cells and site scores, both methods, six monthly snapshots",
+    tables=("kri_cells", "kri_sites", "kri_variance_inputs"),
+    compute=compute_kri,
+    code=(*_ENGINE_MODULES, "analytics.kri.results"),
+    params=(("methods", METHODS), ("prior_tolerance", PRIOR_TOLERANCE)),
+    plan=plan_kri,
+)
+
+ATYPICAL_RESULT = DerivedResult(
+    name="atypical",
+    description="atypical-data tests per site",
+    tables=("atypical_sites",),
+    compute=compute_atypical,
+    code=("analytics.kri.atypical",),
+)

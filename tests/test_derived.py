@@ -1,0 +1,147 @@
+"""Derived results: stored answers equal live scoring, read through the scope, refreshed only when stale."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from analytics.core import derived, warehouse
+from analytics.core.scope import NO_FILTER, AccessScope, PortfolioFilter
+from analytics.core.warehouse import Warehouse
+from analytics.kri import service
+from analytics.kri.engine import run_engine
+from analytics.kri.extract import snapshot_dates, subject_measures
+from analytics.kri.results import KRI_RESULT
+from analytics.registry import REGISTRY
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+def _state(db: Path) -> pd.DataFrame:
+    with warehouse.inspect(db) as con:
+        return con.execute("SELECT result, study_id, code_version, data_version, computed_at "
+                           "FROM meta.derived_state ORDER BY 1, 2").df()
+
+
+def test_stored_results_equal_live_scoring(demo_db: Path) -> None:
+    wh = Warehouse.open(demo_db)
+    assert derived.freshness(wh, AccessScope(), NO_FILTER, KRI_RESULT).ok
+    scope = AccessScope.full_access()
+    frame = subject_measures(wh, scope, NO_FILTER, snapshot_dates(wh.as_of()))
+    for method in ("calibrated", "funnel"):
+        live = run_engine(frame, method).cells
+        saved, _ = service._engine_results(wh, scope, NO_FILTER, method)
+        key = ["snap", "study_site_id", "kri"]
+        merged = live.merge(saved, on=key, suffixes=("_live", "_stored"), validate="one_to_one")
+        assert len(merged) == len(live) == len(saved)
+        assert (merged["flag_live"] == merged["flag_stored"]).all()
+        pd.testing.assert_series_equal(merged["p_live"], merged["p_stored"], check_names=False)
+
+
+def test_stored_results_are_read_through_the_scope(demo_db: Path) -> None:
+    wh = Warehouse.open(demo_db)
+    with warehouse.inspect(demo_db) as con:
+        own = {r[0] for r in con.execute("SELECT study_id FROM main.studies WHERE sponsor_id = 'SP02'").fetchall()}
+    sponsor = AccessScope(sponsor_ids=frozenset({"SP02"}))
+    cells, sites = service._engine_results(wh, sponsor, NO_FILTER, "calibrated")
+    assert set(cells["study_id"]) == own and set(sites["study_id"]) == own
+    assert set(service.atypical_sites(wh, sponsor, NO_FILTER)["study_id"]) <= own
+
+
+def test_a_benchmark_import_refreshes_no_kri(demo_db: Path, tmp_path: Path, shared_data: Path) -> None:
+    from analytics.importers.ctgov import prepare_ctgov
+    from analytics.importers.staging import commit
+
+    db = warehouse.copy_warehouse(demo_db, tmp_path / "w.duckdb")
+    before = _state(db)
+    result = commit(prepare_ctgov(shared_data / "ctgov" / "alzheimer_ctg-studies.csv"), db)
+    assert [o.studies for o in result.refreshed] == [(), ()]
+    pd.testing.assert_frame_equal(_state(db), before)
+
+
+@pytest.fixture(scope="module")
+def pilot_incremental(demo_db: Path, shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The pilot imported into a copy of the demo with a prior tolerance wide enough to keep the others."""
+    from analytics.importers.sdtm import SdtmOptions, prepare_sdtm
+    from analytics.importers.staging import commit
+    from analytics.kri import results
+
+    db = warehouse.copy_warehouse(demo_db, tmp_path_factory.mktemp("incremental") / "w.duckdb")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(results, "PRIOR_TOLERANCE", 10.0)
+        outcome = commit(prepare_sdtm(shared_data / "sdtm" / "cdiscpilot01", db,
+                                      SdtmOptions(study_id="CDISCPILOT01")), db)
+    return db, outcome
+
+
+def test_an_sdtm_import_refreshes_only_that_study(demo_db: Path, pilot_incremental) -> None:
+    db, outcome = pilot_incremental
+    assert [o.studies for o in outcome.refreshed] == [("CDISCPILOT01",), ("CDISCPILOT01",)]
+    before, after = _state(demo_db).set_index(["result", "study_id"]), _state(db).set_index(["result", "study_id"])
+    assert set(after.index.difference(before.index)) == {("kri", "CDISCPILOT01"), ("atypical", "CDISCPILOT01")}
+    pd.testing.assert_frame_equal(after.loc[before.index], before)  # the other studies were left as they were
+
+
+def test_a_prior_that_moves_rescores_every_study(demo_db: Path, pilot_db: Path) -> None:
+    # With the default tolerance the pilot (an unusual study among twelve) moves the portfolio prior.
+    before, after = _state(demo_db), _state(pilot_db)
+    kri_before = before[before["result"] == "kri"].set_index("study_id")["computed_at"]
+    kri_after = after[after["result"] == "kri"].set_index("study_id")["computed_at"]
+    assert (kri_after[kri_before.index] > kri_before).all()
+    atypical_before = before[before["result"] == "atypical"].set_index("study_id")["computed_at"]
+    atypical_after = after[after["result"] == "atypical"].set_index("study_id")["computed_at"]
+    assert (atypical_after[atypical_before.index] == atypical_before).all()
+
+
+def test_an_incremental_refresh_gives_the_full_refresh_answer(pilot_incremental, tmp_path: Path) -> None:
+    db, _ = pilot_incremental
+    copy = warehouse.copy_warehouse(db, tmp_path / "full.duckdb")
+    with warehouse.modify_aside(copy) as con:
+        derived.refresh(con, REGISTRY, force=True)
+    pilot = PortfolioFilter(study_ids=("CDISCPILOT01",))
+    incremental, _ = service._engine_results(Warehouse.open(db), AccessScope.full_access(), pilot, "calibrated")
+    full, _ = service._engine_results(Warehouse.open(copy), AccessScope.full_access(), pilot, "calibrated")
+    pd.testing.assert_frame_equal(incremental.drop(columns="site_code"), full.drop(columns="site_code"))
+
+
+def test_a_code_change_makes_results_stale_until_refreshed(tiny_db: Path, tmp_path: Path) -> None:
+    db = warehouse.copy_warehouse(tiny_db, tmp_path / "w.duckdb")
+    with duckdb.connect(str(db)) as con:
+        con.execute("UPDATE meta.derived_state SET code_version = 'older-engine' WHERE result = 'kri'")
+    stale = derived.freshness(Warehouse.open(db), AccessScope(), NO_FILTER, KRI_RESULT)
+    assert not stale.ok and set(stale.stale.values()) == {"code changed"}
+    assert "python -m analytics refresh" in stale.message(str(db))
+    with warehouse.modify_aside(db) as con:
+        outcomes = derived.refresh(con, REGISTRY)
+    assert [bool(o.studies) for o in outcomes] == [True, False]  # only the KRI result was recomputed
+    assert derived.freshness(Warehouse.open(db), AccessScope(), NO_FILTER, KRI_RESULT).ok
+
+
+def test_import_refreshes_stored_results_so_the_pilot_is_scored(pilot_db: Path) -> None:
+    wh = Warehouse.open(pilot_db)
+    pilot = PortfolioFilter(study_ids=("CDISCPILOT01",))
+    cells, sites = service.kri_tables(wh, AccessScope(), pilot, "calibrated")
+    assert len(sites) == 17
+    evaluable = cells[cells["flag"] >= 0].groupby("kri")["study_site_id"].nunique()
+    assert evaluable["ae_rate"] == 17  # AEs are in the SDTM, so every site is scored
+    # No EDC entry dates or queries in SDTM: those KRIs are grey, never "fine".
+    for kri in ("query_rate", "late_entry", "ae_reporting_lag", "data_change"):
+        assert evaluable.get(kri, 0) == 0
+
+
+def test_heatmap_shows_every_pilot_site(pilot_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRO_WAREHOUSE", str(pilot_db))
+    monkeypatch.setenv("CRO_USER", "local")
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["study"] = "CDISCPILOT01"
+    at.switch_page("pages/rbm_heatmap.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    heatmap = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
+    assert len(set(heatmap["y"])) == 17
+    assert "AE rate" in heatmap["x"]
