@@ -207,7 +207,8 @@ def _loaded_tab() -> None:
             st.info("This study comes from SDTM, which carries no eCRF entry dates, queries, monitoring visits, "
                     "quality events or CAPAs: pages show those facts as absent for it, not as zero.",
                     icon=":material/info:")
-    trials = ctx.warehouse.reference(
+    trials = ctx.warehouse.query(
+        ctx.scope,
         "SELECT file_name, row_count, rejected_rows, sha256, imported_at, importer_version "
         "FROM data_provenance WHERE source_type = 'ctgov' ORDER BY imported_at DESC"
     )
@@ -218,9 +219,9 @@ def _loaded_tab() -> None:
         st.dataframe(trials, hide_index=True, key="ctgov_files")
 
 
-ctx = current_context("data")
+ctx = current_context()
 st.title("Data")
-can_load = bool(getattr(ctx.user.role, "can_load_data", False))
+can_load = ctx.user.role.allows("load_data")
 if can_load:
     load_tab, loaded_tab = st.tabs(["Load data", "Loaded data"])
     with load_tab:

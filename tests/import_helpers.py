@@ -35,3 +35,12 @@ def copy_domains(target: Path, *names: str) -> Path:
     for name in names:
         shutil.copyfile(PILOT / name, target / name)
     return target
+
+
+def open_page(page: str, timeout: int = 120):
+    """Run the app (the frame) and switch to ``page`` (e.g. "pages/data.py"), as a user's click would."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=timeout)
+    at.switch_page(page)
+    return at.run()

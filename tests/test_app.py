@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from analytics.frame.identity import load_users
-from analytics.frame.navigation import PAGES, pages_for
+from analytics.frame.pages import PAGES, pages_for
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 USERS = load_users()
@@ -40,42 +40,43 @@ def test_every_page_renders_for_every_role_that_may_open_it(user, page, app_env,
 def test_overview_shows_the_portfolio(app_env, monkeypatch) -> None:
     at = _run("local", monkeypatch)
     labels = [m.label for m in at.metric]
-    assert labels[:3] == ["Studies", "Behind enrollment plan", "Randomized"]
+    assert labels[:3] == ["Studies", "Behind plan", "Randomized"]
     assert at.metric[0].value == "12"
     table = at.dataframe[0].value
-    assert len(table) == 12 and table["randomized"].le(table["target_enrollment"]).all()
+    assert len(table) == 12 and table["Randomized"].le(table["Target"] * 1.5).all()
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-    assert any("Enrollment against plan" in c["layout"]["title"]["text"] for c in charts)
-    bars = next(c for c in charts if "Enrollment" in c["layout"]["title"]["text"])["data"][0]
-    assert sorted(bars["y"]) == sorted(table["study_id"])
+    enrollment = next(c for c in charts if "Enrollment against plan" in c["layout"]["title"]["text"])
+    bars = [trace for trace in enrollment["data"] if trace["type"] == "bar"]
+    assert sorted(y for trace in bars for y in trace["y"]) == sorted(table["Protocol"])
+    # Every bar colour has its own legend entry naming the status it stands for.
+    assert all(trace["name"].startswith("Randomized: ") and trace.get("showlegend", True) for trace in bars)
 
 
 def test_sponsor_reviewer_sees_only_their_sponsor(app_env, monkeypatch) -> None:
     at = _run("sponsor_sp01", monkeypatch)
     table = at.dataframe[0].value
-    assert set(table["sponsor_name"]) and table["sponsor_name"].nunique() == 1
-    assert at.sidebar.multiselect(key="sponsor").options == ["SP01"]
-    charts = json.dumps([json.loads(c.proto.spec) for c in at.get("plotly_chart")])
-    foreign = set(at.sidebar.multiselect(key="study").options)
-    assert foreign == set(table["study_id"])
-    assert "ST0" in charts and all(s in foreign for s in json.loads(charts)[0]["data"][0]["y"])
+    assert set(table["Sponsor"]) and table["Sponsor"].nunique() == 1
+    assert at.sidebar.multiselect(key="url_sponsor").options == [table["Sponsor"].iloc[0]]
+    studies = at.sidebar.multiselect(key="url_study").options
+    assert len(studies) == len(table) and all(f"({s})" in o or o == s for o, s in zip(sorted(studies),
+                                                                                          sorted(table["Study"])))
 
 
 def test_link_to_another_sponsors_study_is_refused_without_leaking(app_env, monkeypatch) -> None:
     at = _run("sponsor_sp01", monkeypatch, {"study": ["ST012"]})
     assert any("Study 'ST012' is not available to you" in w.value for w in at.warning)
-    assert "ST012" not in set(at.dataframe[0].value["study_id"])
+    assert "ST012" not in set(at.dataframe[0].value["Study"])
+    assert "study" not in at.query_params  # the refused value is gone from the URL
 
 
-def test_choosing_a_study_filters_the_page(app_env, monkeypatch) -> None:
-    # AppTest cannot drive URL-bound widgets (the browser test covers links); seed the widget state.
-    monkeypatch.setenv("CRO_USER", "local")
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.session_state["study"] = ["ST001", "ST005"]
-    at.run()
+def test_a_study_link_and_the_study_widget_filter_the_page(app_env, monkeypatch) -> None:
+    at = _run("local", monkeypatch, {"study": ["ST001", "ST005"]})
     assert not at.exception
-    assert set(at.dataframe[0].value["study_id"]) == {"ST001", "ST005"}
+    assert set(at.dataframe[0].value["Study"]) == {"ST001", "ST005"}
     assert at.metric[0].value == "2"
+    at.sidebar.multiselect(key="url_study").unselect("ST005").run()
+    assert set(at.dataframe[0].value["Study"]) == {"ST001"}
+    assert at.query_params["study"] in ("ST001", ["ST001"])  # the widget wrote the value, not its label
 
 
 def test_page_urls_are_the_file_names() -> None:
@@ -86,7 +87,7 @@ def test_page_urls_are_the_file_names() -> None:
 
 def test_role_page_lists_follow_the_users_file() -> None:
     assert "data" not in {p.key for p in pages_for(USERS["cra_demo"].role)}
-    assert not USERS["local"].role.can_load_data and USERS["data_manager"].role.can_load_data
+    assert not USERS["local"].role.allows("load_data") and USERS["data_manager"].role.allows("load_data")
     assert {p.key for p in pages_for(USERS["admin"].role)} == {p.key for p in PAGES}
 
 
@@ -105,15 +106,12 @@ def test_unknown_user_is_a_clear_message(app_env, monkeypatch) -> None:
 
 def test_imported_cdisc_pilot_appears_on_the_overview(pilot_db, monkeypatch) -> None:
     monkeypatch.setenv("CRO_WAREHOUSE", str(pilot_db))
-    monkeypatch.setenv("CRO_USER", "local")
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.session_state["study"] = ["CDISCPILOT01"]
-    at.run()
+    at = _run("local", monkeypatch, {"study": ["CDISCPILOT01"]})
     assert not at.exception
-    row = at.dataframe[0].value.set_index("study_id").loc["CDISCPILOT01"]
-    assert (row["randomized"], row["sites"]) == (254, 17)
+    row = at.dataframe[0].value.set_index("Study").loc["CDISCPILOT01"]
+    assert (row["Randomized"], row["Sites"]) == (254, 17)
     # SDTM has no query or eCRF-entry data: absent, not zero.
-    assert row[["open_queries", "overdue_visits", "open_capas"]].isna().all()
+    assert row[["Open queries", "Visits not entered > 10 d", "Overdue CAPAs"]].isna().all()
     assert any("no operational data" in c.value for c in at.caption)
 
 
@@ -125,8 +123,8 @@ def test_overview_risk_signals_match_the_heatmap(app_env, monkeypatch) -> None:
     at = _run("local", monkeypatch)
     _, sites = service.kri_tables(Warehouse.open(app_env), AccessScope(), NO_FILTER, "calibrated")
     red = int((sites["red"] > 0).sum())
-    metric = next(m for m in at.metric if m.label == "Sites with a red risk flag")
+    metric = next(m for m in at.metric if m.label == "Sites with red flags")
     assert metric.value == str(red)
     table = at.dataframe[0].value
-    assert int(table["red_sites"].sum()) == red
-    assert table["risk_view"].str.contains("rbm_heatmap\\?study=ST0").all()
+    assert int(table["Red-flag sites"].sum()) == red
+    assert table["Risk view"].str.contains("rbm_heatmap\\?study=ST0").all()

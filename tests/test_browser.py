@@ -7,6 +7,7 @@ missing browser is a failure.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from analytics.frame.navigation import PAGES
+from analytics.frame.pages import PAGES
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -144,7 +145,7 @@ def test_deep_link_as_first_request_goes_through_the_frame(browser_page: Page, d
     with streamlit_server(demo_db, user) as url:
         browser_page.goto(f"{url}/{url_path}")
         _wait_idle(browser_page)
-        expect(browser_page.get_by_test_id("stMultiSelect").filter(has_text="Study")).to_have_count(1)
+        expect(browser_page.get_by_text("Signed in as")).to_be_visible()  # the frame ran
         heading = browser_page.get_by_role("heading", name=spec.title if spec.key != "rbm" else "RBM heatmap")
         if allowed:
             expect(heading.first).to_be_visible()
@@ -153,17 +154,101 @@ def test_deep_link_as_first_request_goes_through_the_frame(browser_page: Page, d
             expect(browser_page.get_by_role("heading", name="Data", exact=True)).to_have_count(0)
 
 
-def test_heatmap_drill_down_link_opens_the_site_view(browser_page: Page, server: str, demo_db: Path) -> None:
-    from analytics.core.scope import AccessScope
-    from analytics.core.warehouse import Warehouse
+def _busiest_site(demo_db: Path) -> str:
+    from analytics.core import warehouse
 
-    busiest = Warehouse.open(demo_db).query(
-        AccessScope.full_access(),
-        "SELECT study_site_id FROM main.subjects JOIN scoped_sites USING (study_site_id) "
-        "GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1")["study_site_id"][0]
+    with warehouse.inspect(demo_db) as con:
+        return con.execute("SELECT study_site_id FROM main.subjects GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"
+                           ).fetchone()[0]
+
+
+def _share_link(page: Page) -> str:
+    caption = page.get_by_test_id("stCaptionContainer").filter(has_text="Link to this view")
+    expect(caption).to_have_count(1, timeout=IDLE_TIMEOUT_MS)
+    return caption.locator("code").inner_text()
+
+
+def _query(page: Page) -> dict[str, list[str]]:
+    from urllib.parse import parse_qs, urlparse
+
+    return parse_qs(urlparse(page.url).query)
+
+
+def test_overview_path_opens_the_overview(browser_page: Page, server: str) -> None:
+    browser_page.goto(f"{server}/overview")
+    _wait_idle(browser_page)
+    expect(browser_page.get_by_role("heading", name="Portfolio overview")).to_be_visible()
+    expect(browser_page.get_by_text("Page not found")).to_have_count(0)
+
+
+def test_heatmap_drill_down_link_opens_the_site_view(browser_page: Page, server: str, demo_db: Path) -> None:
+    busiest = _busiest_site(demo_db)
     browser_page.goto(f"{server}/rbm_heatmap?focus={busiest}&kri=ae_rate")
     _wait_idle(browser_page)
     expect(browser_page.get_by_test_id("stException")).to_have_count(0)
-    expect(browser_page.get_by_text(f"AE rate: funnel across {busiest.split('-')[0]} sites")).to_be_visible()
     expect(browser_page.get_by_test_id("stPlotlyChart")).to_have_count(3, timeout=IDLE_TIMEOUT_MS)
-    assert f"focus={busiest}" in browser_page.url
+    assert _query(browser_page)["focus"] == [busiest]
+    assert f"focus={busiest}" in _share_link(browser_page)
+
+
+def test_changing_the_drill_down_site_three_times_shows_each_choice(browser_page: Page, server: str) -> None:
+    browser_page.goto(f"{server}/rbm_heatmap")
+    _wait_idle(browser_page)
+    site_box = browser_page.get_by_test_id("stSelectbox").filter(has_text="Site")
+    seen = []
+    combobox = site_box.get_by_role("combobox")
+    previous = combobox.input_value()
+    for steps in (1, 4, 2):
+        combobox.click()
+        for _ in range(steps):
+            browser_page.keyboard.press("ArrowDown")
+        browser_page.keyboard.press("Enter")
+        expect(combobox).not_to_have_value(previous, timeout=IDLE_TIMEOUT_MS)
+        label = previous = combobox.input_value()
+        number = re.search(r"site (\S+)\)$", label).group(1)
+        browser_page.wait_for_url(re.compile(rf"focus=[^&]*-{re.escape(number)}(&|$)"), timeout=IDLE_TIMEOUT_MS)
+        _wait_idle(browser_page)
+        expect(browser_page.get_by_test_id("stPlotlyChart")).to_have_count(3, timeout=IDLE_TIMEOUT_MS)
+        focus = _query(browser_page)["focus"][0]
+        share = browser_page.get_by_test_id("stCaptionContainer").filter(has_text="Link to this view")
+        expect(share).to_contain_text(f"focus={focus}", timeout=IDLE_TIMEOUT_MS)  # the page shows that site
+        seen.append(label)
+    assert len(set(seen)) == 3
+
+
+def test_the_share_link_opens_the_same_view_in_a_fresh_browser(browser_page: Page, server: str, demo_db: Path) -> None:
+    busiest = _busiest_site(demo_db)
+    study = busiest.split("-")[0]
+    browser_page.goto(f"{server}/rbm_heatmap?study={study}&method=funnel&focus={busiest}&kri=sae_rate")
+    _wait_idle(browser_page)
+    link = _share_link(browser_page)
+    expected = {k: v for k, v in _query(browser_page).items()}
+    fresh = browser_page.context.browser.new_context(viewport={"width": 1440, "height": 900})  # no shared state
+    page = fresh.new_page()
+    page.goto(link if link.startswith("http") else f"{server}{link}")
+    _wait_idle(page)
+    assert _query(page) == expected
+    assert expected["method"] == ["funnel"] and expected["kri"] == ["sae_rate"] and expected["study"] == [study]
+    expect(page.get_by_test_id("stSelectbox").filter(has_text="KRI").get_by_role("combobox")).to_have_value("SAE rate")
+    expect(page.get_by_test_id("stPlotlyChart")).to_have_count(3, timeout=IDLE_TIMEOUT_MS)
+    assert _share_link(page) == link
+    fresh.close()
+
+
+def test_clicking_a_red_heatmap_cell_opens_its_drill_down(browser_page: Page, server: str, demo_db: Path) -> None:
+    from analytics.core.scope import AccessScope, NO_FILTER
+    from analytics.core.warehouse import Warehouse
+    from analytics.kri import service
+
+    cells, _ = service.kri_tables(Warehouse.open(demo_db), AccessScope.full_access(), NO_FILTER, "calibrated")
+    red = {(r.study_site_id, r.kri) for r in cells[cells["flag"] == 2].itertuples()}
+    assert red, "the demo portfolio has red cells"
+    browser_page.goto(f"{server}/rbm_heatmap")
+    _wait_idle(browser_page)
+    heatmap = browser_page.get_by_test_id("stPlotlyChart").first
+    red_trace = heatmap.locator(".scatterlayer .trace").first  # legend order: red first
+    red_trace.locator("path.point").first.click(force=True)
+    _wait_idle(browser_page)
+    expect(browser_page.get_by_test_id("stPlotlyChart")).to_have_count(3, timeout=IDLE_TIMEOUT_MS)
+    query = _query(browser_page)
+    assert (query["focus"][0], query.get("kri", ["ae_rate"])[0]) in red  # the default KRI is not spelled out

@@ -83,7 +83,7 @@ def test_bench_reports_every_page(tiny_db: Path, tmp_path: Path, capsys) -> None
     code = main(["bench", "--db", str(tiny_db), "--out", str(out), "--runs", "1", "--user", "admin"])
     report = json.loads(out.read_text())
     assert code == 0, report
-    from analytics.frame.navigation import PAGES
+    from analytics.frame.pages import PAGES
 
     views = [p["page"] for p in report["pages"]]
     assert views[: len(PAGES)] == [p.path for p in PAGES]

@@ -142,6 +142,6 @@ def test_heatmap_shows_every_pilot_site(pilot_db: Path, monkeypatch: pytest.Monk
     at.switch_page("pages/rbm_heatmap.py")
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    heatmap = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
-    assert len(set(heatmap["y"])) == 17
-    assert "AE rate" in heatmap["x"]
+    traces = json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
+    assert len({y for t in traces for y in t["y"]}) == 17
+    assert "AE rate" in {x for t in traces for x in t["x"]}

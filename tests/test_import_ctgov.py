@@ -14,7 +14,7 @@ from analytics.cli import main as cli
 from analytics.importers.ctgov import prepare_ctgov, split_locations
 from analytics.importers.staging import commit
 from analytics.core.warehouse import close_all
-from tests.import_helpers import CTGOV, needs_shared_data
+from tests.import_helpers import open_page, CTGOV, needs_shared_data
 
 pytestmark = needs_shared_data
 EXPORTS = ("alzheimer_ctg-studies.csv", "pragmatic_aging_ctg-studies.csv")
@@ -153,17 +153,12 @@ def test_locations_split():
 
 @needs_shared_data
 def test_data_page_uploads_validates_and_loads_an_export(tmp_path, monkeypatch):
-    from pathlib import Path
-
-    from streamlit.testing.v1 import AppTest
-
     db = tmp_path / "w.duckdb"
     monkeypatch.setenv("CRO_WAREHOUSE", str(db))
     monkeypatch.setenv("CRO_USER", "data_manager")
     commit(prepare_ctgov(CTGOV / "pragmatic_aging_ctg-studies.csv"), db)  # a warehouse to load into
     close_all()
-    page = Path(__file__).resolve().parents[1] / "pages" / "data.py"
-    at = AppTest.from_file(str(page), default_timeout=120).run()
+    at = open_page("pages/data.py")
     at.radio(key="import_kind").set_value("ctgov").run()
     export = CTGOV / "alzheimer_ctg-studies.csv"
     at.file_uploader(key="import_upload_ctgov").upload(export.name, export.read_bytes(), "text/csv").run()

@@ -16,7 +16,7 @@ from analytics.importers.staging import commit
 from analytics.importers.tables import CONTRACT_TABLES, prepare_tables
 from analytics.core.scope import AccessScope
 from analytics.core.warehouse import close_all
-from tests.import_helpers import sha256
+from tests.import_helpers import open_page, sha256
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -176,13 +176,10 @@ def test_unknown_table_files_are_refused(tmp_path, name):
 
 
 def _data_page(monkeypatch, db, root, user="data_manager"):
-    from streamlit.testing.v1 import AppTest
-
     monkeypatch.setenv("CRO_WAREHOUSE", str(db))
     monkeypatch.setenv("CRO_IMPORT_ROOT", str(root))
     monkeypatch.setenv("CRO_USER", user)
-    at = AppTest.from_file(str(REPO / "pages" / "data.py"), default_timeout=60)
-    return at.run()
+    return open_page("pages/data.py")
 
 
 def _frame_with(at, column):

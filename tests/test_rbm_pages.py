@@ -1,62 +1,90 @@
-"""The RBM heatmap and Site Performance pages render, drill down from the URL and reject bad ids."""
+"""The RBM heatmap and Site performance pages through the frame: URL state, drill-down, bad ids."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analytics.evaluation.rbm import build_portfolio
+from tests.conftest import build_warehouse
 
-ROOT = Path(__file__).resolve().parent.parent
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 
 @pytest.fixture(scope="module")
 def warehouse_env(tmp_path_factory):
-    path = tmp_path_factory.mktemp("pages") / "demo.duckdb"
-    build_portfolio(path, "demo", 77)
+    path = build_warehouse(tmp_path_factory.mktemp("pages") / "demo.duckdb", "demo", 77)
     mp = pytest.MonkeyPatch()
     mp.setenv("CRO_WAREHOUSE", str(path))
+    mp.setenv("CRO_USER", "admin")
     yield path
     mp.undo()
 
 
-def _page(name: str) -> AppTest:
-    return AppTest.from_file(str(ROOT / "pages" / name), default_timeout=120)
-
-
-def test_heatmap_renders_and_drills_down(warehouse_env):
-    at = _page("rbm_heatmap.py")
+def _page(page: str, params: dict | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    for key, value in (params or {}).items():
+        at.query_params[key] = value
+    at.switch_page(page)
     at.run()
-    assert not at.exception
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_heatmap_renders_and_drills_down_from_the_url(warehouse_env):
+    at = _page("pages/rbm_heatmap.py")
     assert len(at.get("plotly_chart")) == 1
-    assert any("Sites flagged" in m.label for m in at.metric)
-    site = at.selectbox[0].options[0]
-    site_id = site.split(" · ")[0]
-    at.query_params["focus"] = site_id
-    at.query_params["kri"] = "ae_rate"
-    at.run()
-    assert not at.exception
-    assert len(at.get("plotly_chart")) == 3  # heatmap, funnel, cumulative O - E
+    assert any("flagged" in m.label for m in at.metric)
+    site = at.selectbox(key="url_focus").options[0]
+    focus = next(v for v, label in at.session_state["_cro_page_context"].choices["focus"].items() if label == site)
+    at = _page("pages/rbm_heatmap.py", {"focus": focus, "kri": "sae_rate", "method": "funnel"})
+    assert len(at.get("plotly_chart")) == 3, ([i.value for i in at.info], [w.value for w in at.warning], dict(at.query_params))  # heatmap, funnel, cumulative
+    share = next(c.value for c in at.caption if "Link to this view" in c.value)
+    assert f"focus={focus}" in share and "kri=sae_rate" in share and "method=funnel" in share
+    assert at.segmented_control(key="url_method").value == "funnel"
+    assert at.selectbox(key="url_kri").value == "sae_rate"
+    funnel = json.loads(at.get("plotly_chart")[1].proto.spec)
+    assert "SAE rate" in funnel["layout"]["title"]["text"] and funnel["layout"]["xaxis"]["title"]["text"]
 
 
-def test_heatmap_funnel_method_and_unknown_ids(warehouse_env):
-    at = _page("rbm_heatmap.py")
-    at.query_params["method"] = "funnel"
-    at.query_params["focus"] = "NO-SUCH-SITE"
-    at.query_params["kri"] = "bogus"
-    at.run()
-    assert not at.exception
+def test_changing_the_drill_down_site_writes_its_id_to_the_url(warehouse_env):
+    at = _page("pages/rbm_heatmap.py")
+    box = at.selectbox(key="url_focus")
+    choices = at.session_state["_cro_page_context"].choices["focus"]
+    for label in box.options[1:4]:
+        at.selectbox(key="url_focus").select(label).run()
+        site = next(v for v, text in choices.items() if text == label)
+        assert at.query_params["focus"] in (site, [site])
+        assert len(at.get("plotly_chart")) == 3
+
+
+def test_unknown_ids_and_methods_in_a_link_are_refused_by_name(warehouse_env):
+    at = _page("pages/rbm_heatmap.py", {"method": "gsm-style funnel", "focus": "NO-SUCH-SITE", "kri": "bogus"})
     warnings = " ".join(w.value for w in at.warning)
-    assert "NO-SUCH-SITE" in warnings and "bogus" in warnings
+    assert "NO-SUCH-SITE" in warnings and "bogus" in warnings and "gsm-style funnel" in warnings
+    assert at.segmented_control(key="url_method").value == "calibrated"
+    assert "focus" not in at.query_params and "kri" not in at.query_params
 
 
-def test_site_performance_renders_with_export(warehouse_env):
-    at = _page("site_performance.py")
-    at.run()
-    assert not at.exception
-    assert len(at.dataframe) >= 2
-    at.query_params["perf_study"] = "ST999"
-    at.run()
-    assert not at.exception and any("ST999" in w.value for w in at.warning)
+def test_site_performance_renders_with_one_study_selector(warehouse_env):
+    at = _page("pages/site_performance.py", {"study": "ST003"})
+    table = at.dataframe[0].value
+    assert set(table["Study"]) == {"ST003"}
+    assert not [s for s in at.selectbox if s.label == "Study"]  # the sidebar's study filter is the only one
+    at = _page("pages/site_performance.py", {"study": "ST999"})
+    assert any("ST999" in w.value for w in at.warning)
+
+
+def test_a_site_without_enrollment_ranks_below_every_enrolling_site_of_its_study(warehouse_env):
+    at = _page("pages/site_performance.py")
+    table = at.dataframe[0].value
+    for _, study in table.groupby("Study", sort=False):
+        order = study.reset_index(drop=True)
+        enrolling = order.index[order["Randomized"] > 0]
+        silent = order.index[order["Randomized"] == 0]
+        if len(enrolling) and len(silent):
+            assert silent.min() > enrolling.max()
+            assert order.loc[silent, "Overall percentile"].isna().all()
+            assert (order.loc[silent, "Assessment"] == "No enrollment yet").all()

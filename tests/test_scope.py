@@ -13,8 +13,9 @@ import pytest
 
 from analytics.portfolio import overview as portfolio
 from analytics.frame.identity import load_users
+from analytics.frame.pages import GLOBAL_FILTERS
 from analytics.core.scope import AccessScope, PortfolioFilter
-from analytics.frame.session import validate_filter_params
+from analytics.frame.filters import filter_options, validate_filters
 from analytics.core import warehouse
 from analytics.core.warehouse import Warehouse
 
@@ -59,17 +60,18 @@ def test_country_filter_counts_only_that_countrys_sites(demo_db: Path) -> None:
 
 def test_filter_options_are_scoped(demo_db: Path) -> None:
     wh = Warehouse.open(demo_db)
-    options = portfolio.filter_options(wh, AccessScope(sponsor_ids=frozenset({"SP01"})))
+    options = filter_options(wh, AccessScope(sponsor_ids=frozenset({"SP01"})))
     assert set(options["sponsor_id"]) == {"SP01"}
 
 
 def test_foreign_and_unknown_ids_get_the_same_message(demo_db: Path) -> None:
     wh = Warehouse.open(demo_db)
-    options = portfolio.filter_options(wh, AccessScope(sponsor_ids=frozenset({"SP01"})))
-    foreign = sorted(set(portfolio.filter_options(wh, AccessScope())["study_id"]) - set(options["study_id"]))[0]
+    options = filter_options(wh, AccessScope(sponsor_ids=frozenset({"SP01"})))
+    foreign = sorted(set(filter_options(wh, AccessScope())["study_id"]) - set(options["study_id"]))[0]
     own = sorted(options["study_id"])[0]
-    filters, problems = validate_filter_params(
-        {"study": [own, foreign, "ST999"], "from": ["2025-13-01"], "site": ["x'; DROP TABLE studies; --"]}, options)
+    filters, _, problems = validate_filters(
+        {"study": [own, foreign, "ST999"], "from": ["2025-13-01"], "site": ["x'; DROP TABLE studies; --"]}, options,
+        GLOBAL_FILTERS)
     assert filters.study_ids == (own,)
     assert filters.date_from is None
     assert problems[0] == f"Study '{foreign}' is not available to you; it was removed from the filters."
@@ -79,11 +81,11 @@ def test_foreign_and_unknown_ids_get_the_same_message(demo_db: Path) -> None:
 
 
 def test_reversed_date_range_is_ignored_with_a_message(demo_db: Path) -> None:
-    options = portfolio.filter_options(Warehouse.open(demo_db), AccessScope())
-    filters, problems = validate_filter_params({"from": ["2026-05-01"], "to": ["2026-01-01"]}, options)
+    options = filter_options(Warehouse.open(demo_db), AccessScope())
+    filters, _, problems = validate_filters({"from": ["2026-05-01"], "to": ["2026-01-01"]}, options, GLOBAL_FILTERS)
     assert filters.date_from is None and filters.date_to is None
     assert problems == ["The date range 2026-05-01 to 2026-01-01 is reversed; it was ignored."]
-    filters, problems = validate_filter_params({"from": ["2026-01-01"], "to": ["2026-05-01"]}, options)
+    filters, _, problems = validate_filters({"from": ["2026-01-01"], "to": ["2026-05-01"]}, options, GLOBAL_FILTERS)
     assert (filters.date_from, filters.date_to, problems) == (dt.date(2026, 1, 1), dt.date(2026, 5, 1), [])
 
 

@@ -43,7 +43,7 @@ class PageResult:
 
 def _views(db: Path) -> list[tuple[str, str, dict[str, str]]]:
     """(page path, label, query parameters): every page, plus the RBM drill-down monitors open."""
-    from analytics.frame.navigation import PAGES
+    from analytics.frame.pages import PAGES
     from analytics.core.scope import AccessScope
 
     views = [(p.path, p.title, {}) for p in PAGES]

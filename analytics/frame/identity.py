@@ -16,35 +16,41 @@ from analytics.core.scope import AccessScope
 USERS_FILE = Path(__file__).resolve().parents[2] / ".streamlit" / "users.toml"
 DEFAULT_USER = "local"
 
-# Page keys, shared with app.py's page registry.
-ALL_PAGES = frozenset(
-    {"overview", "feasibility", "enrollment", "site_performance", "data_quality", "rbm", "capa", "drafting", "data"}
-)
+# What a role may do. Pages need ``view:<page key>`` (see analytics/frame/pages.py); ``view:*`` opens all.
+PERMISSIONS = frozenset({"view:*", "load_data", "review_quality", "manage_capa", "approve_document", "administer"})
+_MONITORING_VIEWS = frozenset({"view:overview", "view:enrollment", "view:site_performance", "view:data_quality",
+                               "view:rbm"})
 
 
 @dataclass(frozen=True)
 class Role:
-    """A role: what it may see and do."""
+    """A role: whether it is blinded and the permissions it grants."""
 
     name: str
     label: str
     blinded: bool
-    pages: frozenset[str]
-    can_load_data: bool = False
+    permissions: frozenset[str]
+
+    def allows(self, permission: str) -> bool:
+        """True when the role grants ``permission`` (``view:*`` grants every page)."""
+        return permission in self.permissions or (permission.startswith("view:") and "view:*" in self.permissions)
+
+    @property
+    def can_load_data(self) -> bool:
+        return self.allows("load_data")
 
 
 ROLES: dict[str, Role] = {
     r.name: r
     for r in (
         # Roles that cannot load data still open the Data page to see where each study came from.
-        Role("clinops_lead", "Clinical operations lead", True, ALL_PAGES),
-        Role("cra", "Clinical research associate (monitor)", True,
-             frozenset({"overview", "enrollment", "site_performance", "data_quality", "rbm"})),
-        Role("sponsor", "Sponsor reviewer", True,
-             frozenset({"overview", "enrollment", "site_performance", "data_quality", "rbm", "capa"})),
-        Role("data_manager", "Data manager", True, frozenset({"overview", "data_quality", "rbm", "data"}), True),
-        Role("unblinded_statistician", "Unblinded statistician", False, ALL_PAGES),
-        Role("admin", "Administrator", False, ALL_PAGES, True),
+        Role("clinops_lead", "Clinical operations lead", True, frozenset({"view:*"})),
+        Role("cra", "Clinical research associate (monitor)", True, _MONITORING_VIEWS),
+        Role("sponsor", "Sponsor reviewer", True, _MONITORING_VIEWS | {"view:capa"}),
+        Role("data_manager", "Data manager", True,
+             frozenset({"view:overview", "view:data_quality", "view:rbm", "view:data", "load_data", "review_quality"})),
+        Role("unblinded_statistician", "Unblinded statistician", False, frozenset({"view:*"})),
+        Role("admin", "Administrator", False, PERMISSIONS),
     )
 }
 

@@ -1,58 +1,104 @@
-"""The frame's per-run context: who the user is, which warehouse, which global filters.
+"""The frame's per-run context: who the user is, which warehouse, the page, its validated URL state.
 
-``app.py`` builds a :class:`PageContext` on every run (identity, scope, URL-bound filters) and
-stores it for the page it then runs; pages call :func:`current_context` and never build scopes
-themselves. This module is the only place that turns query parameters into filters, and it
-validates every one of them against what the user may see.
+``app.py`` calls :func:`run_frame` on every run: it resolves the user, builds ``st.navigation``
+from the pages the user's role permits, validates the URL against the current page's declaration
+(global filters and the page's own parameters), draws the filters the page declared, writes the
+validated state back to the URL, and runs the page with one :class:`PageContext`. Pages call
+:func:`current_context` and never read ``st.query_params`` or build scopes themselves.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from urllib.parse import urlencode
 
-import pandas as pd
 import streamlit as st
 
-from analytics.frame import identity
-from analytics.portfolio import overview as portfolio
 from analytics.core.scope import PortfolioFilter
-from analytics.core.warehouse import Warehouse
+from analytics.core.warehouse import Warehouse, WarehouseError
+from analytics.display.formats import as_of_label
+from analytics.frame import identity
+from analytics.frame.filters import FILTER_PARAMS, filter_options, site_options_for_widget, validate_filters
+from analytics.frame.pages import PAGES, PageSpec, page_for_path, pages_for
+from analytics.frame.params import Param, to_url, validate
 
 CONTEXT_KEY = "_cro_page_context"
+STICKY_KEY = "_cro_sticky_filters"  # global filter values carried across page switches
+PAGE_KEY = "_cro_previous_page"
+WIDGET_CHANGE_KEY = "_cro_widget_changed"  # a widget (not a link) changed the URL this run
 USER_ENV_VAR = "CRO_USER"
-# Query-parameter names of the global filters (also the widget keys bound to the URL).
-FILTER_PARAMS = ("sponsor", "study", "country", "site", "from", "to")
+KEEP_PARAMS = ("embed", "embed_options")  # Streamlit's own
 
 
 @dataclass(frozen=True)
 class PageContext:
-    """What a page needs: the warehouse, the user's scope and the global filters."""
+    """What a page needs: the warehouse, the user, its validated filters and parameters."""
 
     warehouse: Warehouse
     user: identity.User
+    page: PageSpec
     filters: PortfolioFilter
     as_of: dt.date
-    problems: tuple[str, ...] = field(default=())  # rejected query parameters, shown by the frame
+    params: Mapping[str, object] = field(default_factory=dict)
+    choices: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # param -> allowed value -> label
+    problems: tuple[str, ...] = ()
 
     @property
     def scope(self):
         return self.user.scope
 
+    def param(self, name: str) -> object:
+        return self.params.get(name)
+
     def filter_params(self) -> dict[str, list[str] | str]:
         """The global filters as query parameters, for links into other pages."""
-        f = self.filters
         params: dict[str, list[str] | str] = {}
-        for name, values in (("sponsor", f.sponsor_ids), ("study", f.study_ids), ("country", f.country_codes),
-                             ("site", f.study_site_ids)):
+        for name, param in FILTER_PARAMS.items():
+            values = to_url(param, _filter_value(self.filters, name))
             if values:
-                params[name] = list(values)
-        if f.date_from:
-            params["from"] = f.date_from.isoformat()
-        if f.date_to:
-            params["to"] = f.date_to.isoformat()
+                params[name] = values if param.kind == "many" else values[0]
         return params
+
+    def url_params(self, **overrides: object) -> dict[str, list[str]]:
+        """Every declared filter and parameter of this view (defaults too), with ``overrides``."""
+        out = {k: (v if isinstance(v, list) else [v]) for k, v in self.filter_params().items()
+               if k in self.page.filters}
+        for p in self.page.params:
+            value = overrides.get(p.name, self.params.get(p.name))
+            if value not in (None, (), []):
+                out[p.name] = [value.isoformat()] if p.kind == "date" else (
+                    [str(v) for v in value] if p.kind == "many" else [str(value)])
+        return out
+
+    def share_link(self, **overrides: object) -> str:
+        """The URL of this exact view (page, filters, parameters), to paste into a message."""
+        query = urlencode(self.url_params(**overrides), doseq=True)
+        base = ""
+        try:
+            url = st.context.url
+            base = url.split("?")[0].rsplit("/", 1)[0] if url else ""
+        except Exception:  # outside a browser session (AppTest, CLI) there is no URL
+            base = ""
+        return f"{base}/{self.page.url_path}?{query}" if base else f"/{self.page.url_path}?{query}"
+
+    def navigate(self, **params: object) -> None:
+        """Change some of this page's parameters (as a link would) and rerun."""
+        for name, value in params.items():
+            param = self.page.param(name)
+            values = to_url(param, value)
+            if values:
+                st.query_params[name] = values if param.kind == "many" else values[0]
+            else:
+                st.query_params.pop(name, None)
+        st.rerun()
+
+
+def _filter_value(filters: PortfolioFilter, name: str) -> object:
+    return {"sponsor": filters.sponsor_ids, "study": filters.study_ids, "country": filters.country_codes,
+            "site": filters.study_site_ids, "from": filters.date_from, "to": filters.date_to}[name]
 
 
 def signed_in_user_id() -> str | None:
@@ -72,91 +118,204 @@ def signed_in_user_id() -> str | None:
         return None
 
 
-def _parse_date(raw: str | None, name: str, problems: list[str]) -> dt.date | None:
-    if not raw:
-        return None
-    try:
-        return dt.date.fromisoformat(raw)
-    except ValueError:
-        problems.append(f"The '{name}' date '{raw}' is not a date like 2026-01-31; it was ignored.")
-        return None
+# --- URL state ----------------------------------------------------------------------------------
 
 
-def validate_filter_params(params: dict[str, list[str]], options: pd.DataFrame) -> tuple[PortfolioFilter, list[str]]:
-    """Turn raw query parameters into filters the user may apply, with a message per rejected value.
+def _raw(name: str) -> list[str]:
+    return list(st.query_params.get_all(name))
 
-    ``options`` are the study-sites the user may see (:func:`analytics.portfolio.filter_options`).
-    Unknown ids and ids outside the user's scope get the same message, so a link cannot reveal
-    whether another sponsor's study exists.
-    """
-    problems: list[str] = []
 
-    def keep(name: str, valid: set[str], label: str) -> tuple[str, ...]:
-        kept = []
-        for value in params.get(name, []):
-            if value == "":
-                continue
-            if value in valid:
-                kept.append(value)
+def _mark_widget_change() -> None:
+    st.session_state[WIDGET_CHANGE_KEY] = True
+
+
+def write_param_from_widget(param: Param) -> None:
+    """Widget ``on_change``: the widget's value becomes the URL's (values, never labels)."""
+    value = st.session_state.get(param.widget_key)
+    if param.kind == "many":
+        value = tuple(value or ())
+    values = to_url(param, value)
+    if values:
+        st.query_params[param.name] = values if param.kind == "many" else values[0]
+    else:
+        st.query_params.pop(param.name, None)
+    _mark_widget_change()
+
+
+def _known_elsewhere(name: str) -> bool:
+    return name in FILTER_PARAMS or any(name == p.name for spec in PAGES for p in spec.params)
+
+
+def _sync_url(spec: PageSpec, values: Mapping[str, object], problems: list[str]) -> None:
+    """Make the URL carry exactly the validated state of this page."""
+    declared: dict[str, Param] = {n: FILTER_PARAMS[n] for n in spec.filters}
+    declared.update({p.name: p for p in spec.params})
+    for name in list(st.query_params.keys()):
+        if name in declared or name.startswith(KEEP_PARAMS):
+            continue
+        if not _known_elsewhere(name):
+            problems.append("The link has a parameter this page does not use; it was ignored.")
+        st.query_params.pop(name, None)
+    for name, param in declared.items():
+        wanted = to_url(param, values.get(name))
+        if _raw(name) != wanted:
+            if wanted:
+                st.query_params[name] = wanted if param.kind == "many" else wanted[0]
             else:
-                problems.append(f"{label} '{value}' is not available to you; it was removed from the filters.")
-        return tuple(dict.fromkeys(kept))
-
-    sponsors = keep("sponsor", set(options["sponsor_id"].dropna()), "Sponsor")
-    in_sponsor = options if not sponsors else options[options["sponsor_id"].isin(sponsors)]
-    studies = keep("study", set(in_sponsor["study_id"].dropna()), "Study")
-    in_study = in_sponsor if not studies else in_sponsor[in_sponsor["study_id"].isin(studies)]
-    countries = keep("country", set(in_study["country_code"].dropna()), "Country")
-    in_country = in_study if not countries else in_study[in_study["country_code"].isin(countries)]
-    sites = keep("site", set(in_country["study_site_id"].dropna()), "Site")
-    date_from = _parse_date((params.get("from") or [None])[0], "from", problems)
-    date_to = _parse_date((params.get("to") or [None])[0], "to", problems)
-    if date_from and date_to and date_from > date_to:
-        problems.append(f"The date range {date_from} to {date_to} is reversed; it was ignored.")
-        date_from = date_to = None
-    return PortfolioFilter(sponsors, studies, countries, sites, date_from, date_to), problems
+                st.query_params.pop(name, None)
 
 
-def build_context() -> PageContext:
-    """Resolve the user, open the warehouse and validate the URL's filters."""
-    user = identity.resolve_user(signed_in_user_id())
-    wh = Warehouse.open()
-    params = {name: st.query_params.get_all(name) for name in FILTER_PARAMS}
-    filters, problems = validate_filter_params(params, portfolio.filter_options(wh, user.scope))
-    return PageContext(wh, user, filters, wh.as_of(), tuple(problems))
+def _seed_widget(param: Param, value: object) -> None:
+    """Widget state follows the URL (the URL is the truth at the start of every run)."""
+    shown = list(value) if param.kind == "many" else value
+    if param.widget_key not in st.session_state or st.session_state[param.widget_key] != shown:
+        st.session_state[param.widget_key] = shown
 
 
-def set_context(ctx: PageContext) -> None:
+def resolve_view(wh: Warehouse, user: identity.User, spec: PageSpec) -> PageContext:
+    """Validate the URL for ``spec`` and the user: the page's context (and the URL made to match it)."""
+    widget_change = bool(st.session_state.pop(WIDGET_CHANGE_KEY, False))
+    raw = {name: _raw(name) for name in FILTER_PARAMS}
+    sticky: dict[str, list[str]] = st.session_state.setdefault(STICKY_KEY, {})
+    previous = st.session_state.get(PAGE_KEY)
+    if previous is not None and previous != spec.key:
+        for name in spec.filters:  # a page switch keeps the filters chosen on the page before
+            if not raw[name] and sticky.get(name):
+                raw[name] = list(sticky[name])
+    st.session_state[PAGE_KEY] = spec.key
+    options = filter_options(wh, user.scope)
+    filters, allowed, problems = validate_filters(raw, options, spec.filters)
+    if widget_change:
+        problems = []  # narrowing one filter drops values of the next quietly; only links get messages
+    for name in spec.filters:
+        sticky[name] = to_url(FILTER_PARAMS[name], _filter_value(filters, name))
+    base = PageContext(wh, user, spec, filters, wh.as_of(), {}, allowed, ())
+    params: dict[str, object] = {}
+    choices: dict[str, Mapping[str, str]] = dict(allowed)
+    for param in spec.params:
+        options_p = param.choices(base) if param.choices else None
+        value, issues = validate(param, _raw(param.name), options_p)
+        params[param.name] = value
+        if options_p is not None:
+            choices[param.name] = options_p
+        if not widget_change:
+            problems += issues
+    values = {name: _filter_value(filters, name) for name in spec.filters} | params
+    _sync_url(spec, values, problems)
+    for name in spec.filters:
+        _seed_widget(FILTER_PARAMS[name], values[name])
+    for param in spec.params:
+        _seed_widget(param, params[param.name])
+    return replace(base, params=params, choices=choices, problems=tuple(dict.fromkeys(problems)))
+
+
+# --- the frame ----------------------------------------------------------------------------------
+
+
+def _filter_panel(ctx: PageContext) -> None:
+    """The global filters the page declared, in the sidebar, showing names and writing ids."""
+    sb = st.sidebar
+    for name in ("sponsor", "study", "country", "site"):
+        if name not in ctx.page.filters:
+            continue
+        param = FILTER_PARAMS[name]
+        options = dict(ctx.choices.get(name, {}))
+        placeholder = f"All {name if name != 'country' else 'countrie'}s"
+        if name == "site":
+            options, cut = site_options_for_widget(options, ctx.filters)
+            if cut:
+                placeholder = "Choose a study to pick sites"
+        sb.multiselect(param.label, list(options), format_func=lambda v, o=options: o.get(v, v),
+                       key=param.widget_key, on_change=write_param_from_widget, args=(param,),
+                       placeholder=placeholder)
+    if "from" in ctx.page.filters or "to" in ctx.page.filters:
+        col_from, col_to = sb.columns(2)
+        for column, name in ((col_from, "from"), (col_to, "to")):
+            param = FILTER_PARAMS[name]
+            column.date_input(param.label, key=param.widget_key, on_change=write_param_from_widget,
+                              args=(param,), format="YYYY-MM-DD")
+    if ctx.page.filter_note:
+        sb.caption(ctx.page.filter_note)
+
+
+LANDING_PATH = "start"
+
+
+def _unavailable(message: str) -> None:
+    st.error(message)
+    st.stop()
+
+
+def run_frame() -> None:
+    """Identity, navigation, URL state and filters for this run; then the current page."""
+    st.set_page_config(page_title="CRO Workbench", page_icon=":material/monitoring:", layout="wide")
+    try:
+        user = identity.resolve_user(signed_in_user_id())
+        wh = Warehouse.open()
+    except (WarehouseError, identity.IdentityError) as exc:
+        _unavailable(str(exc))
+        return
+    allowed = pages_for(user.role)
+    if not allowed:
+        _unavailable(f"The {user.role.label.lower()} role opens no page; ask an administrator.")
+        return
+    first = allowed[0]
+    # Streamlit serves its default page only at "/" and reserves the default's own path, so the first
+    # page is the default under a path of its own and is also reachable, hidden, at its declared path.
+    pages = [st.Page(first.path, title=first.title, icon=first.icon, url_path=LANDING_PATH, default=True)]
+    pages += [st.Page(p.path, title=p.title, icon=p.icon, url_path=p.url_path,
+                      visibility="hidden" if p is first else "visible") for p in allowed]
+    navigation = st.navigation(pages, position="top")
+    spec = first if navigation.url_path == LANDING_PATH else (page_for_path(navigation.url_path) or first)
+    try:
+        ctx = resolve_view(wh, user, spec)
+    except WarehouseError as exc:
+        _unavailable(str(exc))
+        return
     st.session_state[CONTEXT_KEY] = ctx
+    _filter_panel(ctx)
+    for problem in ctx.problems:
+        st.warning(problem, icon=":material/link_off:")
+    st.sidebar.caption(f"Signed in as **{user.name}** · {user.role.label}"
+                       + (" · blinded" if user.scope.blinded else " · unblinded"))
+    st.sidebar.caption(as_of_label(ctx.as_of))
+    navigation.run()
 
 
-def _leave_legacy_multipage_mode() -> None:
+def _run_through_the_frame_if_legacy() -> None:
     """Make Streamlit run the frame, not a bare page file, on a server's very first request.
 
     Streamlit starts in its legacy "pages directory" mode whenever a ``pages/`` folder sits next
     to the entrypoint, and leaves it only once ``st.navigation`` has been called. A deep link such
     as ``/data`` as the server's first request would otherwise run ``pages/data.py`` without the
     frame (no role check, no filters). Switching the mode off and rerunning sends that request
-    through ``app.py`` like every other.
+    through ``app.py`` like every other. AppTest starts *every* run in that mode, where a rerun would
+    drop the click that started the run, so there the page runs the frame in place and stops.
     """
+    from streamlit.runtime import Runtime
     from streamlit.runtime.pages_manager import PagesManager
 
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
+    if not PagesManager.uses_pages_directory:
+        return
+    PagesManager.uses_pages_directory = False
+    if type(Runtime._instance) is Runtime:  # a real server: only its first request comes here
         st.rerun()
+    run_frame()
+    st.stop()
 
 
-def current_context(page_key: str | None = None) -> PageContext:
-    """The context the frame built for this run, for the page called ``page_key``.
+def current_context() -> PageContext:
+    """The context the frame built for the page now running.
 
-    A page whose key the user's role does not allow stops with a message, whatever URL led here.
+    A page run without the frame (Streamlit's first-request legacy mode) is rerun through it; a
+    page the user's role does not permit stops with a message, whatever URL led here.
     """
-    _leave_legacy_multipage_mode()
+    _run_through_the_frame_if_legacy()
     ctx = st.session_state.get(CONTEXT_KEY)
     if ctx is None:
-        ctx = build_context()
-        set_context(ctx)
-    if page_key is not None and page_key not in ctx.user.role.pages:
+        st.error("The page was opened without the workbench frame; reload it from the start page.")
+        st.stop()
+    if not ctx.user.role.allows(ctx.page.needs):
         st.error(f"This page is not available to the {ctx.user.role.label.lower()} role.")
         st.stop()
     return ctx

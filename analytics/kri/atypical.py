@@ -30,7 +30,7 @@ TESTS: tuple[str, ...] = ("digit_preference", "low_variance", "inliers", "copied
 TEST_LABELS = {
     "digit_preference": "Terminal-digit preference",
     "low_variance": "Low within-subject variance",
-    "inliers": "Mahalanobis inliers",
+    "inliers": "Too-typical subjects",
     "copied_vectors": "Identical value vectors",
     "regular_visits": "Too-regular visit dates",
 }

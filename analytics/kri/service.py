@@ -22,6 +22,9 @@ from analytics.core.scope import AccessScope, PortfolioFilter
 from analytics.core.warehouse import Warehouse
 
 
+METHOD_LABELS = {"calibrated": "Calibrated engine", "funnel": "gsm-style funnel"}
+
+
 def cutoff_dates(wh: Warehouse) -> list:
     """Monthly snapshot cutoffs, oldest first, ending at the warehouse's as-of date."""
     return snapshot_dates(wh.as_of())
@@ -222,6 +225,22 @@ def country_rollup(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter, 
     table["o_e"] = table["observed"] / table["expected"].where(table["expected"] > 0)
     table["kri_name"] = table["kri"].map({k.id: k.name for k in CATALOGUE})
     return table
+
+
+@cached
+def site_labels(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter) -> dict[str, str]:
+    """Study-site id -> "institution (study, site number)" for the sites the filters select."""
+    sites = wh.query(scope, "SELECT study_site_id, study_id, site_number, site_name FROM scoped_sites "
+                            "ORDER BY study_id, site_number", None, filters)
+    return {r.study_site_id: f"{r.site_name} ({r.study_id} site {r.site_number})" for r in sites.itertuples()}
+
+
+@cached
+def scored_site_labels(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter) -> dict[str, str]:
+    """Like :func:`site_labels`, for the sites that have stored KRI results (those with a drill-down)."""
+    scored = wh.query(scope, "SELECT DISTINCT study_site_id FROM kri_sites", None, filters)["study_site_id"]
+    keep = set(scored)
+    return {k: v for k, v in site_labels(wh, scope, filters).items() if k in keep}
 
 
 def kri_names() -> dict[str, str]:

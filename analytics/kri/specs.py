@@ -45,6 +45,8 @@ class KRISpec:
         funnel_thresholds: gsm-style z cut points (red low, amber low, amber high, red high).
         funnel_min_denominator: gsm-style minimum denominator below which the funnel blanks a site.
         breakdown: drill-down breakdown shown for this KRI (a key of ``analytics.kri.drilldown``).
+        denominator_label: what the denominator counts, with its unit (for axes and tables).
+        definition: what the KRI measures, in a monitor's words.
     """
 
     id: str
@@ -60,6 +62,13 @@ class KRISpec:
     funnel_thresholds: tuple[float, float, float, float] = (-3.0, -2.0, 2.0, 3.0)
     funnel_min_denominator: float = 3.0
     breakdown: str = ""
+    denominator_label: str = ""
+    definition: str = ""
+
+    @property
+    def denominator_display_scale(self) -> float:
+        """Divide the stored denominator by this for its display unit (days become patient-years)."""
+        return 365.25 if self.denominator in ("days_on_treatment", "days_in_study") else 1.0
 
     def __post_init__(self) -> None:
         if self.family not in ("count", "proportion"):
@@ -71,37 +80,65 @@ class KRISpec:
 CATALOGUE: tuple[KRISpec, ...] = (
     KRISpec("ae_rate", "AE rate", "count", "ae", "days_on_treatment", ("low", "high"),
             "AEs per patient-year", 365.25, stratified=True, funnel_thresholds=(-2.0, -1.0, 2.0, 3.0),
-            funnel_min_denominator=30.0, breakdown="ae_body_system"),
+            funnel_min_denominator=30.0, breakdown="ae_body_system",
+            denominator_label="patient-years on treatment",
+            definition="Adverse events reported per patient-year on treatment, against the rate the study's other sites show at the same times on treatment. Low can mean under-reporting."),
     KRISpec("sae_rate", "SAE rate", "count", "sae", "days_on_treatment", ("low", "high"),
             "SAEs per patient-year", 365.25, stratified=True, funnel_thresholds=(-2.0, -1.0, 2.0, 3.0),
-            funnel_min_denominator=30.0, breakdown="ae_body_system"),
+            funnel_min_denominator=30.0, breakdown="ae_body_system",
+            denominator_label="patient-years on treatment",
+            definition="Serious adverse events per patient-year on treatment, against the study's other sites. Low can mean under-reporting of serious events."),
     KRISpec("lab_grade3", "Grade 3+ labs", "proportion", "lab_grade3", "lab_graded", ("low", "high"),
-            "share of graded lab results", breakdown="lab_test"),
+            "share of graded lab results", breakdown="lab_test",
+            denominator_label="graded lab results",
+            definition="Share of graded laboratory results at CTCAE grade 3 or worse."),
     KRISpec("pd_rate", "Protocol deviations", "count", "pd", "days_in_study", ("low", "high"),
-            "deviations per patient-year", 365.25, funnel_min_denominator=30.0, breakdown="pd_category"),
+            "deviations per patient-year", 365.25, funnel_min_denominator=30.0, breakdown="pd_category",
+            denominator_label="patient-years in study",
+            definition="Protocol deviations per patient-year in the study."),
     KRISpec("important_pd_rate", "Important deviations", "count", "pd_important", "days_in_study",
             ("low", "high"), "important deviations per patient-year", 365.25, funnel_min_denominator=30.0,
-            breakdown="pd_category"),
+            breakdown="pd_category",
+            denominator_label="patient-years in study",
+            definition="Important protocol deviations per patient-year in the study."),
     KRISpec("discontinuation", "Study discontinuation", "proportion", "discontinued", "randomized",
-            ("high",), "share of randomized subjects", min_expected=2.0),
+            ("high",), "share of randomized subjects", min_expected=2.0,
+            denominator_label="randomized subjects",
+            definition="Share of randomized subjects who left the study early."),
     KRISpec("screen_failure", "Screen failure", "proportion", "screen_failed", "screening_decided",
-            ("low", "high"), "share of screened subjects", min_expected=2.0),
+            ("low", "high"), "share of screened subjects", min_expected=2.0,
+            denominator_label="subjects with a screening decision",
+            definition="Share of screened subjects who failed screening."),
     KRISpec("query_rate", "Query rate", "count", "queries", "data_points", ("low", "high"),
-            "queries per 1,000 data points", 1000.0, funnel_min_denominator=100.0),
+            "queries per 1,000 data points", 1000.0, funnel_min_denominator=100.0,
+            denominator_label="data points entered",
+            definition="Data queries raised per 1,000 data points entered."),
     KRISpec("queries_open_30", "Queries open > 30 days", "proportion", "queries_open_30", "queries",
-            ("high",), "share of queries", min_expected=2.0),
+            ("high",), "share of queries", min_expected=2.0,
+            denominator_label="queries raised",
+            definition="Share of the site's queries still open more than 30 days after they were raised."),
     KRISpec("late_entry", "Data entry > 10 days late", "proportion", "pages_late", "pages", ("high",),
-            "share of eCRF pages"),
+            "share of eCRF pages",
+            denominator_label="eCRF pages",
+            definition="Share of eCRF pages entered more than 10 days after the visit."),
     KRISpec("data_change", "Data change rate", "proportion", "changed_points", "data_points", ("high",),
-            "share of data points changed"),
+            "share of data points changed",
+            denominator_label="data points entered",
+            definition="Share of data points changed after first entry."),
     KRISpec("ae_reporting_lag", "AE reporting lag", "proportion", "ae_late", "ae_dated", ("high",),
-            "share of AEs entered > 7 days after onset", min_expected=2.0),
+            "share of AEs entered > 7 days after onset", min_expected=2.0,
+            denominator_label="AEs with onset and entry dates",
+            definition="Share of adverse events entered more than 7 days after onset."),
     KRISpec("missed_visits", "Missed visits", "proportion", "visits_missed", "visits_due", ("high",),
-            "share of scheduled visits", min_expected=2.0),
+            "share of scheduled visits", min_expected=2.0,
+            denominator_label="visits due",
+            definition="Share of scheduled visits that were missed."),
     # A site that stopped screening while its peers went on has few subjects in its later half.
     KRISpec("screening_momentum", "Screening momentum", "proportion", "screened_second_half", "screened",
             ("low",), "share of the site's subjects screened in the second half of its screening time",
-            min_expected=2.0),
+            min_expected=2.0,
+            denominator_label="subjects screened",
+            definition="Share of the site's subjects screened in the second half of its screening time; low means the site stalled while its peers went on."),
 )
 
 CATALOGUE_BY_ID: dict[str, KRISpec] = {k.id: k for k in CATALOGUE}

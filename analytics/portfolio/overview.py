@@ -1,4 +1,4 @@
-"""Portfolio-level metrics for the Overview page and the frame's filter options.
+"""Portfolio-level metrics for the Overview page (its figures are in :mod:`analytics.portfolio.figures`).
 
 Every function takes the warehouse handle, the user's access scope and the global filters, reads
 only through the scope CTEs, and is cached on those (small, hashable) arguments.
@@ -7,37 +7,19 @@ only through the scope CTEs, and is cached on those (small, hashable) arguments.
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import urlencode
 
 import pandas as pd
-import plotly.graph_objects as go
+import streamlit as st
 
 from analytics.core.caching import cached
 from analytics.core.scope import NO_FILTER, AccessScope, PortfolioFilter
-from analytics.display.theme import FLAG_COLORS
 from analytics.kri.service import site_flag_counts
 from analytics.core.warehouse import Warehouse
 
 QUERY_AGE_BUCKETS = ((0, 7, "0-7 d"), (8, 30, "8-30 d"), (31, 90, "31-90 d"), (91, 100_000, ">90 d"))
 BEHIND_PLAN_RATIO = 0.85  # randomized below 85% of the plan's expectation counts as behind
 LATE_ENTRY_DAYS = 10
-
-
-@cached
-def filter_options(wh: Warehouse, scope: AccessScope) -> pd.DataFrame:
-    """Every study-site the user may see, with its study, sponsor and country (for the filters)."""
-    return wh.query(
-        scope,
-        """
-        SELECT st.sponsor_id, sp.name AS sponsor_name, st.study_id, st.protocol_id,
-               ss.study_site_id, ss.site_number, si.name AS site_name, si.country_code, c.name AS country_name
-        FROM scoped_studies st
-        JOIN sponsors sp USING (sponsor_id)
-        LEFT JOIN study_sites ss USING (study_id)
-        LEFT JOIN sites si USING (site_id)
-        LEFT JOIN countries c ON c.country_code = si.country_code
-        ORDER BY st.study_id, ss.site_number
-        """,
-    )
 
 
 @cached
@@ -204,49 +186,6 @@ def milestones_at_risk(wh: Warehouse, scope: AccessScope, filters: PortfolioFilt
     return df
 
 
-MAX_CHART_STUDIES = 25
-
-
-def worst_enrolling(overview: pd.DataFrame, limit: int = MAX_CHART_STUDIES) -> pd.DataFrame:
-    """The ``limit`` studies with the largest shortfall against plan, in subjects (all when few)."""
-    if len(overview) <= limit:
-        return overview
-    shortfall = overview["expected_now"].astype("float64") - overview["randomized"]
-    return overview.assign(_shortfall=shortfall).sort_values("_shortfall", ascending=False).head(limit).drop(
-        columns="_shortfall")
-
-
-def enrollment_figure(overview: pd.DataFrame) -> go.Figure:
-    """Randomized versus plan-expected and target per study (horizontal bars), worst first if many."""
-    df = worst_enrolling(overview).sort_values("study_id", ascending=False)
-    colors = df["enrollment_status"].map(
-        {"Behind plan": FLAG_COLORS["red"], "On track": FLAG_COLORS["green"], "Complete": FLAG_COLORS["blue"]}
-    ).fillna(FLAG_COLORS["grey"])
-    fig = go.Figure()
-    fig.add_bar(
-        y=df["study_id"], x=df["randomized"], orientation="h", name="Randomized", marker_color=colors,
-        customdata=df[["protocol_id", "enrollment_status", "target_enrollment"]],
-        hovertemplate="%{y} (%{customdata[0]})<br>randomized %{x} of %{customdata[2]}<br>%{customdata[1]}<extra></extra>",
-    )
-    fig.add_scatter(
-        y=df["study_id"], x=df["expected_now"], mode="markers", name="Expected by plan",
-        marker=dict(symbol="line-ns-open", size=18, line_width=3, color="#1b1f24"),
-        hovertemplate="%{y}: plan expects %{x}<extra></extra>",
-    )
-    fig.add_scatter(
-        y=df["study_id"], x=df["target_enrollment"], mode="markers", name="Target",
-        marker=dict(symbol="diamond-open", size=10, color="#5c6b73"),
-        hovertemplate="%{y}: target %{x}<extra></extra>",
-    )
-    fig.update_layout(
-        height=max(300, 28 * len(df) + 120), margin=dict(l=10, r=10, t=80, b=10), barmode="overlay",
-        xaxis_title="Subjects randomized", legend=dict(orientation="h", y=1.01, yanchor="bottom", x=0),
-        title=dict(text="Enrollment against plan" + (
-            f" (the {len(df)} studies furthest behind)" if len(overview) > len(df) else ""), y=0.99, yanchor="top"),
-    )
-    return fig
-
-
 @cached
 def risk_signals(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter = NO_FILTER) -> pd.DataFrame:
     """Per study: sites with any red and with any amber KRI flag at the latest snapshot (calibrated engine)."""
@@ -276,5 +215,57 @@ def portfolio_kpis(overview: pd.DataFrame, milestones: pd.DataFrame) -> dict[str
     }
 
 
-def as_of_label(as_of: dt.date) -> str:
-    return f"Data as of {as_of:%d %b %Y}"
+
+# --- display tables -------------------------------------------------------------------------------
+
+STUDY_TABLE_CONFIG = {
+    "% of target": st.column_config.ProgressColumn("% of target", format="percent", min_value=0, max_value=1,
+                                                   help="Randomized as a share of the target (can pass 100%)"),
+    "Risk view": st.column_config.LinkColumn("Risk view", display_text="Open heatmap"),
+}
+
+
+def study_table(studies: pd.DataFrame, filter_params: dict, links: list) -> pd.DataFrame:
+    """The Overview's study table: names, enrollment against plan, risk and backlog, a heatmap link.
+
+    The columns a clinical operations lead triages by come first, so they stay on screen.
+    """
+    table = pd.DataFrame({
+        "Protocol": studies["protocol_id"],
+        "Sponsor": studies["sponsor_name"],
+        "Enrollment": studies["enrollment_status"],
+        "Randomized": studies["randomized"].astype("int64"),
+        "Plan by now": studies["expected_now"].round().astype("Int64"),
+        "Target": studies["target_enrollment"].astype("Int64"),
+        "% of target": studies["pct_of_target"],
+        "Red-flag sites": studies["red_sites"].astype("int64"),
+        "Flagged sites": studies["flagged_sites"].astype("int64"),
+        "Open queries": studies["open_queries"],
+        "Queries > 30 d": studies["queries_open_30d"],
+        "Visits not entered > 10 d": studies["overdue_visits"],
+        "Overdue CAPAs": studies["overdue_capas"],
+        "Active sites": studies["active_sites"].astype("int64"),
+        "Sites": studies["sites"].astype("int64"),
+        "Phase": studies["phase"],
+        "Area": studies["therapeutic_area"],
+        "Status": studies["status"],
+        "Study": studies["study_id"],
+    })
+    rbm = next((p for p in links if p.key == "rbm"), None)
+    if rbm is not None:  # a per-study link into the heatmap, keeping the other filters
+        base = {k: v for k, v in filter_params.items() if k != "study" and k in rbm.filters}
+        table.insert(1, "Risk view", [f"./{rbm.url_path}?{urlencode({**base, 'study': s}, doseq=True)}"
+                                      for s in studies["study_id"]])
+    return table
+
+
+def milestone_table(milestones: pd.DataFrame) -> pd.DataFrame:
+    """Milestones at risk: overdue ones say by how many days, upcoming ones in how many."""
+    return pd.DataFrame({
+        "Protocol": milestones["protocol_id"],
+        "Milestone": milestones["milestone"],
+        "Planned": pd.to_datetime(milestones["planned_date"]).dt.strftime("%d %b %Y"),
+        "Status": [f"Overdue by {d:,} days" if d > 0 else ("Due today" if d == 0 else f"Due in {-d:,} days")
+                   for d in milestones["days_late"].astype(int)],
+        "Study": milestones["study_id"],
+    })

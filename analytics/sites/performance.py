@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
+import streamlit as st
 from scipy import stats
 
 from analytics.core.caching import cached
@@ -31,6 +31,7 @@ from analytics.core.scope import AccessScope, PortfolioFilter
 from analytics.core.warehouse import Warehouse
 
 DAYS_PER_MONTH = 30.4375
+MIN_METRICS = 3  # metrics a site needs for an overall percentile
 # metric -> (label, higher is better)
 METRICS: dict[str, tuple[str, bool]] = {
     "enrollment_vs_plan": ("Enrollment vs plan", True),
@@ -114,10 +115,18 @@ def scorecard_metrics(raw: pd.DataFrame, as_of) -> pd.DataFrame:
     t["deviations_per_100_months"] = 100 * t["deviations"] / t["patient_months"].where(t["patient_months"] > 1)
     for metric, (_, higher_better) in METRICS.items():
         t[metric] = t[metric].astype("float64")
-        ranks = t.groupby("study_id")[metric].rank(pct=True, ascending=higher_better, method="max")
+        # Mid-rank percentiles: twenty sites tied at no enrollment share the middle of their ranks
+        # instead of the top (ranking ties at their maximum once put such a site at the 69th percentile).
+        ranks = t.groupby("study_id")[metric].rank(pct=True, ascending=higher_better, method="average")
         t[f"{metric}_pct"] = (100 * ranks).round(0)
     pct_cols = [f"{m}_pct" for m in METRICS]
-    t["overall_pct"] = t[pct_cols].mean(axis=1, skipna=True).round(0)
+    available = t[pct_cols].notna().sum(axis=1)
+    assessed = (t["randomized"] > 0) & (available >= MIN_METRICS)
+    # A missing metric never counts as good: sites without enrollment or with too few metrics get no
+    # overall percentile and rank below every assessed site of their study.
+    t["overall_pct"] = t[pct_cols].mean(axis=1, skipna=True).round(0).where(assessed)
+    t["assessment"] = np.select(
+        [t["randomized"] == 0, ~assessed], ["No enrollment yet", f"Fewer than {MIN_METRICS} metrics"], "Assessed")
     return t
 
 
@@ -134,7 +143,9 @@ def site_scorecards(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter)
     if filters.country_codes or filters.study_site_ids:
         visible = set(wh.query(scope, "SELECT study_site_id FROM scoped_sites", None, filters)["study_site_id"])
         table = table[table["study_site_id"].isin(visible)]
-    return table.sort_values(["study_id", "overall_pct"], ascending=[True, False], ignore_index=True)
+    ordered = table.assign(_assessed=table["overall_pct"].notna()).sort_values(
+        ["study_id", "_assessed", "overall_pct", "randomized"], ascending=[True, False, False, False], ignore_index=True)
+    return ordered.drop(columns="_assessed")
 
 
 @cached
@@ -228,31 +239,63 @@ def therapeutic_areas(wh: Warehouse, scope: AccessScope) -> list[str]:
     return df["therapeutic_area"].tolist()
 
 
-def ranking_figure(ranking: pd.DataFrame, top: int = 20) -> go.Figure:
-    """The ``top`` institutions by shrunk enrollment rate with their credible intervals (forest plot).
+# --- display tables -------------------------------------------------------------------------------
 
-    Raw rates (randomized per site-month) are shown beside the shrunk estimate, so a reader sees
-    how much the model pulled small histories toward the area mean.
-    """
-    df = ranking.head(top).iloc[::-1]
-    labels = df["site_name"].str.slice(0, 38) + " (" + df["country_code"].fillna("") + ")"
-    fig = go.Figure()
-    fig.add_scatter(
-        x=df["posterior_mean"], y=labels, mode="markers", name="Shrunk rate (80% interval)",
-        marker=dict(size=9, color="#1f4e79"),
-        error_x=dict(type="data", symmetric=False, array=df["upper"] - df["posterior_mean"],
-                     arrayminus=df["posterior_mean"] - df["lower"], color="#1f4e79", thickness=1.5),
-        customdata=df[["studies", "randomized", "site_months"]],
-        hovertemplate="%{y}<br>shrunk %{x:.2f} per site-month<br>%{customdata[0]} studies, "
-                      "%{customdata[1]} randomized over %{customdata[2]:.0f} site-months<extra></extra>",
-    )
-    fig.add_scatter(x=df["rate"], y=labels, mode="markers", name="Raw rate",
-                    marker=dict(symbol="x", size=7, color="#f18f01"),
-                    hovertemplate="%{y}<br>raw %{x:.2f} per site-month<extra></extra>")
-    fig.update_layout(
-        height=max(300, 26 * len(df) + 120), margin=dict(l=10, r=10, t=80, b=10),
-        title=dict(text=f"Top {len(df)} institutions for a new study", y=0.99, yanchor="top"),
-        legend=dict(orientation="h", y=1.01, yanchor="bottom", x=0),
-        xaxis_title="Randomized per site-month",
-    )
-    return fig
+SCORECARD_CONFIG = {
+    "Overall percentile": st.column_config.ProgressColumn("Overall percentile", min_value=0, max_value=100,
+                                                          format="%d", help="Mean of the metric percentiles; "
+                                                          "100 = best in the study"),
+    "Randomized per month (12 m)": st.column_config.LineChartColumn("Randomized per month (12 m)"),
+}
+_METRIC_FORMATS = {
+    "enrollment_vs_plan": lambda v: f"{v:.2f}× plan",
+    "activation_to_fpi_days": lambda v: f"{v:,.0f} d",
+    "screen_failure_rate": lambda v: f"{v:.0%}",
+    "retention": lambda v: f"{v:.0%}",
+    "entry_lag_days": lambda v: f"{v:,.0f} d",
+    "query_turnaround_days": lambda v: f"{v:,.0f} d",
+    "deviations_per_100_months": lambda v: f"{v:,.1f}",
+    "monitoring_interval_days": lambda v: f"{v:,.0f} d",
+}
+_METRIC_LABELS = {
+    "enrollment_vs_plan": "Enrollment vs plan",
+    "activation_to_fpi_days": "Activation to first patient",
+    "screen_failure_rate": "Screen failure",
+    "retention": "Retention",
+    "entry_lag_days": "Data entry lag (median)",
+    "query_turnaround_days": "Query turnaround (median)",
+    "deviations_per_100_months": "Deviations per 100 patient-months",
+    "monitoring_interval_days": "Monitoring interval (median)",
+}
+
+
+def scorecard_table(cards: pd.DataFrame) -> pd.DataFrame:
+    """The scorecards as a monitor reads them: names, formatted metrics, "—" where a metric has no data."""
+    table = pd.DataFrame({
+        "Study": cards["study_id"],
+        "Site": cards["site_number"],
+        "Institution": cards["site_name"],
+        "Country": cards["country_code"],
+        "Status": cards["status"],
+        "Overall percentile": cards["overall_pct"],
+        "Assessment": cards["assessment"],
+        "Randomized": cards["randomized"].astype("int64"),
+        "Randomized per month (12 m)": cards["randomized_by_month"],
+    })
+    for metric, label in _METRIC_LABELS.items():
+        table[label] = [("—" if pd.isna(v) else _METRIC_FORMATS[metric](v)) for v in cards[metric]]
+    return table
+
+
+def ranking_table(ranking: pd.DataFrame) -> pd.DataFrame:
+    """The site-selection ranking with readable columns (rates per site-month)."""
+    return pd.DataFrame({
+        "Institution": ranking["site_name"],
+        "Country": ranking["country_code"],
+        "Studies": ranking["studies"].astype("int64"),
+        "Randomized": ranking["randomized"].astype("int64"),
+        "Site-months open": ranking["site_months"].map(lambda v: f"{v:,.0f}"),
+        "Raw rate (per site-month)": ranking["rate"].map(lambda v: f"{v:.2f}"),
+        "Shrunk rate (per site-month)": ranking["posterior_mean"].map(lambda v: f"{v:.2f}"),
+        "80% interval": [f"{lo:.2f} – {hi:.2f}" for lo, hi in zip(ranking["lower"], ranking["upper"])],
+    })
