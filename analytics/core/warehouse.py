@@ -66,9 +66,41 @@ def _migration_1(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(t.ddl())
 
 
+def _migration_importers_real_data(con: duckdb.DuckDBPyConnection) -> None:
+    """Importers for real data: AE onset imputation flag, registry fields and sites, restricted SDTM design.
+
+    Idempotent (a file created by migration 1 of this release already has all of it).
+    """
+    added = (
+        ("main.adverse_events", "onset_date_imputed", "BOOLEAN"),
+        ("restricted.treatment_assignments", "arm_code", "VARCHAR"),
+        ("restricted.treatment_assignments", "actual_arm", "VARCHAR"),
+        ("restricted.treatment_assignments", "actual_arm_code", "VARCHAR"),
+        ("main.historical_trials", "study_type", "VARCHAR"),
+        ("main.historical_trials", "primary_completion_date", "DATE"),
+        ("main.historical_trials", "primary_completion_date_precision", "VARCHAR"),
+        ("main.historical_trials", "sponsor", "VARCHAR"),
+        ("main.historical_trials", "sponsor_class", "VARCHAR"),
+        ("main.historical_trials", "interventions", "VARCHAR"),
+        ("main.historical_trials", "sex", "VARCHAR"),
+        ("main.historical_trials", "min_age_years", "DOUBLE"),
+        ("main.historical_trials", "max_age_years", "DOUBLE"),
+        ("main.historical_trials", "age_groups", "VARCHAR"),
+        ("main.historical_trials", "healthy_volunteers", "BOOLEAN"),
+        ("main.historical_trials", "eligibility_criteria", "VARCHAR"),
+        ("main.historical_trials", "primary_outcome", "VARCHAR"),
+    )
+    for table, column, sql_type in added:
+        con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {sql_type}")
+    for name in ("historical_trial_sites", "treatment_qualifiers", "trial_arms"):
+        con.execute(schema.table(name).ddl())
+
+
 # version -> (description, function). A later release appends here; never edit an applied one.
 MIGRATIONS: dict[int, tuple[str, Migration]] = {
     1: ("Initial CRO warehouse schema", _migration_1),
+    2: ("Importers for real data: imputation flag, registry fields and sites, restricted SDTM design",
+        _migration_importers_real_data),
 }
 
 
