@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import calendar
+import datetime as dt
 import json
 import time
 
@@ -68,18 +70,44 @@ def test_screen_failures_are_those_without_a_first_treatment_date(pilot_db):
                       "AND column_name IN ('arm', 'armcd')") == 0
 
 
-def test_partial_onset_dates_keep_their_precision_and_invent_no_day(pilot_db):
+def _imputed_by_hand(onset: str, floors: list[str], end: str) -> dt.date:
+    """The documented rule, written out independently: first day of the known period, raised to the
+    latest first-dose/consent date inside it, never after a complete end date on or after that day."""
+    year, month = int(onset[:4]), int(onset[5:7]) if len(onset) == 7 else None
+    first = dt.date(year, month or 1, 1)
+    last = dt.date(year, month, calendar.monthrange(year, month)[1]) if month else dt.date(year, 12, 31)
+    chosen = first
+    for text in floors:
+        if len(text) >= 10 and first <= dt.date.fromisoformat(text[:10]) <= last:
+            chosen = max(chosen, dt.date.fromisoformat(text[:10]))
+    if len(end) >= 10 and first <= dt.date.fromisoformat(end[:10]) < chosen:
+        chosen = dt.date.fromisoformat(end[:10])
+    return chosen
+
+
+def test_partial_onset_dates_are_imputed_by_the_rule_flagged_and_kept_as_reported(pilot_db):
     db, _ = pilot_db
     ae, _ = pyreadstat.read_xport(str(PILOT / "ae.xpt"))
-    text = ae["AESTDTC"].fillna("").str.strip()
-    expected = {"year": int((text.str.len() == 4).sum()), "month": int((text.str.len() == 7).sum())}
+    dm, _ = pyreadstat.read_xport(str(PILOT / "dm.xpt"))
+    reference = dm.set_index("USUBJID")
+    ae["AESTDTC"] = ae["AESTDTC"].fillna("").str.strip()
+    partial = ae[ae["AESTDTC"].str.len().isin([4, 7])]
+    expected = sorted(
+        (r.USUBJID, r.AESTDTC, _imputed_by_hand(r.AESTDTC, [reference.at[r.USUBJID, "RFICDTC"],
+                                                            reference.at[r.USUBJID, "RFXSTDTC"]
+                                                            or reference.at[r.USUBJID, "RFSTDTC"]], r.AEENDTC))
+        for r in partial.itertuples())
     with duckdb.connect(str(db), read_only=True) as con:
-        rows = dict(con.execute("SELECT onset_date_precision, count(*) FROM main.adverse_events "
-                                "WHERE onset_date IS NULL GROUP BY 1").fetchall())
-        example = con.execute("SELECT onset_date, onset_date_text FROM main.adverse_events "
-                              "WHERE onset_date_text = '2012-02'").fetchone()
-    assert rows == expected and expected["year"] > 0 and expected["month"] > 0
-    assert example == (None, "2012-02")
+        loaded = sorted(con.execute("SELECT subject_id, onset_date_text, onset_date FROM main.adverse_events "
+                                    "WHERE onset_date_imputed").fetchall())
+        precision = dict(con.execute("SELECT onset_date_precision, count(*) FROM main.adverse_events "
+                                     "WHERE onset_date_imputed GROUP BY 1").fetchall())
+        complete = con.execute("SELECT count(*) FROM main.adverse_events WHERE NOT onset_date_imputed "
+                               "AND onset_date IS NOT NULL").fetchone()[0]
+    assert len(partial) == 26 and loaded == expected
+    assert precision == {"year": int((partial["AESTDTC"].str.len() == 4).sum()),
+                         "month": int((partial["AESTDTC"].str.len() == 7).sum())} == {"year": 11, "month": 15}
+    assert complete == 1_191 - 26  # every AE now counts in the AE rate
 
 
 def test_windows_1252_trial_summary_is_decoded(pilot_db):
@@ -200,7 +228,7 @@ def test_dataset_json_and_csv_domains_load(tmp_path):
     close_all()
 
 
-def test_deviations_map_and_orphan_records_are_rejected_with_their_row(tmp_path):
+def test_deviations_map_and_records_of_unknown_subjects_refuse_or_are_skipped_and_counted(tmp_path):
     folder = copy_domains(tmp_path / "dv", "dm.xpt")
     pd.DataFrame({
         "STUDYID": ["CDISCPILOT01"] * 3, "DOMAIN": ["DV"] * 3,
@@ -209,9 +237,16 @@ def test_deviations_map_and_orphan_records_are_rejected_with_their_row(tmp_path)
         "DVCAT": ["MINOR", "MAJOR", "MAJOR"], "DVSTDTC": ["2014-02-01", "2012-08", "2013-01-01"],
     }).to_csv(folder / "dv.csv", index=False)
     db = tmp_path / "w.duckdb"
-    load = prepare_sdtm(folder, db)
+    refused = prepare_sdtm(folder, db)
+    assert [i.text() for i in refused.report.errors] == [
+        "dv.csv, column USUBJID: 1 of 3 record(s) of a subject not in DM; remove them, or load with "
+        "--skip-foreign-rows to leave them out (they are counted); expected a USUBJID listed in DM, "
+        "found '99-999-9999 (1 row)'"]
+    load = prepare_sdtm(folder, db, SdtmOptions(skip_foreign_rows=True))
     rejected = [i for i in load.report.issues if i.rejected]
     assert [(i.file, i.row, i.column, i.found) for i in rejected] == [("dv.csv", 3, "USUBJID", "99-999-9999")]
+    counts = load.report.datasets["dv.csv"]
+    assert (counts.read, counts.loaded, counts.rejected) == (3, 2, 1)
     commit(load, db)
     with duckdb.connect(str(db), read_only=True) as con:
         rows = con.execute("SELECT subject_id, important, occurred_date FROM main.protocol_deviations "

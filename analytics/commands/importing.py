@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from analytics.importers.report import ImportRefused
+from analytics.importers.shrink import MAX_SHRINK_SHARE
 from analytics.importers.sources import DEFAULT_MAX_FILE_MB, Limits
 from analytics.importers.staging import PreparedLoad, commit
 from analytics.core.warehouse import default_db_path
@@ -43,6 +44,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sdtm.add_argument("--sponsor", default="Imported", help="existing sponsor id or name, or a new sponsor's name")
     sdtm.add_argument("--therapeutic-area", default=None, help="therapeutic area to record (SDTM has none)")
     sdtm.add_argument("--default-country", default=None, help="country for subjects without DM.COUNTRY")
+    sdtm.add_argument("--skip-foreign-rows", action="store_true",
+                      help="leave out (and count) rows whose STUDYID is not DM's or whose USUBJID DM does not list, "
+                           "instead of refusing the load")
+    sdtm.add_argument("--allow-shrink", action="store_true",
+                      help="confirm a re-import that removes more than "
+                           f"{MAX_SHRINK_SHARE:.0%} of the study's rows in a table or domain")
     _common(sdtm)
     sdtm.set_defaults(func=_run_sdtm)
 
@@ -67,9 +74,18 @@ def _finish(load: PreparedLoad, args: argparse.Namespace, started: float) -> int
     if load.report.refused:
         print(f"REFUSED: nothing was loaded; {db} is unchanged.")
         return EXIT_REFUSED
+    if getattr(args, "allow_shrink", False):
+        load.confirm_shrink()
     if args.dry_run:
         print(f"dry run: {load.description} would be loaded into {db}.")
         return 0
+    if load.needs_confirmation:
+        print("REFUSED: the re-import would remove more than "
+              f"{MAX_SHRINK_SHARE:.0%} of the study's rows in:")
+        for shrink in load.shrinks:
+            print(f"  {shrink.text()}")
+        print(f"nothing was loaded; {db} is unchanged. Re-run with --allow-shrink to confirm.")
+        return EXIT_REFUSED
     try:
         result = commit(load, db, _progress)
     except ImportRefused as refused:
@@ -85,7 +101,8 @@ def _run_sdtm(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     options = SdtmOptions(study_id=args.study_id, sponsor=args.sponsor, therapeutic_area=args.therapeutic_area,
-                          default_country=args.default_country, limits=Limits.from_megabytes(args.max_file_mb))
+                          default_country=args.default_country, limits=Limits.from_megabytes(args.max_file_mb),
+                          skip_foreign_rows=args.skip_foreign_rows)
     load = prepare_sdtm(args.folder, args.db or default_db_path(), options, _progress)
     return _finish(load, args, started)
 
