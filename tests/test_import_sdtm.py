@@ -5,6 +5,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import json
+import shutil
 import time
 
 import duckdb
@@ -13,7 +14,7 @@ import pyreadstat
 import pytest
 
 from analytics.cli import main as cli
-from analytics.importers.report import ImportReport
+from analytics.importers.report import ImportRefused, ImportReport
 from analytics.importers.sdtm import SdtmOptions, phase_from_text, prepare_sdtm
 from analytics.importers.sources import SourceFile, read_xport, sha256_of
 from analytics.importers.staging import commit
@@ -278,3 +279,85 @@ def test_a_folder_without_dm_is_refused(tmp_path):
                                          ("Phase 1", "Phase 1"), ("PHASE IV TRIAL", "Phase 4"), ("pilot", None)])
 def test_trial_phase_text(text, phase):
     assert phase_from_text(text)[0] == phase
+
+
+def test_pilot_keeps_every_actual_visit_date(pilot_db):
+    db, _ = pilot_db
+    sv, _ = pyreadstat.read_xport(str(PILOT / "sv.xpt"))
+    dated = sv[sv["SVSTDTC"].fillna("").str.strip() != ""]
+    assert len(dated) == 3_559
+    assert scalar(db, "SELECT count(actual_date) FROM main.visits WHERE study_id = 'PILOT01'") == len(dated)
+    with duckdb.connect(str(db), read_only=True) as con:
+        loaded = set(con.execute("SELECT subject_id, visit_number, CAST(actual_date AS VARCHAR) FROM main.visits "
+                                 "WHERE actual_date IS NOT NULL").fetchall())
+    assert loaded == set(zip(dated["USUBJID"], dated["VISITNUM"].round(6), dated["SVSTDTC"].str[:10]))
+
+
+def test_visit_regularity_is_scored_at_every_pilot_site_with_scheduled_visits(pilot_db):
+    db, _ = pilot_db
+    sv, _ = pyreadstat.read_xport(str(PILOT / "sv.xpt"))
+    dm, _ = pyreadstat.read_xport(str(PILOT / "dm.xpt"))
+    tv, _ = pyreadstat.read_xport(str(PILOT / "tv.xpt"))
+    scheduled = set(tv.loc[tv["VISITDY"].notna(), "VISITNUM"].round(6))
+    treated = dm[dm["RFSTDTC"].fillna("").str.strip() != ""]
+    visits = sv.merge(treated[["USUBJID", "SITEID"]], on="USUBJID")
+    eligible = visits[(visits["VISITNUM"] > 0) & visits["VISITNUM"].round(6).isin(scheduled)
+                      & (visits["SVSTDTC"].fillna("") != "")]
+    vs = pd.read_csv(PILOT / "vs.csv", usecols=["USUBJID"]).merge(dm[["USUBJID", "SITEID"]], on="USUBJID")
+    with_vitals = vs.groupby("SITEID")["USUBJID"].nunique()
+    measured = {f"PILOT01-{s}" for s in eligible["SITEID"]}
+    # The engine scores a site's tests once it has at least two subjects with vital signs (MIN_SUBJECTS).
+    expected = {f"PILOT01-{s}" for s in eligible["SITEID"] if with_vitals.get(s, 0) >= 2}
+    with duckdb.connect(str(db), read_only=True) as con:
+        share = {r[0] for r in con.execute("SELECT study_site_id FROM derived.atypical_sites WHERE study_id = "
+                                           "'PILOT01' AND on_day_share IS NOT NULL").fetchall()}
+        scored = {r[0] for r in con.execute("SELECT study_site_id FROM derived.atypical_sites WHERE study_id = "
+                                            "'PILOT01' AND regular_visits IS NOT NULL").fetchall()}
+    assert share == measured and len(measured) == 17
+    assert scored == expected and len(scored) == 16
+
+
+def test_pilot_summary_lists_rows_read_loaded_imputed_and_rejected_per_dataset(tmp_path, capsys):
+    code = cli(["import", "sdtm", str(PILOT), "--db", str(tmp_path / "w.duckdb"), "--dry-run"])
+    out = capsys.readouterr().out
+    assert code == 0
+    table = {line.split()[0]: line.split()[1:6] for line in out.splitlines()
+             if line.startswith("  ") and line.split()[0].endswith((".xpt", ".csv"))}
+    assert table["sv.xpt"] == ["SV", "3,559", "3,559", "0", "0"]
+    assert table["ae.xpt"] == ["AE", "1,191", "1,191", "26", "0"]
+    assert table["lb.xpt"] == ["LB", "59,580", "59,580", "0", "0"]
+    assert table["dm.xpt"] == ["DM", "306", "306", "0", "0"]
+    assert table["cm.xpt"][:3] == ["CM", "7,510", "0"]  # read, not mapped
+    assert "ae.xpt, column AESTDTC: AESTDTC of 1,191 AE(s): 1,165 complete, 26 partial and imputed" in out
+
+
+def test_a_reimport_that_cuts_a_domain_needs_confirmation(pilot_db, tmp_path, capsys):
+    source, _ = pilot_db
+    db = tmp_path / "w.duckdb"
+    db.write_bytes(source.read_bytes())
+    folder = tmp_path / "partial"
+    folder.mkdir()
+    for path in PILOT.iterdir():
+        if path.name != "lb.xpt":
+            shutil.copyfile(path, folder / path.name)
+    lb, _ = pyreadstat.read_xport(str(PILOT / "lb.xpt"))
+    lb.head(17_384).to_csv(folder / "lb.csv", index=False)  # a valid file that holds only part of the lab data
+    before = sha256(db)
+    args = ["import", "sdtm", str(folder), "--db", str(db), "--study-id", "PILOT01", "--sponsor", "CDISC"]
+    assert cli(args) == 1
+    out = capsys.readouterr().out
+    close_all()
+    assert "main.measurements (domain LB): 59,580 rows now, 17,384 after the load (42,196 removed, 70.8%)" in out
+    assert "Re-run with --allow-shrink to confirm." in out
+    assert "domain VS" not in out and "main.adverse_events" not in out.split("REFUSED")[-1]
+    assert sha256(db) == before
+    prepared = prepare_sdtm(folder, db, SdtmOptions(study_id="PILOT01", sponsor="CDISC"))
+    assert [s.text() for s in prepared.shrinks] == [
+        "main.measurements (domain LB): 59,580 rows now, 17,384 after the load (42,196 removed, 70.8%)"]
+    with pytest.raises(ImportRefused, match="not confirmed"):
+        commit(prepared, db)  # the app's first click: refused, nothing changed
+    assert sha256(db) == before
+    prepared.confirm_shrink()  # the app's second click
+    commit(prepared, db)
+    close_all()
+    assert scalar(db, "SELECT count(*) FROM main.measurements WHERE study_id = 'PILOT01' AND domain = 'LB'") == 17_384

@@ -7,6 +7,7 @@ Exit codes: 0 loaded, 1 refused (the warehouse is unchanged), 2 usage error.
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 import time
 from pathlib import Path
@@ -65,19 +66,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tables.set_defaults(func=_run_tables)
 
 
+def _peak_mib() -> float:
+    """Peak resident memory of this process so far (MiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _finish(load: PreparedLoad, args: argparse.Namespace, started: float) -> int:
     db = args.db or default_db_path()
     if args.report:
         load.report.to_frame().to_csv(args.report, index=False)
     for line in load.report.summary_lines():
         print(line)
+    checked = f"validated in {time.perf_counter() - started:.1f} s, peak memory {_peak_mib():,.0f} MiB"
     if load.report.refused:
-        print(f"REFUSED: nothing was loaded; {db} is unchanged.")
+        print(f"REFUSED: nothing was loaded; {db} is unchanged ({checked}).")
         return EXIT_REFUSED
     if getattr(args, "allow_shrink", False):
         load.confirm_shrink()
     if args.dry_run:
-        print(f"dry run: {load.description} would be loaded into {db}.")
+        print(f"dry run: {load.description} would be loaded into {db} ({checked}).")
         return 0
     if load.needs_confirmation:
         print("REFUSED: the re-import would remove more than "
@@ -92,7 +99,7 @@ def _finish(load: PreparedLoad, args: argparse.Namespace, started: float) -> int
         print(f"REFUSED: {refused}; {db} is unchanged.")
         return EXIT_REFUSED
     print(f"loaded {load.description} into {db} in {time.perf_counter() - started:.1f} s "
-          f"(commit {result.seconds:.1f} s).")
+          f"(commit {result.seconds:.1f} s), peak memory {_peak_mib():,.0f} MiB.")
     return 0
 
 

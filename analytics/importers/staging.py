@@ -135,12 +135,13 @@ def _check_shrink(con: duckdb.DuckDBPyConnection, load: PreparedLoad) -> None:
         before = as_counts(con.execute(count_sql(scoped=False), {"ids": [study]}).df())
         shrinks += find_shrinks(study, before, staged_counts(load.tables, study))
     if shrinks:
+        # A separate report: the prepared load stays valid, so a confirmation can commit it later.
+        refusal = ImportReport(load.source_type)
         for shrink in shrinks:
-            load.report.error("(load)", f"the load would remove more than {MAX_SHRINK_SHARE:.0%} of the study's rows "
-                              "and was not confirmed; nothing was changed (confirm with --allow-shrink)",
-                              column=shrink.table + (f" {shrink.domain}" if shrink.domain else ""),
-                              found=shrink.text())
-        raise ImportRefused(load.report)
+            refusal.error("(load)", f"the load would remove more than {MAX_SHRINK_SHARE:.0%} of the study's rows and "
+                          "was not confirmed; nothing was changed (confirm with --allow-shrink)",
+                          column=shrink.table + (f" {shrink.domain}" if shrink.domain else ""), found=shrink.text())
+        raise ImportRefused(refusal)
 
 
 def _remove_studies(con: duckdb.DuckDBPyConnection, study_ids: tuple[str, ...]) -> None:

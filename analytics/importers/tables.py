@@ -18,6 +18,7 @@ from analytics.importers.existing import WarehouseState, check_scope
 from analytics.importers.report import ERROR, DatasetCounts, ImportReport
 from analytics.importers.sources import Dataset, Limits, list_folder, read_csv, read_parquet
 from analytics.importers.staging import KEEP_EXISTING, UPSERT, PreparedLoad, Progress, _silent
+from analytics.importers.uploads import remove_stale_upload_dirs
 from analytics.importers.validation import FILE, ROW, validate_frame
 from analytics.core.scope import AccessScope
 
@@ -129,6 +130,7 @@ def _complete(table: schema.Table, frame: pd.DataFrame) -> bool:
 def prepare_tables(folder: Path | str, db_path: Path | str | None, limits: Limits = Limits(),
                    scope: AccessScope | None = None, progress: Progress = _silent) -> PreparedLoad:
     """Read and validate a folder of contract files into a :class:`PreparedLoad` (nothing is written)."""
+    remove_stale_upload_dirs(keep=Path(folder))
     report = ImportReport("tables")
     load = PreparedLoad("tables", report)
     datasets = _read(Path(folder), limits, report, progress)
