@@ -160,23 +160,26 @@ class ImportReport:
         if not total:
             return 0
         positions = np.flatnonzero(flags)
-        files = frame[FILE].to_numpy()[positions] if FILE in frame.columns else np.full(total, "(load)", object)
-        rows = frame[ROW].to_numpy()[positions] if ROW in frame.columns else np.full(total, None, object)
-        values = None if found is None else np.asarray(found, dtype=object)[positions]
-        wanted = np.asarray(expected, dtype=object)[positions] if isinstance(expected, pd.Series) else None
-        for file in pd.unique(files):
-            picked = np.flatnonzero(files == file)
+        files = frame[FILE].iloc[positions] if FILE in frame.columns else pd.Series("(load)", index=positions)
+        for file in files.unique():
+            picked = positions[(files == file).to_numpy(dtype=bool)]
             file = str(file)
             key: RuleKey = (severity, file, message, column)
             already = self.totals[key]
             self.totals[key] += len(picked)
             if rejected:
                 self.rejected[file] += len(picked)
-            for at in picked[: max(MAX_EXAMPLES_PER_RULE - already, 0)]:
-                row = rows[at]
-                value = None if values is None else values[at]
-                self._keep(Issue(severity, file, message, row=None if pd.isna(row) else int(row), column=column,
-                                 expected=str(wanted[at]) if wanted is not None else expected,  # type: ignore[arg-type]
+            # Only the examples kept become Python objects; the rest is a count.
+            shown = picked[: max(MAX_EXAMPLES_PER_RULE - already, 0)]
+            if not len(shown):
+                continue
+            rows = _take(frame[ROW], shown) if ROW in frame.columns else [None] * len(shown)
+            values = None if found is None else _take(found, shown)
+            wanted = _take(expected, shown) if isinstance(expected, pd.Series) else None
+            for k in range(len(shown)):
+                value = None if values is None else values[k]
+                self._keep(Issue(severity, file, message, row=None if pd.isna(rows[k]) else int(rows[k]), column=column,
+                                 expected=str(wanted[k]) if wanted is not None else expected,  # type: ignore[arg-type]
                                  found=None if values is None else ("" if pd.isna(value) else str(value)),
                                  rejected=rejected))
         return total
@@ -287,6 +290,13 @@ class ImportReport:
                 lines.append(f"  ... and {hidden:,} more {severity}(s) of {len(rules) - max_rules} other kind(s) "
                              "(see --report FILE)")
         return lines
+
+
+def _take(values: pd.Series | np.ndarray | list, positions: np.ndarray) -> np.ndarray:
+    """The values at ``positions`` (by position), as Python objects, without converting the rest."""
+    if isinstance(values, pd.Series):
+        return values.iloc[positions].to_numpy(dtype=object)
+    return np.asarray(values, dtype=object)[positions]
 
 
 class ImportRefused(Exception):

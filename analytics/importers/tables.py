@@ -42,6 +42,8 @@ REFERENCES = {
     "subject_id": ("subjects", "subject_id"),
     "quality_event_id": ("quality_events", "quality_event_id"),
 }
+SINGULAR = {"sponsors": "sponsor", "studies": "study", "sites": "site", "study_sites": "study site",
+            "subjects": "subject", "quality_events": "quality event"}
 
 
 def contract_columns(table: schema.Table) -> list[schema.Column]:
@@ -71,7 +73,7 @@ def _read(folder: Path, limits: Limits, report: ImportReport, progress: Progress
 
 def _shape(dataset: Dataset, table: schema.Table, report: ImportReport) -> pd.DataFrame:
     """The file's contract columns (lower-cased names), with location columns; unknown columns noted."""
-    frame = dataset.frame.copy()
+    frame = dataset.frame.copy(deep=False)  # columns are replaced, never changed in place
     frame.columns = [str(c).strip().lower() for c in frame.columns]
     allowed = {c.name for c in contract_columns(table)}
     for column in frame.columns:
@@ -110,7 +112,7 @@ def _check_references(tables: dict[str, pd.DataFrame], state: WarehouseState, re
             present = values.notna()
             matched = values.isin(known[target][key].astype("string"))
             report.add_rows(ERROR, frame, present & ~matched,
-                            f"refers to a {target[:-1].replace('_', ' ')} that does not exist", column=column,
+                            f"refers to a {SINGULAR[target]} that does not exist", column=column,
                             expected=f"a {key} in {target} (this load or the warehouse)", found=values)
             if "study_id" in frame.columns and target in ("study_sites", "subjects") and column != "study_id":
                 owner = known[target].dropna(subset=["study_id"]).set_index(key)["study_id"].astype("string")
