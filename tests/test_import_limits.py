@@ -159,6 +159,9 @@ def test_a_version_1_warehouse_is_migrated_up(tmp_path):
             con.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
         con.execute("DELETE FROM meta.schema_version WHERE version > 1")
         con.execute("INSERT INTO main.historical_trials (nct_id, title) VALUES ('NCT00000001', 'kept')")
+        con.execute("INSERT INTO main.supplemental_qualifiers VALUES ('S', 'S-1', 'EX', 'EXSEQ=1', 'EXLOT', 'Lot', "
+                    "'PLACEBO LOT 3'), ('S', 'S-1', 'AE', 'AESEQ=1', 'AETRTEM', 'TEAE', 'Y'), "
+                    "('S', 'S-1', 'DM', '', 'TRT01P', 'Planned treatment', 'Placebo')")
     assert cli(["migrate", "--db", str(db)]) == 0
     with duckdb.connect(str(db), read_only=True) as con:
         assert warehouse.current_version(con) == schema.SCHEMA_VERSION
@@ -167,3 +170,7 @@ def test_a_version_1_warehouse_is_migrated_up(tmp_path):
             for c in t.columns:
                 assert (t.name, c.name) in columns, (t.name, c.name)
         assert con.execute("SELECT title, sex FROM main.historical_trials").fetchall() == [("kept", None)]
+        # Treatment-revealing qualifiers loaded by the previous release move to the restricted schema.
+        assert con.execute("SELECT domain, qualifier FROM main.supplemental_qualifiers").fetchall() == [("AE", "AETRTEM")]
+        assert con.execute("SELECT qualifier, value FROM restricted.treatment_qualifiers ORDER BY 1").fetchall() == [
+            ("EXLOT", "PLACEBO LOT 3"), ("TRT01P", "Placebo")]

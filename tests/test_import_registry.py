@@ -7,7 +7,10 @@ import datetime as dt
 import json
 import zipfile
 
+from pathlib import Path
+
 import duckdb
+import pandas as pd
 import pytest
 
 from analytics.cli import main as cli
@@ -275,3 +278,48 @@ def test_current_exports_still_load_with_their_new_columns(tmp_path):
         (sum(1 for r in source if r["Primary Outcome Measures"].strip()),)]
     assert fetch(db, "SELECT count(*) FROM main.historical_trial_sites") == [
         (sum(len([s for s in r["Locations"].split("|") if s.strip()]) for r in source),)]
+
+
+CLASSIC_STATUS = {"ACTIVE_NOT_RECRUITING": "Active, not recruiting", "UNKNOWN": "Unknown status"}
+
+
+def classic_rendering(current: Path, target: Path) -> Path:
+    """Write a current "Download CSV" export the way the classic website worded it (headers, dates, phases)."""
+    frame = pd.read_csv(current, dtype=str, keep_default_na=False)
+
+    def worded(value: str) -> str:
+        if len(value) == 7:
+            return dt.date.fromisoformat(value + "-01").strftime("%B %Y")
+        if len(value) == 10:
+            day = dt.date.fromisoformat(value)
+            return f"{day.strftime('%B')} {day.day}, {day.year}"
+        return value
+
+    def phase(value: str) -> str:
+        words = {"EARLY_PHASE1": "Early Phase 1", "NA": "Not Applicable"}
+        return "|".join(words.get(p, p.replace("PHASE", "Phase ")) for p in value.split("|")) if value else ""
+
+    frame["Study Status"] = frame["Study Status"].map(
+        lambda s: CLASSIC_STATUS.get(s, s.replace("_", " ").capitalize()))
+    frame["Phases"] = frame["Phases"].map(phase)
+    frame["Sex"] = frame["Sex"].str.capitalize()
+    for column in ("Start Date", "Primary Completion Date", "Completion Date"):
+        frame[column] = frame[column].map(worded)
+    frame = frame.rename(columns={"Study Title": "Title", "Study Status": "Status", "Sex": "Gender",
+                                  "Funder Type": "Funded Bys", "Study Type": "Study Types"})
+    frame.to_csv(target, index=False)
+    return target
+
+
+def test_a_classic_rendering_of_a_real_export_loads_the_same_trials(shared_data, tmp_path):
+    current = shared_data / "ctgov" / "pragmatic_aging_ctg-studies.csv"
+    classic = classic_rendering(current, tmp_path / "SearchResults.csv")
+    compared = ("nct_id, title, status, phase, enrollment, start_date, start_date_precision, "
+                "primary_completion_date, completion_date, completion_date_precision, sex, sponsor_class, n_sites, "
+                "countries")
+    results = []
+    for path in (current, classic):
+        db = tmp_path / f"{path.stem}.duckdb"
+        loaded(path, db)
+        results.append(fetch(db, f"SELECT {compared} FROM main.historical_trials ORDER BY nct_id"))
+    assert len(results[0]) == 1_605 and results[0] == results[1]

@@ -94,6 +94,13 @@ def _migration_importers_real_data(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {sql_type}")
     for name in ("historical_trial_sites", "treatment_qualifiers", "trial_arms"):
         con.execute(schema.table(name).ddl())
+    # Qualifiers that reveal treatment (SUPPEX, arm variables) were loaded to main before: move them.
+    # The rule is written out here (not imported) so this applied migration never changes meaning.
+    revealing = ("upper(domain) IN ('EX', 'EC', 'TA') OR regexp_matches(upper(qualifier), "
+                 "'^(ACT)?ARM(CD|NRS|UD)?$|^TRT[0-9][0-9][PA]N?$|^TRTSEQ[PA]N?$')")
+    con.execute("INSERT OR IGNORE INTO restricted.treatment_qualifiers BY NAME "
+                f"SELECT * FROM main.supplemental_qualifiers WHERE {revealing}")
+    con.execute(f"DELETE FROM main.supplemental_qualifiers WHERE {revealing}")
 
 
 # version -> (description, function). A later release appends here; never edit an applied one.

@@ -32,7 +32,7 @@ from analytics.importers.ctgov_records import JSON_FIELDS, flatten, study_record
 from analytics.importers.ctgov_values import age_groups, age_in_years, age_ranges, location_sites, phases, sexes, \
     split_locations, statuses
 from analytics.importers.dates import registry_dates
-from analytics.importers.report import ERROR, FILE, ROW, WARNING, DatasetCounts, ImportReport
+from analytics.importers.report import FILE, ROW, WARNING, DatasetCounts, ImportReport
 from analytics.importers.sources import Limits, SourceFile, accept_file, read_csv
 from analytics.importers.staging import APPEND, UPSERT, PreparedLoad, Progress, _silent
 from analytics.importers.uploads import remove_stale_upload_dirs

@@ -14,6 +14,7 @@ skip such rows, in which case they are left out and counted as rejected.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -148,7 +149,8 @@ def _domain_of(dataset: Dataset, report: ImportReport) -> str | None:
     return None
 
 
-def read_folder(folder: Path, limits: Limits, report: ImportReport, progress) -> dict[str, Domain]:
+def read_folder(folder: Path, limits: Limits, report: ImportReport, progress: Callable[[str], None]
+                ) -> dict[str, Domain]:
     """Read every dataset in ``folder`` into domains (split parts combined), recording problems in ``report``."""
     domains: dict[str, Domain] = {}
     names: dict[str, str] = {}  # dataset name -> file, to refuse dm.xpt next to dm.csv
@@ -157,6 +159,7 @@ def read_folder(folder: Path, limits: Limits, report: ImportReport, progress) ->
         dataset = _read(source, report)
         if dataset is None:
             continue
+        dataset.frame.columns = [str(c).upper() for c in dataset.frame.columns]
         code = _domain_of(dataset, report)
         if code is None:
             continue
@@ -167,7 +170,6 @@ def read_folder(folder: Path, limits: Limits, report: ImportReport, progress) ->
             continue
         names[stem] = source.name
         frame = dataset.frame
-        frame.columns = [str(c).upper() for c in frame.columns]
         frame[FILE] = source.name
         frame[ROW] = np.arange(1, len(frame) + 1)
         domain = domains.setdefault(code, Domain(code))

@@ -1,7 +1,9 @@
 """Finding and reading source files safely: folder confinement, size limits, content sniffing.
 
-Readers never trust a file name: an ``.xpt`` must start with a SAS XPORT library header, an HTML
-page saved under any name is recognised and refused, and text is decoded as UTF-8 with a
+Readers never trust a file name: an ``.xpt`` must start with a SAS XPORT library header and its
+bytes must match its headers (:mod:`analytics.importers.xport`: a file cut short is refused), a
+Dataset-JSON file must hold the number of records it declares, an HTML page saved under any name
+is recognised and refused, and text is decoded as UTF-8 with a
 Windows-1252 fallback that is reported. Every string cell is stripped and empty cells become
 missing values, so "", "  " and a real missing value mean the same thing downstream.
 """
