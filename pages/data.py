@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +16,7 @@ import streamlit as st
 from analytics.importers.report import ImportRefused
 from analytics.importers.sources import DEFAULT_MAX_FILE_MB, Limits, is_inside
 from analytics.importers.staging import PreparedLoad, commit
+from analytics.importers.uploads import new_upload_dir
 from analytics.frame.session import current_context
 
 IMPORT_ROOT_ENV = "CRO_IMPORT_ROOT"
@@ -45,7 +45,7 @@ def _stage_uploads(files: list, limits: Limits) -> tuple[Path | None, list[str]]
     """Write uploaded files to a private temporary folder; refuse unsafe names and oversize files."""
     problems = []
     _forget_upload()
-    folder = Path(tempfile.mkdtemp(prefix="cro-import-"))
+    folder = new_upload_dir(st.session_state)
     st.session_state[STATE_DIR] = str(folder)
     for upload in files:
         name = upload.name

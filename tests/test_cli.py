@@ -9,7 +9,9 @@ import duckdb
 import pytest
 
 from analytics.cli import main
+from tests.import_helpers import as_release_1
 from analytics.core import warehouse
+from analytics.core import schema
 
 
 def test_build_prints_row_counts_and_writes_the_facts(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -42,29 +44,9 @@ def test_refresh_reports_what_it_recomputed(tiny_db: Path, tmp_path: Path, capsy
     assert "kri: refreshed" in out and "atypical: refreshed" in out and "forced" in out
 
 
-def _as_version_1(current: Path, old: Path) -> int:
-    """Rewrite a current warehouse the way release 1 laid it out (arms inside, ad hoc results); arms."""
-    warehouse.copy_warehouse(current, old)
-    with warehouse.inspect(current) as con:
-        arms = con.execute("SELECT * FROM restricted.treatment_assignments").df()
-    with duckdb.connect(str(old)) as con:
-        con.execute("CREATE SCHEMA restricted")
-        con.register("arms", arms)
-        con.execute("CREATE TABLE restricted.treatment_assignments AS SELECT * FROM arms")
-        con.execute("CREATE TABLE restricted.exposures (exposure_id BIGINT)")
-        con.execute("DROP TABLE meta.study_versions")
-        con.execute("DROP TABLE meta.derived_state")
-        con.execute("DELETE FROM meta.warehouse_info WHERE key = 'restricted_file'")
-        con.execute("DELETE FROM meta.schema_version")
-        con.execute("INSERT INTO meta.schema_version VALUES (1, 'Initial CRO warehouse schema', now())")
-    for store in old.parent.glob("*.restricted-*.duckdb"):
-        store.unlink()
-    return len(arms)
-
-
 def test_migrate_moves_arms_out_of_an_older_file_and_refreshes(tiny_db: Path, tmp_path: Path, capsys) -> None:
     db = tmp_path / "w.duckdb"
-    arms = _as_version_1(tiny_db, db)
+    arms = as_release_1(tiny_db, db)
     assert main(["migrate", "--db", str(db)]) == 0
     assert "schema version 1 -> 2" in capsys.readouterr().out
     with warehouse.inspect(db) as con:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import calendar
+import datetime as dt
 import json
+import shutil
 import time
 
 import duckdb
@@ -12,7 +15,7 @@ import pytest
 
 from analytics.core import warehouse
 from analytics.cli import main as cli
-from analytics.importers.report import ImportReport
+from analytics.importers.report import ImportRefused, ImportReport
 from analytics.importers.sdtm import SdtmOptions, phase_from_text, prepare_sdtm
 from analytics.importers.sources import SourceFile, read_xport, sha256_of
 from analytics.importers.staging import commit
@@ -69,18 +72,44 @@ def test_screen_failures_are_those_without_a_first_treatment_date(pilot_db):
                       "AND column_name IN ('arm', 'armcd')") == 0
 
 
-def test_partial_onset_dates_keep_their_precision_and_invent_no_day(pilot_db):
+def _imputed_by_hand(onset: str, floors: list[str], end: str) -> dt.date:
+    """The documented rule, written out independently: first day of the known period, raised to the
+    latest first-dose/consent date inside it, never after a complete end date on or after that day."""
+    year, month = int(onset[:4]), int(onset[5:7]) if len(onset) == 7 else None
+    first = dt.date(year, month or 1, 1)
+    last = dt.date(year, month, calendar.monthrange(year, month)[1]) if month else dt.date(year, 12, 31)
+    chosen = first
+    for text in floors:
+        if len(text) >= 10 and first <= dt.date.fromisoformat(text[:10]) <= last:
+            chosen = max(chosen, dt.date.fromisoformat(text[:10]))
+    if len(end) >= 10 and first <= dt.date.fromisoformat(end[:10]) < chosen:
+        chosen = dt.date.fromisoformat(end[:10])
+    return chosen
+
+
+def test_partial_onset_dates_are_imputed_by_the_rule_flagged_and_kept_as_reported(pilot_db):
     db, _ = pilot_db
     ae, _ = pyreadstat.read_xport(str(PILOT / "ae.xpt"))
-    text = ae["AESTDTC"].fillna("").str.strip()
-    expected = {"year": int((text.str.len() == 4).sum()), "month": int((text.str.len() == 7).sum())}
+    dm, _ = pyreadstat.read_xport(str(PILOT / "dm.xpt"))
+    reference = dm.set_index("USUBJID")
+    ae["AESTDTC"] = ae["AESTDTC"].fillna("").str.strip()
+    partial = ae[ae["AESTDTC"].str.len().isin([4, 7])]
+    expected = sorted(
+        (r.USUBJID, r.AESTDTC, _imputed_by_hand(r.AESTDTC, [reference.at[r.USUBJID, "RFICDTC"],
+                                                            reference.at[r.USUBJID, "RFXSTDTC"]
+                                                            or reference.at[r.USUBJID, "RFSTDTC"]], r.AEENDTC))
+        for r in partial.itertuples())
     with warehouse.inspect(db) as con:
-        rows = dict(con.execute("SELECT onset_date_precision, count(*) FROM main.adverse_events "
-                                "WHERE onset_date IS NULL GROUP BY 1").fetchall())
-        example = con.execute("SELECT onset_date, onset_date_text FROM main.adverse_events "
-                              "WHERE onset_date_text = '2012-02'").fetchone()
-    assert rows == expected and expected["year"] > 0 and expected["month"] > 0
-    assert example == (None, "2012-02")
+        loaded = sorted(con.execute("SELECT subject_id, onset_date_text, onset_date FROM main.adverse_events "
+                                    "WHERE onset_date_imputed").fetchall())
+        precision = dict(con.execute("SELECT onset_date_precision, count(*) FROM main.adverse_events "
+                                     "WHERE onset_date_imputed GROUP BY 1").fetchall())
+        complete = con.execute("SELECT count(*) FROM main.adverse_events WHERE NOT onset_date_imputed "
+                               "AND onset_date IS NOT NULL").fetchone()[0]
+    assert len(partial) == 26 and loaded == expected
+    assert precision == {"year": int((partial["AESTDTC"].str.len() == 4).sum()),
+                         "month": int((partial["AESTDTC"].str.len() == 7).sum())} == {"year": 11, "month": 15}
+    assert complete == 1_191 - 26  # every AE now counts in the AE rate
 
 
 def test_windows_1252_trial_summary_is_decoded(pilot_db):
@@ -201,7 +230,7 @@ def test_dataset_json_and_csv_domains_load(tmp_path):
     close_all()
 
 
-def test_deviations_map_and_orphan_records_are_rejected_with_their_row(tmp_path):
+def test_deviations_map_and_records_of_unknown_subjects_refuse_or_are_skipped_and_counted(tmp_path):
     folder = copy_domains(tmp_path / "dv", "dm.xpt")
     pd.DataFrame({
         "STUDYID": ["CDISCPILOT01"] * 3, "DOMAIN": ["DV"] * 3,
@@ -210,9 +239,16 @@ def test_deviations_map_and_orphan_records_are_rejected_with_their_row(tmp_path)
         "DVCAT": ["MINOR", "MAJOR", "MAJOR"], "DVSTDTC": ["2014-02-01", "2012-08", "2013-01-01"],
     }).to_csv(folder / "dv.csv", index=False)
     db = tmp_path / "w.duckdb"
-    load = prepare_sdtm(folder, db)
+    refused = prepare_sdtm(folder, db)
+    assert [i.text() for i in refused.report.errors] == [
+        "dv.csv, column USUBJID: 1 of 3 record(s) of a subject not in DM; remove them, or load with "
+        "--skip-foreign-rows to leave them out (they are counted); expected a USUBJID listed in DM, "
+        "found '99-999-9999 (1 row)'"]
+    load = prepare_sdtm(folder, db, SdtmOptions(skip_foreign_rows=True))
     rejected = [i for i in load.report.issues if i.rejected]
     assert [(i.file, i.row, i.column, i.found) for i in rejected] == [("dv.csv", 3, "USUBJID", "99-999-9999")]
+    counts = load.report.datasets["dv.csv"]
+    assert (counts.read, counts.loaded, counts.rejected) == (3, 2, 1)
     commit(load, db)
     with warehouse.inspect(db) as con:
         rows = con.execute("SELECT subject_id, important, occurred_date FROM main.protocol_deviations "
@@ -244,3 +280,85 @@ def test_a_folder_without_dm_is_refused(tmp_path):
                                          ("Phase 1", "Phase 1"), ("PHASE IV TRIAL", "Phase 4"), ("pilot", None)])
 def test_trial_phase_text(text, phase):
     assert phase_from_text(text)[0] == phase
+
+
+def test_pilot_keeps_every_actual_visit_date(pilot_db):
+    db, _ = pilot_db
+    sv, _ = pyreadstat.read_xport(str(PILOT / "sv.xpt"))
+    dated = sv[sv["SVSTDTC"].fillna("").str.strip() != ""]
+    assert len(dated) == 3_559
+    assert scalar(db, "SELECT count(actual_date) FROM main.visits WHERE study_id = 'PILOT01'") == len(dated)
+    with warehouse.inspect(db) as con:
+        loaded = set(con.execute("SELECT subject_id, visit_number, CAST(actual_date AS VARCHAR) FROM main.visits "
+                                 "WHERE actual_date IS NOT NULL").fetchall())
+    assert loaded == set(zip(dated["USUBJID"], dated["VISITNUM"].round(6), dated["SVSTDTC"].str[:10]))
+
+
+def test_visit_regularity_is_scored_at_every_pilot_site_with_scheduled_visits(pilot_db):
+    db, _ = pilot_db
+    sv, _ = pyreadstat.read_xport(str(PILOT / "sv.xpt"))
+    dm, _ = pyreadstat.read_xport(str(PILOT / "dm.xpt"))
+    tv, _ = pyreadstat.read_xport(str(PILOT / "tv.xpt"))
+    scheduled = set(tv.loc[tv["VISITDY"].notna(), "VISITNUM"].round(6))
+    treated = dm[dm["RFSTDTC"].fillna("").str.strip() != ""]
+    visits = sv.merge(treated[["USUBJID", "SITEID"]], on="USUBJID")
+    eligible = visits[(visits["VISITNUM"] > 0) & visits["VISITNUM"].round(6).isin(scheduled)
+                      & (visits["SVSTDTC"].fillna("") != "")]
+    vs = pd.read_csv(PILOT / "vs.csv", usecols=["USUBJID"]).merge(dm[["USUBJID", "SITEID"]], on="USUBJID")
+    with_vitals = vs.groupby("SITEID")["USUBJID"].nunique()
+    measured = {f"PILOT01-{s}" for s in eligible["SITEID"]}
+    # The engine scores a site's tests once it has at least two subjects with vital signs (MIN_SUBJECTS).
+    expected = {f"PILOT01-{s}" for s in eligible["SITEID"] if with_vitals.get(s, 0) >= 2}
+    with warehouse.inspect(db) as con:
+        share = {r[0] for r in con.execute("SELECT study_site_id FROM derived.atypical_sites WHERE study_id = "
+                                           "'PILOT01' AND on_day_share IS NOT NULL").fetchall()}
+        scored = {r[0] for r in con.execute("SELECT study_site_id FROM derived.atypical_sites WHERE study_id = "
+                                            "'PILOT01' AND regular_visits IS NOT NULL").fetchall()}
+    assert share == measured and len(measured) == 17
+    assert scored == expected and len(scored) == 16
+
+
+def test_pilot_summary_lists_rows_read_loaded_imputed_and_rejected_per_dataset(tmp_path, capsys):
+    code = cli(["import", "sdtm", str(PILOT), "--db", str(tmp_path / "w.duckdb"), "--dry-run"])
+    out = capsys.readouterr().out
+    assert code == 0
+    table = {line.split()[0]: line.split()[1:6] for line in out.splitlines()
+             if line.startswith("  ") and line.split()[0].endswith((".xpt", ".csv"))}
+    assert table["sv.xpt"] == ["SV", "3,559", "3,559", "0", "0"]
+    assert table["ae.xpt"] == ["AE", "1,191", "1,191", "26", "0"]
+    assert table["lb.xpt"] == ["LB", "59,580", "59,580", "0", "0"]
+    assert table["dm.xpt"] == ["DM", "306", "306", "0", "0"]
+    assert table["cm.xpt"][:3] == ["CM", "7,510", "0"]  # read, not mapped
+    assert "ae.xpt, column AESTDTC: AESTDTC of 1,191 AE(s): 1,165 complete, 26 partial and imputed" in out
+
+
+def test_a_reimport_that_cuts_a_domain_needs_confirmation(pilot_db, tmp_path, capsys):
+    source, _ = pilot_db
+    db = tmp_path / "w.duckdb"
+    warehouse.copy_warehouse(source, db)
+    folder = tmp_path / "partial"
+    folder.mkdir()
+    for path in PILOT.iterdir():
+        if path.name != "lb.xpt":
+            shutil.copyfile(path, folder / path.name)
+    lb, _ = pyreadstat.read_xport(str(PILOT / "lb.xpt"))
+    lb.head(17_384).to_csv(folder / "lb.csv", index=False)  # a valid file that holds only part of the lab data
+    before = sha256(db)
+    args = ["import", "sdtm", str(folder), "--db", str(db), "--study-id", "PILOT01", "--sponsor", "CDISC"]
+    assert cli(args) == 1
+    out = capsys.readouterr().out
+    close_all()
+    assert "main.measurements (domain LB): 59,580 rows now, 17,384 after the load (42,196 removed, 70.8%)" in out
+    assert "Re-run with --allow-shrink to confirm." in out
+    assert "domain VS" not in out and "main.adverse_events" not in out.split("REFUSED")[-1]
+    assert sha256(db) == before
+    prepared = prepare_sdtm(folder, db, SdtmOptions(study_id="PILOT01", sponsor="CDISC"))
+    assert [s.text() for s in prepared.shrinks] == [
+        "main.measurements (domain LB): 59,580 rows now, 17,384 after the load (42,196 removed, 70.8%)"]
+    with pytest.raises(ImportRefused, match="not confirmed"):
+        commit(prepared, db)  # the app's first click: refused, nothing changed
+    assert sha256(db) == before
+    prepared.confirm_shrink()  # the app's second click
+    commit(prepared, db)
+    close_all()
+    assert scalar(db, "SELECT count(*) FROM main.measurements WHERE study_id = 'PILOT01' AND domain = 'LB'") == 17_384

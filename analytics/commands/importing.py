@@ -7,11 +7,13 @@ Exit codes: 0 loaded, 1 refused (the warehouse is unchanged), 2 usage error.
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 import time
 from pathlib import Path
 
 from analytics.importers.report import ImportRefused
+from analytics.importers.shrink import MAX_SHRINK_SHARE
 from analytics.importers.sources import DEFAULT_MAX_FILE_MB, Limits
 from analytics.importers.staging import PreparedLoad, commit
 from analytics.core.warehouse import default_db_path
@@ -43,6 +45,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sdtm.add_argument("--sponsor", default="Imported", help="existing sponsor id or name, or a new sponsor's name")
     sdtm.add_argument("--therapeutic-area", default=None, help="therapeutic area to record (SDTM has none)")
     sdtm.add_argument("--default-country", default=None, help="country for subjects without DM.COUNTRY")
+    sdtm.add_argument("--skip-foreign-rows", action="store_true",
+                      help="leave out (and count) rows whose STUDYID is not DM's or whose USUBJID DM does not list, "
+                           "instead of refusing the load")
+    sdtm.add_argument("--allow-shrink", action="store_true",
+                      help="confirm a re-import that removes more than "
+                           f"{MAX_SHRINK_SHARE:.0%} of the study's rows in a table or domain")
     _common(sdtm)
     sdtm.set_defaults(func=_run_sdtm)
 
@@ -58,25 +66,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tables.set_defaults(func=_run_tables)
 
 
+def _peak_mib() -> float:
+    """Peak resident memory of this process so far (MiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _finish(load: PreparedLoad, args: argparse.Namespace, started: float) -> int:
     db = args.db or default_db_path()
     if args.report:
         load.report.to_frame().to_csv(args.report, index=False)
     for line in load.report.summary_lines():
         print(line)
+    checked = f"validated in {time.perf_counter() - started:.1f} s, peak memory {_peak_mib():,.0f} MiB"
     if load.report.refused:
-        print(f"REFUSED: nothing was loaded; {db} is unchanged.")
+        print(f"REFUSED: nothing was loaded; {db} is unchanged ({checked}).")
         return EXIT_REFUSED
+    if getattr(args, "allow_shrink", False):
+        load.confirm_shrink()
     if args.dry_run:
-        print(f"dry run: {load.description} would be loaded into {db}.")
+        print(f"dry run: {load.description} would be loaded into {db} ({checked}).")
         return 0
+    if load.needs_confirmation:
+        print("REFUSED: the re-import would remove more than "
+              f"{MAX_SHRINK_SHARE:.0%} of the study's rows in:")
+        for shrink in load.shrinks:
+            print(f"  {shrink.text()}")
+        print(f"nothing was loaded; {db} is unchanged. Re-run with --allow-shrink to confirm.")
+        return EXIT_REFUSED
     try:
         result = commit(load, db, _progress)
     except ImportRefused as refused:
         print(f"REFUSED: {refused}; {db} is unchanged.")
         return EXIT_REFUSED
     print(f"loaded {load.description} into {db} in {time.perf_counter() - started:.1f} s "
-          f"(commit {result.seconds:.1f} s).")
+          f"(commit {result.seconds:.1f} s), peak memory {_peak_mib():,.0f} MiB.")
     for outcome in result.refreshed:
         print(f"  derived {outcome.describe()}")
     return 0
@@ -87,7 +110,8 @@ def _run_sdtm(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     options = SdtmOptions(study_id=args.study_id, sponsor=args.sponsor, therapeutic_area=args.therapeutic_area,
-                          default_country=args.default_country, limits=Limits.from_megabytes(args.max_file_mb))
+                          default_country=args.default_country, limits=Limits.from_megabytes(args.max_file_mb),
+                          skip_foreign_rows=args.skip_foreign_rows)
     load = prepare_sdtm(args.folder, args.db or default_db_path(), options, _progress)
     return _finish(load, args, started)
 

@@ -16,6 +16,12 @@ Namespaces:
 * ``meta``: schema versions, warehouse facts (as-of date, preset, seed), data and result versions.
 
 Each table also declares how the access scope narrows it (:attr:`Table.access`).
+
+Text limits: every VARCHAR column has a maximum length (:attr:`Column.text_limit`): identifiers
+(:attr:`Column.is_identifier`, the ``*_id`` columns) at most :data:`ID_MAX_LENGTH` characters and
+free of control characters and path separators; other text :data:`TEXT_MAX_LENGTH` unless the
+column declares a longer ``max_length`` (eligibility criteria, outcome lists). Importers refuse
+values beyond them, naming file, row and column.
 """
 
 from __future__ import annotations
@@ -23,6 +29,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 SCHEMA_VERSION = 2
+
+ID_MAX_LENGTH = 64  # identifiers: study, site, subject, sponsor keys
+TEXT_MAX_LENGTH = 4_000  # ordinary text: names, terms, descriptions
+LONG_TEXT_MAX_LENGTH = 100_000  # registry free text: eligibility criteria, outcome lists, conditions
+# Identifier columns that are free-form sponsor numbering rather than keys (may contain "/").
+NOT_IDENTIFIERS = frozenset({"protocol_id"})
 
 
 @dataclass(frozen=True)
@@ -35,6 +47,21 @@ class Column:
     required: bool = False
     allowed: tuple[str, ...] = ()
     primary_key: bool = False
+    max_length: int | None = None  # VARCHAR only; default from the column kind (see text_limit)
+
+    @property
+    def is_identifier(self) -> bool:
+        """A key-like text column (``*_id``): no control characters or path separators allowed."""
+        return self.type == "VARCHAR" and self.name.endswith("_id") and self.name not in NOT_IDENTIFIERS
+
+    @property
+    def text_limit(self) -> int | None:
+        """Most characters a value may have (None for non-text columns)."""
+        if self.type != "VARCHAR":
+            return None
+        if self.max_length is not None:
+            return self.max_length
+        return ID_MAX_LENGTH if self.is_identifier or self.name in NOT_IDENTIFIERS else TEXT_MAX_LENGTH
 
 
 @dataclass(frozen=True)
@@ -116,6 +143,18 @@ MEASUREMENT_DOMAINS = ("LB", "VS")
 MONITORING_VISIT_TYPES = ("SIV", "IMV", "Remote", "COV")
 CAPA_EFFECTIVENESS = ("Effective", "Not effective")
 DATE_PRECISIONS = ("year", "month", "day")
+REGISTRY_SEXES = ("ALL", "FEMALE", "MALE")
+_LONG = LONG_TEXT_MAX_LENGTH
+# SUPP-- qualifiers joined to their parent records (main, and restricted for treatment-revealing ones).
+_QUALIFIER_COLUMNS = (
+    _c("study_id", "VARCHAR", "Study.", primary_key=True),
+    _c("subject_id", "VARCHAR", "Subject.", primary_key=True),
+    _c("domain", "VARCHAR", "Parent domain (RDOMAIN), e.g. AE.", primary_key=True),
+    _c("record_key", "VARCHAR", "Parent record (IDVAR=IDVARVAL), empty for subject level.", primary_key=True),
+    _c("qualifier", "VARCHAR", "Qualifier name (QNAM).", primary_key=True),
+    _c("label", "VARCHAR", "Qualifier label (QLABEL)."),
+    _c("value", "VARCHAR", "Qualifier value (QVAL)."),
+)
 
 TABLES: tuple[Table, ...] = (
     Table(
@@ -215,6 +254,9 @@ TABLES: tuple[Table, ...] = (
             _c("subject_id", "VARCHAR", "Subject.", primary_key=True),
             _c("study_id", "VARCHAR", "Study.", required=True),
             _c("arm", "VARCHAR", "Treatment arm.", required=True),
+            _c("arm_code", "VARCHAR", "Planned arm code (SDTM DM.ARMCD)."),
+            _c("actual_arm", "VARCHAR", "Actual arm (SDTM DM.ACTARM)."),
+            _c("actual_arm_code", "VARCHAR", "Actual arm code (SDTM DM.ACTARMCD)."),
         ),
         schema="restricted",
     ),
@@ -282,7 +324,7 @@ TABLES: tuple[Table, ...] = (
             _c("body_system", "VARCHAR", "System organ class."),
             _c("serious", "BOOLEAN", "Serious adverse event."),
             _c("grade", "INTEGER", "Severity grade 1-5 (CTCAE)."),
-            _c("onset_date", "DATE", "Onset date."),
+            _c("onset_date", "DATE", "Onset date; a partial onset is imputed (see onset_date_imputed)."),
             _c("onset_date_text", "VARCHAR", "Onset as reported (ISO 8601, may be partial)."),
             _c("end_date", "DATE", "Resolution date."),
             _c("report_date", "DATE", "Date entered in the EDC."),
@@ -290,6 +332,9 @@ TABLES: tuple[Table, ...] = (
             _c("end_date_text", "VARCHAR", "Resolution as reported (ISO 8601, may be partial)."),
             _c("severity", "VARCHAR", "Reported severity (SDTM AESEV), e.g. MILD, MODERATE, SEVERE."),
             _c("treatment_emergent", "BOOLEAN", "Treatment-emergent flag (SDTM SUPPAE AETRTEM)."),
+            _c("onset_date_imputed", "BOOLEAN", "True when onset_date was imputed from a partial onset_date_text: "
+               "first day of the known month or year, raised to the first dose (else consent) date when that "
+               "falls in the known period and not after a known end date."),
         ),
     ),
     Table(
@@ -397,9 +442,9 @@ TABLES: tuple[Table, ...] = (
         (
             _c("nct_id", "VARCHAR", "ClinicalTrials.gov NCT number.", primary_key=True),
             _c("title", "VARCHAR", "Brief title."),
-            _c("status", "VARCHAR", "Overall status, e.g. COMPLETED."),
-            _c("phase", "VARCHAR", "Phase(s), e.g. PHASE2|PHASE3."),
-            _c("conditions", "VARCHAR", "Conditions, separated by |."),
+            _c("status", "VARCHAR", "Overall status, e.g. COMPLETED (classic export wording normalized)."),
+            _c("phase", "VARCHAR", "Phase(s): EARLY_PHASE1, PHASE1..PHASE4 or NA, several separated by |."),
+            _c("conditions", "VARCHAR", "Conditions, separated by |.", max_length=_LONG),
             _c("therapeutic_area", "VARCHAR", "Therapeutic area (derived)."),
             _c("enrollment", "INTEGER", "Actual or anticipated enrollment (count)."),
             _c("start_date", "DATE", "Study start."),
@@ -407,8 +452,37 @@ TABLES: tuple[Table, ...] = (
             _c("completion_date", "DATE", "Completion."),
             _c("completion_date_precision", "VARCHAR", "day or month.", allowed=("day", "month")),
             _c("n_sites", "INTEGER", "Number of locations."),
-            _c("countries", "VARCHAR", "Countries, separated by |."),
+            _c("countries", "VARCHAR", "Countries, separated by |.", max_length=_LONG),
             _c("data_source", "VARCHAR", "synthetic or ctgov."),
+            _c("study_type", "VARCHAR", "INTERVENTIONAL, OBSERVATIONAL or EXPANDED_ACCESS."),
+            _c("primary_completion_date", "DATE", "Primary completion."),
+            _c("primary_completion_date_precision", "VARCHAR", "day or month.", allowed=("day", "month")),
+            _c("sponsor", "VARCHAR", "Lead sponsor."),
+            _c("sponsor_class", "VARCHAR", "Lead sponsor class (INDUSTRY, NIH, FED, OTHER_GOV, NETWORK, OTHER, ...); "
+               "classic CSV exports list every funder's class, separated by |."),
+            _c("interventions", "VARCHAR", "Interventions (TYPE: name), separated by |.", max_length=_LONG),
+            _c("sex", "VARCHAR", "Sexes eligible.", allowed=REGISTRY_SEXES),
+            _c("min_age_years", "DOUBLE", "Minimum eligible age in years (months, weeks and days converted)."),
+            _c("max_age_years", "DOUBLE", "Maximum eligible age in years."),
+            _c("age_groups", "VARCHAR", "Age groups eligible: CHILD, ADULT, OLDER_ADULT, separated by |."),
+            _c("healthy_volunteers", "BOOLEAN", "Accepts healthy volunteers."),
+            _c("eligibility_criteria", "VARCHAR", "Inclusion and exclusion criteria (free text).", max_length=_LONG),
+            _c("primary_outcome", "VARCHAR", "Primary outcome measure(s), separated by |.", max_length=_LONG),
+        ),
+    ),
+    Table(
+        "historical_trial_sites",
+        "Locations (sites) of historical trials, one row per site as the registry lists them.",
+        (
+            _c("nct_id", "VARCHAR", "Trial (historical_trials.nct_id).", primary_key=True),
+            _c("site_number", "INTEGER", "Order of the site in the registry record (1 = first).", primary_key=True),
+            _c("facility", "VARCHAR", "Facility name; from CSV exports the whole location text before the country "
+               "(facility, city, state, zip as written)."),
+            _c("city", "VARCHAR", "City (JSON records only)."),
+            _c("state", "VARCHAR", "State or region (JSON records only)."),
+            _c("zip", "VARCHAR", "Postal code (JSON records only)."),
+            _c("country", "VARCHAR", "Country name as the registry writes it."),
+            _c("recruitment_status", "VARCHAR", "Site recruitment status, e.g. RECRUITING (JSON records only)."),
         ),
     ),
     Table(
@@ -420,7 +494,7 @@ TABLES: tuple[Table, ...] = (
             _c("source_type", "VARCHAR", "synthetic, sdtm, ctgov or tables."),
             _c("sha256", "VARCHAR", "SHA-256 checksum of the file."),
             _c("row_count", "BIGINT", "Rows read from the file (count)."),
-            _c("rejected_rows", "BIGINT", "Rows rejected or with warnings (count)."),
+            _c("rejected_rows", "BIGINT", "Rows of the file left out of the load (count)."),
             _c("imported_at", "TIMESTAMP", "When the load was committed (UTC)."),
             _c("importer_version", "VARCHAR", "Version of the importer that loaded it."),
             _c("notes", "VARCHAR", "How derived values were obtained from this file (estimates, gaps)."),
@@ -459,15 +533,7 @@ TABLES: tuple[Table, ...] = (
     Table(
         "supplemental_qualifiers",
         "SDTM supplemental qualifiers (SUPP--) joined to their parent records.",
-        (
-            _c("study_id", "VARCHAR", "Study.", primary_key=True),
-            _c("subject_id", "VARCHAR", "Subject.", primary_key=True),
-            _c("domain", "VARCHAR", "Parent domain (RDOMAIN), e.g. AE.", primary_key=True),
-            _c("record_key", "VARCHAR", "Parent record (IDVAR=IDVARVAL), empty for subject level.", primary_key=True),
-            _c("qualifier", "VARCHAR", "Qualifier name (QNAM).", primary_key=True),
-            _c("label", "VARCHAR", "Qualifier label (QLABEL)."),
-            _c("value", "VARCHAR", "Qualifier value (QVAL)."),
-        ),
+        _QUALIFIER_COLUMNS,
     ),
     Table(
         "exposures",
@@ -484,6 +550,27 @@ TABLES: tuple[Table, ...] = (
             _c("start_date", "DATE", "Exposure start (day known)."),
             _c("end_date", "DATE", "Exposure end (day known)."),
             _c("start_date_text", "VARCHAR", "Start as reported (ISO 8601, may be partial)."),
+        ),
+        schema="restricted",
+    ),
+    Table(
+        "treatment_qualifiers",
+        "Supplemental qualifiers that reveal treatment (SUPPEX and other qualifiers of exposure or arm "
+        "variables). Restricted: unblinded roles only.",
+        _QUALIFIER_COLUMNS,
+        schema="restricted",
+    ),
+    Table(
+        "trial_arms",
+        "Planned arms of a study and their elements (SDTM TA). Restricted: arm names unblind.",
+        (
+            _c("study_id", "VARCHAR", "Study.", primary_key=True),
+            _c("arm_code", "VARCHAR", "Arm code (ARMCD).", primary_key=True),
+            _c("element_order", "INTEGER", "Order of the element within the arm (TAETORD).", primary_key=True),
+            _c("arm", "VARCHAR", "Arm (ARM)."),
+            _c("element_code", "VARCHAR", "Element code (ETCD)."),
+            _c("element", "VARCHAR", "Element (ELEMENT)."),
+            _c("epoch", "VARCHAR", "Epoch (EPOCH)."),
         ),
         schema="restricted",
     ),
@@ -663,10 +750,11 @@ def data_dictionary_markdown() -> str:
     ]
     for t in TABLES:
         lines += [f"## `{t.qualified_name}`", "", t.description, ""]
-        lines += ["| column | type | required | meaning | allowed values |", "|---|---|---|---|---|"]
+        lines += ["| column | type | required | meaning | allowed values | max length |", "|---|---|---|---|---|---|"]
         for c in t.columns:
             req = "key" if c.primary_key else ("yes" if c.required else "")
             allowed = ", ".join(c.allowed)
-            lines.append(f"| `{c.name}` | {c.type} | {req} | {c.description} | {allowed} |")
+            limit = "" if c.text_limit is None else f"{c.text_limit:,}" + (" (identifier)" if c.is_identifier else "")
+            lines.append(f"| `{c.name}` | {c.type} | {req} | {c.description} | {allowed} | {limit} |")
         lines.append("")
     return "\n".join(lines)

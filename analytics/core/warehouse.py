@@ -99,15 +99,55 @@ def create_current_schema(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(t.ddl())
 
 
+def _importer_fields(con: duckdb.DuckDBPyConnection) -> None:
+    """Importers for real data: AE onset imputation flag, registry fields and sites, restricted SDTM design.
+
+    Runs after the restricted store exists (``restricted.*`` names it). Idempotent.
+    """
+    added = (
+        ("main.adverse_events", "onset_date_imputed", "BOOLEAN"),
+        ("restricted.main.treatment_assignments", "arm_code", "VARCHAR"),
+        ("restricted.main.treatment_assignments", "actual_arm", "VARCHAR"),
+        ("restricted.main.treatment_assignments", "actual_arm_code", "VARCHAR"),
+        ("main.historical_trials", "study_type", "VARCHAR"),
+        ("main.historical_trials", "primary_completion_date", "DATE"),
+        ("main.historical_trials", "primary_completion_date_precision", "VARCHAR"),
+        ("main.historical_trials", "sponsor", "VARCHAR"),
+        ("main.historical_trials", "sponsor_class", "VARCHAR"),
+        ("main.historical_trials", "interventions", "VARCHAR"),
+        ("main.historical_trials", "sex", "VARCHAR"),
+        ("main.historical_trials", "min_age_years", "DOUBLE"),
+        ("main.historical_trials", "max_age_years", "DOUBLE"),
+        ("main.historical_trials", "age_groups", "VARCHAR"),
+        ("main.historical_trials", "healthy_volunteers", "BOOLEAN"),
+        ("main.historical_trials", "eligibility_criteria", "VARCHAR"),
+        ("main.historical_trials", "primary_outcome", "VARCHAR"),
+    )
+    for table, column, sql_type in added:
+        con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {sql_type}")
+    for name in ("historical_trial_sites", "treatment_qualifiers", "trial_arms"):
+        con.execute(schema.table(name).ddl())
+    # Qualifiers that reveal treatment (SUPPEX, arm variables) were loaded to main before: move them.
+    # The rule is written out here (not imported) so this applied migration never changes meaning.
+    revealing = ("upper(domain) IN ('EX', 'EC', 'TA') OR regexp_matches(upper(qualifier), "
+                 "'^(ACT)?ARM(CD|NRS|UD)?$|^TRT[0-9][0-9][PA]N?$|^TRTSEQ[PA]N?$')")
+    con.execute("INSERT OR IGNORE INTO restricted.main.treatment_qualifiers BY NAME "
+                f"SELECT * FROM main.supplemental_qualifiers WHERE {revealing}")
+    con.execute(f"DELETE FROM main.supplemental_qualifiers WHERE {revealing}")
+
+
 def _migration_2(con: duckdb.DuckDBPyConnection) -> None:
-    """Move treatment arms and exposures into the restricted store; declare the derived tables."""
+    """Move treatment arms and exposures into the restricted store; derived tables; importer fields."""
     has_old = con.execute(
         "SELECT count(*) FROM information_schema.schemata WHERE catalog_name = 'wh' AND schema_name = 'restricted'"
     ).fetchone()[0]
+    old_tables = {r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'wh' AND table_schema = 'restricted'"
+    ).fetchall()}
     for t in schema.TABLES:
         if t.schema == "restricted":
             con.execute(t.ddl().replace(f"restricted.{t.name} (", f"restricted.main.{t.name} (", 1))
-            if has_old:
+            if t.name in old_tables:
                 con.execute(f"INSERT INTO restricted.main.{t.name} BY NAME SELECT * FROM wh.restricted.{t.name}")
     if has_old:
         con.execute("DROP SCHEMA wh.restricted CASCADE")
@@ -118,12 +158,14 @@ def _migration_2(con: duckdb.DuckDBPyConnection) -> None:
         if t.schema in ("derived", "meta"):
             con.execute(t.ddl())
     con.execute("INSERT INTO meta.study_versions SELECT study_id, 'migrated', now() FROM main.studies")
+    _importer_fields(con)
 
 
 # version -> (description, function): the step from version - 1. Never edit an applied step.
 MIGRATIONS: dict[int, tuple[str, Migration | None]] = {
     1: ("Initial CRO warehouse schema", None),
-    2: ("Restricted store beside the file; derived results declared in the schema", _migration_2),
+    2: ("Restricted store beside the file; derived results declared in the schema; importer fields for real "
+        "data (imputation flag, registry fields and sites, restricted SDTM design)", _migration_2),
 }
 
 

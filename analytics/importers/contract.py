@@ -7,6 +7,7 @@ committed file matches, so the document cannot drift from what the importer enfo
 from __future__ import annotations
 
 from analytics.core import schema
+from analytics.importers.report import MAX_EXAMPLES_PER_RULE
 from analytics.importers.tables import CONTRACT_TABLES, REFERENCES, SET_BY_IMPORTER, contract_columns
 from analytics.importers.validation import type_words
 
@@ -38,7 +39,11 @@ def contract_markdown() -> str:
         "- **Refused** (nothing is loaded, the warehouse is unchanged): a missing key or required column, a "
         "missing or mistyped key/required value, a value outside the allowed list, a duplicate key, an id "
         "that refers to nothing (in this load or the warehouse), a study-site or subject of another study, "
-        "an unknown country code, an empty file, a file over the size limit, a file that is not CSV/Parquet.",
+        "an unknown country code, an empty file, a file over the size limit, a file that is not CSV/Parquet, "
+        "text longer than its column's maximum length, an identifier (`*_id`) containing a control character "
+        "(NUL, ESC, ...) or a path separator (`/`, `\\`).",
+        "- Findings are counted in full; the report keeps the first "
+        f"{MAX_EXAMPLES_PER_RULE} examples of each rule (file, message, column).",
         "- **Warned** (loaded, cell left empty and listed with its row): a mistyped value in an optional column.",
         "- Rows are **upserted by key**: loading the same files twice changes nothing; columns a file does not "
         "carry keep their current values; rows absent from a file are kept.",
@@ -55,7 +60,8 @@ def contract_markdown() -> str:
         if set_here:
             lines += ["Set by the importer: " + ", ".join(f"`{c}` = `{SET_BY_IMPORTER[(table.name, c)]}`"
                                                            for c in set_here) + ".", ""]
-        lines += ["| column | type | required | allowed values | refers to | meaning |", "|---|---|---|---|---|---|"]
+        lines += ["| column | type | required | allowed values | refers to | max length | meaning |",
+                  "|---|---|---|---|---|---|---|"]
         for column in contract_columns(table):
             required = "key" if column.primary_key else ("yes" if column.required else "")
             refers = references.get(column.name, "")
@@ -63,7 +69,7 @@ def contract_markdown() -> str:
                 refers = ""
             lines.append(
                 f"| `{column.name}` | {type_words(column.type)} | {required} | {', '.join(column.allowed)} | "
-                f"{refers} | {column.description} |"
+                f"{refers} | {'' if column.text_limit is None else f'{column.text_limit:,}'} | {column.description} |"
             )
         lines.append("")
     return "\n".join(lines)

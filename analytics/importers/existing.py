@@ -13,10 +13,13 @@ from pathlib import Path
 import pandas as pd
 
 from analytics.importers.report import ImportReport
+from analytics.importers.shrink import Counts, as_counts, count_sql
 from analytics.core.scope import AccessScope
 from analytics.core.warehouse import Warehouse
 
 _INTEGRITY = AccessScope.full_access(blinded=True)
+# Row counts only (the shrink guard counts restricted tables too; no value is read from them).
+_COUNTING = AccessScope.full_access(blinded=False)
 
 
 class WarehouseState:
@@ -50,6 +53,12 @@ class WarehouseState:
             "WHERE list_contains($ids, su.subject_id)",
             {"ids": sorted(set(subject_ids))},
         )
+
+    def study_row_counts(self, study_ids: list[str]) -> Counts:
+        """Rows per study table (per domain for measurements) of the given studies, now."""
+        if not self._warehouse or not study_ids:
+            return {}
+        return as_counts(self._warehouse.query(_COUNTING, count_sql(scoped=True), {"ids": sorted(set(study_ids))}))
 
     def sponsors(self) -> pd.DataFrame:
         """sponsor_id, name of every sponsor (reference data)."""

@@ -1,7 +1,9 @@
 """Finding and reading source files safely: folder confinement, size limits, content sniffing.
 
-Readers never trust a file name: an ``.xpt`` must start with a SAS XPORT library header, an HTML
-page saved under any name is recognised and refused, and text is decoded as UTF-8 with a
+Readers never trust a file name: an ``.xpt`` must start with a SAS XPORT library header and its
+bytes must match its headers (:mod:`analytics.importers.xport`: a file cut short is refused), a
+Dataset-JSON file must hold the number of records it declares, an HTML page saved under any name
+is recognised and refused, and text is decoded as UTF-8 with a
 Windows-1252 fallback that is reported. Every string cell is stripped and empty cells become
 missing values, so "", "  " and a real missing value mean the same thing downstream.
 """
@@ -17,6 +19,7 @@ import pandas as pd
 import pyreadstat
 
 from analytics.importers.report import ImportReport
+from analytics.importers.xport import XportLayoutError, read_layout
 
 DEFAULT_MAX_FILE_MB = 1024
 _XPORT_MAGIC = b"HEADER RECORD*******LIB"  # LIBRARY (v5) or LIBV8 (v8) follows
@@ -155,6 +158,12 @@ def read_xport(source: SourceFile, report: ImportReport) -> Dataset | None:
                      expected="a SAS XPORT header ('HEADER RECORD*******LIBRARY HEADER RECORD')",
                      found=describe_head(head))
         return None
+    try:
+        layout = read_layout(source.path)
+    except XportLayoutError as exc:
+        report.error(source.name, "file is not a complete SAS XPORT file; refused",
+                     expected="a transport file whose size and records match its headers", found=str(exc))
+        return None
     last_problem: Exception | None = None
     for encoding in (None, "cp1252"):
         try:
@@ -169,6 +178,12 @@ def read_xport(source: SourceFile, report: ImportReport) -> Dataset | None:
             return None
         if encoding:
             report.info(source.name, "text is not UTF-8; decoded as Windows-1252 (cp1252)")
+        promised = layout.declared_observations
+        if not layout.fewest_rows <= len(frame) <= layout.observations or promised not in (None, len(frame)):
+            report.error(source.name, "rows read do not match the file layout; refused",
+                         expected=f"{promised if promised is not None else layout.fewest_rows:,} observations "
+                                  f"of {layout.observation_length:,} bytes", found=f"{len(frame):,} rows read")
+            return None
         report.rows_read[source.name] = len(frame)
         return Dataset(source, (meta.table_name or "").strip() or None, _tidy_strings(frame))
     report.error(source.name, "text could not be decoded", expected="UTF-8 or Windows-1252", found=str(last_problem))
@@ -249,7 +264,7 @@ def read_dataset_json(source: SourceFile, report: ImportReport) -> Dataset | Non
         return None
     if "columns" in document and "rows" in document:  # Dataset-JSON 1.1
         names = [c.get("name") for c in document["columns"]]
-        rows, label = document["rows"], document.get("name")
+        rows, label, promised = document["rows"], document.get("name"), document.get("records")
     else:  # Dataset-JSON 1.0: clinicalData / referenceData -> itemGroupData -> {OID: group}
         body = document.get("clinicalData") or document.get("referenceData") or {}
         groups = list((body.get("itemGroupData") or {}).values())
@@ -260,9 +275,13 @@ def read_dataset_json(source: SourceFile, report: ImportReport) -> Dataset | Non
             return None
         group = groups[0]
         names = [item.get("name") for item in group.get("items", [])]
-        rows, label = group.get("itemData", []), group.get("name")
+        rows, label, promised = group.get("itemData", []), group.get("name"), group.get("records")
+    if isinstance(promised, int) and promised != len(rows):
+        report.error(source.name, "the number of records does not match the document's 'records' count; refused",
+                     expected=f"{promised:,} records", found=f"{len(rows):,} records")
+        return None
     bad = [i for i, row in enumerate(rows, start=1) if not isinstance(row, list) or len(row) != len(names)]
-    for row in bad[:50]:
+    for row in bad:
         report.error(source.name, "record has the wrong number of values", row=row,
                      expected=f"{len(names)} values")
     if bad:

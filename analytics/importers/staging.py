@@ -23,6 +23,8 @@ import pandas as pd
 from analytics.core import schema
 from analytics.importers import IMPORTER_VERSION
 from analytics.importers.report import ImportRefused, ImportReport
+from analytics.importers.shrink import MAX_SHRINK_SHARE, Shrink, as_counts, count_sql, find_shrinks, staged_counts, \
+    study_tables
 from analytics.importers.sources import SourceFile
 from analytics.importers.validation import to_arrow
 from analytics.core import derived
@@ -35,9 +37,7 @@ APPEND = "append"  # plain insert (the study's old rows were deleted first)
 UPSERT = "upsert"  # insert or replace by primary key; columns absent from the source keep their values
 KEEP_EXISTING = "keep-existing"  # insert only keys the warehouse does not have yet (reference data)
 
-STUDY_TABLES: tuple[schema.Table, ...] = tuple(
-    t for t in schema.TABLES if any(c.name == "study_id" for c in t.columns) and t.schema != "meta"
-)
+STUDY_TABLES: tuple[schema.Table, ...] = study_tables()
 
 
 def _silent(_: str) -> None:
@@ -54,8 +54,13 @@ class PreparedLoad:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # table name -> rows, in load order
     policies: dict[str, str] = field(default_factory=dict)  # table name -> APPEND / UPSERT / KEEP_EXISTING
     replace_study_ids: tuple[str, ...] = ()  # studies whose previous rows are removed first
+    # table -> (column, values): rows with these values are removed before the table is written
+    # (a trial's site list is replaced as a whole, so a shorter list leaves no stale sites).
+    replace_keys: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
     provenance: list[dict[str, object]] = field(default_factory=list)  # one per (study, file)
     description: str = ""
+    shrinks: list[Shrink] = field(default_factory=list)  # found when prepared; checked again on commit
+    allow_shrink: bool = False  # the user confirmed removing more than MAX_SHRINK_SHARE of a study's rows
 
     def row_counts(self) -> dict[str, int]:
         return {name: len(frame) for name, frame in self.tables.items()}
@@ -67,6 +72,24 @@ class PreparedLoad:
             if name != "data_provenance" and "study_id" in frame.columns:
                 touched.update(frame["study_id"].dropna().astype(str).unique())
         return touched
+
+    @property
+    def needs_confirmation(self) -> bool:
+        """True when committing would cut a study's rows beyond the shrink guard and nobody confirmed it."""
+        return bool(self.shrinks) and not self.allow_shrink
+
+    def confirm_shrink(self) -> None:
+        """The user saw :attr:`shrinks` and wants the load anyway (the app's second click, ``--allow-shrink``)."""
+        self.allow_shrink = True
+
+    def note_shrinks(self, shrinks: list[Shrink]) -> None:
+        """Record what the load would remove, as warnings a user sees before confirming."""
+        self.shrinks = shrinks
+        for shrink in shrinks:
+            self.report.warning("(load)", f"re-import would remove more than {MAX_SHRINK_SHARE:.0%} of study "
+                                f"{shrink.study_id}'s rows; it needs your confirmation (--allow-shrink)",
+                                column=shrink.table + (f" {shrink.domain}" if shrink.domain else ""),
+                                found=shrink.text())
 
 
 @dataclass(frozen=True)
@@ -91,6 +114,31 @@ def _write(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame, polic
         con.execute(f"{verb} INTO {table.qualified_name} BY NAME SELECT * FROM _import_batch")
     finally:
         con.unregister("_import_batch")
+
+
+def _replace_keys(con: duckdb.DuckDBPyConnection, name: str, column: str, values: list[str]) -> None:
+    table = schema.table(name)
+    if values:
+        # Table and column names come from the schema and the importer, never from user input.
+        con.execute(f"DELETE FROM {table.qualified_name} WHERE list_contains($values, {column})", {"values": values})
+
+
+def _check_shrink(con: duckdb.DuckDBPyConnection, load: PreparedLoad) -> None:
+    """Refuse (before anything is removed) a load that cuts a study beyond the guard without confirmation."""
+    if not load.replace_study_ids or load.allow_shrink:
+        return
+    shrinks = []
+    for study in load.replace_study_ids:
+        before = as_counts(con.execute(count_sql(scoped=False), {"ids": [study]}).df())
+        shrinks += find_shrinks(study, before, staged_counts(load.tables, study))
+    if shrinks:
+        # A separate report: the prepared load stays valid, so a confirmation can commit it later.
+        refusal = ImportReport(load.source_type)
+        for shrink in shrinks:
+            refusal.error("(load)", f"the load would remove more than {MAX_SHRINK_SHARE:.0%} of the study's rows and "
+                          "was not confirmed; nothing was changed (confirm with --allow-shrink)",
+                          column=shrink.table + (f" {shrink.domain}" if shrink.domain else ""), found=shrink.text())
+        raise ImportRefused(refusal)
 
 
 def _remove_studies(con: duckdb.DuckDBPyConnection, study_ids: tuple[str, ...]) -> None:
@@ -122,9 +170,12 @@ def commit(load: PreparedLoad, db_path: Path, progress: Progress = _silent) -> C
     refreshed: list[derived.RefreshOutcome] = []
     try:
         with modify_aside(Path(db_path), purpose=f"import {load.source_type}: {load.description}") as con:
+            _check_shrink(con, load)
             if load.replace_study_ids:
                 progress(f"removing the previous version of {', '.join(load.replace_study_ids)}")
                 _remove_studies(con, load.replace_study_ids)
+            for name, (column, values) in load.replace_keys.items():
+                _replace_keys(con, name, column, values)
             for name, frame in load.tables.items():
                 progress(f"loading {name} ({len(frame):,} rows)")
                 _write(con, name, frame, load.policies.get(name, APPEND))

@@ -15,9 +15,10 @@ import pandas as pd
 from analytics.core import schema
 from analytics.importers.countries import country_rows, to_alpha2
 from analytics.importers.existing import WarehouseState, check_scope
-from analytics.importers.report import ImportReport
+from analytics.importers.report import ERROR, DatasetCounts, ImportReport
 from analytics.importers.sources import Dataset, Limits, list_folder, read_csv, read_parquet
 from analytics.importers.staging import KEEP_EXISTING, UPSERT, PreparedLoad, Progress, _silent
+from analytics.importers.uploads import remove_stale_upload_dirs
 from analytics.importers.validation import FILE, ROW, validate_frame
 from analytics.core.scope import AccessScope
 
@@ -41,6 +42,8 @@ REFERENCES = {
     "subject_id": ("subjects", "subject_id"),
     "quality_event_id": ("quality_events", "quality_event_id"),
 }
+SINGULAR = {"sponsors": "sponsor", "studies": "study", "sites": "site", "study_sites": "study site",
+            "subjects": "subject", "quality_events": "quality event"}
 
 
 def contract_columns(table: schema.Table) -> list[schema.Column]:
@@ -70,7 +73,7 @@ def _read(folder: Path, limits: Limits, report: ImportReport, progress: Progress
 
 def _shape(dataset: Dataset, table: schema.Table, report: ImportReport) -> pd.DataFrame:
     """The file's contract columns (lower-cased names), with location columns; unknown columns noted."""
-    frame = dataset.frame.copy()
+    frame = dataset.frame.copy(deep=False)  # columns are replaced, never changed in place
     frame.columns = [str(c).strip().lower() for c in frame.columns]
     allowed = {c.name for c in contract_columns(table)}
     for column in frame.columns:
@@ -108,24 +111,28 @@ def _check_references(tables: dict[str, pd.DataFrame], state: WarehouseState, re
             values = frame[column].astype("string")
             present = values.notna()
             matched = values.isin(known[target][key].astype("string"))
-            for index in frame.index[present & ~matched]:
-                report.error(frame.at[index, FILE], f"refers to a {target[:-1].replace('_', ' ')} that does not exist",
-                             row=int(frame.at[index, ROW]), column=column,
-                             expected=f"a {key} in {target} (this load or the warehouse)", found=str(values[index]))
+            report.add_rows(ERROR, frame, present & ~matched,
+                            f"refers to a {SINGULAR[target]} that does not exist", column=column,
+                            expected=f"a {key} in {target} (this load or the warehouse)", found=values)
             if "study_id" in frame.columns and target in ("study_sites", "subjects") and column != "study_id":
-                owner = known[target].set_index(key)["study_id"]
-                owners = values.map(owner.to_dict(), na_action="ignore")
-                mismatch = present & matched & owners.notna() & (owners != frame["study_id"].astype("string"))
-                for index in frame.index[mismatch]:
-                    report.error(frame.at[index, FILE], f"{column} belongs to another study",
-                                 row=int(frame.at[index, ROW]), column=column,
-                                 expected=f"a {column} of study {frame.at[index, 'study_id']}",
-                                 found=f"{values[index]} (study {owners[index]})")
+                owner = known[target].dropna(subset=["study_id"]).set_index(key)["study_id"].astype("string")
+                owners = values.map(owner, na_action="ignore").astype("string")
+                study = frame["study_id"].astype("string")
+                mismatch = (present & matched & owners.notna() & (owners != study)).fillna(False)
+                report.add_rows(ERROR, frame, mismatch, f"{column} belongs to another study", column=column,
+                                expected=f"a {column} of study " + study.fillna(""),
+                                found=values + " (study " + owners.fillna("") + ")")
+
+
+def _complete(table: schema.Table, frame: pd.DataFrame) -> bool:
+    """True when the file has every key and required column (the validation reported any missing one)."""
+    return all(c.name in frame.columns for c in table.columns if c.required or c.primary_key)
 
 
 def prepare_tables(folder: Path | str, db_path: Path | str | None, limits: Limits = Limits(),
                    scope: AccessScope | None = None, progress: Progress = _silent) -> PreparedLoad:
     """Read and validate a folder of contract files into a :class:`PreparedLoad` (nothing is written)."""
+    remove_stale_upload_dirs(keep=Path(folder))
     report = ImportReport("tables")
     load = PreparedLoad("tables", report)
     datasets = _read(Path(folder), limits, report, progress)
@@ -136,34 +143,37 @@ def prepare_tables(folder: Path | str, db_path: Path | str | None, limits: Limit
             continue
         progress(f"checking {datasets[table.name].source.name}")
         frame = _shape(datasets[table.name], table, report)
-        tables[table.name] = validate_frame(frame, table, report, convert=True)
-        report.rows_staged[table.qualified_name] = len(frame)
+        validated = validate_frame(frame, table, report, convert=True)
+        if _complete(table, validated):  # an incomplete file is refused; its rows are not cross-checked
+            tables[table.name] = validated
+            report.rows_staged[table.qualified_name] = len(frame)
     if "studies" in tables:
         tables["studies"]["data_source"] = "tables"
     state = WarehouseState(db_path)
     if "studies" in tables:
-        existing = state.studies(list(tables["studies"]["study_id"].dropna()))
-        sources = dict(zip(existing["study_id"], existing["data_source"]))
-        for index, study in tables["studies"]["study_id"].items():
-            if sources.get(study) not in (None, "tables"):
-                report.error(tables["studies"].at[index, FILE], "a study with this id already exists from another "
-                             "source", row=int(tables["studies"].at[index, ROW]), column="study_id",
-                             expected="a new study id or one loaded from tables", found=f"{study} ({sources[study]})")
+        studies = tables["studies"]
+        existing = state.studies(list(studies["study_id"].dropna().unique()))
+        sources = studies["study_id"].map(dict(zip(existing["study_id"], existing["data_source"])))
+        other = sources.notna() & (sources != "tables")
+        report.add_rows(ERROR, studies, other, "a study with this id already exists from another source",
+                        column="study_id", expected="a new study id or one loaded from tables",
+                        found=studies["study_id"].astype("string") + " (" + sources.astype("string") + ")")
     if "sites" in tables:
         codes = tables["sites"]["country_code"].astype("string")
-        alpha2 = pd.Series([to_alpha2(c) if pd.notna(c) and len(c) == 2 else None for c in codes],
-                           index=codes.index, dtype="string")
-        for index in tables["sites"].index[codes.notna() & alpha2.isna()]:
-            report.error(tables["sites"].at[index, FILE], "not an ISO 3166-1 alpha-2 country code",
-                         row=int(tables["sites"].at[index, ROW]), column="country_code",
-                         expected="a two-letter code such as US or DE", found=str(codes[index]))
+        distinct = codes.dropna().unique()
+        lookup = {c: to_alpha2(c) if len(c) == 2 else None for c in distinct}
+        alpha2 = codes.map(lookup, na_action="ignore").astype("string")
+        report.add_rows(ERROR, tables["sites"], codes.notna() & alpha2.isna(), "not an ISO 3166-1 alpha-2 country code",
+                        column="country_code", expected="a two-letter code such as US or DE", found=codes)
         tables["sites"]["country_code"] = alpha2.where(alpha2.notna(), codes)
     _check_references(tables, state, report)
     sponsors = set(tables["studies"]["sponsor_id"].dropna()) if "studies" in tables else set()
-    studies_touched = set().union(*[set(f["study_id"].dropna()) for f in tables.values() if "study_id" in f.columns])
+    studies_touched = set().union(*[set(f["study_id"].dropna().unique()) for f in tables.values()
+                                    if "study_id" in f.columns])
     known_studies = state.studies(sorted(studies_touched))
     sponsors |= set(known_studies["sponsor_id"].dropna())
     check_scope(report, scope, sponsors, studies_touched)
+    _count_datasets(datasets, tables, report)
     if report.refused:
         return load
     if "sites" in tables:
@@ -175,6 +185,16 @@ def prepare_tables(folder: Path | str, db_path: Path | str | None, limits: Limit
     load.provenance = _provenance(datasets, tables, report)
     load.description = f"{sum(len(f) for f in tables.values()):,} rows in {len(datasets)} operational table file(s)"
     return load
+
+
+def _count_datasets(datasets: dict[str, Dataset], tables: dict[str, pd.DataFrame], report: ImportReport) -> None:
+    """Rows read and loaded per file (a refused load loads nothing)."""
+    for name, dataset in datasets.items():
+        file = dataset.source.name
+        loaded = 0 if report.refused or name not in tables else len(tables[name])
+        report.datasets[file] = DatasetCounts(file, name, report.rows_read.get(file, 0), loaded, 0,
+                                              report.rejected_rows(file),
+                                              f"{schema.table(name).qualified_name} (upserted by key)")
 
 
 def _provenance(datasets: dict[str, Dataset], tables: dict[str, pd.DataFrame], report: ImportReport

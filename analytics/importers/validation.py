@@ -11,10 +11,8 @@ import pandas as pd
 import pyarrow as pa
 
 from analytics.importers.dates import parse_iso_dates
-from analytics.importers.report import ImportReport
+from analytics.importers.report import ERROR, FILE, ROW, WARNING, ImportReport
 from analytics.core.schema import Column, Table
-
-FILE, ROW = "_file", "_row"
 
 _ARROW_TYPES: dict[str, pa.DataType] = {
     "VARCHAR": pa.string(),
@@ -78,9 +76,26 @@ def coerce(values: pd.Series, column: Column) -> tuple[pd.Series, pd.Series]:
     raise ValueError(f"no coercion for type {column.type}")
 
 
-def _rows(frame: pd.DataFrame, mask: pd.Series) -> list[tuple[str, int | None, object]]:
-    picked = frame.loc[mask]
-    return list(zip(picked[FILE], picked[ROW], picked.index))
+CONTROL_OR_SEPARATOR = r"[\x00-\x1f\x7f/\\]"  # refused in identifiers (NUL, ESC, "../", "a\\b")
+
+
+def check_text(frame: pd.DataFrame, column: Column, report: ImportReport, shown: str) -> None:
+    """Refuse text over the column's length limit, and identifiers with control characters or slashes."""
+    limit = column.text_limit
+    if limit is None or column.name not in frame.columns:
+        return
+    values = frame[column.name]
+    if not pd.api.types.is_string_dtype(values):
+        values = values.astype("string")
+    lengths = values.str.len()
+    too_long = (lengths > limit).fillna(False).to_numpy(dtype=bool)
+    report.add_rows(ERROR, frame, too_long, "text is longer than the column allows", column=shown,
+                    expected=f"at most {limit:,} characters", found=lengths.astype("string") + " characters")
+    if column.is_identifier:
+        unsafe = values.str.contains(CONTROL_OR_SEPARATOR, regex=True).fillna(False).to_numpy(dtype=bool)
+        report.add_rows(ERROR, frame, unsafe & ~too_long, "identifier contains a control character or a path "
+                        "separator", column=shown, expected="letters, digits and punctuation other than / and \\",
+                        found=values)
 
 
 def validate_frame(
@@ -95,36 +110,36 @@ def validate_frame(
 
     With ``convert`` the values are text (or loosely typed) and are converted column by column:
     an unconvertible value in a required column is an error, elsewhere a warning and the cell is
-    blanked. Missing required values, values outside the allowed list and duplicate keys are errors.
-    ``source_columns`` maps warehouse columns to the source column names shown in messages.
+    blanked. Missing required values, values outside the allowed list, text over its length limit,
+    unsafe identifiers and duplicate keys are errors. Every check is a vectorized mask; the report
+    keeps the first examples of each and counts the rest. ``source_columns`` maps warehouse
+    columns to the source column names shown in messages.
     """
     names = source_columns or {}
-    frame = frame.copy()
+    frame = frame.copy(deep=False)
     for column in table.columns:
         if column.name not in frame.columns:
             continue
         shown = names.get(column.name, column.name)
         if convert:
-            typed, bad = coerce(frame[column.name], column)
-            strict = column.required or column.primary_key
-            for file, row, index in _rows(frame, bad):
-                found = str(frame.at[index, column.name])
-                if strict:
-                    report.error(file, "value has the wrong type", row=row, column=shown,
-                                 expected=type_words(column.type), found=found)
-                else:
-                    report.warning(file, "value has the wrong type; left empty", row=row, column=shown,
-                                   expected=type_words(column.type), found=found)
+            original = frame[column.name]
+            typed, bad = coerce(original, column)
+            if column.required or column.primary_key:
+                report.add_rows(ERROR, frame, bad, "value has the wrong type", column=shown,
+                                expected=type_words(column.type), found=original)
+            else:
+                report.add_rows(WARNING, frame, bad, "value has the wrong type; left empty", column=shown,
+                                expected=type_words(column.type), found=original)
             frame[column.name] = typed
         if column.allowed:
             canonical = {v.lower(): v for v in column.allowed}
             lowered = frame[column.name].astype("string").str.lower()
             mapped = lowered.map(canonical, na_action="ignore")
             outside = frame[column.name].notna() & mapped.isna()
-            for file, row, index in _rows(frame, outside):
-                report.error(file, "value is not allowed", row=row, column=shown,
-                             expected="one of " + ", ".join(column.allowed), found=str(frame.at[index, column.name]))
+            report.add_rows(ERROR, frame, outside, "value is not allowed", column=shown,
+                            expected="one of " + ", ".join(column.allowed), found=frame[column.name])
             frame[column.name] = mapped.astype("string").where(~outside, frame[column.name].astype("string"))
+        check_text(frame, column, report, shown)
     for column in table.columns:
         if not (column.required or column.primary_key):
             continue
@@ -134,21 +149,31 @@ def validate_frame(
                          column=shown, expected=f"a column {shown!r} ({type_words(column.type)})",
                          found=", ".join(c for c in frame.columns if not c.startswith("_")))
             continue
-        for file, row, _ in _rows(frame, frame[column.name].isna()):
-            report.error(file, "required value is missing", row=row, column=shown,
-                         expected=type_words(column.type), found="")
-    key = [c for c in table.primary_key if c in frame.columns]
-    if key and len(key) == len(table.primary_key) and len(frame):
-        duplicated = frame.duplicated(key, keep=False) & frame[key].notna().all(axis=1)
-        if duplicated.any():
-            first_row = frame.loc[duplicated].groupby(key, dropna=False)[ROW].transform("min")
-            for (file, row, index), first in zip(_rows(frame, duplicated), first_row):
-                if row == first:
-                    continue
-                value = ", ".join(f"{names.get(k, k)}={frame.at[index, k]}" for k in key)
-                report.error(file, "duplicate key", row=row, column=", ".join(names.get(k, k) for k in key),
-                             expected=f"a unique key (first seen on row {first})", found=value)
+        report.add_rows(ERROR, frame, frame[column.name].isna(), "required value is missing", column=shown,
+                        expected=type_words(column.type), found=pd.Series("", index=frame.index))
+    _check_duplicate_keys(frame, table, report, names)
     return frame
+
+
+def _check_duplicate_keys(frame: pd.DataFrame, table: Table, report: ImportReport, names: dict[str, str]) -> None:
+    """Every repeat of a primary key after its first row is an error naming that first row."""
+    key = [c for c in table.primary_key if c in frame.columns]
+    if not key or len(key) != len(table.primary_key) or not len(frame):
+        return
+    duplicated = frame.duplicated(key, keep=False) & frame[key].notna().all(axis=1)
+    if not duplicated.any():
+        return
+    repeated = frame.loc[duplicated]
+    first_row = repeated.groupby(key, dropna=False)[ROW].transform("min")
+    later = repeated[ROW] != first_row
+    repeated, first_row = repeated.loc[later], first_row.loc[later]
+    value = None
+    for k in key:
+        part = f"{names.get(k, k)}=" + repeated[k].astype("string")
+        value = part if value is None else value + ", " + part
+    report.add_rows(ERROR, repeated, pd.Series(True, index=repeated.index), "duplicate key",
+                    column=", ".join(names.get(k, k) for k in key),
+                    expected="a unique key (first seen on row " + first_row.astype("string") + ")", found=value)
 
 
 def to_arrow(frame: pd.DataFrame, table: Table) -> pa.Table:

@@ -1,0 +1,326 @@
+"""ClinicalTrials.gov in every shape the site has delivered: classic CSV, JSON record, API pages, "Download JSON" zip."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import zipfile
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from analytics.core import warehouse
+from analytics.cli import main as cli
+from analytics.core.warehouse import close_all
+from analytics.importers import archives
+from analytics.importers.ctgov import prepare_ctgov
+from analytics.importers.sources import Limits
+from analytics.importers.staging import commit
+from tests.import_helpers import CTGOV, sha256
+
+CLASSIC_HEADER = ["Rank", "NCT Number", "Title", "Acronym", "Status", "Study Results", "Conditions", "Interventions",
+                  "Outcome Measures", "Sponsor/Collaborators", "Gender", "Age", "Phases", "Enrollment", "Funded Bys",
+                  "Study Type", "Study Designs", "Other IDs", "Start Date", "Primary Completion Date", "Completion Date",
+                  "First Posted", "Results First Posted", "Last Update Posted", "Locations", "Study Documents", "URL"]
+CLASSIC_ROWS = [
+    ["1", "NCT01000001", "Drug X in Mild Alzheimer's Disease", "DX-AD", "Completed", "Has Results",
+     "Alzheimer Disease|Dementia", "Drug: Drug X|Drug: Placebo", "ADAS-Cog change|Adverse events",
+     "Acme Pharma|University of Lyon", "All", "50 Years to 85 Years   (Adult, Older Adult)", "Phase 2|Phase 3", "412",
+     "Industry|Other", "Interventional", "Allocation: Randomized", "DX-201", "October 2014", "June 7, 2018",
+     "December 2018", "October 20, 2014", "", "May 1, 2019",
+     "Clinic A, Boston, Massachusetts, 02115, United States|Clinic B, Lyon, France|Clinic C, Paris, France", "",
+     "https://ClinicalTrials.gov/show/NCT01000001"],
+    ["2", "NCT01000002", "First-in-human study", "", "Recruiting", "No Results Available", "Healthy Volunteers",
+     "Drug: Y-12", "Safety", "Small Bio", "Female", "18 Years and older   (Adult, Older Adult)", "Early Phase 1", "30",
+     "NIH", "Interventional", "", "", "January 2020", "", "March 2021", "January 5, 2020", "", "", "", "",
+     "https://ClinicalTrials.gov/show/NCT01000002"],
+    ["3", "NCT01000003", "Paediatric registry", "", "Active, not recruiting", "No Results Available", "Asthma", "",
+     "", "Children's Hospital", "Male", "up to 17 Years   (Child)", "Not Applicable", "1000", "Other",
+     "Observational", "", "", "May 3, 2016", "May 3, 2019", "May 3, 2020", "", "", "", "Site D, Oslo, Norway", "",
+     "https://ClinicalTrials.gov/show/NCT01000003"],
+    ["4", "NCT01000004", "Status unknown", "", "Unknown status", "No Results Available", "Obesity", "",
+     "", "Federal Agency", "All", "Child, Adult, Older Adult", "", "50", "U.S. Fed", "Interventional", "", "",
+     "September 2015", "", "", "", "", "", "", "", "https://ClinicalTrials.gov/show/NCT01000004"],
+]
+
+
+def write_csv(path, header, rows):
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, quoting=csv.QUOTE_ALL)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def fetch(db, sql, params=None):
+    with warehouse.inspect(db) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+def loaded(path, db, **kwargs):
+    load = prepare_ctgov(path, **kwargs)
+    assert not load.report.refused, [i.text() for i in load.report.errors]
+    commit(load, db)
+    close_all()
+    return load
+
+
+def test_classic_search_results_csv_loads_every_shared_column(tmp_path, capsys):
+    path = write_csv(tmp_path / "SearchResults.csv", CLASSIC_HEADER, CLASSIC_ROWS)
+    db = tmp_path / "w.duckdb"
+    assert cli(["import", "ctgov", str(path), "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    close_all()
+    assert fetch(db, "SELECT nct_id, title, status, phase, enrollment, study_type, sponsor, sponsor_class, sex, "
+                     "min_age_years, max_age_years, age_groups FROM main.historical_trials ORDER BY nct_id") == [
+        ("NCT01000001", "Drug X in Mild Alzheimer's Disease", "COMPLETED", "PHASE2|PHASE3", 412, "INTERVENTIONAL",
+         "Acme Pharma", "INDUSTRY|OTHER", "ALL", 50.0, 85.0, "ADULT|OLDER_ADULT"),
+        ("NCT01000002", "First-in-human study", "RECRUITING", "EARLY_PHASE1", 30, "INTERVENTIONAL", "Small Bio", "NIH",
+         "FEMALE", 18.0, None, "ADULT|OLDER_ADULT"),
+        ("NCT01000003", "Paediatric registry", "ACTIVE_NOT_RECRUITING", "NA", 1000, "OBSERVATIONAL",
+         "Children's Hospital", "OTHER", "MALE", None, 17.0, "CHILD"),
+        ("NCT01000004", "Status unknown", "UNKNOWN", None, 50, "INTERVENTIONAL", "Federal Agency", "FED", "ALL", None,
+         None, "CHILD|ADULT|OLDER_ADULT"),
+    ]
+    assert fetch(db, "SELECT nct_id, start_date, start_date_precision, primary_completion_date, "
+                     "primary_completion_date_precision, completion_date, completion_date_precision "
+                     "FROM main.historical_trials ORDER BY nct_id") == [
+        ("NCT01000001", dt.date(2014, 10, 1), "month", dt.date(2018, 6, 7), "day", dt.date(2018, 12, 1), "month"),
+        ("NCT01000002", dt.date(2020, 1, 1), "month", None, None, dt.date(2021, 3, 1), "month"),
+        ("NCT01000003", dt.date(2016, 5, 3), "day", dt.date(2019, 5, 3), "day", dt.date(2020, 5, 3), "day"),
+        ("NCT01000004", dt.date(2015, 9, 1), "month", None, None, None, None),
+    ]
+    assert fetch(db, "SELECT nct_id, n_sites, countries, conditions, interventions, primary_outcome "
+                     "FROM main.historical_trials ORDER BY nct_id")[:3] == [
+        ("NCT01000001", 3, "United States|France", "Alzheimer Disease|Dementia", "Drug: Drug X|Drug: Placebo", None),
+        ("NCT01000002", None, None, "Healthy Volunteers", "Drug: Y-12", None),
+        ("NCT01000003", 1, "Norway", "Asthma", None, None)]
+    assert fetch(db, "SELECT nct_id, site_number, facility, country FROM main.historical_trial_sites "
+                     "ORDER BY nct_id, site_number") == [
+        ("NCT01000001", 1, "Clinic A, Boston, Massachusetts, 02115", "United States"),
+        ("NCT01000001", 2, "Clinic B, Lyon", "France"), ("NCT01000001", 3, "Clinic C, Paris", "France"),
+        ("NCT01000003", 1, "Site D, Oslo", "Norway")]
+    assert "column Outcome Measures: column not mapped to the primary outcome" in out
+    line = next(l for l in out.splitlines() if l.strip().startswith("SearchResults.csv"))
+    assert line.split()[1:4] == ["ClinicalTrials.gov", "4", "4"]
+
+
+def test_a_column_that_parses_for_no_row_refuses_the_file(tmp_path):
+    rows = [r[:] for r in CLASSIC_ROWS]
+    for row in rows:
+        row[18] = "Octobre 2014"  # a form the site never used
+    path = write_csv(tmp_path / "SearchResults.csv", CLASSIC_HEADER, rows)
+    load = prepare_ctgov(path)
+    assert load.report.refused
+    assert [i.text() for i in load.report.errors] == [
+        "SearchResults.csv, column Start Date: no value of this column could be read (4 non-empty); the file is refused "
+        "rather than loaded empty; expected YYYY-MM, YYYY-MM-DD, 'October 2014' or 'June 7, 2018'"]
+
+
+def test_one_unreadable_value_is_a_warning_with_its_row(tmp_path):
+    rows = [r[:] for r in CLASSIC_ROWS]
+    rows[1][12] = "Phase Two"
+    path = write_csv(tmp_path / "SearchResults.csv", CLASSIC_HEADER, rows)
+    load = prepare_ctgov(path)
+    assert not load.report.refused
+    assert ("SearchResults.csv, row 2, column Phases: unrecognised phase; kept as written; expected EARLY_PHASE1, "
+            "PHASE1..PHASE4 or NA (also 'Phase 1', 'Early Phase 1', 'Not Applicable'), separated by |, "
+            "found 'Phase Two'") in [i.text() for i in load.report.warnings]
+
+
+def study(nct, *, sites=(), minimum="18 Years", maximum=None, healthy=False, sponsor_class="INDUSTRY"):
+    """A ClinicalTrials.gov API v2 study record (as each member of the "Download JSON" zip holds)."""
+    eligibility = {"eligibilityCriteria": f"Inclusion Criteria:\n\n* adults ({nct})\n\nExclusion Criteria:\n\n* none",
+                   "healthyVolunteers": healthy, "sex": "ALL", "minimumAge": minimum, "stdAges": ["ADULT", "OLDER_ADULT"]}
+    if maximum:
+        eligibility["maximumAge"] = maximum
+    return {"protocolSection": {
+        "identificationModule": {"nctId": nct, "briefTitle": f"Study {nct}"},
+        "statusModule": {"overallStatus": "COMPLETED", "startDateStruct": {"date": "2019-03"},
+                         "primaryCompletionDateStruct": {"date": "2020-11-30"},
+                         "completionDateStruct": {"date": "2021-07-15"}},
+        "sponsorCollaboratorsModule": {"leadSponsor": {"name": "Acme", "class": sponsor_class}},
+        "conditionsModule": {"conditions": ["Overactive Bladder"]},
+        "designModule": {"studyType": "INTERVENTIONAL", "phases": ["PHASE3"], "enrollmentInfo": {"count": 120}},
+        "armsInterventionsModule": {"interventions": [{"type": "DRUG", "name": "Mirabegron"}]},
+        "eligibilityModule": eligibility,
+        "outcomesModule": {"primaryOutcomes": [{"measure": "Micturitions per day"}, {"measure": "Urgency episodes"}]},
+        "contactsLocationsModule": {"locations": [
+            {"facility": f, "city": c, "state": s, "zip": z, "country": n, "status": "COMPLETED"}
+            for f, c, s, z, n in sites]},
+    }, "hasResults": False}
+
+
+SITES = [("Uro Clinic", "Houston", "Texas", "77030", "United States"), ("Klinik", "Berlin", None, "10117", "Germany")]
+
+
+def write_zip(path, members):
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data if isinstance(data, (bytes, str)) else json.dumps(data))
+    return path
+
+
+def test_the_websites_json_zip_loads_eligibility_ages_sites_and_outcomes(tmp_path):
+    path = write_zip(tmp_path / "ctg-studies.json.zip", {
+        "NCT02000001.json": study("NCT02000001", sites=SITES, minimum="6 Months", maximum="65 Years", healthy=True),
+        "NCT02000002.json": study("NCT02000002", sites=SITES[:1], sponsor_class="NIH"),
+        "NCT02000003.json": study("NCT02000003"),
+        "README.txt": "not a study",
+    })
+    db = tmp_path / "w.duckdb"
+    load = loaded(path, db)
+    assert fetch(db, "SELECT nct_id, min_age_years, max_age_years, sex, healthy_volunteers, sponsor_class, "
+                     "primary_outcome, n_sites, countries, start_date_precision, primary_completion_date "
+                     "FROM main.historical_trials ORDER BY nct_id") == [
+        ("NCT02000001", 0.5, 65.0, "ALL", True, "INDUSTRY", "Micturitions per day|Urgency episodes", 2,
+         "United States|Germany", "month", dt.date(2020, 11, 30)),
+        ("NCT02000002", 18.0, None, "ALL", False, "NIH", "Micturitions per day|Urgency episodes", 1, "United States",
+         "month", dt.date(2020, 11, 30)),
+        ("NCT02000003", 18.0, None, "ALL", False, "INDUSTRY", "Micturitions per day|Urgency episodes", None, None,
+         "month", dt.date(2020, 11, 30)),
+    ]
+    assert fetch(db, "SELECT eligibility_criteria FROM main.historical_trials WHERE nct_id = 'NCT02000002'")[0][0] == (
+        "Inclusion Criteria:\n\n* adults (NCT02000002)\n\nExclusion Criteria:\n\n* none")
+    assert fetch(db, "SELECT * FROM main.historical_trial_sites ORDER BY nct_id, site_number") == [
+        ("NCT02000001", 1, "Uro Clinic", "Houston", "Texas", "77030", "United States", "COMPLETED"),
+        ("NCT02000001", 2, "Klinik", "Berlin", None, "10117", "Germany", "COMPLETED"),
+        ("NCT02000002", 1, "Uro Clinic", "Houston", "Texas", "77030", "United States", "COMPLETED")]
+    assert any("1 archive member(s) are not .json files; ignored" in i.message for i in load.report.issues)
+    assert (load.report.datasets["ctg-studies.json.zip"].read, load.report.datasets["ctg-studies.json.zip"].loaded) == (3, 3)
+
+
+def test_single_study_json_and_both_api_shapes_give_the_same_rows(tmp_path):
+    record = study("NCT03000001", sites=SITES)
+    results = []
+    for name, document in (("one.json", record), ("page.json", {"studies": [record]}), ("list.json", [record])):
+        path = tmp_path / name
+        path.write_text(json.dumps(document))
+        db = tmp_path / f"{name}.duckdb"
+        loaded(path, db)
+        results.append((fetch(db, "SELECT * EXCLUDE (data_source) FROM main.historical_trials"),
+                        fetch(db, "SELECT * FROM main.historical_trial_sites")))
+    assert results[0] == results[1] == results[2]
+    assert results[0][0][0][0] == "NCT03000001" and len(results[0][1]) == 2
+
+
+def test_a_reimport_replaces_a_trials_site_list(tmp_path):
+    db = tmp_path / "w.duckdb"
+    first = tmp_path / "first.json"
+    first.write_text(json.dumps(study("NCT03000002", sites=SITES)))
+    loaded(first, db)
+    second = tmp_path / "second.json"
+    second.write_text(json.dumps(study("NCT03000002", sites=SITES[1:])))
+    loaded(second, db)
+    assert fetch(db, "SELECT site_number, city FROM main.historical_trial_sites") == [(1, "Berlin")]
+    assert fetch(db, "SELECT n_sites, countries FROM main.historical_trials") == [(1, "Germany")]
+
+
+def test_the_shared_urology_download_loads_all_300_studies(shared_data, tmp_path):
+    path = shared_data / "ctgov" / "urology_ctg-studies.json.zip"
+    with zipfile.ZipFile(path) as archive:
+        records = [json.loads(archive.read(n))["protocolSection"] for n in archive.namelist()]
+    eligibility = sum(1 for r in records if (r.get("eligibilityModule") or {}).get("eligibilityCriteria"))
+    minimum = sum(1 for r in records if (r.get("eligibilityModule") or {}).get("minimumAge"))
+    sites = sum(len((r.get("contactsLocationsModule") or {}).get("locations") or []) for r in records)
+    db = tmp_path / "w.duckdb"
+    assert cli(["import", "ctgov", str(path), "--db", str(db)]) == 0
+    close_all()
+    assert fetch(db, "SELECT count(*), count(eligibility_criteria), count(min_age_years), count(sex), "
+                     "count(sponsor_class) FROM main.historical_trials") == [(300, eligibility, minimum, 300, 300)]
+    assert fetch(db, "SELECT count(*) FROM main.historical_trial_sites") == [(sites,)]
+    assert len(records) == 300 and eligibility == 300 and minimum == 289
+
+
+@pytest.mark.parametrize("name", ["../evil.json", "/etc/passwd.json", "a/../../b.json"])
+def test_a_zip_member_that_climbs_out_is_refused(tmp_path, name):
+    path = write_zip(tmp_path / "x.zip", {"NCT04000001.json": study("NCT04000001"), name: study("NCT04000002")})
+    db = tmp_path / "w.duckdb"
+    load = prepare_ctgov(path)
+    assert load.report.refused and not db.exists()
+    assert (f"x.zip: archive member name leaves the archive (absolute path or '..'); refused; expected relative "
+            f"member names, found '{name}'") in [i.text() for i in load.report.errors]
+
+
+def test_zip_limits_on_members_size_and_compression(tmp_path, monkeypatch):
+    bomb = write_zip(tmp_path / "bomb.zip", {"NCT04000003.json": b" " * (30 * 1024 * 1024)})
+    assert "larger than the import size limit once decompressed" in prepare_ctgov(
+        bomb, limits=Limits.from_megabytes(1)).report.errors[0].message
+    assert "compressed suspiciously well" in prepare_ctgov(bomb).report.errors[0].message
+    many = write_zip(tmp_path / "many.zip", {f"NCT0500000{k}.json": study(f"NCT0500000{k}") for k in range(3)})
+    monkeypatch.setattr(archives, "MAX_MEMBERS", 2)
+    assert prepare_ctgov(many).report.errors[0].text() == (
+        "many.zip: the archive holds too many files; expected at most 2, found '3 files'")
+
+
+def test_a_refused_registry_file_leaves_the_warehouse_byte_identical(tmp_path):
+    db = tmp_path / "w.duckdb"
+    loaded(write_csv(tmp_path / "ok.csv", CLASSIC_HEADER, CLASSIC_ROWS), db)
+    before = sha256(db)
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(b"PK\x03\x04 not really a zip")
+    assert cli(["import", "ctgov", str(broken), "--db", str(db)]) == 1
+    assert sha256(db) == before
+    assert prepare_ctgov(broken).report.errors[0].message == "not a readable zip archive"
+
+
+def test_current_exports_still_load_with_their_new_columns(tmp_path):
+    db = tmp_path / "w.duckdb"
+    loaded(CTGOV / "pragmatic_aging_ctg-studies.csv", db)
+    with open(CTGOV / "pragmatic_aging_ctg-studies.csv", newline="", encoding="utf-8-sig") as fh:
+        source = list(csv.DictReader(fh))
+    assert fetch(db, "SELECT sex, count(*) FROM main.historical_trials GROUP BY 1 ORDER BY 1") == sorted(
+        {(s, sum(1 for r in source if r["Sex"] == s)) for s in {r["Sex"] for r in source}})
+    assert fetch(db, "SELECT count(primary_outcome) FROM main.historical_trials") == [
+        (sum(1 for r in source if r["Primary Outcome Measures"].strip()),)]
+    assert fetch(db, "SELECT count(*) FROM main.historical_trial_sites") == [
+        (sum(len([s for s in r["Locations"].split("|") if s.strip()]) for r in source),)]
+
+
+CLASSIC_STATUS = {"ACTIVE_NOT_RECRUITING": "Active, not recruiting", "UNKNOWN": "Unknown status"}
+
+
+def classic_rendering(current: Path, target: Path) -> Path:
+    """Write a current "Download CSV" export the way the classic website worded it (headers, dates, phases)."""
+    frame = pd.read_csv(current, dtype=str, keep_default_na=False)
+
+    def worded(value: str) -> str:
+        if len(value) == 7:
+            return dt.date.fromisoformat(value + "-01").strftime("%B %Y")
+        if len(value) == 10:
+            day = dt.date.fromisoformat(value)
+            return f"{day.strftime('%B')} {day.day}, {day.year}"
+        return value
+
+    def phase(value: str) -> str:
+        words = {"EARLY_PHASE1": "Early Phase 1", "NA": "Not Applicable"}
+        return "|".join(words.get(p, p.replace("PHASE", "Phase ")) for p in value.split("|")) if value else ""
+
+    frame["Study Status"] = frame["Study Status"].map(
+        lambda s: CLASSIC_STATUS.get(s, s.replace("_", " ").capitalize()))
+    frame["Phases"] = frame["Phases"].map(phase)
+    frame["Sex"] = frame["Sex"].str.capitalize()
+    for column in ("Start Date", "Primary Completion Date", "Completion Date"):
+        frame[column] = frame[column].map(worded)
+    frame = frame.rename(columns={"Study Title": "Title", "Study Status": "Status", "Sex": "Gender",
+                                  "Funder Type": "Funded Bys", "Study Type": "Study Types"})
+    frame.to_csv(target, index=False)
+    return target
+
+
+def test_a_classic_rendering_of_a_real_export_loads_the_same_trials(shared_data, tmp_path):
+    current = shared_data / "ctgov" / "pragmatic_aging_ctg-studies.csv"
+    classic = classic_rendering(current, tmp_path / "SearchResults.csv")
+    compared = ("nct_id, title, status, phase, enrollment, start_date, start_date_precision, "
+                "primary_completion_date, completion_date, completion_date_precision, sex, sponsor_class, n_sites, "
+                "countries")
+    results = []
+    for path in (current, classic):
+        db = tmp_path / f"{path.stem}.duckdb"
+        loaded(path, db)
+        results.append(fetch(db, f"SELECT {compared} FROM main.historical_trials ORDER BY nct_id"))
+    assert len(results[0]) == 1_605 and results[0] == results[1]
