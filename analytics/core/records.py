@@ -25,9 +25,11 @@ SQLite in WAL mode at ``data/records.sqlite`` by default, or PostgreSQL for a te
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import random
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -163,12 +165,27 @@ def _is_sqlite_busy(error: sa.exc.OperationalError) -> bool:
     return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
+_PROCESS_WRITE_LOCKS: dict[str, threading.Lock] = {}
+_PROCESS_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def _process_write_lock(engine: Engine) -> threading.Lock | contextlib.nullcontext:
+    """SQLite: one lock per database file in this process, so this process's writers queue in order
+    instead of polling SQLite's busy handler (which sleeps up to 100 ms between tries); writers in
+    other processes still meet at BEGIN IMMEDIATE. PostgreSQL queues at its advisory lock."""
+    if engine.dialect.name != "sqlite":
+        return contextlib.nullcontext()
+    path = str(Path(engine.url.database).resolve())
+    with _PROCESS_WRITE_LOCKS_GUARD:
+        return _PROCESS_WRITE_LOCKS.setdefault(path, threading.Lock())
+
+
 def _run_write(engine: Engine, work: Callable[[Connection], T], lock_key: int) -> T:
     """Run ``work`` in one serialized write transaction, retrying it whole while SQLite is busy."""
     writer = engine.execution_options(**{WRITE_OPTION: True})
     for attempt in range(1, MAX_WRITE_ATTEMPTS + 1):
         try:
-            with writer.begin() as conn:
+            with _process_write_lock(engine), writer.begin() as conn:
                 if engine.dialect.name == "postgresql":
                     conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key})
                 return work(conn)
