@@ -413,3 +413,16 @@ def test_a_secrets_file_that_cannot_be_read_is_an_error_not_a_silent_default(tmp
     broken = _settings_in(tmp_path, "[connections.records\nurl = \n")
     assert broken.returncode != 0
     assert SettingsError.__name__ in broken.stderr and "secrets.toml" in broken.stderr
+
+
+def test_the_bench_command_prints_a_rate_and_refuses_a_database_that_holds_records(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["records", "bench", "--writers", "3", "--appends", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "12 appends by 3 concurrent writer threads" in out and "appends/s" in out
+    assert "audit chain holds: 12 records" in out
+    url = f"sqlite:///{tmp_path / 'in-use.sqlite'}"
+    with RecordsStore(url) as store:
+        fill_audit(store, 1)
+    assert main(["records", "bench", "--url", url]) == 2
+    assert "already holds audit records" in capsys.readouterr().err
