@@ -63,7 +63,7 @@ T = TypeVar("T")
 
 
 class RecordsError(RuntimeError):
-    """The records database cannot be used (unsupported URL, unknown revision) or a write was refused."""
+    """The records database cannot be used: an unsupported URL, or a revision newer than this code."""
 
 
 @dataclass(frozen=True)

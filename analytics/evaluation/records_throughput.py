@@ -1,20 +1,23 @@
 """Concurrent appends to the records store: N writers at once, as threads or as processes.
 
-Every writer opens its connection (processes: their own store) first and waits at a barrier, so the
+Every writer opens its connection (processes: their own store) first and waits for a start signal, so the
 clock measures appends only. Each writer appends review dispositions for its own findings, every
 finding twice (a record and its correction), so versions and the audit chain are both exercised.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from analytics.core.records import RecordsStore
 
 BENCH_ACTOR_PREFIX = "bench-writer-"
+REPO_ROOT = Path(__file__).resolve().parents[2]  # writer processes import analytics from here
 
 
 @dataclass(frozen=True)
@@ -50,11 +53,48 @@ def _append_rows(store: RecordsStore, writer: int, appends: int) -> None:
                      scope={"role": "bench", "writer": writer})
 
 
-def _process_writer(url: str, writer: int, appends: int, ready: multiprocessing.Barrier) -> None:
+def _process_writer(writer: int, appends: int) -> None:
+    """One writer process: read the URL from stdin (never argv: it may hold a password), open the
+    store, say "ready", wait for "go" on stdin, append."""
+    url = sys.stdin.readline().strip()
     with RecordsStore(url, upgrade=False) as store:
         store.revision()  # connect before the clock starts
-        ready.wait()
+        print("ready", flush=True)
+        if sys.stdin.readline().strip() != "go":
+            raise SystemExit("writer process: expected 'go' on stdin")
         _append_rows(store, writer, appends)
+        print(f"done {time.monotonic()}", flush=True)  # the system-wide clock the parent started on
+
+
+def _run_processes(url: str, writers: int, appends_per_writer: int) -> float:
+    """Seconds from "go" until every writer process has appended its rows; RuntimeError if one failed.
+
+    Plain subprocesses (not multiprocessing), so a child never re-runs the parent's ``__main__``."""
+    command = [sys.executable, "-m", "analytics.evaluation.records_throughput", str(appends_per_writer)]
+    workers = [subprocess.Popen([*command, str(w)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT) for w in range(writers)]
+    try:
+        for worker in workers:
+            worker.stdin.write(url + "\n")
+            worker.stdin.flush()
+        for worker in workers:
+            if worker.stdout.readline().strip() != "ready":
+                raise RuntimeError(f"a writer process did not start: {worker.communicate(timeout=60)[1]}")
+        started = time.monotonic()
+        for worker in workers:
+            worker.stdin.write("go\n")
+            worker.stdin.flush()
+        outputs = [worker.communicate(timeout=600) for worker in workers]
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+    failed = [(w, worker.returncode, outputs[w][1]) for w, worker in enumerate(workers) if worker.returncode != 0]
+    if failed:
+        raise RuntimeError(f"writer process(es) failed: {failed}")
+    # Until the last writer's last append (not its interpreter's exit).
+    return max(float(out.split()[-1]) for out, _ in outputs) - started
 
 
 def measure_appends(store: RecordsStore, writers: int, appends_per_writer: int,
@@ -67,24 +107,9 @@ def measure_appends(store: RecordsStore, writers: int, appends_per_writer: int,
     Raises:
         RuntimeError: a writer failed (its error is re-raised for threads, named for processes).
     """
-    url = store.engine.url.render_as_string(hide_password=False)
     if processes:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["analytics.core.records"])
-        ready = context.Barrier(writers + 1)
-        workers = [context.Process(target=_process_writer, args=(url, w, appends_per_writer, ready))
-                   for w in range(writers)]
-        for worker in workers:
-            worker.start()
-        ready.wait(timeout=300)
-        started = time.perf_counter()
-        for worker in workers:
-            worker.join(timeout=600)
-        seconds = time.perf_counter() - started
-        failed = [w for w, worker in enumerate(workers) if worker.exitcode != 0]
-        if failed:
-            raise RuntimeError(f"writer process(es) {failed} failed (exit codes "
-                               f"{[workers[w].exitcode for w in failed]})")
+        seconds = _run_processes(store.engine.url.render_as_string(hide_password=False), writers,
+                                 appends_per_writer)
         return ThroughputResult(store.backend, "processes", writers, writers * appends_per_writer, seconds)
 
     errors: list[BaseException] = []
@@ -108,3 +133,7 @@ def measure_appends(store: RecordsStore, writers: int, appends_per_writer: int,
     if errors:
         raise RuntimeError(f"{len(errors)} writer thread(s) failed; first: {errors[0]!r}") from errors[0]
     return ThroughputResult(store.backend, "threads", writers, writers * appends_per_writer, seconds)
+
+
+if __name__ == "__main__":  # one writer process of measure_appends(processes=True): APPENDS WRITER
+    _process_writer(writer=int(sys.argv[2]), appends=int(sys.argv[1]))
