@@ -44,7 +44,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import URL, Connection, Engine
 
-from analytics.core.audit_chain import (AuditVerification, canonical_json, plain, record_hash, sha256_hex,
+from analytics.core.audit_chain import (AuditVerification, canonical_json, record_hash, sha256_hex,
                                         verify_chain)
 from analytics.core.records_schema import AREA_TABLES, AUDIT_HEAD, AUDIT_LOG, RECORD_TABLES, RecordTable
 from analytics.core.settings import load_settings
@@ -454,5 +454,5 @@ def record_table(name: str) -> RecordTable:
 
 __all__ = [
     "AppendedRecord", "AuditEntry", "AuditVerification", "RecordsError", "RecordsStore", "create_records_engine",
-    "database_revision", "head_revision", "known_revisions", "plain", "record_table", "upgrade_to_head",
+    "database_revision", "head_revision", "known_revisions", "record_table", "upgrade_to_head",
 ]
