@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -48,6 +49,11 @@ from analytics.core.audit_chain import (AuditVerification, canonical_json, recor
                                         verify_chain)
 from analytics.core.records_schema import AREA_TABLES, AUDIT_HEAD, AUDIT_LOG, RECORD_TABLES, RecordTable
 from analytics.core.settings import load_settings
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: writers wait at SQLite's own lock only
+    fcntl = None
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "records_migrations"
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
@@ -165,19 +171,57 @@ def _is_sqlite_busy(error: sa.exc.OperationalError) -> bool:
     return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
-_PROCESS_WRITE_LOCKS: dict[str, threading.Lock] = {}
-_PROCESS_WRITE_LOCKS_GUARD = threading.Lock()
+class _SqliteWriteQueue:
+    """Where one SQLite file's writers wait their turn before ``BEGIN IMMEDIATE``.
+
+    SQLite's own wait for a busy database sleeps up to 100 ms between tries, so 20 writers spend
+    most of their time asleep while the database is free. Here a process's threads queue on a lock,
+    and processes on an exclusive ``flock`` of ``<file>-writelock`` (POSIX), polled every
+    millisecond; after :data:`SQLITE_BUSY_TIMEOUT_S` a writer goes on to SQLite's own lock, which is
+    what guarantees the serialization either way.
+    """
+
+    def __init__(self, database: Path) -> None:
+        self._threads = threading.Lock()
+        self._lock_path = database.with_name(database.name + "-writelock")
+        self._fd: int | None = None
+
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[None]:
+        with self._threads:
+            if fcntl is None:
+                yield
+                return
+            if self._fd is None:
+                self._fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+            held = False
+            while not held and time.monotonic() < deadline:
+                try:
+                    fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    held = True
+                except BlockingIOError:
+                    time.sleep(0.001)
+            try:
+                yield
+            finally:
+                if held:
+                    fcntl.flock(self._fd, fcntl.LOCK_UN)
 
 
-def _process_write_lock(engine: Engine) -> threading.Lock | contextlib.nullcontext:
-    """SQLite: one lock per database file in this process, so this process's writers queue in order
-    instead of polling SQLite's busy handler (which sleeps up to 100 ms between tries); writers in
-    other processes still meet at BEGIN IMMEDIATE. PostgreSQL queues at its advisory lock."""
+_SQLITE_WRITE_QUEUES: dict[Path, _SqliteWriteQueue] = {}
+_SQLITE_WRITE_QUEUES_GUARD = threading.Lock()
+
+
+def _write_turn(engine: Engine) -> contextlib.AbstractContextManager[None]:
+    """SQLite: this file's write queue (shared by every store of the file in this process).
+    PostgreSQL queues at its advisory lock instead."""
     if engine.dialect.name != "sqlite":
         return contextlib.nullcontext()
-    path = str(Path(engine.url.database).resolve())
-    with _PROCESS_WRITE_LOCKS_GUARD:
-        return _PROCESS_WRITE_LOCKS.setdefault(path, threading.Lock())
+    database = Path(engine.url.database).resolve()
+    with _SQLITE_WRITE_QUEUES_GUARD:
+        queue = _SQLITE_WRITE_QUEUES.setdefault(database, _SqliteWriteQueue(database))
+    return queue.turn()
 
 
 def _run_write(engine: Engine, work: Callable[[Connection], T], lock_key: int) -> T:
@@ -185,7 +229,7 @@ def _run_write(engine: Engine, work: Callable[[Connection], T], lock_key: int) -
     writer = engine.execution_options(**{WRITE_OPTION: True})
     for attempt in range(1, MAX_WRITE_ATTEMPTS + 1):
         try:
-            with _process_write_lock(engine), writer.begin() as conn:
+            with _write_turn(engine), writer.begin() as conn:
                 if engine.dialect.name == "postgresql":
                     conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key})
                 return work(conn)
