@@ -19,8 +19,9 @@ SQLite in WAL mode at ``data/records.sqlite`` by default, or PostgreSQL for a te
   (:meth:`RecordsStore.audit` writes one for actions that are not rows, e.g. a lock or an export),
   and :meth:`RecordsStore.verify_audit` checks the whole chain (see :mod:`analytics.core.audit_chain`
   for what it detects and its limit).
-* Writes are serialized so the chain never forks: SQLite ``BEGIN IMMEDIATE`` (retried with backoff
-  while the database is busy), PostgreSQL a transaction-level advisory lock.
+* Writes are serialized so the chain never forks: SQLite ``BEGIN IMMEDIATE`` (writers queue on a
+  lock and a ``flock`` beside the file first, and the transaction is retried with backoff while the
+  database is still busy), PostgreSQL a transaction-level advisory lock.
 """
 
 from __future__ import annotations
