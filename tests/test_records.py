@@ -27,6 +27,7 @@ from analytics.core.records_schema import METADATA
 from analytics.core.scope import AccessScope
 from analytics.core.settings import SettingsError, load_settings
 from analytics.evaluation.records_throughput import BENCH_ACTOR_PREFIX, bench_row, measure_appends
+from tests.postgres_server import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 TABLE = "review_dispositions"
@@ -361,6 +362,11 @@ def test_urls_the_store_cannot_serve_are_refused() -> None:
         RecordsStore("mysql://u@localhost/db")
     with pytest.raises(RecordsError, match="needs a SQLite file"):
         RecordsStore("sqlite://")
+    closed = f"postgresql+psycopg://someone:secret@127.0.0.1:{free_port()}/records"
+    with pytest.raises(RecordsError, match=r"cannot open the records database postgresql\+psycopg://someone:\*\*\*@"
+                                           r"127\.0\.0\.1:\d+/records: connection failed") as refused:
+        RecordsStore(closed)
+    assert "secret" not in str(refused.value)
 
 
 # --- settings ----------------------------------------------------------------------------------

@@ -70,7 +70,8 @@ T = TypeVar("T")
 
 
 class RecordsError(RuntimeError):
-    """The records database cannot be used: an unsupported URL, or a revision newer than this code."""
+    """The records database cannot be used: an unsupported URL, an unreachable server, or a revision
+    newer than this code."""
 
 
 @dataclass(frozen=True)
@@ -325,11 +326,16 @@ class RecordsStore:
     def __init__(self, url: str | URL | None = None, *, upgrade: bool = True) -> None:
         """Open the store at ``url`` (default: the configured one, :func:`load_settings`)."""
         self.engine = create_records_engine(url if url is not None else load_settings().records_url)
-        if upgrade:
-            upgrade_to_head(self.engine)
-        else:
-            with self.engine.connect() as conn:
-                _refuse_unknown(database_revision(conn), self.engine.url)
+        try:
+            if upgrade:
+                upgrade_to_head(self.engine)
+            else:
+                with self.engine.connect() as conn:
+                    _refuse_unknown(database_revision(conn), self.engine.url)
+        except sa.exc.OperationalError as error:
+            self.engine.dispose()
+            reason = str(error.orig).strip().splitlines()[0] if error.orig is not None else str(error)
+            raise RecordsError(f"cannot open the records database {self.display_url}: {reason}") from error
 
     @property
     def display_url(self) -> str:
