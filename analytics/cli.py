@@ -19,13 +19,14 @@ COMMAND_MODULES: tuple[str, ...] = (
     "analytics.commands.contract",
     "analytics.commands.bench",
     "analytics.commands.refresh",
+    "analytics.commands.records",
 )
 
 
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m analytics",
-        description="CRO analytics workbench: build, import, benchmark and evaluate the warehouse.",
+        description="CRO analytics workbench: build, import, benchmark and evaluate the warehouse; keep the records store.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module_name in COMMAND_MODULES:

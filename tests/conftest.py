@@ -1,7 +1,9 @@
-"""Shared fixtures: generated warehouses (built once per test session) and the shared data folder."""
+"""Shared fixtures: generated warehouses (built once per test session), the shared data folder, and
+records databases on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -63,3 +65,62 @@ def pilot_db(demo_db: Path, shared_data: Path, tmp_path_factory: pytest.TempPath
     warehouse.copy_warehouse(demo_db, path)
     commit(prepare_sdtm(shared_data / "sdtm" / "cdiscpilot01", path, SdtmOptions(study_id="CDISCPILOT01")), path)
     return path
+
+
+# --- the records store on both backends --------------------------------------------------------
+
+POSTGRES_URL_ENV_VAR = "CRO_TEST_POSTGRES_URL"
+REQUIRE_POSTGRES_ENV_VAR = "CRO_REQUIRE_POSTGRES"
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """A PostgreSQL server whose user may create databases: ``$CRO_TEST_POSTGRES_URL``, else a
+    throwaway server started here with initdb/pg_ctl, else skip (fail when CRO_REQUIRE_POSTGRES=1)."""
+    import os
+
+    from tests import postgres_server
+
+    def unavailable(reason: str) -> None:
+        if os.environ.get(REQUIRE_POSTGRES_ENV_VAR) == "1":
+            pytest.fail(f"PostgreSQL is required ({REQUIRE_POSTGRES_ENV_VAR}=1) but {reason}")
+        pytest.skip(f"no PostgreSQL for the records tests: {reason}")
+
+    if os.environ.get(POSTGRES_URL_ENV_VAR):
+        yield os.environ[POSTGRES_URL_ENV_VAR]
+        return
+    bin_dir = postgres_server.find_bin_dir()
+    if bin_dir is None:
+        unavailable(f"{POSTGRES_URL_ENV_VAR} is not set and no initdb/pg_ctl was found "
+                    "(Debian: apt-get install postgresql)")
+    try:
+        server = postgres_server.start(bin_dir)
+    except (RuntimeError, OSError, KeyError) as error:  # KeyError: no postgres user to run it as
+        unavailable(f"starting a throwaway server with {bin_dir} failed: {error}")
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def records_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty records database: a SQLite file, or a fresh database on the PostgreSQL server."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'records.sqlite'}"
+        return
+    import uuid
+
+    import sqlalchemy as sa
+
+    server_url = sa.make_url(request.getfixturevalue("postgres_server_url"))
+    name = f"cro_records_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        yield server_url.set(database=name).render_as_string(hide_password=False)
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.dispose()
