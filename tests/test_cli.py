@@ -9,6 +9,7 @@ import duckdb
 import pytest
 
 from analytics.cli import main
+from analytics.core import schema
 
 
 def test_build_prints_row_counts_and_writes_the_facts(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -35,7 +36,7 @@ def test_migrate_reports_versions(tiny_db: Path, tmp_path: Path, capsys) -> None
     db = tmp_path / "w.duckdb"
     db.write_bytes(tiny_db.read_bytes())
     assert main(["migrate", "--db", str(db)]) == 0
-    assert "schema version 1 -> 1" in capsys.readouterr().out
+    assert f"schema version {schema.SCHEMA_VERSION} -> {schema.SCHEMA_VERSION}" in capsys.readouterr().out
     assert main(["migrate", "--db", str(tmp_path / "absent.duckdb")]) == 2
 
 

@@ -66,9 +66,54 @@ def _migration_1(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(t.ddl())
 
 
+# Literal DDL, so this migration means the same thing whatever later releases declare. A file created
+# by this release already has all of it from migration 1 (hence IF NOT EXISTS). DuckDB cannot add a
+# column with a CHECK constraint, so on upgraded files race/ethnicity values are checked by the importers.
+_MIGRATION_2_SQL = (
+    "ALTER TABLE main.studies ADD COLUMN IF NOT EXISTS treatment_duration_days INTEGER",
+    "ALTER TABLE main.studies ADD COLUMN IF NOT EXISTS follow_up_days INTEGER",
+    "ALTER TABLE main.study_sites ADD COLUMN IF NOT EXISTS selection_date DATE",
+    "ALTER TABLE main.subjects ADD COLUMN IF NOT EXISTS race VARCHAR",
+    "ALTER TABLE main.subjects ADD COLUMN IF NOT EXISTS ethnicity VARCHAR",
+    "CREATE TABLE IF NOT EXISTS main.enrollment_targets (study_id VARCHAR NOT NULL, dimension VARCHAR NOT NULL, "
+    "category VARCHAR NOT NULL, target_share DOUBLE NOT NULL, PRIMARY KEY (study_id, dimension, category))",
+    "CREATE TABLE IF NOT EXISTS main.condition_population (indication VARCHAR NOT NULL, country_code VARCHAR NOT NULL, "
+    "dimension VARCHAR NOT NULL, category VARCHAR NOT NULL, population_share DOUBLE NOT NULL, source VARCHAR, "
+    "PRIMARY KEY (indication, country_code, dimension, category))",
+    "CREATE SCHEMA IF NOT EXISTS derived",
+    "CREATE TABLE IF NOT EXISTS derived.enrollment_forecast (study_id VARCHAR NOT NULL, series VARCHAR NOT NULL, "
+    "date DATE NOT NULL, q05 DOUBLE, q10 DOUBLE, q25 DOUBLE, q50 DOUBLE, q75 DOUBLE, q90 DOUBLE, q95 DOUBLE, "
+    "PRIMARY KEY (study_id, series, date))",
+    "CREATE TABLE IF NOT EXISTS derived.enrollment_study_summary (study_id VARCHAR NOT NULL PRIMARY KEY, "
+    "as_of_date DATE, target INTEGER, randomized INTEGER, active_sites INTEGER, pending_sites INTEGER, "
+    "planned_lpi DATE, p_on_time DOUBLE, lpi_p10 DATE, lpi_p50 DATE, lpi_p80 DATE, lpi_p90 DATE, "
+    "rate_per_site_month DOUBLE, rate_shape DOUBLE, trend_per_year DOUBLE, prior_weight DOUBLE, "
+    "sites_to_add INTEGER, add_sites_by DATE, p_on_time_with_added DOUBLE, linear_lpi DATE, prophet_lpi DATE)",
+    "CREATE TABLE IF NOT EXISTS derived.enrollment_site_forecast (study_id VARCHAR NOT NULL, "
+    "study_site_id VARCHAR NOT NULL PRIMARY KEY, country_code VARCHAR, state VARCHAR, randomized INTEGER, "
+    "open_months DOUBLE, rate_mean DOUBLE, rate_p10 DOUBLE, rate_p90 DOUBLE, expected_by_lpi DOUBLE, "
+    "share_of_remaining DOUBLE, p_enrolls_nobody DOUBLE, p_never_activates DOUBLE, activation_p50 DATE)",
+    "CREATE TABLE IF NOT EXISTS derived.enrollment_timeline (study_id VARCHAR NOT NULL, milestone VARCHAR NOT NULL, "
+    "planned_date DATE, actual_date DATE, p10 DATE, p50 DATE, p80 DATE, p90 DATE, p_by_planned DOUBLE, "
+    "PRIMARY KEY (study_id, milestone))",
+    "CREATE TABLE IF NOT EXISTS derived.enrollment_demographics (study_id VARCHAR NOT NULL, level VARCHAR NOT NULL, "
+    "level_id VARCHAR NOT NULL, dimension VARCHAR NOT NULL, category VARCHAR NOT NULL, randomized INTEGER, "
+    "share DOUBLE, target_share DOUBLE, population_share DOUBLE, forecast_count_p50 DOUBLE, "
+    "forecast_count_p10 DOUBLE, forecast_count_p90 DOUBLE, forecast_share_p50 DOUBLE, p_meets_target DOUBLE, "
+    "PRIMARY KEY (study_id, level, level_id, dimension, category))",
+)
+
+
+def _migration_2(con: duckdb.DuckDBPyConnection) -> None:
+    for statement in _MIGRATION_2_SQL:
+        con.execute(statement)
+
+
 # version -> (description, function). A later release appends here; never edit an applied one.
 MIGRATIONS: dict[int, tuple[str, Migration]] = {
     1: ("Initial CRO warehouse schema", _migration_1),
+    2: ("Enrollment: race/ethnicity, treatment and follow-up length, site selection, diversity targets, "
+        "condition population, derived enrollment forecasts", _migration_2),
 }
 
 

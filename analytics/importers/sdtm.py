@@ -34,6 +34,7 @@ from analytics.importers.sources import (
 )
 from analytics.importers.staging import APPEND, KEEP_EXISTING, UPSERT, PreparedLoad, Progress, _silent
 from analytics.importers.validation import FILE, ROW, validate_frame
+from analytics.core.schema import ETHNICITIES, RACES
 from analytics.core.schema import table as schema_table
 from analytics.core.scope import AccessScope
 
@@ -387,6 +388,19 @@ def _subject_status(dm: pd.DataFrame, disp: pd.DataFrame, report: ImportReport) 
     return final
 
 
+def _controlled(dm: pd.DataFrame, column: str, terms: tuple[str, ...], report: ImportReport) -> pd.Series:
+    """A DM column in CDISC controlled terminology (upper-cased); other values are left empty with a warning."""
+    if column not in dm.columns:
+        return pd.Series(pd.NA, index=dm.index, dtype="string")
+    values = _text(dm, column).str.upper().str.strip()
+    odd = values.notna() & ~values.isin(terms)
+    for index in dm.index[odd]:
+        report.warning(dm.at[index, FILE], f"{column} is not a CDISC controlled term; left empty",
+                       row=int(dm.at[index, ROW]), column=column, expected=", ".join(terms),
+                       found=str(dm.at[index, column]))
+    return values.where(~odd)
+
+
 def _subjects(datasets: dict[str, Dataset], study_id: str, options: SdtmOptions, report: ImportReport,
               disp: pd.DataFrame, first_visit: pd.Series) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(subjects, study_sites, sites) frames from DM, DS and the first SV date of each subject."""
@@ -417,12 +431,16 @@ def _subjects(datasets: dict[str, Dataset], study_id: str, options: SdtmOptions,
     for index in dm.index[not_years]:
         report.warning(dm.at[index, FILE], "AGE is not in years; left empty", row=int(dm.at[index, ROW]),
                        column="AGEU", expected="YEARS", found=str(dm.at[index, "AGEU"]))
+    race = _controlled(dm, "RACE", RACES, report)
+    ethnicity = _controlled(dm, "ETHNIC", ETHNICITIES, report)
     subjects = _located(dm, {
         "subject_id": usubjid,
         "study_id": study_id,
         "study_site_id": study_site_id,
         "sex": sex.where(~odd_sex),
         "age": age.where(~not_years).round().astype("Int64"),
+        "race": race,
+        "ethnicity": ethnicity,
         "screening_date": first_visit.reindex(usubjid).to_numpy(),
         "consent_date": consent_date,
         "randomization_date": randomization,
@@ -728,6 +746,8 @@ def _study_row(datasets: dict[str, Dataset], study_id: str, study_code: str, spo
         "blinded": blinded,
         "visit_interval_days": int(np.median(np.diff(days))) if len(days) > 1 else None,
         "planned_visits": len(schedule) if len(schedule) else None,
+        # TV's planned study days: day 1 is the first treatment, so the last scheduled visit is on day N.
+        "treatment_duration_days": int(days.iloc[-1]) - 1 if len(days) else None,
         "data_source": "sdtm",
         FILE: datasets["DM"].source.name,
         ROW: None,
