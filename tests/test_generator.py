@@ -163,8 +163,8 @@ def test_studies_enroll_late_like_real_ones(histories) -> None:
     outcomes = _study_outcomes(histories)
     assert outcomes["done"].mean() >= 0.9
     # Sponsors take nearly double the planned enrollment time, with a tail of badly late studies.
-    assert 1.6 <= outcomes["ratio"].median() <= 2.3
-    assert (outcomes["ratio"] < 1).mean() >= 0.03  # some finish early
+    assert 1.5 <= outcomes["ratio"].median() <= 2.3
+    assert (outcomes["ratio"] < 1).mean() >= 0.05  # some finish early
     assert (outcomes["ratio"] > 3).mean() >= 0.08
     sites = pd.concat([h.sites for h in histories])
     start_up_weeks = (sites["activation_date"] - sites["selection_date"]).dt.days.dropna() / 7

@@ -139,14 +139,14 @@ PHASE_DESIGN = {
 # start-up about 31 weeks (Tufts CSDD), sponsors plan about 20; about 11% of activated sites enroll
 # nobody; studies take nearly double their planned enrollment time, with a tail of badly late ones).
 ENROLLMENT_REALITY = {
-    "planned_start_up_days": 140.0,  # the sponsor's assumption, selection to activation
+    "planned_start_up_days": 180.0,  # the sponsor's assumption, selection to activation
     "start_up_median_days": 217.0,  # what it takes: ~31 weeks
     "start_up_sigma": 0.45,  # log-normal spread between sites
     "country_start_up_sigma": 0.25,  # countries differ (ethics, contracts, import licences)
     "never_activated_share": 0.10,  # selected sites that never activate
     "no_patient_share": 0.05,  # activated sites that never find a patient (more enroll nobody by chance)
-    "performance_median": 0.90,  # realized mean rate / the plan's assumed rate
-    "performance_sigma": 0.40,
+    "performance_median": 0.9,  # realized mean rate / the plan's assumed rate
+    "performance_sigma": 0.65,
     "badly_late_share": 0.15,  # studies hit by a competing trial, an amendment or a hold
     "badly_late_factor": 0.5,
     "trend_mean_per_year": -0.15,  # site rates decline as the prevalent pool is used up
