@@ -95,3 +95,22 @@ def test_data_dictionary_is_generated_from_the_schema() -> None:
     assert DICTIONARY_PATH.read_text(encoding="utf-8") == schema.data_dictionary_markdown() + "\n", (
         "data/DATA_DICTIONARY.md is stale: run `python -m analytics dictionary`"
     )
+
+
+def test_a_version_1_file_gains_the_enrollment_columns_and_tables(tmp_path: Path) -> None:
+    db = tmp_path / "v1.duckdb"
+    warehouse.create_empty(db)
+    with duckdb.connect(str(db)) as con:  # turn it back into a version-1 file
+        for table, column in (("studies", "treatment_duration_days"), ("studies", "follow_up_days"),
+                              ("study_sites", "selection_date"), ("subjects", "race"), ("subjects", "ethnicity")):
+            con.execute(f"ALTER TABLE main.{table} DROP COLUMN {column}")
+        for name in ("main.enrollment_targets", "main.condition_population", "derived.enrollment_forecast",
+                     "derived.enrollment_study_summary", "derived.enrollment_site_forecast",
+                     "derived.enrollment_timeline", "derived.enrollment_demographics"):
+            con.execute(f"DROP TABLE {name}")
+        con.execute("DELETE FROM meta.schema_version WHERE version > 1")
+        assert warehouse.current_version(con) == 1
+        assert warehouse.migrate(con) == schema.SCHEMA_VERSION
+        for table in schema.TABLES:
+            columns = {r[0] for r in con.execute(f"DESCRIBE {table.qualified_name}").fetchall()}
+            assert {c.name for c in table.columns} <= columns, table.qualified_name

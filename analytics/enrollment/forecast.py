@@ -22,7 +22,8 @@ def quantile_dates(cut: pd.Timestamp, days: np.ndarray, probabilities) -> list[p
     """Dates at the given quantiles of ``days`` after ``cut`` (None where beyond the simulated horizon)."""
     # Simulations that never reach the target within the horizon sort last (a large finite stand-in).
     values = np.quantile(np.where(np.isfinite(days), days, BEYOND_HORIZON), probabilities)
-    return [cut + pd.Timedelta(days=float(np.ceil(v))) if v < BEYOND_HORIZON else None for v in np.atleast_1d(values)]
+    # A quantile interpolated towards the stand-in is beyond the horizon too.
+    return [cut + pd.Timedelta(days=float(np.ceil(v))) if v < BEYOND_HORIZON / 1e3 else None for v in np.atleast_1d(values)]
 
 
 @dataclass

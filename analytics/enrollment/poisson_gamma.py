@@ -35,7 +35,9 @@ DAYS_PER_YEAR = 365.25
 ALPHA_PRIOR = (np.log(1.5), 1.0)  # log alpha ~ Normal(mean, sd): weak
 GAMMA_PRIOR_SD_PER_YEAR = 0.5  # drift ~ Normal(0, sd) per year of open time
 GAMMA_LIMIT_PER_YEAR = 1.5
-WALK_PRIOR = (0.05, 6.0)  # random-walk SD per month and its weight in months of evidence
+WALK_PRIOR_SD = 0.08  # random-walk SD per month the study's estimate is shrunk to (chosen on calibration seeds)
+WALK_PRIOR_MONTHS = 24.0  # the prior's weight, in months of the study's own evidence
+WALK_MIN_EXPECTED = 5.0  # months expecting fewer randomizations say little about the walk
 WALK_WINDOW_MONTHS = 24
 WALK_MAX_PER_MONTH = 0.25  # beyond this the estimate says more about misfit than about drift
 
@@ -74,7 +76,7 @@ def exposure(open_days: np.ndarray, gamma_per_day: float | np.ndarray) -> np.nda
 
 
 def _negative_log_posterior(params: np.ndarray, k: np.ndarray, tau: np.ndarray, s_sum: np.ndarray,
-                            prior: PlanPrior, time_varying: bool) -> float:
+                            prior: PlanPrior, time_varying: bool, drift_prior_sd: float) -> float:
     log_alpha, log_mu, gamma_year = params
     if not time_varying:
         gamma_year = 0.0
@@ -86,7 +88,7 @@ def _negative_log_posterior(params: np.ndarray, k: np.ndarray, tau: np.ndarray, 
     ll += prior.log_density(mu)
     ll += -0.5 * ((log_alpha - ALPHA_PRIOR[0]) / ALPHA_PRIOR[1]) ** 2
     if time_varying:
-        ll += -0.5 * (gamma_year / GAMMA_PRIOR_SD_PER_YEAR) ** 2
+        ll += -0.5 * (gamma_year / drift_prior_sd) ** 2
     return -float(ll)
 
 
@@ -105,7 +107,8 @@ def _hessian(fun, x: np.ndarray, steps: np.ndarray) -> np.ndarray:
     return hess
 
 
-def fit_rates(site_table: pd.DataFrame, prior: PlanPrior = NO_PRIOR, time_varying: bool = True) -> FittedRates:
+def fit_rates(site_table: pd.DataFrame, prior: PlanPrior = NO_PRIOR, time_varying: bool = True,
+              drift_prior_sd: float = GAMMA_PRIOR_SD_PER_YEAR) -> FittedRates:
     """Fit ``(alpha, mu, gamma)`` on the active sites of ``site_table`` (see the module docstring)."""
     active = site_table["activation_date"].notna().to_numpy() & (site_table["open_days"].to_numpy() > 0)
     k = site_table["randomized"].to_numpy(float)[active]
@@ -120,7 +123,7 @@ def fit_rates(site_table: pd.DataFrame, prior: PlanPrior = NO_PRIOR, time_varyin
     start = np.array([ALPHA_PRIOR[0], np.log(max(start_mu, 1e-6)), 0.0])
 
     def objective(p: np.ndarray) -> float:
-        return _negative_log_posterior(p, k, tau, s_sum, prior, time_varying)
+        return _negative_log_posterior(p, k, tau, s_sum, prior, time_varying, drift_prior_sd)
 
     limit = GAMMA_LIMIT_PER_YEAR if time_varying else 0.0
     bounds = [(np.log(0.05), np.log(200.0)), (np.log(1e-7), np.log(10.0)), (-limit, limit)]
@@ -142,22 +145,24 @@ def fit_rates(site_table: pd.DataFrame, prior: PlanPrior = NO_PRIOR, time_varyin
 
 
 def estimate_walk_sd(site_table: pd.DataFrame, randomization_dates: pd.Series, cut_date: pd.Timestamp,
-                     rates: FittedRates) -> float:
+                     rates: FittedRates, prior_sd: float = WALK_PRIOR_SD) -> float:
     """Month-to-month SD of the study's log rate beyond Poisson noise (moment estimator, shrunk to a prior).
 
     The study's 30-day counts over the last :data:`WALK_WINDOW_MONTHS` months are compared with
     their expectation under the fitted site model; the variance of the month-to-month change of the
-    log ratio, less the Poisson part, estimates the random walk's increment variance.
+    log ratio, less the Poisson part, estimates the random walk's increment variance. The estimate
+    is noisy (a few dozen months at most) and also absorbs seasonality, so it is shrunk towards
+    ``prior_sd`` with a weight of :data:`WALK_PRIOR_MONTHS` months.
     """
     cut = pd.Timestamp(cut_date)
     dates = pd.to_datetime(pd.Series(randomization_dates)).dropna()
     activation = pd.to_datetime(site_table["activation_date"])
     first = activation.min()
     if pd.isna(first):
-        return WALK_PRIOR[0]
+        return prior_sd
     months = int(min(WALK_WINDOW_MONTHS, (cut - first).days // 30))
     if months < 3:
-        return WALK_PRIOR[0]
+        return prior_sd
     edges = np.array([cut - pd.Timedelta(days=30 * m) for m in range(months, -1, -1)])
     observed = np.histogram(dates[dates <= cut].astype("int64"), bins=pd.DatetimeIndex(edges).astype("int64"))[0]
     # Expected counts per bin: posterior mean rate x exposure within the bin, summed over sites.
@@ -172,13 +177,14 @@ def estimate_walk_sd(site_table: pd.DataFrame, randomization_dates: pd.Series, c
     expected = (mean_rate[:, None] * within * activation.notna().to_numpy()[:, None]).sum(axis=0)
     keep = expected > 1.0
     if keep.sum() < 4:
-        return WALK_PRIOR[0]
+        return prior_sd
     ratio = np.log((observed[keep] + 0.5) / (expected[keep] + 0.5))
     changes = np.diff(ratio)
-    noise = 1 / (observed[keep][1:] + 0.5) + 1 / (observed[keep][:-1] + 0.5)
-    raw = max(float(np.mean(changes ** 2 - noise)), 0.0) / 2  # a walk's change adds one step; noise two
+    noise = 1 / expected[keep][1:] + 1 / expected[keep][:-1]
+    # A change of the log ratio is one step of the walk plus two months' Poisson noise.
+    raw = max(float(np.mean(changes ** 2 - noise)), 0.0)
     n = len(changes)
-    shrunk = (n * raw + WALK_PRIOR[1] * WALK_PRIOR[0] ** 2) / (n + WALK_PRIOR[1])
+    shrunk = (n * raw + WALK_PRIOR_MONTHS * prior_sd ** 2) / (n + WALK_PRIOR_MONTHS)
     return float(min(np.sqrt(shrunk), WALK_MAX_PER_MONTH))
 
 
@@ -191,10 +197,13 @@ class PoissonGammaModel:
         time_varying: fit the drift ``gamma`` (False: constant rates, the classic model).
         rate_walk: simulate the study-level random walk of the log rate.
         include_pending: simulate sites not yet active (False: "Poisson-Gamma without activation").
+        drift_prior_sd: prior SD of the drift (log-rate change per year of open time).
+        walk_prior_sd: the random walk's SD per month that the study's estimate is shrunk to.
     """
 
     certainty: float = DEFAULT_CERTAINTY
     time_varying: bool = True
+    drift_prior_sd: float = GAMMA_PRIOR_SD_PER_YEAR
     rate_walk: bool = True
     include_pending: bool = True
     rates_: FittedRates | None = field(default=None, init=False)
@@ -218,9 +227,10 @@ class PoissonGammaModel:
         """
         cut = pd.Timestamp(cut_date)
         prior = plan_prior(site_table, planned_lpi, target, self.certainty) if self.certainty > 0 else NO_PRIOR
-        rates = fit_rates(site_table, prior, self.time_varying)
-        if self.rate_walk and randomization_dates is not None:
-            walk = estimate_walk_sd(site_table, randomization_dates, cut, rates)
+        rates = fit_rates(site_table, prior, self.time_varying, self.drift_prior_sd)
+        if self.rate_walk:
+            randomization_dates = randomization_dates if randomization_dates is not None else pd.Series(dtype="datetime64[ns]")
+            walk = estimate_walk_sd(site_table, randomization_dates, cut, rates, self.walk_prior_sd)
             rates = FittedRates(rates.alpha, rates.mu_per_day, rates.gamma_per_year, rates.covariance, walk,
                                 rates.prior_weight)
         self.rates_ = rates

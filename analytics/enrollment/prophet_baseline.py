@@ -94,7 +94,7 @@ def prophet_forecast(randomization_dates: pd.Series, cut_date: pd.Timestamp, tar
     days = np.where(week >= 0, 7 * (week + np.clip(fraction, 0, 1)), np.inf)
     finite = np.where(np.isfinite(days), days, 1e9)
     values = np.quantile(finite, probabilities)
-    completion = {p: cut + pd.Timedelta(days=float(np.ceil(v))) if v < 1e9 else None for p, v in zip(probabilities, values)}
+    completion = {p: cut + pd.Timedelta(days=float(np.ceil(v))) if v < 1e6 else None for p, v in zip(probabilities, values)}
     p_on_time = float("nan")
     if planned_lpi is not None and pd.notna(planned_lpi):
         p_on_time = float(np.mean(days <= (pd.Timestamp(planned_lpi) - cut).days))

@@ -57,7 +57,10 @@ def _horizon(model, remaining: int) -> int:
     active = int(table["activation_date"].notna().sum())
     pending = int((table["activation_date"].isna() & ~table["dropped"]).sum()) if model.include_pending else 0
     never = model.activation_.never if model.activation_ is not None else 0.0
-    per_day = rates.mu_per_day * max(active + (1 - never) * pending, 1)
+    # The pooled observed rate guards against an optimistic fitted mean (a strong plan prior).
+    k, tau = table["randomized"].sum(), table["open_days"].sum()
+    mu = min(rates.mu_per_day, k / tau) if k > 0 and tau > 0 else rates.mu_per_day
+    per_day = mu * max(active + (1 - never) * pending, 1)
     naive = remaining / max(per_day, 1e-9)
     planned = (model.planned_lpi_ - model.cut_date_).days if model.planned_lpi_ is not None else 0
     horizon = max(4 * naive, 1.5 * planned, MIN_HORIZON_DAYS)

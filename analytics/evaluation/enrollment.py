@@ -71,22 +71,32 @@ def _pg_quantiles(model: PoissonGammaModel, cut: pd.Timestamp, planned_lpi, seed
     return {q: _days(cut, d) for q, d in dates.items()}, forecast.p_target_by(planned_lpi)
 
 
+PG_VARIANTS: dict[str, dict[str, object]] = {
+    "poisson_gamma": {},
+    "pg_constant": {"time_varying": False, "rate_walk": False},
+    "pg_no_activation": {"include_pending": False},
+}
+# The choices tried on the calibration seeds (``--calibrate``): the prior's certainty, the drift's
+# prior SD and the random walk. The default model is the one chosen.
+CALIBRATION_VARIANTS: dict[str, dict[str, object]] = {
+    f"certainty={c:g},drift_sd={d:g},walk_prior={w:g}": {"certainty": c, "drift_prior_sd": d, "walk_prior_sd": w,
+                                                         "rate_walk": w > 0}
+    for c in (0.0, 0.01, 0.05) for d in (0.2, 0.5) for w in (0.0, 0.06, 0.1)
+}
+
+
 def forecast_at_cut(sites: pd.DataFrame, subjects: pd.DataFrame, target: int, cut: pd.Timestamp,
                     planned_fpi, planned_lpi, dropped: pd.Series | None, seed: int,
-                    methods: tuple[str, ...] = METHODS) -> dict[str, dict[str, object]]:
+                    methods: tuple[str, ...] = METHODS, variants: dict[str, dict[str, object]] | None = None
+                    ) -> dict[str, dict[str, object]]:
     """Every method's completion quantiles (days after ``cut``) and P(on time) from data known at ``cut``."""
     randomized = subjects.dropna(subset=["randomization_date"])
     known = randomized[randomized["randomization_date"] <= cut]
     lag = screening_lag_days(subjects, cut)
     table = build_site_table(sites, known, cut, dropped, lag)
     out: dict[str, dict[str, object]] = {}
-    variants = {
-        "poisson_gamma": {},
-        "pg_constant": {"time_varying": False, "rate_walk": False},
-        "pg_no_activation": {"include_pending": False},
-    }
-    for name, options in variants.items():
-        if name in methods:
+    for name, options in (variants or PG_VARIANTS).items():
+        if name in methods or variants is not None:
             model = PoissonGammaModel(**options).fit(table, cut, target, planned_lpi, known["randomization_date"])
             quantiles, p = _pg_quantiles(model, cut, planned_lpi, seed)
             out[name] = {"quantiles": quantiles, "p_on_time": p}
@@ -114,7 +124,8 @@ def _cut_dates(randomized: pd.Series, target: int) -> dict[float, pd.Timestamp]:
     return {f: ordered.iloc[int(np.ceil(f * target)) - 1] for f in CUTS}
 
 
-def backtest_history(history: EnrollmentHistory, seed: int, methods: tuple[str, ...] = METHODS) -> list[dict[str, object]]:
+def backtest_history(history: EnrollmentHistory, seed: int, methods: tuple[str, ...] = METHODS,
+                     variants: dict[str, dict[str, object]] | None = None) -> list[dict[str, object]]:
     """Rows (one per cut and method) for one generated study; empty if it never reached its target."""
     facts = history.study
     target = int(facts["target_enrollment"])
@@ -127,7 +138,7 @@ def backtest_history(history: EnrollmentHistory, seed: int, methods: tuple[str, 
     for fraction, cut in _cut_dates(randomized, target).items():
         dropped = sites["never_activates"] & (sites["selection_date"] + pd.Timedelta(days=365) < cut)
         results = forecast_at_cut(sites, history.subjects, target, cut, facts["planned_fpi"], facts["planned_lpi"],
-                                  dropped, seed, methods)
+                                  dropped, seed, methods, variants)
         truth = float((true_lpi - cut).days)
         on_time = bool(true_lpi <= facts["planned_lpi"])
         before_plan = bool(cut < facts["planned_lpi"])
@@ -282,27 +293,33 @@ def backtest_pilot(folder: Path = PILOT_FOLDER, workdir: Path | None = None, see
 
 def evaluate_enrollment(seeds: tuple[int, ...] = TEST_SEEDS, preset: str = "enrollment",
                         max_studies: int | None = None, include_pilot: bool = True, workdir: Path | None = None,
-                        log: Log = _stderr, bootstrap: int = BOOTSTRAP) -> dict[str, object]:
-    """Run the back-test on ``seeds`` (and the pilot); the JSON-ready result."""
+                        log: Log = _stderr, bootstrap: int = BOOTSTRAP, calibrate: bool = False) -> dict[str, object]:
+    """Run the back-test on ``seeds`` (and the pilot); the JSON-ready result.
+
+    With ``calibrate`` it compares :data:`CALIBRATION_VARIANTS` of the Poisson-Gamma model instead
+    of the methods (run it on :data:`CALIBRATION_SEEDS`, never on the test seeds).
+    """
+    methods, variants = ((), CALIBRATION_VARIANTS) if calibrate else (METHODS, None)
     started = time.perf_counter()
     rows: list[dict[str, object]] = []
     skipped = 0
     for seed in seeds:
         histories = enrollment_histories(preset, seed)[:max_studies]
         for i, history in enumerate(histories):
-            out = backtest_history(history, seed)
+            out = backtest_history(history, seed, methods, variants)
             skipped += not out
             rows += out
             log(f"seed {seed}: study {i + 1}/{len(histories)} ({time.perf_counter() - started:.0f} s)")
     metrics = _per_row_metrics(pd.DataFrame(rows))
     summary = summarize(metrics, np.random.default_rng(0), bootstrap)
     result: dict[str, object] = {
-        "preset": preset, "seeds": list(seeds), "cuts": list(CUTS), "methods": list(METHODS),
+        "preset": preset, "seeds": list(seeds), "cuts": list(CUTS),
+        "methods": list(CALIBRATION_VARIANTS if calibrate else METHODS),
         "studies": int(metrics.groupby(["seed", "study_id"]).ngroups), "studies_not_finished": skipped,
         "share_on_time": round(float(metrics.drop_duplicates(["seed", "study_id"])["on_time"].mean()), 4),
-        "summary": summary, "targets": target_checks(summary),
+        "summary": summary, "targets": {} if calibrate else target_checks(summary),
     }
-    if include_pilot:
+    if include_pilot and not calibrate:
         log("CDISC pilot: importing and back-testing")
         result["cdisc_pilot"] = backtest_pilot(workdir=workdir)
     result["seconds"] = round(time.perf_counter() - started, 1)
