@@ -116,7 +116,9 @@ def test_a_study_with_no_randomizations_forecasts_from_its_plan() -> None:
         assert model.rates_.mu_per_day == pytest.approx(prior.rate_per_day, rel=0.1)
         forecast = model.predict(n_sims=4_000, seed=2)
         q = forecast.completion_dates((0.1, 0.5, 0.9))
-        assert all(d is not None for d in q.values())
+        assert q[0.1] is not None and q[0.5] is not None and q[0.1] > CUT
+        if q[0.9] is not None:
+            assert q[0.9] > q[0.5]
         medians[months] = q[0.5]
         assert 0.0 < forecast.p_target_by(planned_lpi) < 1.0
     # A plan that promises faster enrollment moves the forecast earlier (it is the only information).

@@ -131,8 +131,9 @@ def test_figures_have_a_legend_entry_for_every_colour_and_titled_axes(demo_resul
 def test_funnel_counts_are_nested(demo_results) -> None:
     wh, ids, _ = demo_results
     subjects = read_subjects(wh, AccessScope.full_access(), PortfolioFilter(study_ids=tuple(ids)))
-    funnel = screening_funnel(subjects).pivot_table(index=["study_id", "study_site_id"], columns="stage",
-                                                    values="count", dropna=False, observed=True)
+    funnel = screening_funnel(subjects).fillna({"study_site_id": "(whole study)"}).pivot_table(
+        index=["study_id", "study_site_id"], columns="stage", values="count", observed=True)
+    assert len(funnel) == subjects["study_site_id"].nunique() + subjects["study_id"].nunique()
     assert (funnel["Screened"] >= funnel["Consented"]).all() and (funnel["Consented"] >= funnel["Randomized"]).all()
     reasons = screen_failure_reasons(subjects)
     study_failures = reasons[reasons["study_site_id"].isna()].groupby("study_id")["count"].sum()

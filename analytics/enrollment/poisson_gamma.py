@@ -33,9 +33,9 @@ from analytics.enrollment.prior import DEFAULT_CERTAINTY, NO_PRIOR, PlanPrior, p
 
 DAYS_PER_YEAR = 365.25
 ALPHA_PRIOR = (np.log(1.5), 1.0)  # log alpha ~ Normal(mean, sd): weak
-GAMMA_PRIOR_SD_PER_YEAR = 0.5  # drift ~ Normal(0, sd) per year of open time
+GAMMA_PRIOR_SD_PER_YEAR = 0.2  # drift ~ Normal(0, sd) per year of open time (chosen on calibration seeds)
 GAMMA_LIMIT_PER_YEAR = 1.5
-WALK_PRIOR_SD = 0.08  # random-walk SD per month the study's estimate is shrunk to (chosen on calibration seeds)
+WALK_PRIOR_SD = 0.06  # random-walk SD per month the study estimate is shrunk to (chosen on calibration seeds)
 WALK_PRIOR_MONTHS = 24.0  # the prior's weight, in months of the study's own evidence
 WALK_MIN_EXPECTED = 5.0  # months expecting fewer randomizations say little about the walk
 WALK_WINDOW_MONTHS = 24
@@ -204,6 +204,7 @@ class PoissonGammaModel:
     certainty: float = DEFAULT_CERTAINTY
     time_varying: bool = True
     drift_prior_sd: float = GAMMA_PRIOR_SD_PER_YEAR
+    walk_prior_sd: float = WALK_PRIOR_SD
     rate_walk: bool = True
     include_pending: bool = True
     rates_: FittedRates | None = field(default=None, init=False)
