@@ -24,7 +24,7 @@ PRIOR_MEDIAN_DELAY_DAYS = 60.0
 PRIOR_SIGMA = 0.5
 PRIOR_NEVER = 0.10
 PRIOR_SITES = 5.0  # pseudo-sites of prior information
-QUANTILE_POINTS = 64  # activation quantiles tabulated per pending site
+QUANTILE_POINTS = 256  # activation quantiles tabulated per pending site (one byte per draw)
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,19 @@ class ActivationModel:
         """P(D > delay) among sites that do activate."""
         z = (np.log(np.maximum(np.asarray(delay_days, float) + EARLIEST_DAYS, 1e-9)) - self.mu) / self.sigma
         return 1 - ndtr(z)
+
+    def mixture_table(self, planned_offset_days: np.ndarray) -> np.ndarray:
+        """Per pending site, activation times (days after the cut) at ``QUANTILE_POINTS`` equally spaced
+        levels of the whole mixture: the lowest ``p_never`` share of levels are ``inf`` (never)."""
+        offset = np.asarray(planned_offset_days, float)
+        p_never, _ = self.pending(offset, np.maximum(-offset, 0))
+        u = (np.arange(QUANTILE_POINTS) + 0.5) / QUANTILE_POINTS
+        s0 = self.survival(-offset)
+        activates = np.clip((u[None, :] - p_never[:, None]) / (1 - p_never[:, None]), 1e-12, 1 - 1e-12)
+        level = np.clip((1 - s0)[:, None] + activates * s0[:, None], 1e-12, 1 - 1e-12)
+        delay = np.exp(self.mu + self.sigma * ndtri(level)) - EARLIEST_DAYS
+        table = np.maximum(offset[:, None] + delay, 0.0)
+        return np.where(u[None, :] < p_never[:, None], np.inf, table)
 
     def pending(self, planned_offset_days: np.ndarray, elapsed_days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For pending sites: P(never activates | not active yet) and a table of activation times.

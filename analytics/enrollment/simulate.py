@@ -29,6 +29,8 @@ STEP_DAYS = 7
 PARAMETER_DRAWS = 256
 MAX_HORIZON_DAYS = 3653
 MIN_HORIZON_DAYS = 364
+HORIZON_FACTOR = 3.0  # simulate to this multiple of the naive time to target (later: "beyond the horizon")
+FLOAT = np.float32  # the simulations x weeks arrays: single precision halves the memory traffic
 
 
 @dataclass
@@ -63,7 +65,7 @@ def _horizon(model, remaining: int) -> int:
     per_day = mu * max(active + (1 - never) * pending, 1)
     naive = remaining / max(per_day, 1e-9)
     planned = (model.planned_lpi_ - model.cut_date_).days if model.planned_lpi_ is not None else 0
-    horizon = max(4 * naive, 1.5 * planned, MIN_HORIZON_DAYS)
+    horizon = max(HORIZON_FACTOR * naive, 1.5 * planned, MIN_HORIZON_DAYS)
     return int(min(np.ceil(horizon / STEP_DAYS) * STEP_DAYS, MAX_HORIZON_DAYS))
 
 
@@ -87,13 +89,17 @@ def simulate(model, n_sims: int = 10_000, seed: int = 0, horizon_days: int | Non
     beta_d = alpha_d / mu_d
 
     # Unit exposure path with drift and the study's random walk.
-    mid = x[1:] - STEP_DAYS / 2
-    log_step = gamma_d[which, None] * mid[None, :]
+    mid = (x[1:] - STEP_DAYS / 2).astype(FLOAT)
+    log_step = gamma_d[which, None].astype(FLOAT) * mid[None, :]
     if model.rate_walk and rates.walk_sd_per_month > 0:
-        sd = rates.walk_sd_per_month * np.sqrt(STEP_DAYS / DAYS_PER_MONTH)
-        log_step = log_step + np.cumsum(sd * rng.standard_normal((n_sims, n_steps)), axis=1)
-    unit = np.zeros((n_sims, n_steps + 1))
-    np.cumsum(np.exp(log_step) * STEP_DAYS, axis=1, out=unit[:, 1:])
+        sd = FLOAT(rates.walk_sd_per_month * np.sqrt(STEP_DAYS / DAYS_PER_MONTH))
+        steps = rng.standard_normal((n_sims, n_steps), dtype=FLOAT)
+        steps *= sd
+        log_step += np.cumsum(steps, axis=1)
+    np.exp(log_step, out=log_step)
+    log_step *= FLOAT(STEP_DAYS)
+    unit = np.zeros((n_sims, n_steps + 1), dtype=FLOAT)
+    np.cumsum(log_step, axis=1, out=unit[:, 1:])
 
     # Active sites: moment-matched Gamma of the weighted sum of posterior rates, per parameter draw.
     active = table["activation_date"].notna().to_numpy()
@@ -108,7 +114,7 @@ def simulate(model, n_sims: int = 10_000, seed: int = 0, horizon_days: int | Non
         sum_shape = np.where(var > 0, mean ** 2 / var, 0.0)
         sum_scale = np.where(mean > 0, var / mean, 0.0)
     active_rate = np.where(sum_shape[which] > 0, rng.standard_gamma(np.maximum(sum_shape[which], 1e-12)), 0.0)
-    intensity = (active_rate * sum_scale[which])[:, None] * unit
+    intensity = (active_rate * sum_scale[which]).astype(FLOAT)[:, None] * unit
 
     # Pending sites: activation week per simulation, summed Gamma rates per week.
     pending = ~active & ~table["dropped"].to_numpy(bool)
@@ -116,22 +122,22 @@ def simulate(model, n_sims: int = 10_000, seed: int = 0, horizon_days: int | Non
         planned = table.loc[pending, "planned_activation_date"]
         has_plan = planned.notna().to_numpy()
         offset = (planned[has_plan] - model.cut_date_).dt.days.to_numpy(float)
-        p_never, quantiles = model.activation_.pending(offset, np.maximum(-offset, 0))
-        quantiles = quantiles + float(table["lag_days"].iloc[0])  # randomizing starts a screening period later
+        # Randomizing starts a screening period after activation; never-activating levels are inf.
+        when = model.activation_.mixture_table(offset) + float(table["lag_days"].iloc[0])
+        week_table = np.minimum(np.floor(when / STEP_DAYS), n_steps).astype(np.int32)  # n_steps: not in horizon
         n_pending = len(offset)
-        pick = rng.integers(0, QUANTILE_POINTS, (n_sims, n_pending), dtype=np.int16)
-        when = quantiles[np.arange(n_pending)[None, :], pick]
-        week = np.floor(when / STEP_DAYS).astype(np.int64)
-        opens = (rng.random((n_sims, n_pending), dtype=np.float32) >= p_never[None, :].astype(np.float32)) & (week < n_steps)
-        sim_index = np.broadcast_to(np.arange(n_sims)[:, None], week.shape)[opens]
-        counts = np.bincount(sim_index * n_steps + week[opens], minlength=n_sims * n_steps).reshape(n_sims, n_steps)
+        pick = rng.integers(0, QUANTILE_POINTS, (n_sims, n_pending), dtype=np.uint8)
+        week = week_table[np.arange(n_pending)[None, :], pick]
+        cell = (np.arange(n_sims, dtype=np.int64)[:, None] * (n_steps + 1) + week).ravel()
+        counts = np.bincount(cell, minlength=n_sims * (n_steps + 1)).reshape(n_sims, n_steps + 1)[:, :n_steps]
         s_idx, b_idx = np.nonzero(counts)
-        summed = np.zeros((n_sims, n_steps))
-        summed[s_idx, b_idx] = rng.standard_gamma(alpha_d[which[s_idx]] * counts[s_idx, b_idx]) / beta_d[which[s_idx]]
-        activation_x = (np.arange(n_steps) + 0.5) * STEP_DAYS
-        v = summed * np.exp(-gamma_d[which, None] * activation_x[None, :])
+        summed = np.zeros((n_sims, n_steps), dtype=FLOAT)
+        activation_x = (b_idx + 0.5) * STEP_DAYS
+        summed[s_idx, b_idx] = (rng.standard_gamma(alpha_d[which[s_idx]] * counts[s_idx, b_idx]) / beta_d[which[s_idx]]
+                                * np.exp(-gamma_d[which[s_idx]] * activation_x))
         unit_at_activation = 0.5 * (unit[:, :-1] + unit[:, 1:])
-        intensity[:, 1:] += unit[:, 1:] * np.cumsum(v, axis=1) - np.cumsum(v * unit_at_activation, axis=1)
+        unit_at_activation *= summed
+        intensity[:, 1:] += unit[:, 1:] * np.cumsum(summed, axis=1) - np.cumsum(unit_at_activation, axis=1)
 
     arrivals = rng.standard_gamma(remaining, n_sims) if remaining > 0 else np.zeros(n_sims)
     reached = intensity >= arrivals[:, None]
