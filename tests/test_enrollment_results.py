@@ -182,3 +182,19 @@ def test_back_test_runs_on_a_tiny_configuration() -> None:
                                       "mae_at_30pct_at_least_30pct_below_best_baseline", "brier_better_than_plan"}
     assert any("poisson_gamma" in line for line in summary_lines(result))
     assert np.isfinite(result["seconds"])
+
+
+def test_prophet_gives_portfolio_and_country_weekly_baselines(demo_results) -> None:
+    from analytics.enrollment.prophet_baseline import portfolio_baseline
+
+    wh, ids, _ = demo_results
+    subjects = read_subjects(wh, AccessScope.full_access(), PortfolioFilter(study_ids=tuple(ids)))
+    cut = pd.Timestamp(wh.as_of())
+    portfolio = portfolio_baseline(subjects, cut, horizon_weeks=12)
+    forecast = portfolio[portfolio["kind"] == "forecast"]
+    assert len(forecast) == 12 and (forecast["ds"] > cut).all()
+    assert (forecast["yhat_lower"] <= forecast["yhat"]).all() and (forecast["yhat"] <= forecast["yhat_upper"]).all()
+    history = portfolio[portfolio["kind"] == "history"]
+    assert history["y"].sum() == (subjects["randomization_date"] <= cut).sum()
+    by_country = portfolio_baseline(subjects, cut, horizon_weeks=4, by="country_code")
+    assert by_country["group"].nunique() > 5

@@ -102,3 +102,25 @@ def prophet_forecast(randomization_dates: pd.Series, cut_date: pd.Timestamp, tar
                        columns=[f"q{round(q * 100):02d}" for q in fan_quantiles])
     fan.insert(0, "date", ds)
     return {"completion": completion, "p_on_time": p_on_time, "fan": fan}
+
+
+def portfolio_baseline(subjects: pd.DataFrame, cut_date: pd.Timestamp, horizon_weeks: int = 26,
+                       by: str | None = None, interval_width: float = 0.8, seed: int = 0) -> pd.DataFrame:
+    """Weekly randomizations of the portfolio (``by=None``) or per ``by`` group (e.g. ``"country_code"``):
+    history and Prophet's forecast with its interval, in one tidy frame.
+
+    Columns: ``group`` (``"portfolio"`` or the group value), ``ds`` (week end), ``kind`` (``history``
+    or ``forecast``), ``y`` (observed count per week), ``yhat``, ``yhat_lower``, ``yhat_upper``
+    (forecast counts per week). Groups with fewer than :data:`MIN_WEEKS` weeks of history get no forecast.
+    """
+    randomized = subjects.dropna(subset=["randomization_date"])
+    groups = [("portfolio", randomized)] if by is None else list(randomized.groupby(by))
+    frames = []
+    for name, part in groups:
+        history = weekly_counts(part["randomization_date"], cut_date)
+        frames.append(history.assign(group=name, kind="history"))
+        if len(history) >= MIN_WEEKS and history["y"].sum() > 0:
+            forecast = weekly_baseline(history, horizon_weeks, interval_width, seed)
+            frames.append(forecast.assign(group=name, kind="forecast"))
+    columns = ["group", "ds", "kind", "y", "yhat", "yhat_lower", "yhat_upper"]
+    return pd.concat(frames, ignore_index=True).reindex(columns=columns) if frames else pd.DataFrame(columns=columns)

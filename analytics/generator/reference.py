@@ -1,8 +1,8 @@
 """Reference vocabularies and distributions the synthetic portfolio is drawn from.
 
 Numbers here are plausible round values from practice and the literature (e.g. CTCAE grade cut-
-offs relative to the upper/lower limit of normal; ClinicalTrials.gov median durations by phase of
-about 10/23/22/19 months). They are constants, not results.
+offs relative to the upper/lower limit of normal; ClinicalTrials.gov-like median durations by phase
+of about 26/35/38/37 months, as in the shared registry exports). They are constants, not results.
 """
 
 from __future__ import annotations
