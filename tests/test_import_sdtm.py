@@ -243,3 +243,15 @@ def test_a_folder_without_dm_is_refused(tmp_path):
                                          ("Phase 1", "Phase 1"), ("PHASE IV TRIAL", "Phase 4"), ("pilot", None)])
 def test_trial_phase_text(text, phase):
     assert phase_from_text(text)[0] == phase
+
+
+def test_race_ethnicity_and_treatment_length_come_from_dm_and_tv(pilot_db):
+    db, _ = pilot_db
+    dm, _ = pyreadstat.read_xport(str(PILOT / "dm.xpt"))
+    with duckdb.connect(str(db), read_only=True) as con:
+        race = dict(con.execute("SELECT race, count(*) FROM main.subjects GROUP BY 1").fetchall())
+        ethnicity = dict(con.execute("SELECT ethnicity, count(*) FROM main.subjects GROUP BY 1").fetchall())
+        days = con.execute("SELECT treatment_duration_days FROM main.studies WHERE study_id = 'PILOT01'").fetchone()[0]
+    assert race == dm["RACE"].value_counts().to_dict()
+    assert ethnicity == dm["ETHNIC"].value_counts().to_dict()
+    assert days == 181  # TV: the last scheduled visit (week 26) is on study day 182, day 1 the first dose
