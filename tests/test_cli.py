@@ -73,3 +73,19 @@ def test_bench_reports_every_page(tiny_db: Path, tmp_path: Path, capsys) -> None
     assert all(p["cold_seconds"] > 0 and p["warm_seconds"] > 0 and not p["errors"] for p in report["pages"])
     assert report["slowest_analytics_calls"] and report["peak_memory_mib"] > 0
     assert "cold s" in capsys.readouterr().out
+
+
+def test_bench_enrollment_prints_the_simulation_time(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "bench-enrollment.json"
+    main(["bench", "enrollment", "--runs", "1", "--out", str(out)])
+    report = json.loads(out.read_text())
+    assert report["mid_study"]["simulations"] == 10_000 and report["mid_study"]["sites"] == 500
+    assert report["mid_study"]["predict_seconds"] > 0 and report["all_pending"]["pending_sites"] == 500
+    assert "10,000 simulations of a 500-site study" in capsys.readouterr().out
+
+
+def test_eval_enrollment_is_registered_with_its_options() -> None:
+    from analytics.cli import make_parser
+
+    args = make_parser().parse_args(["eval", "enrollment", "--max-studies", "2", "--calibrate", "--out", "x.json"])
+    assert args.target == "enrollment" and args.max_studies == 2 and args.calibrate

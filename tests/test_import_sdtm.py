@@ -362,3 +362,15 @@ def test_a_reimport_that_cuts_a_domain_needs_confirmation(pilot_db, tmp_path, ca
     commit(prepared, db)
     close_all()
     assert scalar(db, "SELECT count(*) FROM main.measurements WHERE study_id = 'PILOT01' AND domain = 'LB'") == 17_384
+
+
+def test_race_ethnicity_and_treatment_length_come_from_dm_and_tv(pilot_db):
+    db, _ = pilot_db
+    dm, _ = pyreadstat.read_xport(str(PILOT / "dm.xpt"))
+    with warehouse.inspect(db) as con:
+        race = dict(con.execute("SELECT race, count(*) FROM main.subjects GROUP BY 1").fetchall())
+        ethnicity = dict(con.execute("SELECT ethnicity, count(*) FROM main.subjects GROUP BY 1").fetchall())
+        days = con.execute("SELECT treatment_duration_days FROM main.studies WHERE study_id = 'PILOT01'").fetchone()[0]
+    assert race == dm["RACE"].value_counts().to_dict()
+    assert ethnicity == dm["ETHNIC"].value_counts().to_dict()
+    assert days == 181  # TV: the last scheduled visit (week 26) is on study day 182, day 1 the first dose

@@ -102,3 +102,24 @@ def test_data_dictionary_is_generated_from_the_schema() -> None:
     assert DICTIONARY_PATH.read_text(encoding="utf-8") == schema.data_dictionary_markdown() + "\n", (
         "data/DATA_DICTIONARY.md is stale: run `python -m analytics dictionary`"
     )
+
+
+def test_a_version_1_file_gains_the_enrollment_columns_and_tables(tiny_db: Path, tmp_path: Path) -> None:
+    from analytics.cli import main
+    from tests.import_helpers import as_release_1
+
+    db = tmp_path / "v1.duckdb"
+    as_release_1(tiny_db, db)
+    with duckdb.connect(str(db)) as con:  # without what the enrollment work added
+        for table, column in (("studies", "treatment_duration_days"), ("studies", "follow_up_days"),
+                              ("study_sites", "selection_date"), ("subjects", "race"), ("subjects", "ethnicity")):
+            con.execute(f"ALTER TABLE main.{table} DROP COLUMN {column}")
+        for name in ("main.enrollment_targets", "main.condition_population"):
+            con.execute(f"DROP TABLE {name}")
+        assert warehouse.current_version(con) == 1
+    assert main(["migrate", "--db", str(db)]) == 0
+    with warehouse.inspect(db) as con:
+        assert warehouse.current_version(con) == schema.SCHEMA_VERSION
+        for table in schema.TABLES:
+            columns = {r[0] for r in con.execute(f"DESCRIBE {table.qualified_name}").fetchall()}
+            assert {c.name for c in table.columns} <= columns, table.qualified_name

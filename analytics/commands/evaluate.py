@@ -16,8 +16,18 @@ def _rbm(args: argparse.Namespace) -> dict[str, object]:
     return result
 
 
+def _enrollment(args: argparse.Namespace) -> dict[str, object]:
+    from analytics.evaluation.enrollment import CALIBRATION_SEEDS, TEST_SEEDS, evaluate_enrollment, summary_lines
+
+    seeds = tuple(args.seeds) if args.seeds else (CALIBRATION_SEEDS if args.calibrate else TEST_SEEDS)
+    result = evaluate_enrollment(seeds=seeds, preset=args.preset or "enrollment", max_studies=args.max_studies,
+                                 calibrate=args.calibrate)
+    print("\n".join(summary_lines(result)))
+    return result
+
+
 # target name -> runner; later evaluations add an entry here.
-TARGETS = {"rbm": _rbm}
+TARGETS = {"rbm": _rbm, "enrollment": _enrollment}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,6 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, help="write the metrics as JSON to this file")
     p.add_argument("--seeds", type=int, nargs="+", help="generator seeds (default: the target's fresh seeds)")
     p.add_argument("--preset", help="generator preset (default: the target's own)")
+    p.add_argument("--max-studies", type=int, help="enrollment: back-test only the first N studies of each seed")
+    p.add_argument("--calibrate", action="store_true",
+                   help="enrollment: compare the model variants on the calibration seeds (how the defaults were chosen)")
     p.set_defaults(func=run)
 
 

@@ -155,6 +155,18 @@ _QUALIFIER_COLUMNS = (
     _c("label", "VARCHAR", "Qualifier label (QLABEL)."),
     _c("value", "VARCHAR", "Qualifier value (QVAL)."),
 )
+# CDISC SDTM controlled terminology for DM.RACE (C74457) and DM.ETHNIC (C66790).
+RACES = (
+    "AMERICAN INDIAN OR ALASKA NATIVE", "ASIAN", "BLACK OR AFRICAN AMERICAN",
+    "NATIVE HAWAIIAN OR OTHER PACIFIC ISLANDER", "WHITE", "MULTIPLE", "OTHER", "NOT REPORTED", "UNKNOWN",
+)
+ETHNICITIES = ("HISPANIC OR LATINO", "NOT HISPANIC OR LATINO", "NOT REPORTED", "UNKNOWN")
+SEXES = ("F", "M", "U")
+# Age groups of enrollment diversity plans (years at consent; FDA reporting of older adults).
+AGE_GROUPS = ("18-44", "45-64", "65-74", "75+")
+DEMOGRAPHIC_DIMENSIONS = ("sex", "age_group", "race", "ethnicity")
+ENROLLMENT_SERIES = ("actual", "plan", "poisson_gamma", "linear", "prophet")
+ENROLLMENT_MILESTONES = ("Last patient in", "Last patient last visit", "Database lock")
 
 TABLES: tuple[Table, ...] = (
     Table(
@@ -185,6 +197,10 @@ TABLES: tuple[Table, ...] = (
             _c("blinded", "BOOLEAN", "True when treatment assignment is masked.", required=True),
             _c("visit_interval_days", "INTEGER", "Days between scheduled treatment visits."),
             _c("planned_visits", "INTEGER", "Scheduled visits per subject after randomization."),
+            _c("treatment_duration_days", "INTEGER", "Planned treatment period per subject (days, randomization to "
+               "the last treatment visit)."),
+            _c("follow_up_days", "INTEGER", "Planned follow-up after the last treatment visit (days) before the "
+               "subject's last visit."),
             _c("data_source", "VARCHAR", "Where the study's data came from: synthetic, sdtm or tables."),
         ),
         importable=True,
@@ -221,6 +237,7 @@ TABLES: tuple[Table, ...] = (
             _c("site_number", "VARCHAR", "Site number within the study, as on the eCRF.", required=True),
             _c("investigator", "VARCHAR", "Principal investigator."),
             _c("status", "VARCHAR", "Site status at the as-of date.", allowed=STUDY_SITE_STATUSES),
+            _c("selection_date", "DATE", "Site selected: start of site start-up (contract, ethics, initiation)."),
             _c("planned_activation_date", "DATE", "Planned site initiation / activation."),
             _c("activation_date", "DATE", "Actual activation; empty if never activated."),
             _c("planned_enrollment", "INTEGER", "Randomized subjects the site committed to (count)."),
@@ -235,8 +252,10 @@ TABLES: tuple[Table, ...] = (
             _c("subject_id", "VARCHAR", "Unique subject key (study-prefixed USUBJID).", primary_key=True),
             _c("study_id", "VARCHAR", "Study.", required=True),
             _c("study_site_id", "VARCHAR", "Study-site.", required=True),
-            _c("sex", "VARCHAR", "Sex: F, M or U.", allowed=("F", "M", "U")),
+            _c("sex", "VARCHAR", "Sex: F, M or U.", allowed=SEXES),
             _c("age", "INTEGER", "Age at consent (years)."),
+            _c("race", "VARCHAR", "Race (SDTM DM.RACE controlled terminology).", allowed=RACES),
+            _c("ethnicity", "VARCHAR", "Ethnicity (SDTM DM.ETHNIC controlled terminology).", allowed=ETHNICITIES),
             _c("screening_date", "DATE", "Screening visit date."),
             _c("consent_date", "DATE", "Informed consent signed."),
             _c("randomization_date", "DATE", "Randomization; empty for screen failures."),
@@ -437,6 +456,30 @@ TABLES: tuple[Table, ...] = (
         importable=True,
     ),
     Table(
+        "enrollment_targets",
+        "The study's enrollment diversity plan: target share of randomized subjects per demographic group.",
+        (
+            _c("study_id", "VARCHAR", "Study.", primary_key=True),
+            _c("dimension", "VARCHAR", "Demographic dimension.", primary_key=True, allowed=DEMOGRAPHIC_DIMENSIONS),
+            _c("category", "VARCHAR", "Group within the dimension (sex code, age group, CDISC race or ethnicity).",
+               primary_key=True),
+            _c("target_share", "DOUBLE", "Planned share of randomized subjects in the group (0-1).", required=True),
+        ),
+        importable=True,
+    ),
+    Table(
+        "condition_population",
+        "Reference: demographic make-up of the population with a condition, per country (not trial data).",
+        (
+            _c("indication", "VARCHAR", "Condition, as in studies.indication.", primary_key=True),
+            _c("country_code", "VARCHAR", "Country (countries.country_code).", primary_key=True),
+            _c("dimension", "VARCHAR", "Demographic dimension.", primary_key=True, allowed=DEMOGRAPHIC_DIMENSIONS),
+            _c("category", "VARCHAR", "Group within the dimension.", primary_key=True),
+            _c("population_share", "DOUBLE", "Share of the condition's population in the group (0-1).", required=True),
+            _c("source", "VARCHAR", "Where the figure comes from."),
+        ),
+    ),
+    Table(
         "historical_trials",
         "Completed and ongoing trials for feasibility benchmarks (ClinicalTrials.gov-shaped).",
         (
@@ -573,6 +616,111 @@ TABLES: tuple[Table, ...] = (
             _c("epoch", "VARCHAR", "Epoch (EPOCH)."),
         ),
         schema="restricted",
+    ),
+    Table(
+        "enrollment_forecast",
+        "Cumulative randomized subjects by date: actual, plan and each forecast's quantiles (derived).",
+        (
+            _c("study_id", "VARCHAR", "Study.", primary_key=True),
+            _c("series", "VARCHAR", "actual, plan or the forecasting method.", primary_key=True,
+               allowed=ENROLLMENT_SERIES),
+            _c("date", "DATE", "Date (weekly grid; actual and plan at their own dates).", primary_key=True),
+            _c("q05", "DOUBLE", "5th percentile of cumulative randomized (count)."),
+            _c("q10", "DOUBLE", "10th percentile (count)."),
+            _c("q25", "DOUBLE", "25th percentile (count)."),
+            _c("q50", "DOUBLE", "Median; the value itself for actual and plan (count)."),
+            _c("q75", "DOUBLE", "75th percentile (count)."),
+            _c("q90", "DOUBLE", "90th percentile (count)."),
+            _c("q95", "DOUBLE", "95th percentile (count)."),
+        ),
+        schema="derived",
+    ),
+    Table(
+        "enrollment_study_summary",
+        "Per study at the as-of date: P(target by the planned date), completion quantiles, sites to add (derived).",
+        (
+            _c("study_id", "VARCHAR", "Study.", primary_key=True),
+            _c("as_of_date", "DATE", "Data cut the forecast uses."),
+            _c("target", "INTEGER", "Target randomized (count)."),
+            _c("randomized", "INTEGER", "Randomized by the as-of date (count)."),
+            _c("active_sites", "INTEGER", "Sites activated by the as-of date (count)."),
+            _c("pending_sites", "INTEGER", "Sites planned but not yet activated (count)."),
+            _c("planned_lpi", "DATE", "Planned last patient in."),
+            _c("p_on_time", "DOUBLE", "Probability the target is randomized by the planned LPI (0-1)."),
+            _c("lpi_p10", "DATE", "Date the target is reached: 10th percentile."),
+            _c("lpi_p50", "DATE", "Median date the target is reached."),
+            _c("lpi_p80", "DATE", "Date by which the target is reached with 80% probability."),
+            _c("lpi_p90", "DATE", "Date the target is reached: 90th percentile."),
+            _c("rate_per_site_month", "DOUBLE", "Fitted mean randomizations per active site per month."),
+            _c("rate_shape", "DOUBLE", "Gamma shape alpha of site rates (smaller = more site-to-site variation)."),
+            _c("trend_per_year", "DOUBLE", "Fitted log-rate change per year of site open time (0 = constant)."),
+            _c("prior_weight", "DOUBLE", "Weight of the plan-based prior in the fitted mean rate (0-1)."),
+            _c("sites_to_add", "INTEGER", "Additional sites needed for P(on time) >= 0.8 (empty if none suffice)."),
+            _c("add_sites_by", "DATE", "Latest activation date of the added sites that still gives P >= 0.8."),
+            _c("p_on_time_with_added", "DOUBLE", "P(on time) with the added sites activated at the earliest date."),
+            _c("linear_lpi", "DATE", "Date the target is reached by linear extrapolation of the last 90 days."),
+            _c("prophet_lpi", "DATE", "Median date the target is reached by the Prophet baseline."),
+        ),
+        schema="derived",
+    ),
+    Table(
+        "enrollment_site_forecast",
+        "Per site: posterior rate, expected further randomizations, P(enrolls nobody) (derived).",
+        (
+            _c("study_id", "VARCHAR", "Study.", required=True),
+            _c("study_site_id", "VARCHAR", "Study-site.", primary_key=True),
+            _c("country_code", "VARCHAR", "Country."),
+            _c("state", "VARCHAR", "active, pending or dropped at the as-of date.",
+               allowed=("active", "pending", "dropped")),
+            _c("randomized", "INTEGER", "Randomized by the as-of date (count)."),
+            _c("open_months", "DOUBLE", "Months open by the as-of date."),
+            _c("rate_mean", "DOUBLE", "Posterior mean randomizations per month."),
+            _c("rate_p10", "DOUBLE", "Posterior 10th percentile of the rate (per month)."),
+            _c("rate_p90", "DOUBLE", "Posterior 90th percentile of the rate (per month)."),
+            _c("expected_by_lpi", "DOUBLE", "Expected further randomizations until the median forecast LPI (count)."),
+            _c("share_of_remaining", "DOUBLE", "Expected share of the remaining randomizations (0-1)."),
+            _c("p_enrolls_nobody", "DOUBLE", "Probability the site has randomized nobody by the median forecast LPI."),
+            _c("p_never_activates", "DOUBLE", "Probability a pending site never activates (0-1)."),
+            _c("activation_p50", "DATE", "Median forecast activation date of a pending site."),
+        ),
+        schema="derived",
+    ),
+    Table(
+        "enrollment_timeline",
+        "Forecast last patient in, last patient last visit and database lock against plan (derived).",
+        (
+            _c("study_id", "VARCHAR", "Study.", primary_key=True),
+            _c("milestone", "VARCHAR", "Milestone.", primary_key=True, allowed=ENROLLMENT_MILESTONES),
+            _c("planned_date", "DATE", "Planned date (milestones table)."),
+            _c("actual_date", "DATE", "Actual date, once reached."),
+            _c("p10", "DATE", "10th percentile of the forecast date."),
+            _c("p50", "DATE", "Median forecast date."),
+            _c("p80", "DATE", "Date reached with 80% probability."),
+            _c("p90", "DATE", "90th percentile of the forecast date."),
+            _c("p_by_planned", "DOUBLE", "Probability of reaching it by the planned date (0-1)."),
+        ),
+        schema="derived",
+    ),
+    Table(
+        "enrollment_demographics",
+        "Randomized subjects per demographic group against target and population, with the forecast end (derived).",
+        (
+            _c("study_id", "VARCHAR", "Study.", primary_key=True),
+            _c("level", "VARCHAR", "study, country or site.", primary_key=True, allowed=("study", "country", "site")),
+            _c("level_id", "VARCHAR", "Study id, country code or study-site id.", primary_key=True),
+            _c("dimension", "VARCHAR", "Demographic dimension.", primary_key=True, allowed=DEMOGRAPHIC_DIMENSIONS),
+            _c("category", "VARCHAR", "Group.", primary_key=True),
+            _c("randomized", "INTEGER", "Randomized in the group so far (count)."),
+            _c("share", "DOUBLE", "Share of the level's randomized subjects (0-1)."),
+            _c("target_share", "DOUBLE", "Diversity-plan target share (study level; 0-1)."),
+            _c("population_share", "DOUBLE", "Share in the condition's population of the level's countries (0-1)."),
+            _c("forecast_count_p50", "DOUBLE", "Forecast count in the group when enrollment ends: median."),
+            _c("forecast_count_p10", "DOUBLE", "Forecast count at the end: 10th percentile."),
+            _c("forecast_count_p90", "DOUBLE", "Forecast count at the end: 90th percentile."),
+            _c("forecast_share_p50", "DOUBLE", "Forecast share at the end: median (0-1)."),
+            _c("p_meets_target", "DOUBLE", "Probability the final share reaches the target share (0-1)."),
+        ),
+        schema="derived",
     ),
     Table(
         "anomalies",

@@ -136,6 +136,28 @@ def _importer_fields(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"DELETE FROM main.supplemental_qualifiers WHERE {revealing}")
 
 
+def _enrollment_fields(con: duckdb.DuckDBPyConnection) -> None:
+    """Enrollment: race/ethnicity, treatment and follow-up length, site selection, diversity targets,
+    condition population (literal DDL, so this step means the same whatever later releases declare).
+
+    DuckDB cannot add a column with a CHECK constraint, so on upgraded files race/ethnicity values are
+    checked by the importers.
+    """
+    for statement in (
+        "ALTER TABLE main.studies ADD COLUMN IF NOT EXISTS treatment_duration_days INTEGER",
+        "ALTER TABLE main.studies ADD COLUMN IF NOT EXISTS follow_up_days INTEGER",
+        "ALTER TABLE main.study_sites ADD COLUMN IF NOT EXISTS selection_date DATE",
+        "ALTER TABLE main.subjects ADD COLUMN IF NOT EXISTS race VARCHAR",
+        "ALTER TABLE main.subjects ADD COLUMN IF NOT EXISTS ethnicity VARCHAR",
+        "CREATE TABLE IF NOT EXISTS main.enrollment_targets (study_id VARCHAR NOT NULL, dimension VARCHAR NOT NULL, "
+        "category VARCHAR NOT NULL, target_share DOUBLE NOT NULL, PRIMARY KEY (study_id, dimension, category))",
+        "CREATE TABLE IF NOT EXISTS main.condition_population (indication VARCHAR NOT NULL, "
+        "country_code VARCHAR NOT NULL, dimension VARCHAR NOT NULL, category VARCHAR NOT NULL, "
+        "population_share DOUBLE NOT NULL, source VARCHAR, PRIMARY KEY (indication, country_code, dimension, category))",
+    ):
+        con.execute(statement)
+
+
 def _migration_2(con: duckdb.DuckDBPyConnection) -> None:
     """Move treatment arms and exposures into the restricted store; derived tables; importer fields."""
     has_old = con.execute(
@@ -159,13 +181,15 @@ def _migration_2(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(t.ddl())
     con.execute("INSERT INTO meta.study_versions SELECT study_id, 'migrated', now() FROM main.studies")
     _importer_fields(con)
+    _enrollment_fields(con)
 
 
 # version -> (description, function): the step from version - 1. Never edit an applied step.
 MIGRATIONS: dict[int, tuple[str, Migration | None]] = {
     1: ("Initial CRO warehouse schema", None),
     2: ("Restricted store beside the file; derived results declared in the schema; importer fields for real "
-        "data (imputation flag, registry fields and sites, restricted SDTM design)", _migration_2),
+        "data (imputation flag, registry fields and sites, restricted SDTM design); enrollment (race/ethnicity, "
+        "treatment and follow-up length, site selection, diversity targets, condition population)", _migration_2),
 }
 
 

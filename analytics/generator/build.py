@@ -30,6 +30,7 @@ from analytics.generator.columns import (
     nullable_int,
     text_column,
 )
+from analytics.generator.demographics import condition_population_rows, diversity_targets
 from analytics.generator.enrollment import simulate_subjects, simulate_visits
 from analytics.generator.history import historical_trials
 from analytics.generator.operations import (
@@ -43,7 +44,7 @@ from analytics.generator.operations import (
 from analytics.generator.plan import ANOMALY_TYPES, PortfolioPlan, make_plan
 from analytics.generator.presets import PRESETS
 
-GENERATOR_VERSION = "1.0"
+GENERATOR_VERSION = "2.0"
 Progress = Callable[[float, str], None]
 
 
@@ -104,6 +105,7 @@ def _write_reference(con: duckdb.DuckDBPyConnection, plan: PortfolioPlan) -> Non
         "country_code": text_column([ref.COUNTRIES[c][0] for c in plan.institution_country]),
         "city": text_column(plan.institution_city),
     })
+    insert(con, "main.condition_population", {k: pa.array(v) for k, v in condition_population_rows().items()})
 
 
 def _write_study(
@@ -139,7 +141,9 @@ def _write_study(
     on_study = randomized & ~subjects.completed & np.isnan(subjects.discontinuation)
     attended = ~np.isnan(visits.actual)
     last_visit = float(visits.actual[attended].max()) if attended.any() else np.nan
-    lplv = last_visit if enrollment_complete and not on_study.any() else np.nan
+    follow_up = float(plan.study_follow_up[study])
+    # The last visit is the last subject's follow-up visit after its last treatment visit.
+    lplv = last_visit + follow_up if enrollment_complete and not on_study.any() else np.nan
     activation = plan.ss_activation[sites]
     if np.isnan(activation).all():
         status = "Planned"
@@ -174,10 +178,13 @@ def _write_study(
         "blinded": pa.array([bool(plan.study_blinded[study])]),
         "visit_interval_days": pa.array([int(plan.study_interval[study])]),
         "planned_visits": pa.array([int(plan.study_visits[study])]),
+        "treatment_duration_days": pa.array([int(duration)]),
+        "follow_up_days": pa.array([int(follow_up)]),
         "data_source": text_column(["synthetic"]),
     })
 
-    never = np.isnan(activation) & (plan.ss_planned_activation[sites] + 120 < as_of)
+    # A site that never activates is written off once a year has passed since its selection.
+    never = plan.ss_never[sites] & (plan.ss_selection[sites] + 365 < as_of)
     site_status = np.where(np.isnan(activation), np.where(never, "Never activated", "Planned"),
                            "Closed" if closed else "Active")
     n_sites = len(sites)
@@ -189,6 +196,7 @@ def _write_study(
         "site_number": text_column([plan.ss_number[k] for k in sites]),
         "investigator": text_column([plan.ss_investigator[k] for k in sites]),
         "status": text_column(site_status.tolist()),
+        "selection_date": date_column(plan.ss_selection[sites]),
         "planned_activation_date": date_column(plan.ss_planned_activation[sites]),
         "activation_date": date_column(activation),
         "planned_enrollment": pa.array(plan.ss_planned_enrollment[sites].astype("int64")),
@@ -207,6 +215,8 @@ def _write_study(
         "study_site_id": site_col(subjects.site),
         "sex": coded_column(subjects.sex, ["F", "M"]),
         "age": pa.array(subjects.age),
+        "race": coded_column(subjects.race, list(schema.RACES)),
+        "ethnicity": coded_column(subjects.ethnicity, list(schema.ETHNICITIES)),
         "screening_date": date_column(subjects.screening),
         "consent_date": date_column(subjects.consent),
         "randomization_date": date_column(subjects.randomization),
@@ -357,8 +367,9 @@ def _write_study(
         "effectiveness_result": coded_column(quality.capa_effective, ["Not effective", "Effective"]),
     })
 
-    planned = np.array([fpi - 150, fpi - 30, fpi, fpi + enroll_days / 2, planned_lpi, planned_lpi + duration,
-                        planned_lpi + duration + 60, planned_lpi + duration + 150])
+    planned_lplv = planned_lpi + duration + follow_up
+    planned = np.array([fpi - 150, fpi - 30, fpi, fpi + enroll_days / 2, planned_lpi, planned_lplv,
+                        planned_lplv + 60, planned_lplv + 150])
     half = int(np.ceil(target / 2))
     first_activation = np.nanmin(activation) if not np.isnan(activation).all() else np.nan
     actual = np.array([
@@ -381,6 +392,11 @@ def _write_study(
         "planned_date": date_column(np.floor(planned)),
         "actual_date": date_column(np.floor(actual)),
     })
+
+    if plan.study_diversity_plan[study]:
+        targets = diversity_targets(plan, study, sites)
+        insert(con, "main.enrollment_targets", {"study_id": study_col(len(targets["category"])),
+                                                **{k: pa.array(v) for k, v in targets.items()}})
 
     for local, k in enumerate(sites):
         code = plan.ss_anomaly[k]

@@ -1,8 +1,11 @@
 """Enrollment, subjects and visit schedules of one study.
 
-Sites screen subjects as Poisson processes from their activation date with Gamma-distributed rates
-(drawn in the plan); screening stops when the study has randomized its target. Randomized subjects
-follow the protocol visit schedule until completion, discontinuation or the as-of date.
+Sites screen subjects as non-homogeneous Poisson processes from their activation date: a Gamma-
+distributed base rate (drawn in the plan) times a ramp-up over the first weeks, a study-level drift
+over the site's open time, calendar seasonality (holidays) and a study-level random walk of the log
+rate (competing trials, amendments, drug supply). Screening stops when the study has randomized its
+target. Randomized subjects follow the protocol visit schedule until completion, discontinuation or
+the as-of date. Demographics vary by condition, country and site (see ``demographics.py``).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import numpy as np
 
 from analytics.generator import reference as ref
 from analytics.generator.columns import choice_codes, group_ranges, lognormal_days
+from analytics.generator.demographics import simulate_demographics
 from analytics.generator.plan import ANOMALY_TYPES, DAYS_PER_MONTH, PortfolioPlan
 
 STALL = ANOMALY_TYPES.index("enrollment_stall")
@@ -37,6 +41,8 @@ class StudySubjects:
     exposure_end: np.ndarray  # last day on study known at the as-of date (NaN if never randomized)
     sex: np.ndarray  # 0 F, 1 M
     age: np.ndarray
+    race: np.ndarray  # code into schema.RACES
+    ethnicity: np.ndarray  # code into schema.ETHNICITIES
     fabricated: np.ndarray  # bool: subject's data fabricated (anomaly)
 
     def __len__(self) -> int:
@@ -58,16 +64,57 @@ class StudyVisits:
         return len(self.subject)
 
 
+def screening_intensity(plan: PortfolioPlan, study: int, sites: np.ndarray, first_day: int, days: int,
+                        rng: np.random.Generator) -> np.ndarray:
+    """Expected screenings per site and day (sites x days from ``first_day``), zero before activation."""
+    reality = ref.ENROLLMENT_REALITY
+    day = first_day + np.arange(days)
+    activation = plan.ss_activation[sites]
+    open_days = day[None, :] - np.nan_to_num(activation, nan=np.inf)[:, None]
+    is_open = open_days >= 0
+    open_days = np.where(is_open, open_days, 0.0)
+    ramp = 1 - 0.5 * np.exp(-open_days / reality["ramp_days"])
+    drift = np.exp(plan.study_trend[study] * open_days / 365.25)
+    month_index = day.astype("datetime64[D]").astype("datetime64[M]")  # day numbers count from 1970-01-01
+    calendar_month = month_index.astype("int64") % 12
+    season = np.asarray(ref.SEASONALITY)[calendar_month]
+    months_since_start = month_index.astype("int64") - month_index[0].astype("int64")
+    walk = np.cumsum(reality["walk_sd_per_month"] * rng.standard_normal(int(months_since_start[-1]) + 1))
+    calendar = season * np.exp(walk[months_since_start])
+    rate = plan.ss_rate[sites] / DAYS_PER_MONTH
+    intensity = rate[:, None] * ramp * drift * calendar[None, :] * is_open
+    # An enrollment stall: the site stops screening after a share of its window up to the as-of date.
+    stalled = plan.ss_anomaly[sites] == STALL
+    if stalled.any():
+        stop = activation + plan.ss_anomaly_magnitude[sites] * (plan.as_of_day - activation)
+        intensity[stalled] *= day[None, :] < stop[stalled, None]
+    return intensity
+
+
+def simulate_screenings(intensity: np.ndarray, first_day: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(site, day) of every screening of a non-homogeneous Poisson process per site, by inversion."""
+    cumulative = np.cumsum(intensity, axis=1)
+    totals = cumulative[:, -1] if cumulative.shape[1] else np.zeros(len(intensity))
+    counts = rng.poisson(totals)
+    site, _ = group_ranges(counts)
+    # Rows offset by the totals before them make one non-decreasing array to search.
+    offsets = np.cumsum(totals) - totals
+    flat = (cumulative + offsets[:, None]).ravel()
+    position = np.searchsorted(flat, offsets[site] + rng.uniform(size=len(site)) * totals[site])
+    day_index = position - site * intensity.shape[1]
+    return site, (first_day + day_index).astype("float64")
+
+
 def simulate_subjects(plan: PortfolioPlan, study: int, sites: np.ndarray, rng: np.random.Generator) -> StudySubjects:
     """Screen and randomize subjects at the study's ``sites`` (global study-site indices)."""
     as_of = plan.as_of_day
     activation = plan.ss_activation[sites]
-    window = np.where(np.isnan(activation), 0.0, as_of - activation)
-    stalled = plan.ss_anomaly[sites] == STALL
-    window[stalled] *= plan.ss_anomaly_magnitude[sites][stalled]
-    counts = rng.poisson(plan.ss_rate[sites] * np.maximum(window, 0) / DAYS_PER_MONTH)
-    site, _ = group_ranges(counts)
-    screening = np.floor(np.nan_to_num(activation)[site] + rng.uniform(size=len(site)) * window[site])
+    if np.isnan(activation).all():
+        site, screening = np.zeros(0, dtype="int64"), np.zeros(0)
+    else:
+        first_day = int(np.floor(np.nanmin(activation)))
+        intensity = screening_intensity(plan, study, sites, first_day, as_of - first_day + 1, rng)
+        site, screening = simulate_screenings(intensity, first_day, rng)
     order = np.argsort(screening, kind="stable")
     site, screening = site[order], screening[order]
 
@@ -102,9 +149,12 @@ def simulate_subjects(plan: PortfolioPlan, study: int, sites: np.ndarray, rng: n
     for local in fab_sites:
         members = np.flatnonzero((site == local) & ~np.isnan(randomization))
         share = plan.ss_anomaly_magnitude[sites[local]]
-        fabricated[members[rng.uniform(size=len(members)) < share]] = True
+        chosen = rng.uniform(size=len(members)) < share
+        if len(members) and not chosen.any():
+            chosen[-1] = True  # a site that fabricates does so at least once
+        fabricated[members[chosen]] = True
 
-    age_center = 38.0 if plan.study_phase[study] == "Phase 1" else 60.0
+    demographics = simulate_demographics(plan, study, sites, site, rng)
     return StudySubjects(
         site=site,
         screening=screening,
@@ -116,8 +166,10 @@ def simulate_subjects(plan: PortfolioPlan, study: int, sites: np.ndarray, rng: n
         disc_reason=disc_reason,
         completed=completed,
         exposure_end=exposure_end,
-        sex=(rng.uniform(size=n) < 0.5).astype("int64"),
-        age=np.clip(np.round(rng.normal(age_center, 11, n)), 18, 90).astype("int64"),
+        sex=demographics.sex,
+        age=demographics.age,
+        race=demographics.race,
+        ethnicity=demographics.ethnicity,
         fabricated=fabricated,
     )
 

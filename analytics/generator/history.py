@@ -1,8 +1,8 @@
 """Historical trials for feasibility benchmarks, shaped like ClinicalTrials.gov records.
 
-Enrollment, duration and site counts are log-normal around per-phase medians chosen to resemble
-published registry figures (median Phase 3 enrollment in the hundreds; median durations of about
-10/23/22/19 months for phases 1-4).
+Enrollment, duration and site counts are log-normal around per-phase medians that follow the shared
+ClinicalTrials.gov exports (interventional studies, start to completion date: median enrollment
+48/104/378/292 and about 26/35/38/37.5 months for phases 1-4; ``tests/test_generator.py`` checks it).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def historical_trials(preset: Preset, seed: int) -> dict[str, pa.Array]:
     phase = choice_codes(rng, [p[1] for p in ref.HISTORICAL_PHASES], n)
     median_enroll, median_months, median_sites = (np.array([p[i] for p in ref.HISTORICAL_PHASES])[phase] for i in (2, 3, 4))
     enrollment = np.maximum(np.round(median_enroll * np.exp(0.95 * rng.standard_normal(n))), 1).astype("int64")
-    months = np.maximum(median_months * np.exp(0.6 * rng.standard_normal(n)), 1.0)
+    months = np.maximum(median_months * np.exp(ref.HISTORICAL_MONTHS_SIGMA * rng.standard_normal(n)), 1.0)
     n_sites = np.maximum(np.round(median_sites * np.exp(1.0 * rng.standard_normal(n))), 1).astype("int64")
     start = rng.uniform(day_number(preset.as_of) - 20 * 365, day_number(preset.as_of) - 30, n)
     completion = start + months * DAYS_PER_MONTH

@@ -59,8 +59,12 @@ class PortfolioPlan:
     study_enroll_days: np.ndarray  # planned enrollment period, days
     study_interval: np.ndarray  # days between visits
     study_visits: np.ndarray  # planned visits after randomization
+    study_follow_up: np.ndarray  # days of follow-up after the last treatment visit
     study_blinded: np.ndarray
-    study_site_rate: np.ndarray  # mean screened subjects per site-month
+    study_planned_rate: np.ndarray  # screened subjects per site-month the sponsor's plan assumes
+    study_site_rate: np.ndarray  # realized mean screened subjects per site-month (before drift)
+    study_trend: np.ndarray  # log-rate change per year of a site's open time
+    study_diversity_plan: np.ndarray  # bool: the study has enrollment targets per group
     study_sf_rate: np.ndarray
     study_ae_rate: np.ndarray  # AEs per subject-year
     study_sae_share: np.ndarray
@@ -76,8 +80,10 @@ class PortfolioPlan:
     ss_number: list[str]
     ss_ids: list[str]
     ss_investigator: list[str]
+    ss_selection: np.ndarray  # site selected: start-up starts
     ss_planned_activation: np.ndarray
-    ss_activation: np.ndarray  # NaN when never activated
+    ss_activation: np.ndarray  # NaN when not activated by the as-of date
+    ss_never: np.ndarray  # bool: the site never activates
     ss_planned_enrollment: np.ndarray
     ss_rate: np.ndarray  # screened subjects per month while open
     ss_anomaly: np.ndarray  # index into ANOMALY_TYPES, -1 for none
@@ -115,16 +121,18 @@ def make_plan(preset: Preset, seed: int) -> PortfolioPlan:
         ref.THERAPEUTIC_AREAS[t].indications[rng.integers(len(ref.THERAPEUTIC_AREAS[t].indications))] for t in ta
     ]
     design = np.array([ref.PHASE_DESIGN[p] for p in study_phase], dtype="float64")
-    median_target, enroll_months, interval, visits, blinded_share = design.T
+    median_target, enroll_months, interval, visits, blinded_share, follow_up = design.T
+    reality = ref.ENROLLMENT_REALITY
 
-    fpi = rng.uniform(day_number(preset.first_fpi), as_of + 120, n_studies)
+    fpi = rng.uniform(day_number(preset.first_fpi), as_of + preset.last_fpi_offset_days, n_studies)
     enroll_days = enroll_months * DAYS_PER_MONTH * np.exp(0.2 * rng.standard_normal(n_studies))
     sf_rate = np.array([ref.THERAPEUTIC_AREAS[t].screen_failure_rate for t in ta])
     sf_rate = np.clip(sf_rate * np.exp(0.15 * rng.standard_normal(n_studies)), 0.05, 0.6)
 
     # Scale study sizes so the expected number screened by the as-of date matches the preset.
     raw_target = median_target * np.exp(0.45 * rng.standard_normal(n_studies))
-    share_elapsed = np.clip((as_of - fpi) / enroll_days, 0.0, 1.0)
+    # Enrollment really takes about twice the plan (ENROLLMENT_REALITY), hence the 1.9.
+    share_elapsed = np.clip((as_of - fpi) / (1.9 * enroll_days), 0.0, 1.0)
     expected_screened = raw_target / (1 - sf_rate) * np.maximum(share_elapsed, 0.03)
     scale = preset.screened_subjects / expected_screened.sum()
     target = np.maximum(np.round(raw_target * scale), 12).astype("int64")
@@ -133,9 +141,12 @@ def make_plan(preset: Preset, seed: int) -> PortfolioPlan:
     n_sites = np.maximum(np.round(site_weight / site_weight.sum() * preset.study_sites), 3).astype("int64")
 
     blinded = rng.uniform(size=n_studies) < blinded_share
-    performance = np.exp(0.3 * rng.standard_normal(n_studies))  # some studies simply run late
-    # Sites open on average ~65% of the enrollment period (staggered activation), ~13% never enroll.
-    site_rate = target / (1 - sf_rate) / (n_sites * 0.65 * 0.87 * enroll_days / DAYS_PER_MONTH) * performance
+    # Realized rates fall short of the plan's (optimistic feasibility), a tail of studies badly so.
+    performance = reality["performance_median"] * np.exp(reality["performance_sigma"] * rng.standard_normal(n_studies))
+    performance[rng.uniform(size=n_studies) < reality["badly_late_share"]] *= reality["badly_late_factor"]
+    trend = reality["trend_mean_per_year"] + reality["trend_sd_per_year"] * rng.standard_normal(n_studies)
+    diversity_plan = np.array([p == "Phase 3" for p in study_phase]) | (
+        np.array([p == "Phase 2" for p in study_phase]) & (rng.uniform(size=n_studies) < ref.DIVERSITY_PLAN_PHASE2_SHARE))
     ae_rate = np.array([ref.THERAPEUTIC_AREAS[t].ae_rate_per_year for t in ta]) * np.exp(
         0.25 * rng.standard_normal(n_studies)
     )
@@ -168,26 +179,41 @@ def make_plan(preset: Preset, seed: int) -> PortfolioPlan:
         f"Dr. {f} {l}" for f, l in zip(_pick(rng, ref.FIRST_NAMES, len(ss_study)), _pick(rng, ref.LAST_NAMES, len(ss_study)))
     ]
 
-    # Staggered activation: the first sites a month before FPI, the rest over ~55% of enrollment.
+    # Staggered activation planned from a month before FPI over ~55% of enrollment; start-up takes
+    # longer than planned (country and site effects), and some selected sites never activate.
     n_ss = len(ss_study)
     stagger = rng.uniform(0, 0.55, n_ss) * enroll_days[ss_study]
     planned_activation = fpi[ss_study] - 30 + stagger
-    delay = 21 * np.exp(0.8 * rng.standard_normal(n_ss))
-    activation = planned_activation + delay
-    never = rng.uniform(size=n_ss) < 0.05
+    selection = planned_activation - reality["planned_start_up_days"] * np.exp(0.15 * rng.standard_normal(n_ss))
+    country_effect = reality["country_start_up_sigma"] * rng.standard_normal(len(ref.COUNTRIES))
+    start_up = reality["start_up_median_days"] * np.exp(
+        country_effect[country[ss_inst]] + reality["start_up_sigma"] * rng.standard_normal(n_ss))
+    activation = selection + start_up
+    never = rng.uniform(size=n_ss) < reality["never_activated_share"]
     activation[never] = np.nan
     activation[activation > as_of] = np.nan
+    # The plan's rate: the target spread over the planned site-months up to the planned LPI.
+    planned_open = np.maximum(fpi[ss_study] + enroll_days[ss_study] - planned_activation, 0) / DAYS_PER_MONTH
+    planned_site_months = np.bincount(ss_study, weights=planned_open, minlength=n_studies)
+    planned_rate = target / (1 - sf_rate) / np.maximum(planned_site_months, 1.0)
+    site_rate = planned_rate * performance
 
     inst_quality = quality[ss_inst]
     rate = site_rate[ss_study] * rng.gamma(1.3, 1 / 1.3, n_ss) * np.exp(0.3 * inst_quality)
-    rate[rng.uniform(size=n_ss) < 0.07] = 0.0  # sites that never find a patient
-    planned_enrollment = np.maximum(np.round(target[ss_study] / n_sites[ss_study] * rng.uniform(0.6, 1.6, n_ss)), 1)
+    rate[rng.uniform(size=n_ss) < reality["no_patient_share"]] = 0.0  # sites that never find a patient
+    planned_enrollment = np.maximum(np.round(
+        planned_rate[ss_study] * (1 - sf_rate[ss_study]) * planned_open * rng.uniform(0.8, 1.25, n_ss)), 1)
 
     anomaly = np.full(n_ss, -1)
     magnitude = np.zeros(n_ss)
     eligible = ~np.isnan(activation)
     chosen = eligible & (rng.uniform(size=n_ss) < preset.anomaly_share)
     anomaly[chosen] = choice_codes(rng, ANOMALY_WEIGHTS, int(chosen.sum()))
+    # Every anomaly type is labelled somewhere when the portfolio has anomalies at all.
+    for code in np.setdiff1d(np.arange(len(ANOMALY_TYPES)), anomaly[chosen]) if chosen.sum() >= len(ANOMALY_TYPES) else ():
+        spare = np.flatnonzero(eligible & (anomaly < 0))
+        if len(spare):  # the busiest clean site, so the anomaly has data to show in
+            anomaly[spare[np.argmax(rate[spare])]] = code
     for code, name in enumerate(ANOMALY_TYPES):
         rows = anomaly == code
         if name == "ae_under_reporting":
@@ -210,8 +236,12 @@ def make_plan(preset: Preset, seed: int) -> PortfolioPlan:
         study_enroll_days=enroll_days,
         study_interval=interval.astype("int64"),
         study_visits=visits.astype("int64"),
+        study_follow_up=follow_up.astype("int64"),
         study_blinded=blinded,
+        study_planned_rate=planned_rate,
         study_site_rate=site_rate,
+        study_trend=trend,
+        study_diversity_plan=diversity_plan,
         study_sf_rate=sf_rate,
         study_ae_rate=ae_rate,
         study_sae_share=sae_share,
@@ -225,8 +255,10 @@ def make_plan(preset: Preset, seed: int) -> PortfolioPlan:
         ss_number=ss_number,
         ss_ids=ss_ids,
         ss_investigator=investigators,
+        ss_selection=selection,
         ss_planned_activation=planned_activation,
         ss_activation=activation,
+        ss_never=never,
         ss_planned_enrollment=planned_enrollment,
         ss_rate=rate,
         ss_anomaly=anomaly,

@@ -23,6 +23,7 @@ class Preset:
     as_of: dt.date = dt.date(2026, 11, 1)
     first_fpi: dt.date = dt.date(2020, 6, 1)
     anomaly_share: float = 0.18  # share of study-sites that get one labelled anomaly
+    last_fpi_offset_days: int = 120  # planned first patients in fall between first_fpi and as_of + this
 
 
 PRESETS: dict[str, Preset] = {
@@ -34,4 +35,8 @@ PRESETS: dict[str, Preset] = {
     # Evaluation of the RBM engine (analytics.evaluation.rbm): many mid-size studies, more anomalies.
     "eval": Preset("eval", sponsors=4, studies=40, study_sites=1_200, screened_subjects=24_000,
                    historical_trials=50, anomaly_share=0.25),
+    # Back-test of the enrollment forecasts (analytics.evaluation.enrollment): every study has finished
+    # enrolling by the as-of date, so each can be cut at any share of its target and the rest is known.
+    "enrollment": Preset("enrollment", sponsors=4, studies=40, study_sites=1_200, screened_subjects=20_000,
+                         historical_trials=50, first_fpi=dt.date(2011, 1, 1), last_fpi_offset_days=-8 * 365),
 }

@@ -1,8 +1,8 @@
 """Reference vocabularies and distributions the synthetic portfolio is drawn from.
 
 Numbers here are plausible round values from practice and the literature (e.g. CTCAE grade cut-
-offs relative to the upper/lower limit of normal; ClinicalTrials.gov median durations by phase of
-about 10/23/22/19 months). They are constants, not results.
+offs relative to the upper/lower limit of normal; ClinicalTrials.gov-like median durations by phase
+of about 26/35/38/37 months, as in the shared registry exports). They are constants, not results.
 """
 
 from __future__ import annotations
@@ -123,14 +123,39 @@ THERAPEUTIC_AREAS: tuple[TherapeuticArea, ...] = (
 )
 
 PHASE_SHARES = {"Phase 1": 0.15, "Phase 2": 0.33, "Phase 3": 0.42, "Phase 4": 0.10}
-# Relative size of a study by phase (median randomized target) and its design.
+# Relative size of a study by phase (median randomized target) and its design. Planned enrollment
+# months are what sponsors plan; studies take about twice as long (see ENROLLMENT_REALITY), which
+# with the treatment and follow-up periods gives ClinicalTrials.gov-like start-to-completion medians.
 PHASE_DESIGN = {
-    # phase: (median target, enrollment months planned, visit interval days, planned visits, blinded share)
-    "Phase 1": (40, 8, 7, 16, 0.5),
-    "Phase 2": (160, 14, 14, 30, 0.85),
-    "Phase 3": (500, 20, 21, 40, 0.9),
-    "Phase 4": (350, 16, 28, 20, 0.2),
+    # phase: (median target, enrollment months planned, visit interval days, planned visits, blinded share,
+    #         follow-up days after the last treatment visit)
+    "Phase 1": (40, 8, 7, 24, 0.5, 30),
+    "Phase 2": (160, 13, 14, 26, 0.85, 30),
+    "Phase 3": (500, 13, 28, 13, 0.9, 28),
+    "Phase 4": (350, 14, 28, 13, 0.2, 0),
 }
+
+# How enrollment really goes against plan (round values from practice and the literature: site
+# start-up about 31 weeks (Tufts CSDD), sponsors plan about 20; about 11% of activated sites enroll
+# nobody; studies take nearly double their planned enrollment time, with a tail of badly late ones).
+ENROLLMENT_REALITY = {
+    "planned_start_up_days": 180.0,  # the sponsor's assumption, selection to activation
+    "start_up_median_days": 217.0,  # what it takes: ~31 weeks
+    "start_up_sigma": 0.45,  # log-normal spread between sites
+    "country_start_up_sigma": 0.25,  # countries differ (ethics, contracts, import licences)
+    "never_activated_share": 0.10,  # selected sites that never activate
+    "no_patient_share": 0.05,  # activated sites that never find a patient (more enroll nobody by chance)
+    "performance_median": 0.9,  # realized mean rate / the plan's assumed rate
+    "performance_sigma": 0.65,
+    "badly_late_share": 0.15,  # studies hit by a competing trial, an amendment or a hold
+    "badly_late_factor": 0.5,
+    "trend_mean_per_year": -0.15,  # site rates decline as the prevalent pool is used up
+    "trend_sd_per_year": 0.15,
+    "walk_sd_per_month": 0.06,  # study-level log-rate random walk (competition, amendments, supply)
+    "ramp_days": 30.0,  # a new site screens at half speed at first
+}
+# Calendar-month multipliers of screening (holidays: December, August; mean 1).
+SEASONALITY = (0.92, 1.04, 1.07, 1.05, 1.05, 1.03, 0.95, 0.80, 1.06, 1.08, 1.05, 0.70)
 
 ARMS_BLINDED = ("Placebo", "Active low dose", "Active high dose")
 ARMS_OPEN = ("Active", "Standard of care")
@@ -350,12 +375,98 @@ MILESTONES = (
     "Clinical study report",
 )
 
-# ClinicalTrials.gov-shaped history: phase label, share, median enrollment, median months, median sites
+# ClinicalTrials.gov-shaped history: phase label, share, median enrollment, median months, median sites.
+# Medians follow the shared ClinicalTrials.gov exports (interventional studies, start to completion
+# date, all statuses; tests/test_generator.py compares them).
 HISTORICAL_PHASES: tuple[tuple[str, float, float, float, float], ...] = (
-    ("PHASE1", 0.24, 32, 10, 2),
-    ("PHASE1|PHASE2", 0.05, 45, 20, 4),
-    ("PHASE2", 0.30, 80, 23, 8),
-    ("PHASE2|PHASE3", 0.04, 250, 24, 25),
-    ("PHASE3", 0.22, 420, 22, 45),
-    ("PHASE4", 0.15, 180, 19, 6),
+    ("PHASE1", 0.24, 48, 26, 2),
+    ("PHASE1|PHASE2", 0.05, 53, 35, 4),
+    ("PHASE2", 0.30, 104, 35, 8),
+    ("PHASE2|PHASE3", 0.04, 238, 41, 25),
+    ("PHASE3", 0.22, 378, 38, 45),
+    ("PHASE4", 0.15, 292, 37.5, 6),
 )
+HISTORICAL_MONTHS_SIGMA = 0.7  # log-normal spread of durations (registry quartiles ~22-56 months, Phase 3)
+
+# --- who is enrolled ---------------------------------------------------------------------------
+# The generator's assumptions about the population with each condition (round values, not
+# epidemiology): female share, age mean and SD (years), and relative prevalence by race and ethnicity
+# against the country's general population. Written to main.condition_population with that source.
+POPULATION_SOURCE = "synthetic: analytics.generator reference assumptions, not epidemiological data"
+
+
+@dataclass(frozen=True)
+class ConditionPopulation:
+    female_share: float
+    age_mean: float
+    age_sd: float
+    black_rr: float = 1.0
+    asian_rr: float = 1.0
+    hispanic_rr: float = 1.0
+
+
+CONDITION_POPULATION: dict[str, ConditionPopulation] = {
+    "Non-small cell lung cancer": ConditionPopulation(0.45, 70, 9),
+    "Breast cancer": ConditionPopulation(0.99, 61, 12, black_rr=1.1),
+    "Colorectal cancer": ConditionPopulation(0.45, 66, 12, black_rr=1.2),
+    "Multiple myeloma": ConditionPopulation(0.44, 69, 10, black_rr=2.0),
+    "Prostate cancer": ConditionPopulation(0.0, 68, 8, black_rr=1.7),
+    "Alzheimer's disease": ConditionPopulation(0.64, 78, 7, black_rr=1.6, hispanic_rr=1.4),
+    "Parkinson's disease": ConditionPopulation(0.40, 70, 9),
+    "Multiple sclerosis": ConditionPopulation(0.72, 45, 11, asian_rr=0.5),
+    "Migraine": ConditionPopulation(0.78, 40, 12),
+    "Heart failure": ConditionPopulation(0.45, 72, 11, black_rr=1.5),
+    "Hypertension": ConditionPopulation(0.48, 60, 13, black_rr=1.4),
+    "Atrial fibrillation": ConditionPopulation(0.45, 74, 9, black_rr=0.7),
+    "Type 2 diabetes": ConditionPopulation(0.47, 60, 12, black_rr=1.3, asian_rr=1.2, hispanic_rr=1.5),
+    "Obesity": ConditionPopulation(0.55, 48, 13, black_rr=1.3, hispanic_rr=1.2),
+    "NASH": ConditionPopulation(0.50, 54, 12, hispanic_rr=1.5),
+    "Rheumatoid arthritis": ConditionPopulation(0.72, 58, 13),
+    "Psoriasis": ConditionPopulation(0.50, 47, 14),
+    "Ulcerative colitis": ConditionPopulation(0.48, 42, 15),
+    "Atopic dermatitis": ConditionPopulation(0.55, 35, 14),
+    "RSV": ConditionPopulation(0.55, 70, 10),
+    "Chronic hepatitis B": ConditionPopulation(0.40, 45, 12, asian_rr=4.0),
+    "Influenza": ConditionPopulation(0.52, 45, 18),
+    "Asthma": ConditionPopulation(0.60, 45, 16, black_rr=1.3),
+    "COPD": ConditionPopulation(0.47, 66, 10),
+}
+HEALTHY_VOLUNTEERS = ConditionPopulation(0.35, 36, 10)  # Phase 1 studies enroll healthy volunteers
+
+# Race categories the generator draws (CDISC DM.RACE terms) and each country's general-population mix.
+RACE_CATEGORIES = ("WHITE", "BLACK OR AFRICAN AMERICAN", "ASIAN", "AMERICAN INDIAN OR ALASKA NATIVE",
+                   "NATIVE HAWAIIAN OR OTHER PACIFIC ISLANDER", "MULTIPLE", "OTHER")
+_WHITE_EU = (0.97, 0.01, 0.01, 0, 0, 0.005, 0.005)
+COUNTRY_RACE: dict[str, tuple[float, ...]] = {
+    "US": (0.72, 0.13, 0.06, 0.01, 0.002, 0.03, 0.048),
+    "CA": (0.73, 0.04, 0.18, 0.04, 0, 0.01, 0.0),
+    "MX": (0.35, 0.01, 0.0, 0.30, 0, 0.24, 0.10),
+    "BR": (0.45, 0.10, 0.01, 0.01, 0, 0.40, 0.03),
+    "AR": (0.85, 0.0, 0.0, 0.05, 0, 0.08, 0.02),
+    "GB": (0.82, 0.04, 0.09, 0, 0, 0.03, 0.02),
+    "DE": (0.93, 0.02, 0.03, 0, 0, 0.01, 0.01),
+    "FR": (0.85, 0.08, 0.05, 0, 0, 0.01, 0.01),
+    "ES": (0.93, 0.01, 0.02, 0, 0, 0.0, 0.04),
+    "IT": (0.95, 0.02, 0.02, 0, 0, 0.005, 0.005),
+    "NL": (0.85, 0.05, 0.05, 0, 0, 0.05, 0.0),
+    "BE": (0.88, 0.05, 0.03, 0, 0, 0.0, 0.04),
+    "PL": _WHITE_EU, "CZ": _WHITE_EU, "HU": _WHITE_EU, "BG": _WHITE_EU, "UA": _WHITE_EU,
+    "IL": (0.95, 0.02, 0.0, 0, 0, 0.0, 0.03),
+    "IN": (0.0, 0.0, 1.0, 0, 0, 0, 0),
+    "CN": (0.0, 0.0, 1.0, 0, 0, 0, 0),
+    "JP": (0.0, 0.0, 1.0, 0, 0, 0, 0),
+    "KR": (0.0, 0.0, 1.0, 0, 0, 0, 0),
+    "AU": (0.72, 0.01, 0.18, 0, 0.01, 0.04, 0.04),
+    "ZA": (0.08, 0.80, 0.03, 0, 0, 0.09, 0.0),
+}
+# Share of the general population that is Hispanic or Latino, by country.
+COUNTRY_HISPANIC: dict[str, float] = {"US": 0.18, "MX": 0.95, "AR": 0.90, "BR": 0.50, "ES": 0.05, "CA": 0.02}
+# Countries whose sites mostly do not record race and ethnicity (e.g. French data-protection rules).
+RACE_NOT_RECORDED: dict[str, float] = {"FR": 0.85, "DE": 0.15, "NL": 0.2}
+# Trials under-enroll some groups relative to the condition's population (odds multipliers).
+TRIAL_REPRESENTATION = {"BLACK OR AFRICAN AMERICAN": 0.55, "AMERICAN INDIAN OR ALASKA NATIVE": 0.5,
+                        "HISPANIC OR LATINO": 0.7}
+TRIAL_AGE_SHIFT_YEARS = -4.0  # trials enroll younger than the condition's population (exclusions, frailty)
+TRIAL_AGE_SD_FACTOR = 0.85
+SITE_MIX_CONCENTRATION = 12.0  # Dirichlet concentration of a site's race mix around its country's
+DIVERSITY_PLAN_PHASE2_SHARE = 0.4  # Phase 3 studies always have a diversity plan, this share of Phase 2

@@ -111,6 +111,8 @@ def study_row(domains: dict[str, Domain], study_id: str, study_code: str, sponso
         "blinded": blinded,
         "visit_interval_days": int(np.median(np.diff(days))) if len(days) > 1 else None,
         "planned_visits": len(schedule) if len(schedule) else None,
+        # TV's planned study days: day 1 is the first treatment, so the last scheduled visit is on day N.
+        "treatment_duration_days": int(days.iloc[-1]) - 1 if len(days) else None,
         "data_source": "sdtm",
         FILE: domains["DM"].file,
         ROW: None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analytics.core.schema import ETHNICITIES, RACES
 from analytics.importers.countries import to_alpha2
 from analytics.importers.keys import normalize_number_text, stable_ids
 from analytics.importers.report import ERROR, FILE, INFO, ROW, WARNING, ImportReport
@@ -82,6 +83,15 @@ def _subject_status(dm: pd.DataFrame, disp: pd.DataFrame, report: ImportReport) 
     return final
 
 
+
+def _controlled(dm: pd.DataFrame, column: str, terms: tuple[str, ...], report: ImportReport) -> pd.Series:
+    """A DM column in CDISC controlled terminology (upper-cased); other values are left empty with a warning."""
+    values = text(dm, column).str.upper().str.strip()
+    odd = (values.notna() & ~values.isin(terms)).fillna(False)
+    report.add_rows(WARNING, dm, odd, f"{column} is not a CDISC controlled term; left empty", column=column,
+                    expected=", ".join(terms), found=dm[column] if column in dm.columns else None)
+    return values.where(~odd)
+
 def subjects_and_sites(domains: dict[str, Domain], study_id: str, default_country: str | None,
                        report: ImportReport, disp: pd.DataFrame, first_visit: pd.Series
                        ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -111,12 +121,16 @@ def subjects_and_sites(domains: dict[str, Domain], study_id: str, default_countr
     not_years = (age.notna() & age_unit.notna() & (age_unit != "YEARS")).fillna(False)
     report.add_rows(WARNING, dm, not_years, "AGE is not in years; left empty", column="AGEU", expected="YEARS",
                     found=age_unit)
+    race = _controlled(dm, "RACE", RACES, report)
+    ethnicity = _controlled(dm, "ETHNIC", ETHNICITIES, report)
     subjects = located(dm, {
         "subject_id": usubjid,
         "study_id": study_id,
         "study_site_id": study_site_id,
         "sex": sex.where(~odd_sex),
         "age": age.where(~not_years).round().astype("Int64"),
+        "race": race,
+        "ethnicity": ethnicity,
         "screening_date": first_visit.reindex(usubjid).to_numpy(),
         "consent_date": consent_date,
         "randomization_date": randomization,

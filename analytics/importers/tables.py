@@ -24,7 +24,7 @@ from analytics.core.scope import AccessScope
 
 # Load order: a table only refers to tables before it.
 CONTRACT_ORDER = (
-    "sponsors", "studies", "sites", "study_sites", "subjects", "visits", "queries", "protocol_deviations",
+    "sponsors", "studies", "enrollment_targets", "sites", "study_sites", "subjects", "visits", "queries", "protocol_deviations",
     "monitoring_visits", "quality_events", "capas", "milestones",
 )
 CONTRACT_TABLES: tuple[schema.Table, ...] = tuple(

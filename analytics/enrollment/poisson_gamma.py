@@ -1,0 +1,254 @@
+"""The Anisimov-Fedorov Poisson-Gamma enrollment model, with a drift term (a tPG-style extension).
+
+Site ``i`` randomizes as a Poisson process from its activation with intensity ``lambda_i * h(s)``,
+``s`` the days since activation and ``h(s) = exp(gamma * s)`` (``gamma = 0``: the classic constant-
+rate model). Site rates are ``Gamma(alpha, beta)``; so a site's count after ``tau`` days open is
+negative binomial with exposure ``H(tau) = (exp(gamma tau) - 1) / gamma``, and its rate's posterior
+is ``Gamma(alpha + k, beta + H(tau))``. ``(alpha, mu = alpha / beta, gamma)`` are fitted by maximum
+a posteriori: the negative-binomial likelihood of the per-site counts and open times, the event-time
+likelihood of the drift (``gamma * sum of days-since-activation of the site's randomizations``), the
+plan-based prior on ``mu`` (``prior.py``) and weak priors on ``alpha`` and ``gamma``. The curvature at
+the optimum gives the parameters' uncertainty, which the simulation propagates.
+
+Rates drift at the study level too (competing trials, amendments): the month-to-month variance of
+the study's log randomization count beyond Poisson noise is estimated from the history before the
+cut and simulated as a random walk of the log rate (``walk_sd_per_month``).
+
+``PoissonGammaModel().fit(site_table, cut_date, target=..., planned_lpi=...).predict(...)`` gives a
+:class:`~analytics.enrollment.forecast.Forecast` with tidy frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import optimize
+from scipy.special import gammaln
+
+from analytics.enrollment import DAYS_PER_MONTH
+from analytics.enrollment.activation import ActivationModel, fit_activation
+from analytics.enrollment.prior import DEFAULT_CERTAINTY, NO_PRIOR, PlanPrior, plan_prior
+
+DAYS_PER_YEAR = 365.25
+ALPHA_PRIOR = (np.log(1.5), 1.0)  # log alpha ~ Normal(mean, sd): weak
+GAMMA_PRIOR_SD_PER_YEAR = 0.2  # drift ~ Normal(0, sd) per year of open time (chosen on calibration seeds)
+GAMMA_LIMIT_PER_YEAR = 1.5
+WALK_PRIOR_SD = 0.06  # random-walk SD per month the study estimate is shrunk to (chosen on calibration seeds)
+WALK_PRIOR_MONTHS = 24.0  # the prior's weight, in months of the study's own evidence
+WALK_MIN_EXPECTED = 5.0  # months expecting fewer randomizations say little about the walk
+WALK_WINDOW_MONTHS = 24
+WALK_MAX_PER_MONTH = 0.25  # beyond this the estimate says more about misfit than about drift
+
+
+@dataclass(frozen=True)
+class FittedRates:
+    """Fitted hyperparameters and their uncertainty (covariance of ``(log alpha, log mu, gamma per year)``)."""
+
+    alpha: float
+    mu_per_day: float
+    gamma_per_year: float
+    covariance: np.ndarray
+    walk_sd_per_month: float
+    prior_weight: float
+
+    @property
+    def beta_per_day(self) -> float:
+        return self.alpha / self.mu_per_day
+
+    @property
+    def gamma_per_day(self) -> float:
+        return self.gamma_per_year / DAYS_PER_YEAR
+
+    @property
+    def rate_per_site_month(self) -> float:
+        return self.mu_per_day * DAYS_PER_MONTH
+
+
+def exposure(open_days: np.ndarray, gamma_per_day: float | np.ndarray) -> np.ndarray:
+    """``H(tau) = integral_0^tau exp(gamma s) ds`` in days (``tau`` when ``gamma`` is 0)."""
+    open_days = np.asarray(open_days, float)
+    g = np.asarray(gamma_per_day, float)
+    small = np.abs(g * open_days) < 1e-8
+    safe = np.where(np.abs(g) < 1e-12, 1.0, g)
+    return np.where(small, open_days * (1 + 0.5 * g * open_days), np.expm1(g * open_days) / safe)
+
+
+def _negative_log_posterior(params: np.ndarray, k: np.ndarray, tau: np.ndarray, s_sum: np.ndarray,
+                            prior: PlanPrior, time_varying: bool, drift_prior_sd: float) -> float:
+    log_alpha, log_mu, gamma_year = params
+    if not time_varying:
+        gamma_year = 0.0
+    alpha, mu = np.exp(log_alpha), np.exp(log_mu)
+    beta = alpha / mu
+    h = exposure(tau, gamma_year / DAYS_PER_YEAR)
+    ll = np.sum(gammaln(alpha + k) - gammaln(alpha) + alpha * np.log(beta) - (alpha + k) * np.log(beta + h))
+    ll += gamma_year / DAYS_PER_YEAR * np.sum(s_sum)
+    ll += prior.log_density(mu)
+    ll += -0.5 * ((log_alpha - ALPHA_PRIOR[0]) / ALPHA_PRIOR[1]) ** 2
+    if time_varying:
+        ll += -0.5 * (gamma_year / drift_prior_sd) ** 2
+    return -float(ll)
+
+
+def _hessian(fun, x: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    n = len(x)
+    hess = np.zeros((n, n))
+    f0 = fun(x)
+    for i in range(n):
+        for j in range(i, n):
+            ei, ej = np.eye(n)[i] * steps[i], np.eye(n)[j] * steps[j]
+            if i == j:
+                value = (fun(x + ei) - 2 * f0 + fun(x - ei)) / steps[i] ** 2
+            else:
+                value = (fun(x + ei + ej) - fun(x + ei - ej) - fun(x - ei + ej) + fun(x - ei - ej)) / (4 * steps[i] * steps[j])
+            hess[i, j] = hess[j, i] = value
+    return hess
+
+
+def fit_rates(site_table: pd.DataFrame, prior: PlanPrior = NO_PRIOR, time_varying: bool = True,
+              drift_prior_sd: float = GAMMA_PRIOR_SD_PER_YEAR) -> FittedRates:
+    """Fit ``(alpha, mu, gamma)`` on the active sites of ``site_table`` (see the module docstring)."""
+    active = site_table["activation_date"].notna().to_numpy() & (site_table["open_days"].to_numpy() > 0)
+    k = site_table["randomized"].to_numpy(float)[active]
+    tau = site_table["open_days"].to_numpy(float)[active]
+    s_sum = site_table["randomized_open_days_sum"].to_numpy(float)[active]
+    if prior.shape <= 0 and k.sum() == 0:
+        raise ValueError("no randomizations and no plan: the enrollment rate cannot be estimated")
+    if prior.shape > 0:
+        start_mu = prior.rate_per_day
+    else:
+        start_mu = k.sum() / max(tau.sum(), 1.0)
+    start = np.array([ALPHA_PRIOR[0], np.log(max(start_mu, 1e-6)), 0.0])
+
+    def objective(p: np.ndarray) -> float:
+        return _negative_log_posterior(p, k, tau, s_sum, prior, time_varying, drift_prior_sd)
+
+    limit = GAMMA_LIMIT_PER_YEAR if time_varying else 0.0
+    bounds = [(np.log(0.05), np.log(200.0)), (np.log(1e-7), np.log(10.0)), (-limit, limit)]
+    result = optimize.minimize(objective, start, method="L-BFGS-B", bounds=bounds)
+    x = result.x
+    hess = _hessian(objective, x, np.array([1e-3, 1e-3, 1e-3]))
+    if not time_varying:
+        hess[2, :] = hess[:, 2] = 0.0
+        hess[2, 2] = 1e12
+    try:
+        covariance = np.linalg.inv(hess)
+        np.linalg.cholesky(covariance)
+    except np.linalg.LinAlgError:
+        covariance = np.diag(1 / np.maximum(np.diag(hess), 1e-6))
+    return FittedRates(
+        alpha=float(np.exp(x[0])), mu_per_day=float(np.exp(x[1])), gamma_per_year=float(x[2] if time_varying else 0.0),
+        covariance=covariance, walk_sd_per_month=0.0, prior_weight=prior.weight(int(k.sum())),
+    )
+
+
+def estimate_walk_sd(site_table: pd.DataFrame, randomization_dates: pd.Series, cut_date: pd.Timestamp,
+                     rates: FittedRates, prior_sd: float = WALK_PRIOR_SD) -> float:
+    """Month-to-month SD of the study's log rate beyond Poisson noise (moment estimator, shrunk to a prior).
+
+    The study's 30-day counts over the last :data:`WALK_WINDOW_MONTHS` months are compared with
+    their expectation under the fitted site model; the variance of the month-to-month change of the
+    log ratio, less the Poisson part, estimates the random walk's increment variance. The estimate
+    is noisy (a few dozen months at most) and also absorbs seasonality, so it is shrunk towards
+    ``prior_sd`` with a weight of :data:`WALK_PRIOR_MONTHS` months.
+    """
+    cut = pd.Timestamp(cut_date)
+    dates = pd.to_datetime(pd.Series(randomization_dates)).dropna()
+    activation = pd.to_datetime(site_table["activation_date"])
+    first = activation.min()
+    if pd.isna(first):
+        return prior_sd
+    months = int(min(WALK_WINDOW_MONTHS, (cut - first).days // 30))
+    if months < 3:
+        return prior_sd
+    edges = np.array([cut - pd.Timedelta(days=30 * m) for m in range(months, -1, -1)])
+    observed = np.histogram(dates[dates <= cut].astype("int64"), bins=pd.DatetimeIndex(edges).astype("int64"))[0]
+    # Expected counts per bin: posterior mean rate x exposure within the bin, summed over sites.
+    k = site_table["randomized"].to_numpy(float)
+    tau = site_table["open_days"].to_numpy(float)
+    g = rates.gamma_per_day
+    mean_rate = (rates.alpha + k) / (rates.beta_per_day + exposure(tau, g))
+    start_days = ((pd.DatetimeIndex(edges[:-1]) - cut).days.to_numpy(float))[None, :] + tau[:, None]
+    end_days = start_days + 30
+    lo, hi = np.clip(start_days, 0, None), np.clip(end_days, 0, None)
+    within = exposure(hi, g) - exposure(lo, g)
+    expected = (mean_rate[:, None] * within * activation.notna().to_numpy()[:, None]).sum(axis=0)
+    keep = expected > 1.0
+    if keep.sum() < 4:
+        return prior_sd
+    ratio = np.log((observed[keep] + 0.5) / (expected[keep] + 0.5))
+    changes = np.diff(ratio)
+    noise = 1 / expected[keep][1:] + 1 / expected[keep][:-1]
+    # A change of the log ratio is one step of the walk plus two months' Poisson noise.
+    raw = max(float(np.mean(changes ** 2 - noise)), 0.0)
+    n = len(changes)
+    shrunk = (n * raw + WALK_PRIOR_MONTHS * prior_sd ** 2) / (n + WALK_PRIOR_MONTHS)
+    return float(min(np.sqrt(shrunk), WALK_MAX_PER_MONTH))
+
+
+@dataclass
+class PoissonGammaModel:
+    """The enrollment model with a scikit-learn-like interface.
+
+    Attributes:
+        certainty: weight of the plan-based prior, in shares of the target (``prior.py``).
+        time_varying: fit the drift ``gamma`` (False: constant rates, the classic model).
+        rate_walk: simulate the study-level random walk of the log rate.
+        include_pending: simulate sites not yet active (False: "Poisson-Gamma without activation").
+        drift_prior_sd: prior SD of the drift (log-rate change per year of open time).
+        walk_prior_sd: the random walk's SD per month that the study's estimate is shrunk to.
+    """
+
+    certainty: float = DEFAULT_CERTAINTY
+    time_varying: bool = True
+    drift_prior_sd: float = GAMMA_PRIOR_SD_PER_YEAR
+    walk_prior_sd: float = WALK_PRIOR_SD
+    rate_walk: bool = True
+    include_pending: bool = True
+    rates_: FittedRates | None = field(default=None, init=False)
+    activation_: ActivationModel | None = field(default=None, init=False)
+    site_table_: pd.DataFrame | None = field(default=None, init=False)
+    cut_date_: pd.Timestamp | None = field(default=None, init=False)
+    target_: int = field(default=0, init=False)
+    planned_lpi_: pd.Timestamp | None = field(default=None, init=False)
+
+    def fit(self, site_table: pd.DataFrame, cut_date: pd.Timestamp, target: int,
+            planned_lpi: pd.Timestamp | None = None, randomization_dates: pd.Series | None = None
+            ) -> "PoissonGammaModel":
+        """Fit rates and activation on ``site_table`` (from :func:`~analytics.enrollment.site_table.build_site_table`).
+
+        Args:
+            site_table: per-site counts and open times at the cut.
+            cut_date: the data cut.
+            target: randomized subjects the study needs (count).
+            planned_lpi: planned last patient in (for the plan prior and P(on time)); may be None.
+            randomization_dates: the study's randomization dates (for the random-walk estimate).
+        """
+        cut = pd.Timestamp(cut_date)
+        prior = plan_prior(site_table, planned_lpi, target, self.certainty) if self.certainty > 0 else NO_PRIOR
+        rates = fit_rates(site_table, prior, self.time_varying, self.drift_prior_sd)
+        if self.rate_walk:
+            randomization_dates = randomization_dates if randomization_dates is not None else pd.Series(dtype="datetime64[ns]")
+            walk = estimate_walk_sd(site_table, randomization_dates, cut, rates, self.walk_prior_sd)
+            rates = FittedRates(rates.alpha, rates.mu_per_day, rates.gamma_per_year, rates.covariance, walk,
+                                rates.prior_weight)
+        self.rates_ = rates
+        has_plan = site_table["planned_activation_date"].notna().any()
+        self.activation_ = fit_activation(site_table, cut) if has_plan else None
+        self.site_table_ = site_table.reset_index(drop=True)
+        self.cut_date_ = cut
+        self.target_ = int(target)
+        self.planned_lpi_ = pd.Timestamp(planned_lpi) if planned_lpi is not None and pd.notna(planned_lpi) else None
+        return self
+
+    def predict(self, horizon_days: int | None = None, n_sims: int = 10_000, seed: int = 0):
+        """Monte Carlo predictive distribution from the cut (see :mod:`analytics.enrollment.simulate`)."""
+        from analytics.enrollment.forecast import Forecast
+        from analytics.enrollment.simulate import simulate
+
+        if self.rates_ is None:
+            raise RuntimeError("fit the model before predicting")
+        sims = simulate(self, n_sims=n_sims, seed=seed, horizon_days=horizon_days)
+        return Forecast(self, sims)
