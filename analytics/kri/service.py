@@ -60,10 +60,11 @@ def _persistence(cells: pd.DataFrame) -> pd.DataFrame:
     values = table.to_numpy(dtype=bool)[:, ::-1]  # latest first
     run_length = np.where(values.all(1), values.shape[1], np.argmin(values, axis=1))
     previous = values[:, 1] if values.shape[1] > 1 else np.zeros(len(values), dtype=bool)
-    z = cells.pivot_table(index=["study_site_id", "kri"], columns="snap", values="z", aggfunc="first")
-    trend = z.reindex(table.index).apply(lambda r: [None if pd.isna(v) else round(float(v), 2) for v in r], axis=1)
+    # z per snapshot, oldest first (None where a snapshot had no score: a study without events has none).
+    history = cells.sort_values("snap").groupby(["study_site_id", "kri"])["z"].agg(
+        lambda z: [None if pd.isna(v) else round(float(v), 2) for v in z])
     return pd.DataFrame({"months_flagged": run_length, "new_flag": values[:, 0] & ~previous,
-                         "z_history": trend.to_numpy()}, index=table.index).reset_index()
+                         "z_history": history.reindex(table.index).to_numpy()}, index=table.index).reset_index()
 
 
 @cached
