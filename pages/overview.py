@@ -52,7 +52,8 @@ with right:
 
 st.subheader("Studies")
 table = portfolio.study_table(studies, ctx.filter_params(), links)
-st.dataframe(table, hide_index=True, column_config=portfolio.STUDY_TABLE_CONFIG, key="study_table")
+st.dataframe(table, hide_index=True, column_config=portfolio.STUDY_TABLE_CONFIG, key="study_table",
+             height="content" if len(table) <= 25 else "auto")
 notes = []
 if filters.country_codes or filters.study_site_ids:
     notes.append("With a country or site filter, a study's target and plan are the chosen sites' share of its "

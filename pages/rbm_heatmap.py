@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from analytics.display import exports
 from analytics.display.formats import as_of_label
 from analytics.frame import widgets
 from analytics.frame.session import current_context
@@ -51,21 +52,33 @@ st.caption(f"Rows: the {len(shown)} sites with the strongest combined evidence f
            "Amber and red are calibrated so a site without problems shows any amber with 10% and any red with 1% "
            "probability; grey cells have too few expected events to judge. Click a cell to open its drill-down.")
 
+for note in tables.mostly_grey(cells[cells["study_site_id"].isin(set(shown["study_site_id"]))]):
+    st.caption(note)
+grid = tables.heatmap_table(cells, list(sites["study_site_id"]), labels)
+ranking = tables.site_ranking_table(sites, labels, method)
+rollup = tables.country_rollup_table(service.country_rollup(ctx.warehouse, ctx.scope, ctx.filters, method))
+e1, e2 = st.columns(2)
+e1.download_button("Download the heatmap (CSV)", exports.to_csv(grid), "rbm_heatmap.csv", "text/csv",
+                   key="download_heatmap_csv")
+e2.download_button("Download heatmap, ranking and country roll-up (Excel)",
+                   exports.to_excel({"Heatmap": grid, "Site ranking": ranking, "Country roll-up": rollup}),
+                   "rbm_heatmap.xlsx", exports.EXCEL_MIME, key="download_heatmap_xlsx")
+
 with st.expander("What each KRI measures"):
     st.dataframe(tables.kri_catalogue_table(), hide_index=True, width="stretch")
 
 with st.expander("Site ranking and flags"):
-    table = tables.site_ranking_table(sites, labels, method)
-    st.dataframe(table, hide_index=True, width="stretch")
-    st.download_button("Download the site ranking (CSV)", table.to_csv(index=False).encode(), "site_ranking.csv",
+    st.dataframe(ranking, hide_index=True, width="stretch")
+    st.download_button("Download the site ranking (CSV)", exports.to_csv(ranking), "site_ranking.csv",
                        "text/csv", key="download_ranking")
 
 with st.expander("Country roll-up"):
-    rollup = tables.country_rollup_table(service.country_rollup(ctx.warehouse, ctx.scope, ctx.filters, method))
     if rollup.empty:
         st.info("No flagged site in any country of the chosen studies.")
     else:
         st.dataframe(rollup, hide_index=True, width="stretch")
+        st.download_button("Download the country roll-up (CSV)", exports.to_csv(rollup), "country_rollup.csv",
+                           "text/csv", key="download_rollup")
 
 # --- drill-down ---------------------------------------------------------------------------------
 st.subheader("Drill-down")

@@ -66,10 +66,10 @@ def heatmap_figure(cells: pd.DataFrame, site_order: list[str], site_labels: Mapp
         )
     columns = list(kri_names.values())
     fig.update_layout(
-        height=max(360, ROW_HEIGHT * len(site_order) + 170), margin=dict(l=10, r=10, t=150, b=10),
-        legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0, title_text="Flag"),
-        xaxis=dict(side="top", categoryorder="array", categoryarray=columns, tickangle=-35, title=None,
-                   showgrid=False),
+        height=max(360, ROW_HEIGHT * len(site_order) + 190), margin=dict(l=10, r=10, t=180, b=10),
+        legend=dict(orientation="v", x=1.01, xanchor="left", y=1.0, yanchor="top", title_text="Flag"),
+        xaxis=dict(side="top", categoryorder="array", categoryarray=columns, tickangle=-45, title=None,
+                   showgrid=False, automargin=True),
         yaxis=dict(categoryorder="array", categoryarray=list(site_order), autorange="reversed",
                    tickvals=list(site_order), ticktext=[site_labels.get(s, s) for s in site_order],
                    showgrid=False, title=None),

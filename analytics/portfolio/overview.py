@@ -219,7 +219,7 @@ def portfolio_kpis(overview: pd.DataFrame, milestones: pd.DataFrame) -> dict[str
 # --- display tables -------------------------------------------------------------------------------
 
 STUDY_TABLE_CONFIG = {
-    "% of target": st.column_config.ProgressColumn("% of target", format="percent", min_value=0, max_value=1,
+    "% of target": st.column_config.ProgressColumn("% of target", format="%.0f%%", min_value=0, max_value=100,
                                                    help="Randomized as a share of the target (can pass 100%)"),
     "Risk view": st.column_config.LinkColumn("Risk view", display_text="Open heatmap"),
 }
@@ -237,7 +237,7 @@ def study_table(studies: pd.DataFrame, filter_params: dict, links: list) -> pd.D
         "Randomized": studies["randomized"].astype("int64"),
         "Plan by now": studies["expected_now"].round().astype("Int64"),
         "Target": studies["target_enrollment"].astype("Int64"),
-        "% of target": studies["pct_of_target"],
+        "% of target": (100 * studies["pct_of_target"]).round(0),
         "Red-flag sites": studies["red_sites"].astype("int64"),
         "Flagged sites": studies["flagged_sites"].astype("int64"),
         "Open queries": studies["open_queries"],
