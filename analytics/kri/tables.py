@@ -111,14 +111,14 @@ def mostly_grey(cells: pd.DataFrame, share: float = 0.5) -> list[str]:
         return []
     specs = {k.id: k for k in CATALOGUE}
     grey = cells.assign(grey=cells["flag"] < 0).groupby("kri")["grey"].mean()
-    notes = []
-    for kri, fraction in grey[grey > share].sort_values(ascending=False).items():
-        spec = specs[kri]
-        notes.append(f"{spec.name} is grey at {fraction:.0%} of these sites: fewer than {spec.min_expected:g} "
-                     f"{'events' if spec.family == 'count' else 'cases'} are expected per site "
-                     f"({spec.unit}), too few to flag reliably; studies without such data (e.g. imported from "
-                     "SDTM) are grey throughout.")
-    return notes
+    parts = [f"{specs[kri].name} at {fraction:.0%} (fewer than {specs[kri].min_expected:g} "
+             f"{'events' if specs[kri].family == 'count' else 'cases'} expected per site)"
+             for kri, fraction in grey[grey > share].sort_values(ascending=False).items()]
+    if not parts:
+        return []
+    return ["Mostly grey here: " + "; ".join(parts) + ". Too few expected events at a site cannot be judged "
+            "reliably, so such cells stay grey rather than look fine; studies that do not collect a measure "
+            "(e.g. SDTM imports have no queries or entry dates) are grey for it throughout."]
 
 
 def heatmap_table(cells: pd.DataFrame, site_order: list[str], labels: Mapping[str, str]) -> pd.DataFrame:
