@@ -69,6 +69,8 @@ st.download_button("Download the study table (CSV)", table.drop(columns="Risk vi
 
 st.subheader("Milestones at risk")
 if milestones.empty:
-    st.success("No milestone is overdue or due within 90 days without being reached.")
+    st.success("No milestone is overdue, due within 90 days, or forecast to miss its plan.")
 else:
     st.dataframe(portfolio.milestone_table(milestones), hide_index=True, key="milestone_table")
+    st.caption("Overdue and due-soon milestones, and every last-patient-in, last-visit and database-lock milestone "
+               f"the enrollment forecast gives less than a {portfolio.FORECAST_RISK:.0%} chance of meeting its plan.")
