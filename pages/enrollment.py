@@ -30,9 +30,9 @@ st.caption("P(on time): the chance the target is randomized by the planned last-
            "dates with the delays and drop-outs seen so far). Sites to add: the fewest new sites, activated by the "
            "date shown, that bring it to 80%.")
 c1, c2 = st.columns(2)
-c1.download_button("Download the forecasts (CSV)", exports.to_csv(portfolio), "enrollment_forecasts.csv",
+c1.download_button("Download the forecasts (CSV)", lambda: exports.to_csv(portfolio), "enrollment_forecasts.csv",
                    "text/csv", key="download_forecasts_csv")
-c2.download_button("Download the forecasts (Excel)", exports.to_excel({"Forecasts": portfolio}),
+c2.download_button("Download the forecasts (Excel)", lambda: exports.to_excel({"Forecasts": portfolio}),
                    "enrollment_forecasts.xlsx", exports.EXCEL_MIME, key="download_forecasts_xlsx")
 
 st.subheader("One study")

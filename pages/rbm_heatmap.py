@@ -54,14 +54,16 @@ st.caption(f"Rows: the {len(shown)} sites with the strongest combined evidence f
 
 for note in tables.mostly_grey(cells[cells["study_site_id"].isin(set(shown["study_site_id"]))]):
     st.caption(note)
-grid = tables.heatmap_table(cells, list(sites["study_site_id"]), labels)
 ranking = tables.site_ranking_table(sites, labels, method)
 rollup = tables.country_rollup_table(service.country_rollup(ctx.warehouse, ctx.scope, ctx.filters, method))
 e1, e2 = st.columns(2)
-e1.download_button("Download the heatmap (CSV)", exports.to_csv(grid), "rbm_heatmap.csv", "text/csv",
-                   key="download_heatmap_csv")
+# Built on click: a portfolio's heatmap has thousands of rows and is not needed on every rerun.
+e1.download_button("Download the heatmap (CSV)",
+                   lambda: exports.to_csv(tables.heatmap_table(cells, list(sites["study_site_id"]), labels)),
+                   "rbm_heatmap.csv", "text/csv", key="download_heatmap_csv")
 e2.download_button("Download heatmap, ranking and country roll-up (Excel)",
-                   exports.to_excel({"Heatmap": grid, "Site ranking": ranking, "Country roll-up": rollup}),
+                   lambda: exports.to_excel({"Heatmap": tables.heatmap_table(cells, list(sites["study_site_id"]), labels),
+                                             "Site ranking": ranking, "Country roll-up": rollup}),
                    "rbm_heatmap.xlsx", exports.EXCEL_MIME, key="download_heatmap_xlsx")
 
 with st.expander("What each KRI measures"):
@@ -69,7 +71,7 @@ with st.expander("What each KRI measures"):
 
 with st.expander("Site ranking and flags"):
     st.dataframe(ranking, hide_index=True, width="stretch")
-    st.download_button("Download the site ranking (CSV)", exports.to_csv(ranking), "site_ranking.csv",
+    st.download_button("Download the site ranking (CSV)", lambda: exports.to_csv(ranking), "site_ranking.csv",
                        "text/csv", key="download_ranking")
 
 with st.expander("Country roll-up"):
@@ -77,7 +79,7 @@ with st.expander("Country roll-up"):
         st.info("No flagged site in any country of the chosen studies.")
     else:
         st.dataframe(rollup, hide_index=True, width="stretch")
-        st.download_button("Download the country roll-up (CSV)", exports.to_csv(rollup), "country_rollup.csv",
+        st.download_button("Download the country roll-up (CSV)", lambda: exports.to_csv(rollup), "country_rollup.csv",
                            "text/csv", key="download_rollup")
 
 # --- drill-down ---------------------------------------------------------------------------------

@@ -52,21 +52,6 @@ def _engine_results(
     return cells, sites
 
 
-def _persistence(cells: pd.DataFrame) -> pd.DataFrame:
-    """Consecutive flagged months up to the latest snapshot, and whether the flag is new this month."""
-    flagged = (cells["flag"] >= FLAG_AMBER).to_numpy()
-    table = cells.assign(flagged=flagged).pivot_table(
-        index=["study_site_id", "kri"], columns="snap", values="flagged", aggfunc="max", fill_value=False)
-    values = table.to_numpy(dtype=bool)[:, ::-1]  # latest first
-    run_length = np.where(values.all(1), values.shape[1], np.argmin(values, axis=1))
-    previous = values[:, 1] if values.shape[1] > 1 else np.zeros(len(values), dtype=bool)
-    # z per snapshot, oldest first (None where a snapshot had no score: a study without events has none).
-    history = cells.sort_values("snap").groupby(["study_site_id", "kri"])["z"].agg(
-        lambda z: [None if pd.isna(v) else round(float(v), 2) for v in z])
-    return pd.DataFrame({"months_flagged": run_length, "new_flag": values[:, 0] & ~previous,
-                         "z_history": history.reindex(table.index).to_numpy()}, index=table.index).reset_index()
-
-
 @cached
 def kri_tables(
     wh: Warehouse, scope: AccessScope, filters: PortfolioFilter, method: str = "calibrated"
@@ -78,15 +63,17 @@ def kri_tables(
     sites: one row per site with site name, country, site score and (calibrated method) its
     permutation p-value, flag counts and the number of KRIs flagged for consecutive months.
     """
-    all_cells, all_sites = _engine_results(wh, scope, filters, method)
-    last = int(all_cells["snap"].max()) if len(all_cells) else 0
-    persistence = _persistence(all_cells) if len(all_cells) else pd.DataFrame(
-        columns=["study_site_id", "kri", "months_flagged", "new_flag", "z_history"])
-    cells = all_cells[all_cells["snap"] == last].merge(persistence, on=["study_site_id", "kri"], how="left")
-    sites = all_sites[all_sites["snap"] == last].copy()
+    # The latest snapshot only: persistence over the six snapshots is stored with it at refresh time.
+    reference = filters.study_level()
+    params = {"method": method}
+    cells = wh.query(scope, "SELECT * EXCLUDE (method) FROM kri_cells WHERE method = $method "
+                            "AND snap = (SELECT max(snap) FROM kri_cells) ORDER BY kri, study_site_id", params, reference)
+    sites = wh.query(scope, "SELECT * EXCLUDE (method) FROM kri_sites WHERE method = $method "
+                            "AND snap = (SELECT max(snap) FROM kri_sites) ORDER BY study_site_id", params, reference)
     info = wh.query(scope, "SELECT study_site_id, site_name, country_code, site_number, study_id AS study "
                            "FROM scoped_sites", None, filters)
     sites = sites.merge(info.drop(columns="study"), on="study_site_id", how="inner")
+    cells["z_history"] = [list(v) if isinstance(v, (list, np.ndarray)) else None for v in cells["z_history"]]
     persistent = cells[cells["flag"] >= FLAG_AMBER].groupby("study_site_id")["months_flagged"].max()
     sites["months_flagged"] = sites["study_site_id"].map(persistent).fillna(0).astype("int64")
     new = cells[cells["new_flag"].fillna(False).astype(bool)].groupby("study_site_id").size()
