@@ -38,6 +38,8 @@ class PageResult:
     cold_runs: list[float]
     warm_runs: list[float]
     errors: list[str] = field(default_factory=list)
+    cold_cpu_seconds: float = 0.0  # process CPU time (all threads): less sensitive to other load than wall time
+    warm_cpu_seconds: float = 0.0
 
     @property
     def meets_targets(self) -> bool:
@@ -61,10 +63,14 @@ def _views(db: Path) -> list[tuple[str, str, dict[str, str]]]:
     return views
 
 
+CPU_TIMES: list[float] = []  # process CPU seconds of each timed run (all threads), beside the wall time
+
+
 def _timed_run(at, log: Callable[[str], None]) -> tuple[float, list[str]]:
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     at.run()
     seconds = time.perf_counter() - started
+    CPU_TIMES.append(time.process_time() - cpu)
     errors = [str(e.value)[:300] for e in at.exception]
     errors += [f"error element: {e.value}"[:300] for e in at.error]
     if errors:
@@ -91,6 +97,7 @@ def bench_pages(db: Path, runs: int = 5, user: str | None = None, log: Callable[
         for path, title, params in _views(db):
             log(f"{title} ({path}{'?' if params else ''}{'&'.join(f'{k}={v}' for k, v in params.items())})")
             cold, warm, errors = [], [], []
+            CPU_TIMES.clear()
             for _ in range(runs):
                 at = AppTest.from_file(str(APP_PATH), default_timeout=300)
                 at.run()
@@ -107,8 +114,10 @@ def bench_pages(db: Path, runs: int = 5, user: str | None = None, log: Callable[
                 warm.append(seconds)
                 errors += errs
             result = PageResult(path, title, statistics.median(cold), statistics.median(warm), cold, warm,
-                                sorted(set(errors)))
-            log(f"    cold {result.cold_seconds:.3f} s, warm {result.warm_seconds:.3f} s")
+                                sorted(set(errors)), statistics.median(CPU_TIMES[:runs]),
+                                statistics.median(CPU_TIMES[runs:]))
+            log(f"    cold {result.cold_seconds:.3f} s, warm {result.warm_seconds:.3f} s "
+                f"(CPU {result.cold_cpu_seconds:.3f} / {result.warm_cpu_seconds:.3f} s)")
             results.append(result)
     finally:
         warehouse.QUERY_TIMINGS = None
@@ -124,6 +133,7 @@ def bench_pages(db: Path, runs: int = 5, user: str | None = None, log: Callable[
     )[:10]
     info = warehouse.Warehouse.open(db).info()
     return {
+        "load_average": os.getloadavg(),
         "warehouse": str(db),
         "preset": info.get("preset"),
         "runs_per_figure": runs,
@@ -212,12 +222,15 @@ def bench_browser(db: Path, user: str | None, runs: int = 3, log: Callable[[str]
 def format_report(report: dict) -> str:
     """The benchmark as a readable table."""
     lines = [
-        f"Warehouse {report['warehouse']} (preset {report['preset']}), median of {report['runs_per_figure']} runs",
-        f"{'page':<28} {'cold s':>8} {'warm s':>8}  targets (cold < {COLD_TARGET_SECONDS:g} s, warm < {WARM_TARGET_SECONDS:g} s)",
+        f"Warehouse {report['warehouse']} (preset {report['preset']}), median of {report['runs_per_figure']} runs, "
+        f"load average {', '.join(f'{x:.1f}' for x in report.get('load_average', ()))} at the end",
+        f"{'page':<28} {'cold s':>8} {'warm s':>8} {'cold CPU':>9} {'warm CPU':>9}  targets (cold < "
+        f"{COLD_TARGET_SECONDS:g} s, warm < {WARM_TARGET_SECONDS:g} s)",
     ]
     for p in report["pages"]:
         verdict = "ok" if p["meets_targets"] else ("ERRORS" if p["errors"] else "MISSED")
-        lines.append(f"{p['title']:<28} {p['cold_seconds']:>8.3f} {p['warm_seconds']:>8.3f}  {verdict}")
+        lines.append(f"{p['title']:<28} {p['cold_seconds']:>8.3f} {p['warm_seconds']:>8.3f} "
+                     f"{p.get('cold_cpu_seconds', 0):>9.3f} {p.get('warm_cpu_seconds', 0):>9.3f}  {verdict}")
     if report.get("browser"):
         lines.append("")
         lines.append(f"{'page (headless Chromium)':<36} {'seconds':>8}  target < {BROWSER_TARGET_SECONDS:g} s "
