@@ -16,6 +16,7 @@ from analytics.enrollment.results import ENROLLMENT_RESULT
 DIMENSION_LABELS = {"sex": "Sex", "age_group": "Age group", "race": "Race", "ethnicity": "Ethnicity"}
 
 
+@cached
 def freshness(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter) -> Freshness:
     return derived_freshness(wh, scope, filters.study_level(), ENROLLMENT_RESULT)
 

@@ -21,7 +21,7 @@ from analytics.core.scope import PortfolioFilter
 from analytics.core.warehouse import Warehouse, WarehouseError
 from analytics.display.formats import as_of_label
 from analytics.frame import identity
-from analytics.frame.filters import FILTER_PARAMS, filter_options, site_options_for_widget, validate_filters
+from analytics.frame.filters import FILTER_PARAMS, site_options_for_widget, validate_filters
 from analytics.frame.pages import PAGES, PageSpec, page_for_path, pages_for
 from analytics.frame.params import Param, to_url, validate
 
@@ -183,8 +183,7 @@ def resolve_view(wh: Warehouse, user: identity.User, spec: PageSpec) -> PageCont
             if not raw[name] and sticky.get(name):
                 raw[name] = list(sticky[name])
     st.session_state[PAGE_KEY] = spec.key
-    options = filter_options(wh, user.scope)
-    filters, allowed, problems = validate_filters(raw, options, spec.filters)
+    filters, allowed, problems = validate_filters(raw, wh, user.scope, spec.filters)
     if widget_change:
         problems = []  # narrowing one filter drops values of the next quietly; only links get messages
     for name in spec.filters:

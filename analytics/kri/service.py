@@ -30,6 +30,7 @@ def cutoff_dates(wh: Warehouse) -> list:
     return snapshot_dates(wh.as_of())
 
 
+@cached
 def freshness(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter) -> Freshness:
     """Whether the stored KRI results of the visible studies are current (pages warn when not)."""
     return derived_freshness(wh, scope, filters.study_level(), KRI_RESULT)
@@ -59,21 +60,24 @@ def kri_tables(
     """(cells, sites) at the latest snapshot for the sites the filters select.
 
     cells: one row per site and KRI with observed, expected, O/E, rate, p, signed z, flag
-    (-1 insufficient, 0 ok, 1 amber, 2 red), direction, months flagged, new flag, z history.
+    (-1 insufficient, 0 ok, 1 amber, 2 red), direction, months flagged, new flag, and the change of
+    the signed score since the previous snapshot.
     sites: one row per site with site name, country, site score and (calibrated method) its
     permutation p-value, flag counts and the number of KRIs flagged for consecutive months.
     """
     # The latest snapshot only: persistence over the six snapshots is stored with it at refresh time.
     reference = filters.study_level()
     params = {"method": method}
-    cells = wh.query(scope, "SELECT * EXCLUDE (method) FROM kri_cells WHERE method = $method "
+    # The change of the score since the previous snapshot replaces the history list (lists are slow to cache).
+    cells = wh.query(scope, "SELECT * EXCLUDE (method, z_history), "
+                            "list_extract(z_history, -1) - list_extract(z_history, -2) AS z_change "
+                            "FROM kri_cells WHERE method = $method "
                             "AND snap = (SELECT max(snap) FROM kri_cells) ORDER BY kri, study_site_id", params, reference)
     sites = wh.query(scope, "SELECT * EXCLUDE (method) FROM kri_sites WHERE method = $method "
                             "AND snap = (SELECT max(snap) FROM kri_sites) ORDER BY study_site_id", params, reference)
     info = wh.query(scope, "SELECT study_site_id, site_name, country_code, site_number, study_id AS study "
                            "FROM scoped_sites", None, filters)
     sites = sites.merge(info.drop(columns="study"), on="study_site_id", how="inner")
-    cells["z_history"] = [list(v) if isinstance(v, (list, np.ndarray)) else None for v in cells["z_history"]]
     persistent = cells[cells["flag"] >= FLAG_AMBER].groupby("study_site_id")["months_flagged"].max()
     sites["months_flagged"] = sites["study_site_id"].map(persistent).fillna(0).astype("int64")
     new = cells[cells["new_flag"].fillna(False).astype(bool)].groupby("study_site_id").size()
