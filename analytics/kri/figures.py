@@ -83,6 +83,11 @@ def heatmap_figure(cells: pd.DataFrame, site_order: list[str], site_labels: Mapp
     return fig
 
 
+def _sentence(text: str) -> str:
+    """First letter upper-cased, the rest kept (``str.capitalize`` would turn "AEs" into "Aes")."""
+    return text[:1].upper() + text[1:]
+
+
 def funnel_figure(funnel: pd.DataFrame, spec: KRISpec, focus: str, site_labels: Mapping[str, str]) -> go.Figure:
     """Every site of a study for one KRI: rate against denominator, with exact sampling limits.
 
@@ -132,7 +137,7 @@ def funnel_figure(funnel: pd.DataFrame, spec: KRISpec, focus: str, site_labels: 
                            text="this site", showarrow=True, arrowhead=2, ax=30, ay=-30)
     fig.update_layout(
         height=380, margin=dict(l=10, r=10, t=90, b=10), title=dict(text=title, y=0.98, yanchor="top"),
-        xaxis_title=spec.denominator_label.capitalize(), yaxis_title=spec.unit.capitalize(),
+        xaxis_title=_sentence(spec.denominator_label), yaxis_title=_sentence(spec.unit),
         legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0),
     )
     return fig
