@@ -94,6 +94,12 @@ def _areas(ctx: "PageContext") -> Mapping[str, str]:
     return {area: area for area in therapeutic_areas(ctx.warehouse, ctx.scope)}
 
 
+def _drafting_params() -> tuple[Param, ...]:
+    from analytics.drafting.page_params import PARAMS
+
+    return PARAMS
+
+
 def _countries(ctx: "PageContext") -> Mapping[str, str]:
     from analytics.frame.filters import country_labels
 
@@ -121,6 +127,8 @@ PAGES: tuple[PageSpec, ...] = (
         ),
         filter_note="Monthly snapshots always end at the data's as-of date, so the date filters do not apply here.",
     ),
+    PageSpec("drafting", "pages/drafting.py", "Drafting", ":material/edit_document:", "drafting", filters=(),
+             params=_drafting_params(), has_charts=False),
     PageSpec("data", "pages/data.py", "Data", ":material/database_upload:", "data", filters=(), has_charts=False),
 )
 
