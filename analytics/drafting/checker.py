@@ -194,19 +194,63 @@ def _unit_fits(f: Fact, kind: str, detail: str | None, sentence_words: set[str])
     return False
 
 
-def _label_units(f: Fact) -> dict[float, set[tuple[str, str | None]]]:
-    """Numbers in a fact's own label and unit ("more than 30 days", "per 100 data points") with what
-    follows each; a sentence may repeat them when it cites the fact."""
-    out: dict[float, set[tuple[str, str | None]]] = {}
+def _previous_word(token: parsing.Token) -> str:
+    words = re.findall(r"[A-Za-z]+", token.preceding.lower())
+    return words[-1] if words else ""
+
+
+def _label_units(f: Fact) -> dict[float, set[tuple[str, str | None, str]]]:
+    """Numbers in a fact's own label and unit ("more than 30 days", "per 100 data points"), each with
+    what follows it and the word before it; a sentence may repeat them when it cites the fact."""
+    out: dict[float, set[tuple[str, str | None, str]]] = {}
     for token in parsing.find_numbers(f"{f.label}. {f.unit}"):
         kind, detail = _written_unit(token)
-        out.setdefault(abs(float(token.value)), set()).add((kind, None if kind == "bare" else str(detail)))
+        out.setdefault(abs(float(token.value)), set()).add(
+            (kind, None if kind == "bare" else str(detail), _previous_word(token)))
     return out
 
 
-def _in_label(cited: Sequence[Fact], value: float, kind: str, detail: str | None) -> bool:
+def _in_label(cited: Sequence[Fact], token: parsing.Token, kind: str, detail: object, ambiguous: bool) -> bool:
+    """The number repeats a cited fact's own definition (same unit after it). When it is also the
+    value of a cited fact (``ambiguous``), the word before it must be the label's too ("more than
+    30 days"), so "makes up 30 days" for a 30% fact is not excused."""
     wanted = (kind, None if kind == "bare" else str(detail))
-    return any(wanted in _label_units(f).get(abs(value), set()) for f in cited)
+    previous = _previous_word(token)
+    for f in cited:
+        for k, d, before in _label_units(f).get(abs(float(token.value)), set()):
+            if (k, d) == wanted and (not ambiguous or before == previous):
+                return True
+    return False
+
+
+STOP_WORDS = frozenset(
+    "the a an of in on at to for and or with by from as is are was were be been has have had this that these those "
+    "which who whom its their there so such not no all any each per into out up down it they we".split())
+
+
+def _content_words(text: str) -> set[str]:
+    return {singular(w) for w in re.findall(r"[A-Za-z][A-Za-z-]+", text) if w.lower() not in STOP_WORDS}
+
+
+def _fact_words(f: Fact) -> set[str]:
+    return _content_words(f"{f.label} {f.unit} {' '.join(f.nouns)}")
+
+
+def _better_attributed(token: parsing.Token, matched: Sequence[Fact], cited_numbers: Sequence[Fact]) -> Fact | None:
+    """Another cited fact of the same kind that the words around the number describe better than
+    the fact whose value it is ("37 queries open more than 30 days" when 37 is the open-query
+    count and another cited fact is the count open over 30 days): the numbers look swapped.
+    None when no rival's label shares more words with the number's surroundings."""
+    window = _content_words(f"{token.preceding} {token.following}")
+    if not window:
+        return None
+    best = max(len(window & _fact_words(f)) for f in matched)
+    kinds = {f.kind for f in matched}
+    values = {float(f.value) for f in matched}
+    rivals = [(len(window & _fact_words(f)), f) for f in cited_numbers if f.kind in kinds
+              and float(f.value) not in values]
+    rivals = [(score, f) for score, f in rivals if score > best]
+    return max(rivals, key=lambda r: r[0])[1] if rivals else None
 
 
 def _describe(f: Fact) -> str:
@@ -377,12 +421,18 @@ def _check_numbers(w: _Sentence, numbers: list[parsing.Token], cited: Sequence[F
         value = float(token.value)
         kind, detail = _written_unit(token)
         same_value = [f for f in numeric if _value_matches(value, token.decimals, float(f.value))]
-        if any(_unit_fits(f, kind, detail, words) for f in same_value):
+        if _in_label(cited, token, kind, detail, ambiguous=bool(same_value)):
+            continue  # "grade 3", "more than 30 days": part of a cited fact's own definition
+        fitting = [f for f in same_value if _unit_fits(f, kind, detail, words)]
+        if fitting:
+            rival = _better_attributed(token, fitting, numeric)
+            if rival is not None:
+                out.append(w.violation("number_swapped", f"'{token.text}' is written where the sentence describes "
+                                       f"{_describe(rival)}, but it is the value of {_describe(fitting[0])}: the "
+                                       "numbers look swapped.", token.text))
             continue
         if value.is_integer() and YEAR_RANGE[0] <= value <= YEAR_RANGE[1] and int(value) in cited_years:
             continue
-        if _in_label(cited, value, kind, detail):
-            continue  # "grade 3", "more than 30 days": part of a cited fact's own definition
         if same_value:
             expected = same_value[0]
             written = {"percent": "a percentage", "duration": f"{detail}", "rate": f"a rate (per {detail})",

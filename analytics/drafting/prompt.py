@@ -21,7 +21,7 @@ Rules, all strict:
 3. Write each number with its fact's unit: a % fact as a percentage, a days fact in days, a count with its noun.
 4. Do no arithmetic: derived figures are already facts. Do not round differently from the fact.
 5. Name no patient or subject; write no e-mail address, phone number or date of birth. Placeholders such as
-   [PERSON_1] stand for real names: keep them exactly as written.
+   [PERSON_n] stand for real names: keep them exactly as written.
 6. Use Markdown: one '## ' heading per section, in the order given, with exactly the section names given. Do not
    write a title line; the application adds it.
 7. Be factual and neutral. A flag or signal is something to review, never an accusation."""
