@@ -120,11 +120,15 @@ class Pseudonymizer:
         for s, e in sorted(_dob_spans(text), reverse=True):
             text = text[:s] + self._placeholder("DOB", text[s:e]) + text[e:]
         text = EMAIL.sub(lambda m: self._placeholder("EMAIL", m.group(0)), text)
-        for start, end, subject in reversed(self.identifiers.find_subjects(text)):
-            text = text[:start] + self._placeholder("SUBJECT", subject) + text[end:]
+        found = self.identifiers.find_subjects(text)
+        placeholders = [self._placeholder("SUBJECT", subject) for _, _, subject in found]  # numbered in text order
+        for (start, end, _), placeholder in reversed(list(zip(found, placeholders))):
+            text = text[:start] + placeholder + text[end:]
         text = SUBJECT_SHAPE.sub(lambda m: self._placeholder("SUBJECT", m.group(0)), text)
-        for start, end, _, canonical in reversed(self.identifiers.find_names(text)):
-            text = text[:start] + self._placeholder("PERSON", canonical) + text[end:]
+        names = self.identifiers.find_names(text)
+        placeholders = [self._placeholder("PERSON", canonical) for _, _, _, canonical in names]
+        for (start, end, _, _), placeholder in reversed(list(zip(names, placeholders))):
+            text = text[:start] + placeholder + text[end:]
         text = PHONE.sub(lambda m: self._placeholder("PHONE", m.group(0)), text)
         return text
 
