@@ -39,7 +39,7 @@ subject_param = SUBJECT_PARAMS[document.subject_kind]
 with middle:
     subject = widgets.selectbox(ctx, subject_param, placeholder=f"Choose a {SUBJECT_KINDS[document.subject_kind].lower()}")
 with right:
-    period = int(widgets.segmented(ctx, "period"))
+    period = int(widgets.selectbox(ctx, "period"))
 st.caption(f"For {document.audience}." + (" Patient-facing: plain language at about grade 8, no promise of benefit "
                                           "or pressure, marked for ethics committee review."
                                           if document.patient_facing else ""))

@@ -17,18 +17,25 @@ import ipaddress
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import openai
-
 from analytics.core.settings import LlmSettings
+
+if TYPE_CHECKING:
+    import openai
 
 TEMPERATURE = 0.2
 MAX_OUTPUT_TOKENS = 2000
 BACKOFF_S = 0.5
 BACKOFF_CAP_S = 4.0
 LOCAL_PLACEHOLDER_KEY = "not-needed"  # local servers accept any key; the client insists on one
-RETRIABLE = (openai.APITimeoutError, openai.APIConnectionError, openai.InternalServerError, openai.RateLimitError)
+
+
+def _retriable() -> tuple[type[Exception], ...]:
+    import openai  # imported on first use: it takes seconds to load, and most page runs call no model
+
+    return (openai.APITimeoutError, openai.APIConnectionError, openai.InternalServerError, openai.RateLimitError)
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,8 @@ def request_parameters(settings: LlmSettings) -> dict[str, object]:
 
 
 def _describe(error: Exception) -> tuple[str, str]:
+    import openai
+
     if isinstance(error, openai.APITimeoutError):
         return "timeout", "the endpoint did not answer in time"
     if isinstance(error, openai.APIStatusError):
@@ -116,12 +125,16 @@ class ModelCall:
     messages: list[dict[str, str]]
     result: CallResult = field(default_factory=CallResult)
 
-    def _client(self) -> openai.OpenAI:
+    def _client(self) -> "openai.OpenAI":
+        import openai
+
         return openai.OpenAI(base_url=self.settings.base_url, api_key=self.settings.api_key or LOCAL_PLACEHOLDER_KEY,
                              timeout=self.settings.timeout_s, max_retries=0)
 
     def stream(self) -> Iterator[str]:
         """The draft's text as it arrives. Never raises; failures end the stream and set :attr:`result`."""
+        import openai
+
         started = time.monotonic()
         parameters = request_parameters(self.settings)
         sampling = {k: v for k, v in parameters.items() if k not in ("timeout_s", "max_retries")}
@@ -152,7 +165,7 @@ class ModelCall:
                     return
                 except Exception as error:  # noqa: BLE001 - every failure becomes a result, never a traceback
                     self.result.outcome, self.result.error = _describe(error)
-                    if received or not isinstance(error, RETRIABLE) or attempt > self.settings.max_retries:
+                    if received or not isinstance(error, _retriable()) or attempt > self.settings.max_retries:
                         if received:
                             self.result.error += " after part of the draft had arrived"
                         return

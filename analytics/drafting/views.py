@@ -5,6 +5,7 @@ the page uses (opened once per process)."""
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
@@ -52,7 +53,8 @@ def highlighted_markdown(text: str, violations: Sequence[Mapping[str, object]]) 
                    f'<sup>{",".join(str(n) for n in numbers)}</sup>')
         position = end
     out.append(html.escape(text[position:], quote=False))
-    return "".join(out)
+    # Shown under the page's own headings: the document's headings two levels smaller.
+    return re.sub(r"^(#{1,4}) ", lambda m: "#" * (len(m.group(1)) + 2) + " ", "".join(out), flags=re.M)
 
 
 def violations_table(violations: Sequence[Mapping[str, object]]) -> pd.DataFrame:
