@@ -48,10 +48,12 @@ def shared_data() -> Path:
 
 
 @pytest.fixture
-def app_env(demo_db: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Point the app at the demo warehouse for AppTest runs."""
+def app_env(demo_db: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Point the app at the demo warehouse and a throwaway records store, with no model endpoint."""
     monkeypatch.setenv(warehouse.DB_ENV_VAR, str(demo_db))
-    monkeypatch.delenv("CRO_USER", raising=False)
+    monkeypatch.setenv("CRO_RECORDS_URL", f"sqlite:///{tmp_path / 'records.sqlite'}")
+    for name in ("CRO_USER", "CRO_LLM_BASE_URL", "OPENAI_BASE_URL", "CRO_LLM_API_KEY", "OPENAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
     return demo_db
 
 

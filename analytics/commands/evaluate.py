@@ -26,8 +26,17 @@ def _enrollment(args: argparse.Namespace) -> dict[str, object]:
     return result
 
 
+def _drafting(args: argparse.Namespace) -> dict[str, object]:
+    from analytics.evaluation.drafting import DEFAULT_SCENARIOS, DEFAULT_SEED, evaluate_drafting, summary_lines
+
+    seed = args.seeds[0] if args.seeds else DEFAULT_SEED
+    result = evaluate_drafting(seed=seed, scenarios=args.max_studies or DEFAULT_SCENARIOS)
+    print("\n".join(summary_lines(result)))
+    return result
+
+
 # target name -> runner; later evaluations add an entry here.
-TARGETS = {"rbm": _rbm, "enrollment": _enrollment}
+TARGETS = {"rbm": _rbm, "enrollment": _enrollment, "drafting": _drafting}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,7 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, help="write the metrics as JSON to this file")
     p.add_argument("--seeds", type=int, nargs="+", help="generator seeds (default: the target's fresh seeds)")
     p.add_argument("--preset", help="generator preset (default: the target's own)")
-    p.add_argument("--max-studies", type=int, help="enrollment: back-test only the first N studies of each seed")
+    p.add_argument("--max-studies", type=int, help="enrollment: back-test only the first N studies of each seed; "
+                                                   "drafting: the number of scenarios (13 drafts each)")
     p.add_argument("--calibrate", action="store_true",
                    help="enrollment: compare the model variants on the calibration seeds (how the defaults were chosen)")
     p.set_defaults(func=run)

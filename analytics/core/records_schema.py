@@ -152,7 +152,97 @@ REVIEW_DISPOSITIONS = RecordTable(
     ),
 )
 
-RECORD_TABLES: tuple[RecordTable, ...] = (REVIEW_DISPOSITIONS,)
+# --- the drafting assistant (analytics/drafting): every draft, edit, signature and model call ---
+_DRAFT_ID = RecordColumn("draft_id", "text", "The document draft (D-...), the key of its whole trail.", required=True)
+_DRAFT_STUDY = RecordColumn("study_id", "text", "Study the document is about (a sponsor-level document: its first "
+                                                 "study), for the access scope.", required=True)
+
+DRAFTS = RecordTable(
+    "drafts",
+    "A document drafted from numbered warehouse facts, by a model or by its template, as first produced.",
+    key=("draft_id",),
+    columns=(
+        _DRAFT_ID, _DRAFT_STUDY,
+        RecordColumn("study_ids", "json", "Every study the facts come from.", required=True),
+        RecordColumn("document_type", "text", "Document type key (analytics/drafting/specs.py).", required=True),
+        RecordColumn("subject", "text", "What the document is about: a study, study-site, sponsor, CAPA or area.",
+                     required=True),
+        RecordColumn("title", "text", "Document title.", required=True),
+        RecordColumn("template_version", "text", "Version of the document type's template and prompt.", required=True),
+        RecordColumn("facts", "json", "The facts snapshot: F1.. with value, unit and source.", required=True),
+        RecordColumn("facts_sha256", "text", "SHA-256 of the facts snapshot's canonical JSON.", required=True),
+        RecordColumn("origin", "text", "Who wrote the text.", required=True,
+                     allowed=("model", "template", "template_fallback")),
+        RecordColumn("fallback_reason", "text", "Why the template was used after the model failed."),
+        RecordColumn("call_id", "text", "The model call (model_calls.call_id), when a model wrote it."),
+        RecordColumn("text", "text", "The draft (Markdown, fact ids cited as [F1]).", required=True),
+        RecordColumn("text_sha256", "text", "SHA-256 of the text.", required=True),
+        RecordColumn("checker", "json", "The faithfulness checker's result on the text.", required=True),
+        RecordColumn("hard_violations", "integer", "Hard violations the checker found (count).", required=True),
+    ),
+)
+
+DRAFT_EDITS = RecordTable(
+    "draft_edits",
+    "A reviewer's edit of a draft: each save is the next version of the draft's text.",
+    key=("draft_id",),
+    columns=(
+        _DRAFT_ID, _DRAFT_STUDY,
+        RecordColumn("text", "text", "The edited text.", required=True),
+        RecordColumn("text_sha256", "text", "SHA-256 of the edited text.", required=True),
+        RecordColumn("previous_sha256", "text", "SHA-256 of the text this edit replaced.", required=True),
+        RecordColumn("reason", "text", "Why the text was changed.", required=True),
+        RecordColumn("checker", "json", "The checker's result on the edited text.", required=True),
+        RecordColumn("hard_violations", "integer", "Hard violations in the edited text (count).", required=True),
+    ),
+)
+
+DRAFT_SIGNATURES = RecordTable(
+    "draft_signatures",
+    "An electronic signature of one exact text of a draft, with its meaning.",
+    key=("signature_id",),
+    columns=(
+        RecordColumn("signature_id", "text", "The signature (<draft_id>:S<n>).", required=True),
+        _DRAFT_ID, _DRAFT_STUDY,
+        RecordColumn("signer_id", "text", "User id of the signer, re-entered at signing.", required=True),
+        RecordColumn("printed_name", "text", "The signer's printed name.", required=True),
+        RecordColumn("meaning", "text", "What the signature means.", required=True,
+                     allowed=("authored", "reviewed", "approved")),
+        RecordColumn("text_sha256", "text", "SHA-256 of the text signed.", required=True),
+        RecordColumn("hard_violations", "integer", "Hard violations open in the text signed (count).", required=True),
+        RecordColumn("justification", "text", "Why it was signed with open hard violations."),
+    ),
+)
+
+MODEL_CALLS = RecordTable(
+    "model_calls",
+    "One request to a model endpoint for a draft: what was sent (de-identified), what came back, how it ended.",
+    key=("call_id",),
+    columns=(
+        RecordColumn("call_id", "text", "The call (<draft_id>:M<n>).", required=True),
+        _DRAFT_ID, _DRAFT_STUDY,
+        RecordColumn("endpoint_host", "text", "Host and port of the endpoint (never the key).", required=True),
+        RecordColumn("loopback", "boolean", "The endpoint is on this machine's loopback.", required=True),
+        RecordColumn("deidentified", "boolean", "Identifiers were replaced by placeholders before sending.",
+                     required=True),
+        RecordColumn("model_requested", "text", "Model name sent.", required=True),
+        RecordColumn("model_reported", "text", "Model name the endpoint reported."),
+        RecordColumn("parameters", "json", "Sampling parameters, timeout and retry bound.", required=True),
+        RecordColumn("prompt", "json", "The messages as sent (after de-identification).", required=True),
+        RecordColumn("prompt_sha256", "text", "SHA-256 of the messages' canonical JSON.", required=True),
+        RecordColumn("raw_output", "text", "The text returned, before placeholders were restored."),
+        RecordColumn("raw_output_sha256", "text", "SHA-256 of the raw output."),
+        RecordColumn("outcome", "text", "How the call ended.", required=True,
+                     allowed=("ok", "http_error", "timeout", "connection_error", "malformed", "empty")),
+        RecordColumn("error", "text", "The failure, in words (no key, no traceback)."),
+        RecordColumn("attempts", "integer", "Requests made, retries included (count).", required=True),
+        RecordColumn("seconds", "float", "Wall time of the call (s).", required=True),
+    ),
+)
+
+DRAFTING_TABLES: tuple[RecordTable, ...] = (DRAFTS, DRAFT_EDITS, DRAFT_SIGNATURES, MODEL_CALLS)
+
+RECORD_TABLES: tuple[RecordTable, ...] = (REVIEW_DISPOSITIONS, *DRAFTING_TABLES)
 
 METADATA = sa.MetaData()
 AREA_TABLES: dict[str, sa.Table] = {spec.name: spec.table(METADATA) for spec in RECORD_TABLES}

@@ -6,8 +6,9 @@ secrets (``.streamlit/secrets.toml`` or any path set in ``secrets.files``, read 
 file is absent; it raises :class:`SettingsError` only when a secrets file exists but cannot be read,
 because silently falling back to a default there would point the app at the wrong store.
 
-A new setting (for example an LLM endpoint) is one field on :class:`Settings` and one line in
-:func:`load_settings`, resolved with :func:`_resolve` like the others.
+A new setting is one field on :class:`Settings` and one line in :func:`load_settings`, resolved
+with :func:`_resolve` like the others. The drafting model endpoint is :class:`LlmSettings`
+(:func:`load_llm_settings`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,21 @@ DEFAULT_WAREHOUSE_PATH = REPO_ROOT / "data" / "warehouse.duckdb"
 RECORDS_ENV_VAR = "CRO_RECORDS_URL"
 RECORDS_SECRET_PATH = ("connections", "records", "url")
 DEFAULT_RECORDS_PATH = REPO_ROOT / "data" / "records.sqlite"
+
+# The drafting assistant's model endpoint (any OpenAI-compatible server). The CRO_ names win over
+# the client library's own OPENAI_ names; secrets live under [llm]. No base URL: no model is called.
+LLM_ENV_VARS = {
+    "base_url": ("CRO_LLM_BASE_URL", "OPENAI_BASE_URL"),
+    "api_key": ("CRO_LLM_API_KEY", "OPENAI_API_KEY"),
+    "model": ("CRO_LLM_MODEL",),
+    "allow_remote": ("CRO_LLM_ALLOW_REMOTE",),
+    "timeout_s": ("CRO_LLM_TIMEOUT_S",),
+    "max_retries": ("CRO_LLM_MAX_RETRIES",),
+    "token_parameter": ("CRO_LLM_TOKEN_PARAMETER",),
+}
+LLM_DEFAULTS = {"base_url": "", "api_key": "", "model": "", "allow_remote": "false", "timeout_s": "45",
+                "max_retries": "2", "token_parameter": "max_tokens"}
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 
 
 class SettingsError(RuntimeError):
@@ -48,6 +64,40 @@ class Settings:
     warehouse_path: Path
     records_url: str
     records_url_source: str
+    llm: "LlmSettings | None" = None
+
+
+@dataclass(frozen=True)
+class LlmSettings:
+    """The drafting model endpoint (environment ``CRO_LLM_*`` / ``OPENAI_*``, else secrets ``[llm]``).
+
+    Attributes:
+        base_url: the OpenAI-compatible API root, e.g. ``http://127.0.0.1:8000/v1``; empty: no
+            endpoint, documents are rendered from their templates.
+        api_key: the key (a local server takes any placeholder); never logged or stored.
+        model: the model name sent with each request.
+        allow_remote: text may be sent to an endpoint that is not on loopback (after
+            de-identification); off by default, so a configured remote URL alone sends nothing.
+        timeout_s: seconds before one request is abandoned.
+        max_retries: further attempts after a failed one (bounded).
+        token_parameter: ``max_tokens`` or ``max_completion_tokens`` (endpoints differ).
+    """
+
+    base_url: str = ""
+    api_key: str = ""
+    model: str = ""
+    allow_remote: bool = False
+    timeout_s: float = 45.0
+    max_retries: int = 2
+    token_parameter: str = "max_tokens"
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.base_url.strip())
+
+    def __repr__(self) -> str:  # the key never reaches a log or a traceback
+        return (f"LlmSettings(base_url={self.base_url!r}, model={self.model!r}, allow_remote={self.allow_remote}, "
+                f"timeout_s={self.timeout_s}, max_retries={self.max_retries}, token_parameter={self.token_parameter!r})")
 
 
 def sqlite_url(path: Path) -> str:
@@ -111,4 +161,31 @@ def load_settings(environ: Mapping[str, str] | None = None,
     warehouse, _ = _resolve(environ, WAREHOUSE_ENV_VAR, secrets, None, str(DEFAULT_WAREHOUSE_PATH))
     records_url, records_source = _resolve(environ, RECORDS_ENV_VAR, secrets, RECORDS_SECRET_PATH,
                                            sqlite_url(DEFAULT_RECORDS_PATH))
-    return Settings(warehouse_path=Path(warehouse), records_url=records_url, records_url_source=records_source)
+    return Settings(warehouse_path=Path(warehouse), records_url=records_url, records_url_source=records_source,
+                    llm=load_llm_settings(environ, secrets))
+
+
+def load_llm_settings(environ: Mapping[str, str], secrets: Mapping[str, Any]) -> LlmSettings:
+    """The model endpoint settings: first environment variable set, else ``[llm]`` secrets, else defaults.
+
+    Raises:
+        SettingsError: a numeric setting or the token parameter is not valid (named in the message).
+    """
+    raw: dict[str, str] = {}
+    for name, env_vars in LLM_ENV_VARS.items():
+        value = next((environ[v] for v in env_vars if environ.get(v)), None)
+        if value is None:
+            value, _ = _resolve({}, "", secrets, ("llm", name), LLM_DEFAULTS[name])
+        raw[name] = str(value).strip()
+    try:
+        timeout, retries = float(raw["timeout_s"]), int(raw["max_retries"])
+    except ValueError as exc:
+        raise SettingsError(f"LLM setting timeout_s / max_retries must be numbers: {exc}") from None
+    if not (0 < timeout <= 600) or not (0 <= retries <= 5):
+        raise SettingsError(f"LLM timeout_s must be in (0, 600] and max_retries in 0-5, got {timeout}, {retries}")
+    if raw["token_parameter"] not in ("max_tokens", "max_completion_tokens"):
+        raise SettingsError("LLM token_parameter must be max_tokens or max_completion_tokens, "
+                            f"not {raw['token_parameter']!r}")
+    return LlmSettings(base_url=raw["base_url"], api_key=raw["api_key"], model=raw["model"],
+                       allow_remote=raw["allow_remote"].lower() in TRUE_WORDS, timeout_s=timeout,
+                       max_retries=retries, token_parameter=raw["token_parameter"])

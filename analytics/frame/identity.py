@@ -45,7 +45,7 @@ ROLES: dict[str, Role] = {
     for r in (
         # Roles that cannot load data still open the Data page to see where each study came from.
         Role("clinops_lead", "Clinical operations lead", True, frozenset({"view:*"})),
-        Role("cra", "Clinical research associate (monitor)", True, _MONITORING_VIEWS),
+        Role("cra", "Clinical research associate (monitor)", True, _MONITORING_VIEWS | {"view:drafting"}),
         Role("sponsor", "Sponsor reviewer", True, _MONITORING_VIEWS | {"view:capa"}),
         Role("data_manager", "Data manager", True,
              frozenset({"view:overview", "view:data_quality", "view:rbm", "view:data", "load_data", "review_quality"})),

@@ -107,6 +107,12 @@ def _demographic_dimensions(ctx: "PageContext") -> Mapping[str, str]:
     return DIMENSION_LABELS
 
 
+def _drafting_params() -> tuple[Param, ...]:
+    from analytics.drafting.page_params import PARAMS
+
+    return PARAMS
+
+
 def _countries(ctx: "PageContext") -> Mapping[str, str]:
     from analytics.frame.filters import country_labels
 
@@ -143,6 +149,8 @@ PAGES: tuple[PageSpec, ...] = (
         ),
         filter_note="Monthly snapshots always end at the data's as-of date, so the date filters do not apply here.",
     ),
+    PageSpec("drafting", "pages/drafting.py", "Drafting", ":material/edit_document:", "drafting", filters=(),
+             params=_drafting_params(), has_charts=False),
     PageSpec("data", "pages/data.py", "Data", ":material/database_upload:", "data", filters=(), has_charts=False),
 )
 
