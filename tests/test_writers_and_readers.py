@@ -118,3 +118,22 @@ def test_an_import_killed_at_any_point_leaves_the_warehouse_as_it_was(tiny_db: P
     assert not list(tmp_path.glob("*.building*"))
     with warehouse.inspect(db) as con:
         assert con.execute("SELECT count(*) FROM main.subjects WHERE study_id = 'PILOT01'").fetchone()[0] == 306
+
+
+def test_query_texts_checked_from_many_threads_at_once_all_pass() -> None:
+    """Streamlit serves each session in a thread; the first view of a page checks new query texts."""
+    errors: list[BaseException] = []
+
+    def check(worker: int) -> None:
+        for i in range(300):
+            try:  # distinct texts, so each call parses (the check is cached per text)
+                warehouse.check_query_text(f"SELECT {worker} AS w, {i} AS i FROM subjects")
+            except BaseException as exc:  # noqa: BLE001 - every error is a failure here
+                errors.append(exc)
+
+    threads = [threading.Thread(target=check, args=(w,)) for w in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == [], errors[:3]

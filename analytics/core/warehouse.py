@@ -511,8 +511,13 @@ def _missing(path: Path) -> WarehouseError:
     )
 
 
-def _instance(path: Path, blinded: bool) -> _ReaderInstance:
-    """The live reader instance for ``path``; a swapped file gets a new one, the old retires."""
+def _instance(path: Path, blinded: bool) -> tuple[_ReaderInstance, duckdb.DuckDBPyConnection]:
+    """The live reader instance for ``path`` and a cursor on it; a swapped file gets a new one, the
+    old retires once its last cursor is released.
+
+    The cursor is taken under the instances' lock: another thread's swap could otherwise retire and
+    close the instance between the lookup and the first query.
+    """
     key = (str(path), blinded)
     try:
         identity = _file_identity(path)
@@ -521,12 +526,13 @@ def _instance(path: Path, blinded: bool) -> _ReaderInstance:
     with _INSTANCES_LOCK:
         cached = _INSTANCES.get(key)
         if cached and cached[0] == identity:
-            return cached[1]
+            return cached[1], cached[1].acquire()
         fresh = _ReaderInstance(path, blinded)
         _INSTANCES[key] = (identity, fresh)
+        cursor = fresh.acquire()
     if cached:
         cached[1].retire()
-    return fresh
+    return fresh, cursor
 
 
 @lru_cache(maxsize=4096)
@@ -541,7 +547,9 @@ def check_query_text(sql: str) -> frozenset[str]:
     statements = duckdb.extract_statements(sql)
     if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
         raise QueryRefused("only a single SELECT statement may be run through the query layer")
-    tree = json.loads(_PARSER.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()[0])
+    # One parser connection serves every thread: a DuckDB connection runs one call at a time.
+    with _PARSER_LOCK:
+        tree = json.loads(_PARSER.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()[0])
     if tree.get("error"):
         raise QueryRefused(f"the query could not be parsed: {tree.get('error_message')}")
     stack: list[object] = [tree]
@@ -567,6 +575,7 @@ def check_query_text(sql: str) -> frozenset[str]:
 
 
 _PARSER = duckdb.connect(":memory:")
+_PARSER_LOCK = threading.Lock()
 _PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -640,8 +649,7 @@ class Warehouse:
                 QUERY_TIMINGS.setdefault(_calling_function(), []).append(time.perf_counter() - started)
 
     def _execute(self, sql: str, params: dict[str, object] | list[object], blinded: bool) -> pd.DataFrame:
-        instance = _instance(Path(self.path), blinded)
-        cursor = instance.acquire()
+        instance, cursor = _instance(Path(self.path), blinded)
         try:
             return cursor.execute(sql, params).df()
         finally:
