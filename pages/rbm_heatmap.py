@@ -7,6 +7,7 @@ import streamlit as st
 
 from analytics.display.formats import as_of_label
 from analytics.frame import widgets
+from analytics.frame.access import download_button
 from analytics.frame.session import current_context
 from analytics.kri import figures, service, tables
 
@@ -57,8 +58,8 @@ with st.expander("What each KRI measures"):
 with st.expander("Site ranking and flags"):
     table = tables.site_ranking_table(sites, labels, method)
     st.dataframe(table, hide_index=True, width="stretch")
-    st.download_button("Download the site ranking (CSV)", table.to_csv(index=False).encode(), "site_ranking.csv",
-                       "text/csv", key="download_ranking")
+    download_button(ctx, "Download the site ranking (CSV)", lambda table=table: table.to_csv(index=False), "site_ranking.csv",
+                    "text/csv", key="download_ranking")
 
 with st.expander("Country roll-up"):
     rollup = tables.country_rollup_table(service.country_rollup(ctx.warehouse, ctx.scope, ctx.filters, method))
@@ -96,9 +97,12 @@ st.caption(f"{spec.definition} Funnel limits show the spread sampling alone woul
 st.markdown("**Flag history**")
 st.dataframe(tables.flag_history_table(history, spec), hide_index=True, width="stretch")
 
-breakdown = service.kri_breakdown(ctx.warehouse, ctx.scope, ctx.filters, focus, spec.breakdown or "ae_body_system")
 st.markdown(f"**Breakdown by {tables.BREAKDOWN_LABELS[spec.breakdown or 'ae_body_system']}**")
-st.dataframe(tables.breakdown_table(breakdown), hide_index=True, width="stretch")
+if ctx.scope.subject_level:
+    breakdown = service.kri_breakdown(ctx.warehouse, ctx.scope, ctx.filters, focus, spec.breakdown or "ae_body_system")
+    st.dataframe(tables.breakdown_table(breakdown), hide_index=True, width="stretch")
+else:  # a category with one or two events at a site points at the subjects behind it
+    st.caption("Not shown to your role: a site's counts by category can point at individual subjects.")
 
 st.markdown("**Atypical-data tests**")
 atypical = service.atypical_sites(ctx.warehouse, ctx.scope, ctx.filters)

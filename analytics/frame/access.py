@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import streamlit as st
@@ -26,6 +27,7 @@ from analytics.core.settings import load_settings
 
 if TYPE_CHECKING:
     from analytics.frame.session import PageContext
+    from analytics.importers.staging import PreparedLoad
 
 # The audit actions of access (object types in brackets): sign_in, sign_in_failed, sign_out and
 # session_timeout [user]; export [download]; data_load [warehouse]. Presentation locks are rows of
@@ -60,6 +62,16 @@ def audit(actor: str, action: str, object_type: str, object_id: str, scope: obje
           payload: object = None, url: str | None = None) -> AuditEntry:
     """Write one audit record of access (see the actions above)."""
     return records_store(url).audit(actor or ANONYMOUS, action, object_type, object_id or "-", scope, payload)
+
+
+def audit_load(actor: str, scope: object, db_path: str | Path, load: "PreparedLoad", outcome: str,
+               seconds: float | None = None) -> AuditEntry:
+    """The audit record of a confirmed load: ``outcome`` ``loaded`` or ``refused`` (at commit)."""
+    return audit(actor, DATA_LOAD, "warehouse", Path(db_path).name, scope,
+                 {"outcome": outcome, "warehouse": str(db_path), "source_type": load.source_type,
+                  "description": load.description, "studies": sorted(load.touched_studies()),
+                  "rows": load.row_counts(), "files": [{"name": f.name, "sha256": f.sha256} for f in load.files],
+                  "seconds": seconds})
 
 
 def _as_bytes(content: bytes | str) -> bytes:
