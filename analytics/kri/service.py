@@ -61,9 +61,10 @@ def _persistence(cells: pd.DataFrame) -> pd.DataFrame:
     run_length = np.where(values.all(1), values.shape[1], np.argmin(values, axis=1))
     previous = values[:, 1] if values.shape[1] > 1 else np.zeros(len(values), dtype=bool)
     z = cells.pivot_table(index=["study_site_id", "kri"], columns="snap", values="z", aggfunc="first")
-    trend = z.reindex(table.index).apply(lambda r: [None if pd.isna(v) else round(float(v), 2) for v in r], axis=1)
+    # Row by row, so a study whose every z is missing (too little data) gives empty histories, not an error.
+    trend = [[None if pd.isna(v) else round(float(v), 2) for v in row] for row in z.reindex(table.index).to_numpy()]
     return pd.DataFrame({"months_flagged": run_length, "new_flag": values[:, 0] & ~previous,
-                         "z_history": trend.to_numpy()}, index=table.index).reset_index()
+                         "z_history": trend}, index=table.index).reset_index()
 
 
 @cached
@@ -117,8 +118,9 @@ def alert_burden(cells: pd.DataFrame, sites: pd.DataFrame, method: str) -> dict[
                              stats.norm.cdf(k.funnel_thresholds[0]) + stats.norm.sf(k.funnel_thresholds[3]))
                       for k in CATALOGUE}
         ok = cells[cells["flag"] >= 0]
-        amber_p = ok["kri"].map({k: v[0] for k, v in spec_rates.items()})
-        red_p = ok["kri"].map({k: v[1] for k, v in spec_rates.items()})
+        # As floats even when no cell is evaluable (an empty map keeps the text dtype of the KRI ids).
+        amber_p = ok["kri"].map({k: v[0] for k, v in spec_rates.items()}).astype("float64")
+        red_p = ok["kri"].map({k: v[1] for k, v in spec_rates.items()}).astype("float64")
         none_amber = np.exp(np.log1p(-amber_p).groupby(ok["study_site_id"]).sum())
         none_red = np.exp(np.log1p(-red_p).groupby(ok["study_site_id"]).sum())
         expected_any, expected_red = float((1 - none_amber).sum()), float((1 - none_red).sum())
