@@ -169,19 +169,18 @@ def current_claim(settings: Settings) -> Claim:
 # --- screens shown instead of pages ----------------------------------------------------------------
 
 
-def _nothing() -> None:
-    return None
-
-
 def stop_with(draw: Callable[[], None]) -> NoReturn:
-    """Draw ``draw`` instead of any page, with a navigation of no page, and stop the script.
+    """Draw ``draw`` instead of any page, as the only page of the navigation, and stop the script.
 
-    Registering a navigation keeps Streamlit out of its pages-directory mode, so no URL runs a page
-    file while nobody is signed in.
+    Being the navigation's one page keeps Streamlit out of its pages-directory mode (no URL runs a
+    page file while nobody is signed in), and its widgets keep one identity whatever URL was asked for.
     """
-    st.title("CRO Workbench")
-    draw()
-    st.navigation([st.Page(_nothing, title="Sign in", url_path="signin", default=True)], position="hidden")
+
+    def sign_in() -> None:
+        st.title("CRO Workbench")
+        draw()
+
+    st.navigation([st.Page(sign_in, title="Sign in", url_path="signin", default=True)], position="hidden").run()
     st.stop()
     raise AssertionError("st.stop returned")  # for type checkers: st.stop never returns
 
