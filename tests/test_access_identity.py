@@ -205,6 +205,8 @@ HEADER = {"X-Forwarded-Email": "ana@cro.example"}
     (("10.1.2.3",), {}, "10.1.2.3", "", False),
     (("10.1.2.3",), {"x-forwarded-email": "ana\x00@cro.example"}, "10.1.2.3", "", False),
     (("10.1.2.3",), {"x-forwarded-email": "a" * 400}, "10.1.2.3", "", False),
+    (("10.1.2.3",), [("X-Forwarded-Email", "ana@cro.example"), ("x-forwarded-email", "eve@x.org")],
+     "10.1.2.3", "", False),  # a browser's own header next to the proxy's
 ])
 def test_the_trusted_header_is_believed_only_from_the_proxy(proxies, headers, address, forwarded, accepted) -> None:
     claim = signin.header_claim(_settings(identity_mode="header", trusted_proxies=proxies), headers, address, forwarded)

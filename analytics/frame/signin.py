@@ -23,7 +23,7 @@ import datetime as dt
 import ipaddress
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -94,10 +94,11 @@ def _covered(address: ipaddress.IPv4Address | ipaddress.IPv6Address | ipaddress.
     return any(address in n for n in networks)
 
 
-def header_claim(settings: Settings, headers: Mapping[str, str], ip_address: str | None,
+def header_claim(settings: Settings, headers: Mapping[str, str] | Iterable[tuple[str, str]], ip_address: str | None,
                  forwarded_allow_ips: str | None) -> Claim:
     """The user an SSO proxy names in ``settings.identity_header``, if this connection is the proxy's.
 
+    ``headers`` are the connection's headers (a mapping, or (name, value) pairs with repeats);
     ``ip_address`` is the connection's address as Streamlit reports it (None for loopback).
     Streamlit's server (uvicorn) replaces that address by an ``X-Forwarded-For`` value when the
     peer is in ``FORWARDED_ALLOW_IPS`` (default loopback), so the header is accepted only when every
@@ -118,8 +119,9 @@ def header_claim(settings: Settings, headers: Mapping[str, str], ip_address: str
     if not any(_covered(a, proxies) for a in peer):
         return Claim("header", None, refusal="Sign-in headers are accepted only from the sign-in proxy; this "
                      "connection did not come through it.")
-    value = next((v for k, v in headers.items() if k.lower() == settings.identity_header.lower()), None)
-    sign_in_id = _clean_id(value)
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    values = [v for k, v in pairs if k.lower() == settings.identity_header.lower()]
+    sign_in_id = _clean_id(values[0]) if len(values) == 1 else None  # a repeated header is ambiguous: refused
     if sign_in_id is None:
         return Claim("header", None, refusal="The sign-in proxy did not say who you are; sign in through your "
                      "company's sign-in page.")
@@ -161,7 +163,8 @@ def current_claim(settings: Settings) -> Claim:
     if settings.identity_mode == "oidc":
         return oidc_claim(st.user.to_dict())
     if settings.identity_mode == "header":
-        return header_claim(settings, dict(st.context.headers), _connection_address(),
+        pairs = [(name, value) for name in st.context.headers for value in st.context.headers.get_all(name)]
+        return header_claim(settings, pairs, _connection_address(),
                             os.environ.get("FORWARDED_ALLOW_IPS"))
     return local_claim(settings, _connection_address())
 
