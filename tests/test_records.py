@@ -100,7 +100,7 @@ def test_an_append_is_kept_with_its_actor_and_utc_time_and_audited(store: Record
         1, "dm@cro.example", "append", TABLE, "F-1")
     assert entry["recorded_at"].to_pydatetime() == written.recorded_at
     assert json.loads(entry["scope"]) == {"sponsor_ids": ["SP01"], "study_ids": None, "study_site_ids": None,
-                                          "blinded": True}
+                                          "blinded": True, "subject_level": True}
     payload = json.loads(entry["payload"])
     assert payload == {"table": TABLE, "record_id": written.record_id, "version": 1, "row": disposition()}
     assert entry["payload_sha256"] == sha256_hex(entry["payload"])
@@ -344,7 +344,7 @@ def test_a_database_at_a_newer_revision_is_refused_with_a_clear_message(
         fill_audit(store, 1)
     tamper(records_url, "UPDATE alembic_version SET version_num = '0099_from_the_future'")
     with pytest.raises(RecordsError, match=r"at revision '0099_from_the_future', newer than this release knows "
-                                           r"\(its newest is '0002'\).*nothing was changed"):
+                                           rf"\(its newest is '{records.head_revision()}'\).*nothing was changed"):
         RecordsStore(records_url)
     assert main(["records", "verify", "--url", records_url]) == 2
     assert "newer than this release knows" in capsys.readouterr().err
