@@ -245,7 +245,8 @@ def _identity_panel(wh: Warehouse, signed_in: identity.User, user: identity.User
     sb.caption(f"Signed in as **{user.name}** · {user.role.label}"
                + (" · blinded" if user.scope.blinded else " · unblinded"))
     if settings.identity_mode == "local":
-        sb.markdown(":orange-badge[:material/computer: Local mode: one user on this machine, no sign-in]")
+        sb.markdown(":orange-badge[:material/computer: Local mode]")
+        sb.caption("One user on this machine, without sign-in.")
     if user.presenting_sponsor:
         options = filter_options(wh, user.scope)
         name = next(iter(options.loc[options["sponsor_id"] == user.presenting_sponsor, "sponsor_name"]), "")
