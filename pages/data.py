@@ -10,9 +10,9 @@ import os
 import shutil
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 
+from analytics.importers import provenance
 from analytics.importers.report import ImportRefused
 from analytics.importers.sources import DEFAULT_MAX_FILE_MB, Limits, is_inside
 from analytics.importers.staging import PreparedLoad, commit
@@ -24,10 +24,10 @@ IMPORT_ROOT_ENV = "CRO_IMPORT_ROOT"
 DEFAULT_IMPORT_ROOT = Path(__file__).resolve().parent.parent / "data" / "incoming"
 KINDS = {
     "sdtm": "CDISC SDTM study (XPORT, CSV or Dataset-JSON)",
-    "ctgov": "ClinicalTrials.gov export (Download CSV or API v2 JSON)",
+    "ctgov": "ClinicalTrials.gov export (Download CSV, Download JSON zip, or API v2 JSON)",
     "tables": "Operational tables (CSV or Parquet, see the import contract)",
 }
-UPLOAD_TYPES = {"sdtm": ["xpt", "csv", "json"], "ctgov": ["csv", "json"], "tables": ["csv", "parquet"]}
+UPLOAD_TYPES = {"sdtm": ["xpt", "csv", "json"], "ctgov": ["csv", "json", "zip"], "tables": ["csv", "parquet"]}
 STATE_LOAD, STATE_DIR = "data_page_prepared_load", "data_page_upload_dir"
 
 
@@ -76,7 +76,7 @@ def _prepare(kind: str, source: Path, options: dict, limits: Limits, db_path: st
         return prepare_sdtm(source, db_path, sdtm_options)
     if kind == "ctgov":
         if source.is_dir():
-            files = sorted(p for p in source.iterdir() if p.suffix.lower() in (".csv", ".json"))
+            files = sorted(p for p in source.iterdir() if p.suffix.lower() in (".csv", ".json", ".zip"))
             source = files[0] if len(files) == 1 else source
         return prepare_ctgov(source, options["therapeutic_area"] or None, limits, scope=ctx.scope)
     return prepare_tables(source, db_path, limits, ctx.scope)
@@ -84,25 +84,25 @@ def _prepare(kind: str, source: Path, options: dict, limits: Limits, db_path: st
 
 def _show_report(ctx, load: PreparedLoad) -> None:
     report = load.report
-    issues = report.to_frame().astype({"file": "string", "column": "string", "message": "string",
-                                       "expected": "string", "found": "string"})
-    counts = issues["severity"].value_counts()
     cols = st.columns(4)
-    cols[0].metric("Errors", int(counts.get("error", 0)), help="Any error refuses the whole load")
-    cols[1].metric("Warnings", int(counts.get("warning", 0)))
-    cols[2].metric("Rejected rows", report.rejected_rows(), help="Rows left out of the load (listed below)")
+    cols[0].metric("Errors", f"{report.count('error'):,}", help="Any error refuses the whole load")
+    cols[1].metric("Warnings", f"{report.count('warning'):,}")
+    cols[2].metric("Rows left out", f"{report.rejected_rows():,}", help="Rows left out of the load (listed below)")
     cols[3].metric("Rows to load", f"{sum(report.rows_staged.values()):,}")
     if report.refused:
         st.error("This load is refused: fix the errors below and validate again. Nothing was written.",
                  icon=":material/block:")
+    if report.datasets:
+        st.markdown("**Per source dataset**")
+        st.dataframe(provenance.dataset_table(report), hide_index=True, key="dataset_counts")
     if report.rows_staged:
-        staged = pd.DataFrame({"table": list(report.rows_staged), "rows": list(report.rows_staged.values())})
-        st.dataframe(staged, hide_index=True, key="staged_rows")
-    if len(issues):
-        st.dataframe(issues, hide_index=True, key="validation_issues",
-                     column_config={"rejected": st.column_config.CheckboxColumn("rejected")})
-        access.download_button(ctx, "Download the full report (CSV)", lambda issues=issues: issues.to_csv(index=False),
-                               "import_report.csv", "text/csv", key="download_import_report")
+        st.dataframe(provenance.staged_table(report), hide_index=True, key="staged_rows")
+    findings = provenance.findings_table(report)
+    if len(findings):
+        st.markdown("**Findings** (the first examples of each rule; the last column counts them all)")
+        st.dataframe(findings, hide_index=True, key="validation_issues")
+        access.download_button(ctx, "Download the report (CSV)", lambda: findings.to_csv(index=False),
+                               "import_report.csv", "text/csv", key="download_report")
 
 
 def _audit_load(ctx, load: PreparedLoad, outcome: str, seconds: float | None = None) -> None:
@@ -164,6 +164,14 @@ def _load_tab() -> None:
     _show_report(ctx, load)
     if load.report.refused:
         return
+    if load.needs_confirmation:
+        st.warning("This re-import removes more than a tenth of a study's rows in some tables: "
+                   + "; ".join(shrink.text() for shrink in load.shrinks)
+                   + ". Check that the delivery is complete; confirm below to load it anyway.", icon=":material/warning:")
+        if st.button("I checked: remove these rows and load", key="import_confirm_shrink"):
+            load.confirm_shrink()
+            st.rerun()
+        return
     if st.button("Confirm load", type="primary", key="import_confirm"):
         with st.status("Loading into the warehouse…", expanded=True) as status:
             try:
@@ -182,44 +190,20 @@ def _load_tab() -> None:
 
 def _loaded_tab() -> None:
     ctx = current_context()
-    studies = ctx.warehouse.query(
-        ctx.scope,
-        """
-        SELECT st.study_id, st.protocol_id, st.sponsor_id, st.title, st.data_source,
-               count(p.file_name) AS files, max(p.imported_at) AS imported_at,
-               any_value(p.importer_version) AS importer_version
-        FROM scoped_studies st
-        LEFT JOIN data_provenance p ON p.study_id = st.study_id
-        GROUP BY ALL
-        ORDER BY imported_at DESC NULLS LAST, st.study_id
-        """,
-    )
+    studies = provenance.study_provenance(ctx.warehouse, ctx.scope)
     st.subheader("Studies and where their data came from")
     st.dataframe(studies, hide_index=True, key="loaded_studies")
-    imported = studies[studies["files"] > 0]
+    imported = studies[studies["Files"] > 0]
     if len(imported):
-        chosen = st.selectbox("Source files of study", list(imported["study_id"]), key="provenance_study")
-        files = ctx.warehouse.query(
-            ctx.scope,
-            """
-            SELECT p.file_name, p.source_type, p.row_count, p.rejected_rows, p.sha256, p.imported_at,
-                   p.importer_version, p.notes
-            FROM data_provenance p JOIN scoped_studies USING (study_id)
-            WHERE p.study_id = $study
-            ORDER BY p.file_name
-            """,
-            {"study": chosen},
-        )
-        st.dataframe(files, hide_index=True, key="provenance_files")
-        if (studies.loc[studies["study_id"] == chosen, "data_source"] == "sdtm").any():
+        chosen = st.selectbox("Source files of study", list(imported["Study"]), key="provenance_study",
+                              format_func=dict(zip(imported["Study"], imported["Protocol"])).get)
+        st.dataframe(provenance.source_files(ctx.warehouse, ctx.scope, chosen), hide_index=True,
+                     key="provenance_files")
+        if (studies.loc[studies["Study"] == chosen, "Source"] == provenance.SOURCE_NAMES["sdtm"]).any():
             st.info("This study comes from SDTM, which carries no eCRF entry dates, queries, monitoring visits, "
                     "quality events or CAPAs: pages show those facts as absent for it, not as zero.",
                     icon=":material/info:")
-    trials = ctx.warehouse.query(
-        ctx.scope,
-        "SELECT file_name, row_count, rejected_rows, sha256, imported_at, importer_version "
-        "FROM data_provenance WHERE source_type = 'ctgov' ORDER BY imported_at DESC"
-    )
+    trials = provenance.benchmark_files(ctx.warehouse, ctx.scope)
     st.subheader("ClinicalTrials.gov benchmark files")
     if trials.empty:
         st.caption("No ClinicalTrials.gov export loaded yet.")

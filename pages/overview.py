@@ -53,7 +53,8 @@ with right:
 
 st.subheader("Studies")
 table = portfolio.study_table(studies, ctx.filter_params(), links)
-st.dataframe(table, hide_index=True, column_config=portfolio.STUDY_TABLE_CONFIG, key="study_table")
+st.dataframe(table, hide_index=True, column_config=portfolio.STUDY_TABLE_CONFIG, key="study_table",
+             height="content" if len(table) <= 25 else "auto")
 notes = []
 if filters.country_codes or filters.study_site_ids:
     notes.append("With a country or site filter, a study's target and plan are the chosen sites' share of its "
@@ -70,6 +71,8 @@ download_button(ctx, "Download the study table (CSV)",
 
 st.subheader("Milestones at risk")
 if milestones.empty:
-    st.success("No milestone is overdue or due within 90 days without being reached.")
+    st.success("No milestone is overdue, due within 90 days, or forecast to miss its plan.")
 else:
     st.dataframe(portfolio.milestone_table(milestones), hide_index=True, key="milestone_table")
+    st.caption("Overdue and due-soon milestones, and every last-patient-in, last-visit and database-lock milestone "
+               f"the enrollment forecast gives less than a {portfolio.FORECAST_RISK:.0%} chance of meeting its plan.")

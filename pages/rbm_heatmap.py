@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from analytics.display import exports
 from analytics.display.formats import as_of_label
 from analytics.frame import widgets
 from analytics.frame.access import download_button
@@ -52,21 +53,35 @@ st.caption(f"Rows: the {len(shown)} sites with the strongest combined evidence f
            "Amber and red are calibrated so a site without problems shows any amber with 10% and any red with 1% "
            "probability; grey cells have too few expected events to judge. Click a cell to open its drill-down.")
 
+for note in tables.mostly_grey(cells[cells["study_site_id"].isin(set(shown["study_site_id"]))]):
+    st.caption(note)
+ranking = tables.site_ranking_table(sites, labels, method)
+rollup = tables.country_rollup_table(service.country_rollup(ctx.warehouse, ctx.scope, ctx.filters, method))
+e1, e2 = st.columns(2)
+# Built on click: a portfolio's heatmap has thousands of rows and is not needed on every rerun.
+download_button(ctx, "Download the heatmap (CSV)",
+                lambda: exports.to_csv(tables.heatmap_table(cells, list(sites["study_site_id"]), labels)),
+                "rbm_heatmap.csv", "text/csv", key="download_heatmap_csv", container=e1)
+download_button(ctx, "Download heatmap, ranking and country roll-up (Excel)",
+                lambda: exports.to_excel({"Heatmap": tables.heatmap_table(cells, list(sites["study_site_id"]), labels),
+                                          "Site ranking": ranking, "Country roll-up": rollup}),
+                "rbm_heatmap.xlsx", exports.EXCEL_MIME, key="download_heatmap_xlsx", container=e2)
+
 with st.expander("What each KRI measures"):
     st.dataframe(tables.kri_catalogue_table(), hide_index=True, width="stretch")
 
 with st.expander("Site ranking and flags"):
-    table = tables.site_ranking_table(sites, labels, method)
-    st.dataframe(table, hide_index=True, width="stretch")
-    download_button(ctx, "Download the site ranking (CSV)", lambda table=table: table.to_csv(index=False), "site_ranking.csv",
+    st.dataframe(ranking, hide_index=True, width="stretch")
+    download_button(ctx, "Download the site ranking (CSV)", lambda: exports.to_csv(ranking), "site_ranking.csv",
                     "text/csv", key="download_ranking")
 
 with st.expander("Country roll-up"):
-    rollup = tables.country_rollup_table(service.country_rollup(ctx.warehouse, ctx.scope, ctx.filters, method))
     if rollup.empty:
         st.info("No flagged site in any country of the chosen studies.")
     else:
         st.dataframe(rollup, hide_index=True, width="stretch")
+        download_button(ctx, "Download the country roll-up (CSV)", lambda: exports.to_csv(rollup),
+                        "country_rollup.csv", "text/csv", key="download_rollup")
 
 # --- drill-down ---------------------------------------------------------------------------------
 st.subheader("Drill-down")

@@ -128,3 +128,32 @@ def test_overview_risk_signals_match_the_heatmap(app_env, monkeypatch) -> None:
     table = at.dataframe[0].value
     assert int(table["Red-flag sites"].sum()) == red
     assert table["Risk view"].str.contains("rbm_heatmap\\?study=ST0").all()
+
+
+@pytest.fixture(scope="module")
+def dm_only_db(demo_db: Path, shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo plus a study imported from an SDTM folder that holds only DM (subjects, no events)."""
+    import shutil
+
+    from analytics.core import warehouse
+    from analytics.importers.sdtm import SdtmOptions, prepare_sdtm
+    from analytics.importers.staging import commit
+
+    root = tmp_path_factory.mktemp("dm_only")
+    folder = root / "sdtm"
+    folder.mkdir()
+    shutil.copyfile(shared_data / "sdtm" / "cdiscpilot01" / "dm.xpt", folder / "dm.xpt")
+    db = warehouse.copy_warehouse(demo_db, root / "warehouse.duckdb")
+    commit(prepare_sdtm(folder, db, SdtmOptions(study_id="DMONLY")), db)
+    warehouse.close_all()
+    return db
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.key)
+def test_every_page_handles_a_study_with_only_demographics(page, dm_only_db, monkeypatch) -> None:
+    monkeypatch.setenv("CRO_WAREHOUSE", str(dm_only_db))
+    at = _run("admin", monkeypatch, {"study": ["DMONLY"]} if "study" in page.filters else None)
+    at.switch_page(page.path)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]

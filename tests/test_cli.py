@@ -62,9 +62,9 @@ def test_migrate_moves_arms_out_of_an_older_file_and_refreshes(tiny_db: Path, tm
 
 def test_bench_reports_every_page(tiny_db: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "bench.json"
-    code = main(["bench", "--db", str(tiny_db), "--out", str(out), "--runs", "1", "--user", "admin"])
+    # The exit code says whether the speed targets were met: timing, not correctness, so not asserted here.
+    main(["bench", "--db", str(tiny_db), "--out", str(out), "--runs", "1", "--user", "admin"])
     report = json.loads(out.read_text())
-    assert code == 0, report
     from analytics.frame.pages import PAGES
 
     views = [p["page"] for p in report["pages"]]
@@ -72,7 +72,13 @@ def test_bench_reports_every_page(tiny_db: Path, tmp_path: Path, capsys) -> None
     assert report["pages"][-1]["title"] == "RBM heatmap drill-down"
     assert all(p["cold_seconds"] > 0 and p["warm_seconds"] > 0 and not p["errors"] for p in report["pages"])
     assert report["slowest_analytics_calls"] and report["peak_memory_mib"] > 0
-    assert "cold s" in capsys.readouterr().out
+    import shutil
+
+    if shutil.which("chromium"):  # every view was also timed in the browser, to its last chart
+        assert [b["page"] for b in report["browser"]] == [p["page"] for p in report["pages"]]
+        assert all(b["browser_seconds"] > 0 for b in report["browser"])
+    printed = capsys.readouterr().out
+    assert "cold s" in printed and ("headless Chromium" in printed or not shutil.which("chromium"))
 
 
 def test_bench_enrollment_prints_the_simulation_time(tmp_path: Path, capsys) -> None:

@@ -145,3 +145,16 @@ def test_heatmap_shows_every_pilot_site(pilot_db: Path, monkeypatch: pytest.Monk
     traces = json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
     assert len({y for t in traces for y in t["y"]}) == 17
     assert "AE rate" in {x for t in traces for x in t["x"]}
+
+
+def test_a_derived_table_of_an_older_layout_is_rebuilt_on_refresh(tiny_db: Path, tmp_path: Path) -> None:
+    db = warehouse.copy_warehouse(tiny_db, tmp_path / "w.duckdb")
+    with duckdb.connect(str(db)) as con:  # as an earlier build of this release laid it out
+        con.execute("ALTER TABLE derived.kri_cells DROP COLUMN z_history")
+    with warehouse.modify_aside(db) as con:
+        outcomes = {o.result: o for o in derived.refresh(con, REGISTRY)}
+    assert outcomes["kri"].studies and not outcomes["atypical"].studies
+    with warehouse.inspect(db) as con:
+        columns = [r[0] for r in con.execute("DESCRIBE derived.kri_cells").fetchall()]
+    assert "z_history" in columns
+    assert derived.freshness(Warehouse.open(db), AccessScope(), NO_FILTER, KRI_RESULT).ok

@@ -60,9 +60,9 @@ def test_the_data_page_shows_a_missing_key_column_as_an_error(seeded, tmp_path, 
     at.text_input(key="import_folder").input("nokey").run()
     at.button(key="import_validate").click().run()
     assert not at.exception
-    issues = next(d.value for d in at.dataframe if "severity" in d.value.columns)
+    issues = next(d.value for d in at.dataframe if "Severity" in d.value.columns)
     assert ("studies.csv", "study_id", "required column is missing") in set(
-        zip(issues["file"], issues["column"], issues["message"]))
+        zip(issues["File"], issues["Column"], issues["Finding"]))
 
 
 @pytest.mark.parametrize("bad_id, what", [("S1\x1b[31m", "ESC"), ("../../etc", "../"), ("S1\\x", "backslash")])

@@ -374,3 +374,36 @@ def test_race_ethnicity_and_treatment_length_come_from_dm_and_tv(pilot_db):
     assert race == dm["RACE"].value_counts().to_dict()
     assert ethnicity == dm["ETHNIC"].value_counts().to_dict()
     assert days == 181  # TV: the last scheduled visit (week 26) is on study day 182, day 1 the first dose
+
+
+def test_the_data_page_holds_a_shrinking_reimport_until_a_second_click(pilot_db, tmp_path, monkeypatch):
+    from tests.import_helpers import open_page
+
+    source, _ = pilot_db
+    db = warehouse.copy_warehouse(source, tmp_path / "w.duckdb")
+    folder = tmp_path / "incoming" / "partial"
+    folder.mkdir(parents=True)
+    for path in PILOT.iterdir():
+        if path.name != "lb.xpt":
+            shutil.copyfile(path, folder / path.name)
+    lb, _ = pyreadstat.read_xport(str(PILOT / "lb.xpt"))
+    lb.head(17_384).to_csv(folder / "lb.csv", index=False)
+    monkeypatch.setenv("CRO_WAREHOUSE", str(db))
+    monkeypatch.setenv("CRO_IMPORT_ROOT", str(tmp_path / "incoming"))
+    monkeypatch.setenv("CRO_USER", "data_manager")
+    at = open_page("pages/data.py")
+    at.radio(key="import_how").set_value("Folder on the server").run()
+    at.text_input(key="import_folder").input("partial").run()
+    at.text_input(key="import_study").input("PILOT01").run()
+    at.text_input(key="import_sponsor").input("CDISC").run()
+    at.button(key="import_validate").click().run()
+    assert not at.exception
+    before = sha256(db)
+    assert any("42,196 removed" in w.value for w in at.warning)
+    assert not [b for b in at.button if b.key == "import_confirm"]  # the first click cannot load it
+    at.button(key="import_confirm_shrink").click().run()
+    at.button(key="import_confirm").click().run()
+    assert any("Loaded" in s.value for s in at.success), [e.value for e in at.error]
+    close_all()
+    assert sha256(db) != before
+    assert scalar(db, "SELECT count(*) FROM main.measurements WHERE study_id = 'PILOT01' AND domain = 'LB'") == 17_384

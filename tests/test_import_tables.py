@@ -223,9 +223,9 @@ def test_data_page_shows_the_errors_of_a_refused_load_and_refuses_folders_outsid
     at.text_input(key="import_folder").input("bad").run()
     at.button(key="import_validate").click().run()
     assert any("This load is refused" in e.value for e in at.error)
-    issues = _frame_with(at, "severity")
-    row = issues[issues["severity"] == "error"].iloc[0]
-    assert (row["file"], row["row"], row["column"], row["found"]) == ("sites.csv", 1, "country_code", "XX")
+    issues = _frame_with(at, "Severity")
+    row = issues[issues["Severity"] == "Error"].iloc[0]
+    assert (row["File"], row["Row"], row["Column"], row["Found"]) == ("sites.csv", "1", "country_code", "XX")
     assert not [b for b in at.button if b.key == "import_confirm"]
     at.text_input(key="import_folder").input(str(tmp_path / "seed")).run()
     at.button(key="import_validate").click().run()
@@ -240,5 +240,6 @@ def test_data_page_lists_provenance_for_roles_that_cannot_load(tmp_path, monkeyp
     assert not at.exception
     assert any("may not load data" in w.value for w in at.warning)
     assert not [r for r in at.radio if r.key == "import_kind"]
-    studies = _frame_with(at, "data_source")
-    assert studies.set_index("study_id").at["STX-1", "data_source"] == "tables"
+    studies = _frame_with(at, "Source")
+    assert studies.set_index("Study").at["STX-1", "Source"] == "Operational tables"
+

@@ -88,3 +88,25 @@ def test_a_site_without_enrollment_ranks_below_every_enrolling_site_of_its_study
             assert silent.min() > enrolling.max()
             assert order.loc[silent, "Overall percentile"].isna().all()
             assert (order.loc[silent, "Assessment"] == "No enrollment yet").all()
+
+
+def test_the_heatmap_exports_as_csv_and_an_excel_workbook(warehouse_env):
+    import io
+
+    import pandas as pd
+
+    at = _page("pages/rbm_heatmap.py")
+    buttons = {b.key: b for b in at.get("download_button")}
+    assert {"download_heatmap_csv", "download_heatmap_xlsx"} <= set(buttons)
+    ctx = at.session_state["_cro_page_context"]
+    from analytics.kri import service, tables
+
+    cells, sites = service.kri_tables(ctx.warehouse, ctx.scope, ctx.filters, "calibrated")
+    labels = service.site_labels(ctx.warehouse, ctx.scope, ctx.filters)
+    grid = tables.heatmap_table(cells, list(sites["study_site_id"]), labels)
+    assert list(grid.columns[:2]) == ["Site", "AE rate"] and len(grid) == len(sites)
+    assert set(grid["AE rate"]) <= {"Red", "Amber", "No signal", "Insufficient data", "—"}
+    from analytics.display.exports import to_excel
+
+    workbook = pd.read_excel(io.BytesIO(to_excel({"Heatmap": grid})), sheet_name=None)
+    assert list(workbook) == ["Heatmap"] and workbook["Heatmap"].shape == grid.shape

@@ -66,12 +66,13 @@ def test_filter_options_are_scoped(demo_db: Path) -> None:
 
 def test_foreign_and_unknown_ids_get_the_same_message(demo_db: Path) -> None:
     wh = Warehouse.open(demo_db)
-    options = filter_options(wh, AccessScope(sponsor_ids=frozenset({"SP01"})))
+    sponsor = AccessScope(sponsor_ids=frozenset({"SP01"}))
+    options = filter_options(wh, sponsor)
     foreign = sorted(set(filter_options(wh, AccessScope())["study_id"]) - set(options["study_id"]))[0]
     own = sorted(options["study_id"])[0]
     filters, _, problems = validate_filters(
-        {"study": [own, foreign, "ST999"], "from": ["2025-13-01"], "site": ["x'; DROP TABLE studies; --"]}, options,
-        GLOBAL_FILTERS)
+        {"study": [own, foreign, "ST999"], "from": ["2025-13-01"], "site": ["x'; DROP TABLE studies; --"]}, wh,
+        sponsor, GLOBAL_FILTERS)
     assert filters.study_ids == (own,)
     assert filters.date_from is None
     assert problems[0] == f"Study '{foreign}' is not available to you; it was removed from the filters."
@@ -81,11 +82,13 @@ def test_foreign_and_unknown_ids_get_the_same_message(demo_db: Path) -> None:
 
 
 def test_reversed_date_range_is_ignored_with_a_message(demo_db: Path) -> None:
-    options = filter_options(Warehouse.open(demo_db), AccessScope())
-    filters, _, problems = validate_filters({"from": ["2026-05-01"], "to": ["2026-01-01"]}, options, GLOBAL_FILTERS)
+    wh = Warehouse.open(demo_db)
+    filters, _, problems = validate_filters({"from": ["2026-05-01"], "to": ["2026-01-01"]}, wh, AccessScope(),
+                                            GLOBAL_FILTERS)
     assert filters.date_from is None and filters.date_to is None
     assert problems == ["The date range 2026-05-01 to 2026-01-01 is reversed; it was ignored."]
-    filters, _, problems = validate_filters({"from": ["2026-01-01"], "to": ["2026-05-01"]}, options, GLOBAL_FILTERS)
+    filters, _, problems = validate_filters({"from": ["2026-01-01"], "to": ["2026-05-01"]}, wh, AccessScope(),
+                                            GLOBAL_FILTERS)
     assert (filters.date_from, filters.date_to, problems) == (dt.date(2026, 1, 1), dt.date(2026, 5, 1), [])
 
 

@@ -20,6 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, help="JSON file for the figures (required for pages)")
     p.add_argument("--runs", type=int, default=5, help="runs per figure; the median is reported (default 5)")
     p.add_argument("--user", help="user id from .streamlit/users.toml (default: the local user)")
+    p.add_argument("--no-browser", action="store_true", help="pages: skip the headless-Chromium timings")
     p.set_defaults(func=run)
 
 
@@ -38,8 +39,11 @@ def run(args: argparse.Namespace) -> int:
         print("bench pages needs --db and --out", file=sys.stderr)
         return 2
     report = bench.bench_pages(args.db, runs=args.runs, user=args.user)
+    if not args.no_browser:
+        report["browser"] = bench.bench_browser(args.db, args.user, runs=min(args.runs, 3))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
     print(bench.format_report(report))
     print(f"\nwrote {args.out}")
-    return 0 if all(p["meets_targets"] for p in report["pages"]) else 1
+    met = all(p["meets_targets"] for p in report["pages"]) and all(b["meets_target"] for b in report.get("browser", []))
+    return 0 if met else 1

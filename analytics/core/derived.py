@@ -184,6 +184,7 @@ def refresh(
         mark_changed(con, [study_id])
     outcomes = []
     for result in results:
+        _match_declared_tables(con, result)
         con.execute("DELETE FROM meta.derived_state WHERE result = $r AND NOT list_contains($ids, study_id)",
                     {"r": result.name, "ids": list(all_ids)})
         for table in result.tables:
@@ -220,6 +221,22 @@ def refresh(
         _record_state(con, result, run, rows, seconds)
         outcomes.append(RefreshOutcome(result.name, run.study_ids, reason, rows, seconds))
     return outcomes
+
+
+def _match_declared_tables(con: duckdb.DuckDBPyConnection, result: DerivedResult) -> None:
+    """Recreate a result's tables whose columns differ from their declaration (derived rows are recomputable).
+
+    The result's version includes its tables' DDL, so every study is recomputed after such a change.
+    """
+    for name in result.tables:
+        table = schema.table(name)
+        found = [r[0] for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = $s AND table_name = $t "
+            "ORDER BY ordinal_position", {"s": table.schema, "t": table.name}).fetchall()]
+        if found != [c.name for c in table.columns]:
+            con.execute(f"DROP TABLE IF EXISTS {table.qualified_name}")
+            con.execute(table.ddl())
+            con.execute("DELETE FROM meta.derived_state WHERE result = $r", {"r": result.name})
 
 
 def _record_state(con: duckdb.DuckDBPyConnection, result: DerivedResult, run: RefreshRun, rows: int,

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# Must equal analytics.core.warehouse.DEFAULT_DB_PATH / DB_ENV_VAR (a test checks it).
+# The warehouse module takes its default path and variable from here.
 WAREHOUSE_ENV_VAR = "CRO_WAREHOUSE"
 DEFAULT_WAREHOUSE_PATH = REPO_ROOT / "data" / "warehouse.duckdb"
 

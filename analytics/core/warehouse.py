@@ -37,7 +37,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from analytics.core import schema
+from analytics.core import schema, settings
 from analytics.core.scope import (
     NO_FILTER,
     READER_CATALOG,
@@ -47,8 +47,8 @@ from analytics.core.scope import (
     scoped_relations,
 )
 
-DEFAULT_DB_PATH = Path(__file__).resolve().parents[2] / "data" / "warehouse.duckdb"
-DB_ENV_VAR = "CRO_WAREHOUSE"
+DEFAULT_DB_PATH = settings.DEFAULT_WAREHOUSE_PATH
+DB_ENV_VAR = settings.WAREHOUSE_ENV_VAR
 RESTRICTED_INFO_KEY = "restricted_file"  # meta.warehouse_info: the restricted store's file name
 READER_MEMORY_LIMIT = "6GB"  # per reader instance (there are at most two live per file)
 # Table functions a page query may use: none of them reads a table or a file.

@@ -92,24 +92,29 @@ def fan_chart(forecast: pd.DataFrame, summary: pd.Series | None = None, title: s
 def site_contribution_chart(site_forecast: pd.DataFrame, title: str = "") -> go.Figure:
     """Expected further randomizations per site to the median forecast LPI, coloured by site state."""
     frame = site_forecast.sort_values("expected_by_lpi")
+    # Sites by name where the frame carries them (a page joins the names in), else by id.
+    labels = (frame["site_name"] + " (" + frame["site_number"].astype(str) + ")") if "site_name" in frame else frame[
+        "study_site_id"]
     fig = go.Figure()
     for state in ("active", "pending", "dropped"):
         part = frame[frame["state"] == state]
         if part.empty:
             continue
         fig.add_trace(go.Bar(
-            x=part["expected_by_lpi"], y=part["study_site_id"], orientation="h", name=f"{state.title()} site",
+            x=part["expected_by_lpi"], y=labels[part.index], orientation="h", name=f"{state.title()} site",
             marker_color=COLORS[state],
             customdata=part[["randomized", "p_enrolls_nobody", "rate_mean"]].to_numpy(),
             hovertemplate="%{y}: %{x:.1f} more expected<br>randomized so far %{customdata[0]}<br>"
                           "P(enrolls nobody) %{customdata[1]:.0%}<br>rate %{customdata[2]:.2f}/month<extra></extra>"))
     fig.update_layout(title=title or "Per-site contribution to the remaining enrollment",
                       xaxis_title="Expected further randomizations to the median forecast LPI (subjects)",
-                      yaxis_title="Study-site", legend_title_text="Site state", barmode="stack")
+                      yaxis_title=None, legend_title_text="Site state", barmode="stack",
+                      height=max(320, 24 * len(frame) + 140))
     return fig
 
 
-def funnel_chart(funnel: pd.DataFrame, reasons: pd.DataFrame, study_id: str, study_site_id: str | None = None) -> go.Figure:
+def funnel_chart(funnel: pd.DataFrame, reasons: pd.DataFrame, study_id: str, study_site_id: str | None = None,
+                 name: str | None = None) -> go.Figure:
     """Screened, consented and randomized, and screen failures by reason, for a study or one of its sites."""
     def select(frame: pd.DataFrame) -> pd.DataFrame:
         rows = frame[frame["study_id"] == study_id]
@@ -124,7 +129,7 @@ def funnel_chart(funnel: pd.DataFrame, reasons: pd.DataFrame, study_id: str, stu
                          marker_color=COLORS["failure"]), row=1, col=2)
     fig.update_xaxes(title_text="Screen failures (subjects)", row=1, col=2)
     fig.update_yaxes(title_text="Reason", row=1, col=2)
-    where = study_id if study_site_id is None else study_site_id
+    where = name or (study_id if study_site_id is None else study_site_id)
     fig.update_layout(title=f"Screening funnel: {where} (subjects)", legend_title_text="Count")
     return fig
 

@@ -72,38 +72,54 @@ def cascade(options: pd.DataFrame, chosen: Mapping[str, tuple[str, ...]]) -> dic
     if chosen.get("sponsor"):
         pool = pool[pool["sponsor_id"].isin(chosen["sponsor"])]
     studies = pool.drop_duplicates("study_id")
-    allowed["study"] = {s: f"{p} ({s})" if p and p != s else s for s, p in zip(studies["study_id"], studies["protocol_id"])}
+    protocol = studies["protocol_id"].fillna(studies["study_id"]).astype(str)
+    study_labels = (protocol + " (" + studies["study_id"].astype(str) + ")").where(protocol != studies["study_id"],
+                                                                                   studies["study_id"])
+    allowed["study"] = dict(zip(studies["study_id"], study_labels))
     if chosen.get("study"):
         pool = pool[pool["study_id"].isin(chosen["study"])]
     allowed["country"] = dict(sorted(_labels(pool, "country_code", "country_name").items(), key=lambda i: i[1]))
     if chosen.get("country"):
         pool = pool[pool["country_code"].isin(chosen["country"])]
     sites = pool.dropna(subset=["study_site_id"])
-    allowed["site"] = {r.study_site_id: f"{r.site_name} ({r.study_id} site {r.site_number})"
-                       for r in sites.itertuples()}
+    labels = (sites["site_name"].astype(str) + " (" + sites["study_id"].astype(str) + " site "
+              + sites["site_number"].astype(str) + ")")
+    allowed["site"] = dict(zip(sites["study_site_id"], labels))
     return allowed
 
 
-def validate_filters(raw: Mapping[str, list[str]], options: pd.DataFrame,
+@cached
+def allowed_values(wh: Warehouse, scope: AccessScope, sponsors: tuple[str, ...], studies: tuple[str, ...],
+                   countries: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """:func:`cascade` over the user's options for these choices (cached: a portfolio has thousands of sites)."""
+    return cascade(filter_options(wh, scope), {"sponsor": sponsors, "study": studies, "country": countries})
+
+
+def validate_filters(raw: Mapping[str, list[str]], wh: Warehouse, scope: AccessScope,
                      declared: tuple[str, ...]) -> tuple[PortfolioFilter, dict[str, dict[str, str]], list[str]]:
     """The filters a URL asks for, as far as the user may apply them; allowed values; messages.
 
-    ``options`` are the study-sites the user may see (:func:`filter_options`). Unknown ids and ids
-    outside the user's scope get the same message, so a link cannot reveal whether another
+    Allowed values are the study-sites the user may see (:func:`filter_options`). Unknown ids and
+    ids outside the user's scope get the same message, so a link cannot reveal whether another
     sponsor's study exists. Filters the page does not declare are not applied.
     """
     problems: list[str] = []
     chosen: dict[str, tuple[str, ...]] = {}
     allowed: dict[str, dict[str, str]] = {}
+
+    def cascade_for(picked: Mapping[str, tuple[str, ...]]) -> dict[str, dict[str, str]]:
+        return allowed_values(wh, scope, tuple(picked.get("sponsor", ())), tuple(picked.get("study", ())),
+                              tuple(picked.get("country", ())))
+
     for name in ("sponsor", "study", "country", "site"):
-        allowed = cascade(options, chosen)
+        allowed = cascade_for(chosen)
         if name not in declared:
             chosen[name] = ()
             continue
         value, issues = validate(FILTER_PARAMS[name], raw.get(name, []), allowed[name])
         chosen[name] = value  # type: ignore[assignment]
         problems += issues
-    allowed = cascade(options, chosen)
+    allowed = cascade_for(chosen)
     dates: dict[str, dt.date | None] = {}
     for name in ("from", "to"):
         value, issues = validate(FILTER_PARAMS[name], raw.get(name, []) if name in declared else [], None)

@@ -97,6 +97,19 @@ def _areas(ctx: "PageContext") -> Mapping[str, str]:
     return {area: area for area in therapeutic_areas(ctx.warehouse, ctx.scope)}
 
 
+def _enrollment_studies(ctx: "PageContext") -> Mapping[str, str]:
+    from analytics.enrollment.service import study_summaries
+
+    summaries = study_summaries(ctx.warehouse, ctx.scope, ctx.filters)
+    return {s: f"{p} ({s})" for s, p in zip(summaries["study_id"], summaries["protocol_id"])}
+
+
+def _demographic_dimensions(ctx: "PageContext") -> Mapping[str, str]:
+    from analytics.enrollment.service import DIMENSION_LABELS
+
+    return DIMENSION_LABELS
+
+
 def _countries(ctx: "PageContext") -> Mapping[str, str]:
     from analytics.frame.filters import country_labels
 
@@ -105,6 +118,15 @@ def _countries(ctx: "PageContext") -> Mapping[str, str]:
 
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("overview", "pages/overview.py", "Overview", ":material/dashboard:", "overview"),
+    PageSpec(
+        "enrollment", "pages/enrollment.py", "Enrollment", ":material/group_add:", "enrollment",
+        filters=STUDY_FILTERS,
+        params=(
+            Param("forecast_study", "Study to forecast", choices=_enrollment_studies, default_first=True),
+            Param("group", "Who is enrolled", choices=_demographic_dimensions, default="sex"),
+        ),
+        filter_note="Forecasts start from the data's as-of date, so the date filters do not apply here.",
+    ),
     PageSpec(
         "site_performance", "pages/site_performance.py", "Site performance", ":material/leaderboard:",
         "site_performance",

@@ -167,8 +167,7 @@ def resolve_view(wh: Warehouse, user: identity.User, spec: PageSpec) -> PageCont
             if not raw[name] and sticky.get(name):
                 raw[name] = list(sticky[name])
     st.session_state[PAGE_KEY] = spec.key
-    options = filter_options(wh, user.scope)
-    filters, allowed, problems = validate_filters(raw, options, spec.filters)
+    filters, allowed, problems = validate_filters(raw, wh, user.scope, spec.filters)
     if widget_change:
         problems = []  # narrowing one filter drops values of the next quietly; only links get messages
     for name in spec.filters:
@@ -206,7 +205,8 @@ def _filter_panel(ctx: PageContext) -> None:
             continue
         param = FILTER_PARAMS[name]
         options = dict(ctx.choices.get(name, {}))
-        placeholder = f"All {name if name != 'country' else 'countrie'}s"
+        placeholder = {"sponsor": "All sponsors", "study": "All studies", "country": "All countries",
+                       "site": "All sites"}[name]
         if name == "site":
             options, cut = site_options_for_widget(options, ctx.filters)
             if cut:
@@ -214,12 +214,12 @@ def _filter_panel(ctx: PageContext) -> None:
         sb.multiselect(param.label, list(options), format_func=lambda v, o=options: o.get(v, v),
                        key=param.widget_key, on_change=write_param_from_widget, args=(param,),
                        placeholder=placeholder)
-    if "from" in ctx.page.filters or "to" in ctx.page.filters:
-        col_from, col_to = sb.columns(2)
-        for column, name in ((col_from, "from"), (col_to, "to")):
+    for name in ("from", "to"):  # one per row: a date box beside another cuts its text
+        if name in ctx.page.filters:
             param = FILTER_PARAMS[name]
-            column.date_input(param.label, key=param.widget_key, on_change=write_param_from_widget,
-                              args=(param,), format="YYYY-MM-DD")
+            sb.date_input(param.label, key=param.widget_key, on_change=write_param_from_widget, args=(param,),
+                          format="YYYY-MM-DD", help="Counts only activity dated in this range (screening, "
+                          "visits, queries, CAPAs)")
     if ctx.page.filter_note:
         sb.caption(ctx.page.filter_note)
 

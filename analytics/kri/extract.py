@@ -8,6 +8,7 @@ leave-one-site-out references and patient-reshuffle permutations.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 
 import numpy as np
@@ -22,13 +23,18 @@ SUBJECT_KEYS = ["study_id", "study_site_id", "subject_id", "snap"]
 
 
 def snapshot_dates(as_of: dt.date, count: int = N_SNAPSHOTS) -> list[dt.date]:
-    """Cutoffs, oldest first: the last days of the ``count - 1`` months before ``as_of``, then ``as_of``."""
-    dates = [as_of]
-    month_start = as_of.replace(day=1)
-    for _ in range(count - 1):
-        month_end = month_start - dt.timedelta(days=1)
-        dates.append(month_end)
-        month_start = month_end.replace(day=1)
+    """Cutoffs, oldest first: ``as_of`` and the same day of each of the ``count - 1`` months before it.
+
+    Snapshots a whole month apart (1 Nov, 1 Oct, ...; the 31st becomes the month's last day), so
+    no two snapshots fall a day apart when the data end early in a month.
+    """
+    dates = []
+    for back in range(count):
+        month = as_of.month - back
+        year = as_of.year + (month - 1) // 12
+        month = (month - 1) % 12 + 1
+        last_day = calendar.monthrange(year, month)[1]
+        dates.append(dt.date(year, month, min(as_of.day, last_day)))
     return sorted(dates)
 
 

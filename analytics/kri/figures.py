@@ -25,21 +25,25 @@ ROW_HEIGHT = 24  # px per site row
 FUNNEL_LIMITS = ((0.95, "95% limits", "dash"), (0.998, "99.8% limits", "dot"))
 
 
-def _trend(history: object) -> str:
-    if not isinstance(history, (list, np.ndarray)) or len(history) < 2 or history[-1] is None or history[-2] is None:
-        return "not enough snapshots"
-    change = history[-1] - history[-2]
-    return "rising" if change > 0.3 else "falling" if change < -0.3 else "steady"
-
-
-def _hover(r: pd.Series, site_label: str) -> str:
-    if r["flag"] == FLAG_INSUFFICIENT:
-        return f"{site_label}<br>{r['kri_name']}: insufficient data (expected count {r['expected']:.1f})"
-    direction = f" ({r['direction']})" if r["direction"] else ""
-    return (f"{site_label}<br><b>{r['kri_name']}</b>: {FLAG_STYLE[int(r['flag'])][0].split(':')[0]}{direction}"
-            f"<br>observed {r['observed']:,.0f}, expected {r['expected']:,.1f} (O/E {r['o_e']:.2f})"
-            f"<br>p {p_value(r['p'])}; flagged {int(r['months_flagged'] or 0)} month(s) in a row"
-            f"{' (new)' if r['new_flag'] else ''}; trend {_trend(r['z_history'])}<br>click for the drill-down")
+def _hover_texts(part: pd.DataFrame, site_labels: Mapping[str, str]) -> list[str]:
+    """One hover text per cell, built column-wise (a heatmap has thousands of cells)."""
+    sites = part["study_site_id"].map(lambda s: site_labels.get(s, s))
+    change = part["z_change"] if "z_change" in part else pd.Series(np.nan, index=part.index)
+    trend = np.select([change > 0.3, change < -0.3, change.notna()], ["rising", "falling", "steady"],
+                      "not enough snapshots")
+    state = part["flag"].map(lambda f: FLAG_STYLE[int(f)][0].split(":")[0])
+    direction = part["direction"].fillna("").map(lambda d: f" ({d})" if d else "")
+    months = part["months_flagged"].fillna(0).astype(int).astype(str)
+    new = np.where(part["new_flag"].fillna(False).astype(bool), " (new)", "")
+    scored = (sites + "<br><b>" + part["kri_name"] + "</b>: " + state + direction
+              + "<br>observed " + part["observed"].map("{:,.0f}".format) + ", expected "
+              + part["expected"].map(lambda v: "—" if pd.isna(v) else f"{v:,.1f}")
+              + " (O/E " + part["o_e"].map(lambda v: "—" if pd.isna(v) else f"{v:.2f}") + ")"
+              + "<br>p " + part["p"].map(p_value) + "; flagged " + months + " month(s) in a row" + new
+              + "; trend " + trend + "<br>click for the drill-down")
+    grey = (sites + "<br>" + part["kri_name"] + ": insufficient data (expected count "
+            + part["expected"].map(lambda v: "—" if pd.isna(v) else f"{v:.1f}") + ")")
+    return np.where(part["flag"] == FLAG_INSUFFICIENT, grey, scored).tolist()
 
 
 def heatmap_figure(cells: pd.DataFrame, site_order: list[str], site_labels: Mapping[str, str],
@@ -61,15 +65,15 @@ def heatmap_figure(cells: pd.DataFrame, site_order: list[str], site_labels: Mapp
             marker=dict(symbol="square", size=ROW_HEIGHT - 4, color=color,
                         opacity=(0.55 + 0.45 * strength) if flag > FLAG_OK else 1.0, line=dict(width=0)),
             customdata=np.column_stack([part["study_site_id"], part["kri"]]) if len(part) else None,
-            hovertext=[_hover(r, site_labels.get(r["study_site_id"], r["study_site_id"])) for _, r in part.iterrows()],
+            hovertext=_hover_texts(part, site_labels) if len(part) else None,
             hoverinfo="text",
         )
     columns = list(kri_names.values())
     fig.update_layout(
-        height=max(360, ROW_HEIGHT * len(site_order) + 170), margin=dict(l=10, r=10, t=150, b=10),
-        legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0, title_text="Flag"),
-        xaxis=dict(side="top", categoryorder="array", categoryarray=columns, tickangle=-35, title=None,
-                   showgrid=False),
+        height=max(360, ROW_HEIGHT * len(site_order) + 190), margin=dict(l=10, r=10, t=180, b=10),
+        legend=dict(orientation="v", x=1.01, xanchor="left", y=1.0, yanchor="top", title_text="Flag"),
+        xaxis=dict(side="top", categoryorder="array", categoryarray=columns, tickangle=-45, title=None,
+                   showgrid=False, automargin=True),
         yaxis=dict(categoryorder="array", categoryarray=list(site_order), autorange="reversed",
                    tickvals=list(site_order), ticktext=[site_labels.get(s, s) for s in site_order],
                    showgrid=False, title=None),

@@ -27,6 +27,7 @@ from analytics.kri.atypical import atypical_inputs, score_atypical
 from analytics.kri.engine import METHODS, KRIRun, run_engine
 from analytics.kri.extract import snapshot_dates, subject_measures
 from analytics.kri.permutation import site_score_pvalues
+from analytics.kri.persistence import persistence
 
 # Change of any KRI's prior between-site SD (log/logit scale; 0.05 ~ 5% in rate) that rescores every study.
 PRIOR_TOLERANCE = 0.05
@@ -90,6 +91,22 @@ def plan_kri(run: RefreshRun) -> tuple[set[str], str]:
     return set(run.study_ids), ""
 
 
+def _with_persistence(cells: pd.DataFrame) -> pd.DataFrame:
+    """The cells with persistence (months flagged, new flag, z history) on the latest snapshot's rows."""
+    columns = {"months_flagged": pd.Series(dtype="Int64"), "new_flag": pd.Series(dtype="boolean"),
+               "z_history": pd.Series(dtype="object")}
+    if cells.empty:
+        return cells.assign(**columns)
+    latest = cells["snap"] == cells["snap"].max()
+    current = cells[latest].merge(persistence(cells), on=["study_site_id", "kri"], how="left")
+    current["months_flagged"] = current["months_flagged"].astype("Int64")
+    current["new_flag"] = current["new_flag"].astype("boolean")
+    current["z_history"] = [None if not isinstance(v, list) else [np.nan if x is None else x for x in v]
+                            for v in current["z_history"]]
+    return pd.concat([cells[~latest].assign(**{k: v.reindex(cells.index[~latest]) for k, v in columns.items()}),
+                      current], ignore_index=True)
+
+
 def compute_kri(run: RefreshRun) -> dict[str, pd.DataFrame]:
     """Every method's cells and sites for ``run.study_ids`` at the monthly snapshots."""
     frame = _measures(run)
@@ -107,7 +124,7 @@ def compute_kri(run: RefreshRun) -> dict[str, pd.DataFrame]:
             method_sites.loc[latest, "site_p"] = site_score_pvalues(result, last).reindex(
                 method_sites.index[latest]).to_numpy()
             evidence = _variance_inputs(result)
-        cells.append(result.cells.assign(method=method))
+        cells.append(_with_persistence(result.cells).assign(method=method))
         sites.append(method_sites.assign(method=method))
     if evidence is None:
         evidence = pd.DataFrame(columns=["snap", "study_id", "study_site_id", "kri", "implied"])
@@ -123,7 +140,8 @@ def compute_atypical(run: RefreshRun) -> dict[str, pd.DataFrame]:
 
 
 _ENGINE_MODULES = ("analytics.kri.engine", "analytics.kri.models", "analytics.kri.specs", "analytics.kri.extract",
-                   "analytics.kri.funnel", "analytics.kri.sites", "analytics.kri.permutation")
+                   "analytics.kri.funnel", "analytics.kri.sites", "analytics.kri.permutation",
+                   "analytics.kri.persistence")
 
 KRI_RESULT = DerivedResult(
     name="kri",

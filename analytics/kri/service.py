@@ -30,6 +30,7 @@ def cutoff_dates(wh: Warehouse) -> list:
     return snapshot_dates(wh.as_of())
 
 
+@cached
 def freshness(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter) -> Freshness:
     """Whether the stored KRI results of the visible studies are current (pages warn when not)."""
     return derived_freshness(wh, scope, filters.study_level(), KRI_RESULT)
@@ -52,21 +53,6 @@ def _engine_results(
     return cells, sites
 
 
-def _persistence(cells: pd.DataFrame) -> pd.DataFrame:
-    """Consecutive flagged months up to the latest snapshot, and whether the flag is new this month."""
-    flagged = (cells["flag"] >= FLAG_AMBER).to_numpy()
-    table = cells.assign(flagged=flagged).pivot_table(
-        index=["study_site_id", "kri"], columns="snap", values="flagged", aggfunc="max", fill_value=False)
-    values = table.to_numpy(dtype=bool)[:, ::-1]  # latest first
-    run_length = np.where(values.all(1), values.shape[1], np.argmin(values, axis=1))
-    previous = values[:, 1] if values.shape[1] > 1 else np.zeros(len(values), dtype=bool)
-    z = cells.pivot_table(index=["study_site_id", "kri"], columns="snap", values="z", aggfunc="first")
-    # Row by row, so a study whose every z is missing (too little data) gives empty histories, not an error.
-    trend = [[None if pd.isna(v) else round(float(v), 2) for v in row] for row in z.reindex(table.index).to_numpy()]
-    return pd.DataFrame({"months_flagged": run_length, "new_flag": values[:, 0] & ~previous,
-                         "z_history": trend}, index=table.index).reset_index()
-
-
 @cached
 def kri_tables(
     wh: Warehouse, scope: AccessScope, filters: PortfolioFilter, method: str = "calibrated"
@@ -74,16 +60,21 @@ def kri_tables(
     """(cells, sites) at the latest snapshot for the sites the filters select.
 
     cells: one row per site and KRI with observed, expected, O/E, rate, p, signed z, flag
-    (-1 insufficient, 0 ok, 1 amber, 2 red), direction, months flagged, new flag, z history.
+    (-1 insufficient, 0 ok, 1 amber, 2 red), direction, months flagged, new flag, and the change of
+    the signed score since the previous snapshot.
     sites: one row per site with site name, country, site score and (calibrated method) its
     permutation p-value, flag counts and the number of KRIs flagged for consecutive months.
     """
-    all_cells, all_sites = _engine_results(wh, scope, filters, method)
-    last = int(all_cells["snap"].max()) if len(all_cells) else 0
-    persistence = _persistence(all_cells) if len(all_cells) else pd.DataFrame(
-        columns=["study_site_id", "kri", "months_flagged", "new_flag", "z_history"])
-    cells = all_cells[all_cells["snap"] == last].merge(persistence, on=["study_site_id", "kri"], how="left")
-    sites = all_sites[all_sites["snap"] == last].copy()
+    # The latest snapshot only: persistence over the six snapshots is stored with it at refresh time.
+    reference = filters.study_level()
+    params = {"method": method}
+    # The change of the score since the previous snapshot replaces the history list (lists are slow to cache).
+    cells = wh.query(scope, "SELECT * EXCLUDE (method, z_history), "
+                            "list_extract(z_history, -1) - list_extract(z_history, -2) AS z_change "
+                            "FROM kri_cells WHERE method = $method "
+                            "AND snap = (SELECT max(snap) FROM kri_cells) ORDER BY kri, study_site_id", params, reference)
+    sites = wh.query(scope, "SELECT * EXCLUDE (method) FROM kri_sites WHERE method = $method "
+                            "AND snap = (SELECT max(snap) FROM kri_sites) ORDER BY study_site_id", params, reference)
     info = wh.query(scope, "SELECT study_site_id, site_name, country_code, site_number, study_id AS study "
                            "FROM scoped_sites", None, filters)
     sites = sites.merge(info.drop(columns="study"), on="study_site_id", how="inner")

@@ -12,7 +12,6 @@ import pandas as pd
 
 from analytics.display.formats import count, p_value, ratio, share
 from analytics.kri.atypical import TEST_LABELS, TESTS
-from analytics.kri.sites import FLAG_NAMES
 from analytics.kri.specs import CATALOGUE, KRISpec
 
 BREAKDOWN_LABELS = {"ae_body_system": "body system", "pd_category": "deviation category", "lab_test": "lab test"}
@@ -24,6 +23,7 @@ TEST_EXPLANATIONS = {
     "regular_visits": "Visits fall exactly on the scheduled day more often than at the study's other sites.",
 }
 format_p = p_value
+FLAG_LABELS = {-1: "Insufficient data", 0: "No signal", 1: "Amber", 2: "Red"}
 
 
 def kri_catalogue_table() -> pd.DataFrame:
@@ -59,9 +59,9 @@ def site_ranking_table(sites: pd.DataFrame, labels: Mapping[str, str], method: s
 
 def country_rollup_table(rollup: pd.DataFrame) -> pd.DataFrame:
     """Per country and KRI with any flag: sites, flagged, red, O/E (countries by name, not zeros)."""
-    flagged = rollup[rollup["flagged"] > 0]
+    flagged = rollup[rollup["flagged"] > 0] if len(rollup) else rollup
     if flagged.empty:
-        return pd.DataFrame()
+        return pd.DataFrame(columns=["Country", "KRI", "Sites", "Flagged amber or red", "Red", "Observed / expected"])
     return pd.DataFrame({
         "Country": flagged["country_code"],
         "KRI": flagged["kri_name"],
@@ -80,7 +80,7 @@ def flag_history_table(history: pd.DataFrame, spec: KRISpec) -> pd.DataFrame:
         "Expected": history["expected"].map(lambda v: "—" if pd.isna(v) else f"{v:,.1f}"),
         f"Rate ({spec.unit})": history["rate"].map(lambda v: "—" if pd.isna(v) else f"{v:,.3g}"),
         "p": history["p"].map(p_value),
-        "Flag": history["flag"].map(lambda f: FLAG_NAMES.get(int(f), "—").capitalize()),
+        "Flag": history["flag"].map(lambda f: FLAG_LABELS.get(int(f), "—")),
     })
 
 
@@ -103,3 +103,31 @@ def atypical_table(row: pd.Series) -> pd.DataFrame:
         "Looks for": [TEST_EXPLANATIONS[t] for t in TESTS],
         "p (against the study's other sites)": [p_value(row[t]) for t in TESTS],
     })
+
+
+def mostly_grey(cells: pd.DataFrame, share: float = 0.5) -> list[str]:
+    """Sentences for the KRIs that are grey (too little data) at more than ``share`` of the sites shown."""
+    if cells.empty:
+        return []
+    specs = {k.id: k for k in CATALOGUE}
+    grey = cells.assign(grey=cells["flag"] < 0).groupby("kri")["grey"].mean()
+    parts = [f"{specs[kri].name} at {fraction:.0%} (fewer than {specs[kri].min_expected:g} "
+             f"{'events' if specs[kri].family == 'count' else 'cases'} expected per site)"
+             for kri, fraction in grey[grey > share].sort_values(ascending=False).items()]
+    if not parts:
+        return []
+    return ["Mostly grey here: " + "; ".join(parts) + ". Too few expected events at a site cannot be judged "
+            "reliably, so such cells stay grey rather than look fine; studies that do not collect a measure "
+            "(e.g. SDTM imports have no queries or entry dates) are grey for it throughout."]
+
+
+def heatmap_table(cells: pd.DataFrame, site_order: list[str], labels: Mapping[str, str]) -> pd.DataFrame:
+    """The heatmap as a table: one row per site, one column per KRI with its flag (for exports)."""
+    names = {k.id: k.name for k in CATALOGUE}
+    shown = cells[cells["study_site_id"].isin(set(site_order))]
+    grid = shown.assign(state=shown["flag"].map(lambda f: FLAG_LABELS.get(int(f), "—"))).pivot_table(
+        index="study_site_id", columns="kri", values="state", aggfunc="first")
+    grid = grid.reindex(index=site_order, columns=[k.id for k in CATALOGUE]).fillna("—")
+    grid.columns = [names[c] for c in grid.columns]
+    grid.insert(0, "Site", [labels.get(s, s) for s in grid.index])
+    return grid.reset_index(drop=True)

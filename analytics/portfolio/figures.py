@@ -26,9 +26,15 @@ def _study_label(df: pd.DataFrame) -> pd.Series:
     return df["protocol_id"].fillna(df["study_id"]).astype(str)
 
 
+def study_order(overview: pd.DataFrame) -> list[str]:
+    """The order both Overview charts list their studies in (top to bottom: by protocol)."""
+    charted = worst_enrolling(overview)
+    return sorted(_study_label(charted).tolist())
+
+
 def enrollment_figure(overview: pd.DataFrame) -> go.Figure:
     """Randomized versus plan-expected and target per study, one bar colour per enrollment status."""
-    df = worst_enrolling(overview).sort_values("study_id", ascending=False)
+    df = worst_enrolling(overview)
     fig = go.Figure()
     labels = _study_label(df)
     for status, color in STATUS_COLORS.items():
@@ -58,6 +64,7 @@ def enrollment_figure(overview: pd.DataFrame) -> go.Figure:
         xaxis_title="Subjects randomized", yaxis_title=None,
         legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0),
         title=dict(text=title, y=0.99, yanchor="top"),
+        yaxis=dict(categoryorder="array", categoryarray=study_order(overview)[::-1]),
     )
     return fig
 
@@ -81,6 +88,6 @@ def query_aging_figure(aging: pd.DataFrame, overview: pd.DataFrame) -> go.Figure
         barmode="stack", height=max(320, 28 * len(labels) + 150), margin=dict(l=10, r=10, t=100, b=10),
         xaxis_title="Open queries (count)", title=dict(text="Open queries by age since opened", y=0.99, yanchor="top"),
         legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0),
-        yaxis=dict(categoryorder="array", categoryarray=sorted(labels.values(), reverse=True)),
+        yaxis=dict(categoryorder="array", categoryarray=study_order(overview)[::-1]),
     )
     return fig

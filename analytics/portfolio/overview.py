@@ -161,28 +161,39 @@ def query_aging(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter = NO
     )
 
 
+FORECAST_RISK = 0.5  # a forecast milestone with less than this chance of meeting its plan is at risk
+
+
 @cached
 def milestones_at_risk(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter = NO_FILTER) -> pd.DataFrame:
-    """Milestones not yet reached whose plan is in the past or within 90 days of the as-of date.
+    """Milestones not yet reached that are overdue, due within 90 days, or forecast to miss their plan.
 
-    ``days_late`` is positive when the planned date has passed without the milestone (days).
+    ``days_late`` is positive when the planned date has passed without the milestone (days). Last
+    patient in, last patient last visit and database lock carry the enrollment forecast
+    (``derived.enrollment_timeline``): its median date and the probability of meeting the plan; one
+    with less than :data:`FORECAST_RISK` is at risk whenever it is due.
     """
     as_of = wh.as_of()
     df = wh.query(
         scope,
         """
         SELECT m.study_id, st.protocol_id, m.milestone, m.sequence, m.planned_date,
-               date_diff('day', m.planned_date, $as_of) AS days_late
+               date_diff('day', m.planned_date, $as_of) AS days_late,
+               t.p50 AS forecast_date, t.p_by_planned
         FROM milestones m JOIN scoped_studies st USING (study_id)
-        WHERE m.actual_date IS NULL AND m.planned_date <= $as_of + INTERVAL 90 DAY
-          AND m.sequence = (SELECT min(m2.sequence) FROM milestones m2
-                            WHERE m2.study_id = m.study_id AND m2.actual_date IS NULL)
+        LEFT JOIN enrollment_timeline t ON t.study_id = m.study_id AND t.milestone = m.milestone
+        WHERE m.actual_date IS NULL
+          AND (m.planned_date <= $as_of + INTERVAL 90 DAY OR t.p_by_planned < $risk)
+          AND (m.sequence = (SELECT min(m2.sequence) FROM milestones m2
+                             WHERE m2.study_id = m.study_id AND m2.actual_date IS NULL)
+               OR t.p_by_planned < $risk)
         ORDER BY days_late DESC
         """,
-        {"as_of": as_of},
+        {"as_of": as_of, "risk": FORECAST_RISK},
         filters,
     )
-    df["risk"] = df["days_late"].map(lambda d: "Overdue" if d > 0 else "Due within 90 days")
+    df["risk"] = [("Overdue" if d > 0 else "Due within 90 days") if (d > 0 or d >= -90) else "Forecast to miss the plan"
+                  for d in df["days_late"]]
     return df
 
 
@@ -219,7 +230,7 @@ def portfolio_kpis(overview: pd.DataFrame, milestones: pd.DataFrame) -> dict[str
 # --- display tables -------------------------------------------------------------------------------
 
 STUDY_TABLE_CONFIG = {
-    "% of target": st.column_config.ProgressColumn("% of target", format="percent", min_value=0, max_value=1,
+    "% of target": st.column_config.ProgressColumn("% of target", format="%.0f%%", min_value=0, max_value=100,
                                                    help="Randomized as a share of the target (can pass 100%)"),
     "Risk view": st.column_config.LinkColumn("Risk view", display_text="Open heatmap"),
 }
@@ -237,7 +248,7 @@ def study_table(studies: pd.DataFrame, filter_params: dict, links: list) -> pd.D
         "Randomized": studies["randomized"].astype("int64"),
         "Plan by now": studies["expected_now"].round().astype("Int64"),
         "Target": studies["target_enrollment"].astype("Int64"),
-        "% of target": studies["pct_of_target"],
+        "% of target": (100 * studies["pct_of_target"]).round(0),
         "Red-flag sites": studies["red_sites"].astype("int64"),
         "Flagged sites": studies["flagged_sites"].astype("int64"),
         "Open queries": studies["open_queries"],
@@ -260,12 +271,14 @@ def study_table(studies: pd.DataFrame, filter_params: dict, links: list) -> pd.D
 
 
 def milestone_table(milestones: pd.DataFrame) -> pd.DataFrame:
-    """Milestones at risk: overdue ones say by how many days, upcoming ones in how many."""
+    """Milestones at risk: overdue ones say by how many days, upcoming ones in how many, with the forecast."""
     return pd.DataFrame({
         "Protocol": milestones["protocol_id"],
         "Milestone": milestones["milestone"],
         "Planned": pd.to_datetime(milestones["planned_date"]).dt.strftime("%d %b %Y"),
         "Status": [f"Overdue by {d:,} days" if d > 0 else ("Due today" if d == 0 else f"Due in {-d:,} days")
                    for d in milestones["days_late"].astype(int)],
+        "Forecast (median)": pd.to_datetime(milestones["forecast_date"]).dt.strftime("%d %b %Y").fillna("—"),
+        "P(by the planned date)": milestones["p_by_planned"].map(lambda p: "—" if pd.isna(p) else f"{p:.0%}"),
         "Study": milestones["study_id"],
     })
