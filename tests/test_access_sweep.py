@@ -156,6 +156,9 @@ def sweep_page(user_id: str, spec, forbidden: Forbidden, monkeypatch: pytest.Mon
         found += leaks(texts_of(content), forbidden, f"{where}, download {key} ({name})")
     found += leaks(handler.lines, forbidden, f"{where}, log")
     assert not at.exception, f"{where}: {[e.value for e in at.exception]}"
+    buttons = [n for n in _walk(at._tree) if getattr(n, "type", "") == "download_button"]
+    assert len(buttons) == len(offered), (f"{where}: {len(buttons)} download buttons but {len(offered)} audited "
+                                          "downloads: offer files through analytics.frame.access.download_button")
     return found, at
 
 
@@ -272,6 +275,8 @@ def _samples(portfolio: Portfolio, scope: AccessScope, wh: Warehouse) -> dict[st
         "kind": list(BREAKDOWN_LABELS),
         "therapeutic_area": areas,
         "countries": [()],
+        "sponsors": [(), (outside.get("sponsor", UNKNOWN_ID),)],
+        "studies": [(), (outside.get("study", UNKNOWN_ID),)],
         "filters": [NO_FILTER, PortfolioFilter(study_ids=(outside.get("study", UNKNOWN_ID),)),
                     PortfolioFilter(study_site_ids=(outside.get("site", UNKNOWN_ID),))],
     }
@@ -375,8 +380,8 @@ def test_a_blinded_loaders_report_and_load_reveal_no_arm_and_are_audited(marker_
     at.text_input(key="import_folder").input("mini2")
     at.text_input(key="import_sponsor").input("Tertia Bio").run()
     at.button(key="import_validate").click().run()
-    report = next(d.value for d in at.dataframe if "severity" in d.value.columns)
-    assert report["file"].astype(str).str.contains("ex.csv").any(), "the report has a finding on the EX file"
+    report = next(d.value for d in at.dataframe if "Finding" in d.value.columns)
+    assert report["File"].astype(str).str.contains("ex.csv").any(), "the report has a finding on the EX file"
     user = effective_user("dm_limited", users_file)
     forbidden = forbidden_for(portfolio, user.scope)
     found = [line for element, text in page_texts(at) for line in leaks([text], forbidden, f"data page, {element}")]
