@@ -16,10 +16,9 @@ from analytics.importers import provenance
 from analytics.importers.report import ImportRefused
 from analytics.importers.sources import DEFAULT_MAX_FILE_MB, Limits, is_inside
 from analytics.importers.staging import PreparedLoad, commit
-from analytics.importers.uploads import new_upload_dir
+from analytics.importers.uploads import new_upload_dir, unsafe_upload_name
+from analytics.frame import access
 from analytics.frame.session import current_context
-
-download = st.download_button
 
 IMPORT_ROOT_ENV = "CRO_IMPORT_ROOT"
 DEFAULT_IMPORT_ROOT = Path(__file__).resolve().parent.parent / "data" / "incoming"
@@ -51,8 +50,9 @@ def _stage_uploads(files: list, limits: Limits) -> tuple[Path | None, list[str]]
     st.session_state[STATE_DIR] = str(folder)
     for upload in files:
         name = upload.name
-        if Path(name).name != name or name.startswith(".") or "\\" in name:
-            problems.append(f"{name}: file name points outside the upload folder; refused")
+        reason = unsafe_upload_name(name)
+        if reason:
+            problems.append(f"{name.encode('unicode_escape').decode('ascii')[:80]}: {reason}; refused")
             continue
         data = upload.getvalue()
         if len(data) > limits.max_file_bytes:
@@ -78,11 +78,11 @@ def _prepare(kind: str, source: Path, options: dict, limits: Limits, db_path: st
         if source.is_dir():
             files = sorted(p for p in source.iterdir() if p.suffix.lower() in (".csv", ".json", ".zip"))
             source = files[0] if len(files) == 1 else source
-        return prepare_ctgov(source, options["therapeutic_area"] or None, limits)
+        return prepare_ctgov(source, options["therapeutic_area"] or None, limits, scope=ctx.scope)
     return prepare_tables(source, db_path, limits, ctx.scope)
 
 
-def _show_report(load: PreparedLoad) -> None:
+def _show_report(ctx, load: PreparedLoad) -> None:
     report = load.report
     cols = st.columns(4)
     cols[0].metric("Errors", f"{report.count('error'):,}", help="Any error refuses the whole load")
@@ -101,8 +101,12 @@ def _show_report(load: PreparedLoad) -> None:
     if len(findings):
         st.markdown("**Findings** (the first examples of each rule; the last column counts them all)")
         st.dataframe(findings, hide_index=True, key="validation_issues")
-        download("Download the report (CSV)", findings.to_csv(index=False).encode(), "import_report.csv",
-                 "text/csv", key="download_report")
+        access.download_button(ctx, "Download the report (CSV)", lambda: findings.to_csv(index=False),
+                               "import_report.csv", "text/csv", key="download_report")
+
+
+def _audit_load(ctx, load: PreparedLoad, outcome: str, seconds: float | None = None) -> None:
+    access.audit_load(ctx.user.user_id, ctx.scope, ctx.warehouse.path, load, outcome, seconds)
 
 
 def _load_tab() -> None:
@@ -157,7 +161,7 @@ def _load_tab() -> None:
         return
     st.subheader("Validation report")
     st.caption(load.description or "")
-    _show_report(load)
+    _show_report(ctx, load)
     if load.report.refused:
         return
     if load.needs_confirmation:
@@ -173,9 +177,11 @@ def _load_tab() -> None:
             try:
                 result = commit(load, Path(ctx.warehouse.path), progress=status.write)
             except ImportRefused as refused:
+                _audit_load(ctx, load, "refused")
                 status.update(label="Load refused; the warehouse is unchanged", state="error")
                 st.error(str(refused))
                 return
+            _audit_load(ctx, load, "loaded", result.seconds)
             status.update(label=f"Loaded in {result.seconds:.1f} s", state="complete")
         st.session_state.pop(STATE_LOAD, None)
         _forget_upload()

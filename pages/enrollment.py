@@ -8,6 +8,7 @@ from analytics.display import exports
 from analytics.display.formats import as_of_label
 from analytics.enrollment import figures, service, tables
 from analytics.frame import widgets
+from analytics.frame.access import download_button
 from analytics.frame.session import current_context
 
 ctx = current_context()
@@ -30,10 +31,10 @@ st.caption("P(on time): the chance the target is randomized by the planned last-
            "dates with the delays and drop-outs seen so far). Sites to add: the fewest new sites, activated by the "
            "date shown, that bring it to 80%.")
 c1, c2 = st.columns(2)
-c1.download_button("Download the forecasts (CSV)", lambda: exports.to_csv(portfolio), "enrollment_forecasts.csv",
-                   "text/csv", key="download_forecasts_csv")
-c2.download_button("Download the forecasts (Excel)", lambda: exports.to_excel({"Forecasts": portfolio}),
-                   "enrollment_forecasts.xlsx", exports.EXCEL_MIME, key="download_forecasts_xlsx")
+download_button(ctx, "Download the forecasts (CSV)", lambda: exports.to_csv(portfolio), "enrollment_forecasts.csv",
+                "text/csv", key="download_forecasts_csv", container=c1)
+download_button(ctx, "Download the forecasts (Excel)", lambda: exports.to_excel({"Forecasts": portfolio}),
+                "enrollment_forecasts.xlsx", exports.EXCEL_MIME, key="download_forecasts_xlsx", container=c2)
 
 st.subheader("One study")
 study = widgets.selectbox(ctx, "forecast_study")

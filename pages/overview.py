@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from analytics.display.formats import as_of_label
+from analytics.frame.access import download_button
 from analytics.frame.pages import links_for
 from analytics.frame.session import current_context
 from analytics.portfolio import figures, overview as portfolio
@@ -64,8 +65,9 @@ if studies["data_source"].eq("sdtm").any():
 notes.append("% of target can pass 100%: sites may randomize beyond the target while screening closes.")
 for note in notes:
     st.caption(note)
-st.download_button("Download the study table (CSV)", table.drop(columns="Risk view", errors="ignore")
-                   .to_csv(index=False).encode(), "portfolio_overview.csv", "text/csv", key="download_overview")
+download_button(ctx, "Download the study table (CSV)",
+                lambda table=table: table.drop(columns="Risk view", errors="ignore").to_csv(index=False),
+                "portfolio_overview.csv", "text/csv", key="download_overview")
 
 st.subheader("Milestones at risk")
 if milestones.empty:

@@ -8,6 +8,7 @@ import streamlit as st
 from analytics.display import exports
 from analytics.display.formats import as_of_label
 from analytics.frame import widgets
+from analytics.frame.access import download_button
 from analytics.frame.session import current_context
 from analytics.kri import figures, service, tables
 
@@ -58,29 +59,29 @@ ranking = tables.site_ranking_table(sites, labels, method)
 rollup = tables.country_rollup_table(service.country_rollup(ctx.warehouse, ctx.scope, ctx.filters, method))
 e1, e2 = st.columns(2)
 # Built on click: a portfolio's heatmap has thousands of rows and is not needed on every rerun.
-e1.download_button("Download the heatmap (CSV)",
-                   lambda: exports.to_csv(tables.heatmap_table(cells, list(sites["study_site_id"]), labels)),
-                   "rbm_heatmap.csv", "text/csv", key="download_heatmap_csv")
-e2.download_button("Download heatmap, ranking and country roll-up (Excel)",
-                   lambda: exports.to_excel({"Heatmap": tables.heatmap_table(cells, list(sites["study_site_id"]), labels),
-                                             "Site ranking": ranking, "Country roll-up": rollup}),
-                   "rbm_heatmap.xlsx", exports.EXCEL_MIME, key="download_heatmap_xlsx")
+download_button(ctx, "Download the heatmap (CSV)",
+                lambda: exports.to_csv(tables.heatmap_table(cells, list(sites["study_site_id"]), labels)),
+                "rbm_heatmap.csv", "text/csv", key="download_heatmap_csv", container=e1)
+download_button(ctx, "Download heatmap, ranking and country roll-up (Excel)",
+                lambda: exports.to_excel({"Heatmap": tables.heatmap_table(cells, list(sites["study_site_id"]), labels),
+                                          "Site ranking": ranking, "Country roll-up": rollup}),
+                "rbm_heatmap.xlsx", exports.EXCEL_MIME, key="download_heatmap_xlsx", container=e2)
 
 with st.expander("What each KRI measures"):
     st.dataframe(tables.kri_catalogue_table(), hide_index=True, width="stretch")
 
 with st.expander("Site ranking and flags"):
     st.dataframe(ranking, hide_index=True, width="stretch")
-    st.download_button("Download the site ranking (CSV)", lambda: exports.to_csv(ranking), "site_ranking.csv",
-                       "text/csv", key="download_ranking")
+    download_button(ctx, "Download the site ranking (CSV)", lambda: exports.to_csv(ranking), "site_ranking.csv",
+                    "text/csv", key="download_ranking")
 
 with st.expander("Country roll-up"):
     if rollup.empty:
         st.info("No flagged site in any country of the chosen studies.")
     else:
         st.dataframe(rollup, hide_index=True, width="stretch")
-        st.download_button("Download the country roll-up (CSV)", lambda: exports.to_csv(rollup), "country_rollup.csv",
-                           "text/csv", key="download_rollup")
+        download_button(ctx, "Download the country roll-up (CSV)", lambda: exports.to_csv(rollup),
+                        "country_rollup.csv", "text/csv", key="download_rollup")
 
 # --- drill-down ---------------------------------------------------------------------------------
 st.subheader("Drill-down")
@@ -111,9 +112,12 @@ st.caption(f"{spec.definition} Funnel limits show the spread sampling alone woul
 st.markdown("**Flag history**")
 st.dataframe(tables.flag_history_table(history, spec), hide_index=True, width="stretch")
 
-breakdown = service.kri_breakdown(ctx.warehouse, ctx.scope, ctx.filters, focus, spec.breakdown or "ae_body_system")
 st.markdown(f"**Breakdown by {tables.BREAKDOWN_LABELS[spec.breakdown or 'ae_body_system']}**")
-st.dataframe(tables.breakdown_table(breakdown), hide_index=True, width="stretch")
+if ctx.scope.subject_level:
+    breakdown = service.kri_breakdown(ctx.warehouse, ctx.scope, ctx.filters, focus, spec.breakdown or "ae_body_system")
+    st.dataframe(tables.breakdown_table(breakdown), hide_index=True, width="stretch")
+else:  # a category with one or two events at a site points at the subjects behind it
+    st.caption("Not shown to your role: a site's counts by category can point at individual subjects.")
 
 st.markdown("**Atypical-data tests**")
 atypical = service.atypical_sites(ctx.warehouse, ctx.scope, ctx.filters)

@@ -6,6 +6,7 @@ import streamlit as st
 
 from analytics.display.formats import as_of_label
 from analytics.frame import widgets
+from analytics.frame.access import download_button
 from analytics.frame.session import current_context
 from analytics.sites import figures, performance as sp
 
@@ -23,9 +24,9 @@ table = sp.scorecard_table(cards)
 st.dataframe(table, hide_index=True, width="stretch", column_config=sp.SCORECARD_CONFIG, key="scorecards")
 st.caption("Sites that have enrolled nobody, or have fewer than three metrics, get no overall percentile and are "
            "listed after the sites that could be assessed.")
-st.download_button("Export scorecards (CSV)", key="export_scorecards",
-                   data=lambda: table.drop(columns=["Randomized per month (12 m)"]).to_csv(index=False).encode(),
-                   file_name="site_scorecards.csv", mime="text/csv")
+download_button(ctx, "Export scorecards (CSV)",
+                lambda table=table: table.drop(columns=["Randomized per month (12 m)"]).to_csv(index=False),
+                "site_scorecards.csv", "text/csv", key="export_scorecards")
 
 st.subheader("Site selection for a new study")
 if not ctx.choices.get("area"):

@@ -3,6 +3,7 @@ records databases on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +27,23 @@ def build_warehouse(path: Path, preset: str, seed: int) -> Path:
         warehouse.set_info(con, {"as_of_date": PRESETS[preset].as_of.isoformat(), "preset": preset, "seed": seed})
         derived.refresh(con, REGISTRY)
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def records_store_of_the_test_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """App runs (AppTest, browser servers, command-line loads) write their audit records to a throwaway
+    store, never to the repository's data/records.sqlite."""
+    saved = {k: os.environ.get(k) for k in ("CRO_RECORDS_URL", "CRO_IDENTITY_MODE", "CRO_USERS_FILE")}
+    url = f"sqlite:///{tmp_path_factory.mktemp('records') / 'records.sqlite'}"
+    os.environ["CRO_RECORDS_URL"] = url
+    os.environ.pop("CRO_IDENTITY_MODE", None)
+    os.environ.pop("CRO_USERS_FILE", None)
+    yield url
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 @pytest.fixture(scope="session")

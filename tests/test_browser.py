@@ -42,13 +42,14 @@ def _free_port() -> int:
 
 
 @contextmanager
-def streamlit_server(db: Path, user: str) -> Iterator[str]:
-    """`streamlit run app.py` on a free loopback port as ``user``; yields the base URL."""
-    port = _free_port()
-    env = {**os.environ, "CRO_WAREHOUSE": str(db), "CRO_USER": user}
+def streamlit_server(db: Path, user: str, env: dict[str, str] | None = None, args: tuple[str, ...] = (),
+                     port: int | None = None) -> Iterator[str]:
+    """`streamlit run app.py` on a free loopback port as ``user`` (``env`` and ``args`` added); yields the base URL."""
+    port = port or _free_port()
+    env = {**os.environ, "CRO_WAREHOUSE": str(db), "CRO_USER": user, **(env or {})}
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true"],
+         "--server.address", "127.0.0.1", "--server.headless", "true", *args],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"

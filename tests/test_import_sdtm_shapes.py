@@ -18,7 +18,7 @@ from analytics.importers.sdtm import SdtmOptions, prepare_sdtm
 from analytics.importers.staging import commit
 from tests.import_helpers import MINI, MINI_FIRST_DOSE, MINI_VISIT_DAYS, mini_study, mini_sv, sha256
 
-BLINDED_DATA_MANAGER = AccessScope(None, None, True, "data_manager")
+BLINDED_DATA_MANAGER = AccessScope(blinded=True)  # every sponsor, blinded
 
 
 def rows(db, sql, params=None):

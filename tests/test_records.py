@@ -100,7 +100,7 @@ def test_an_append_is_kept_with_its_actor_and_utc_time_and_audited(store: Record
         1, "dm@cro.example", "append", TABLE, "F-1")
     assert entry["recorded_at"].to_pydatetime() == written.recorded_at
     assert json.loads(entry["scope"]) == {"sponsor_ids": ["SP01"], "study_ids": None, "study_site_ids": None,
-                                          "blinded": True}
+                                          "blinded": True, "subject_level": True}
     payload = json.loads(entry["payload"])
     assert payload == {"table": TABLE, "record_id": written.record_id, "version": 1, "row": disposition()}
     assert entry["payload_sha256"] == sha256_hex(entry["payload"])

@@ -7,6 +7,7 @@ Exit codes: 0 loaded, 1 refused (the warehouse is unchanged), 2 usage error.
 from __future__ import annotations
 
 import argparse
+import getpass
 import resource
 import sys
 import time
@@ -93,16 +94,34 @@ def _finish(load: PreparedLoad, args: argparse.Namespace, started: float) -> int
             print(f"  {shrink.text()}")
         print(f"nothing was loaded; {db} is unchanged. Re-run with --allow-shrink to confirm.")
         return EXIT_REFUSED
+    from analytics.core.records import RecordsError
+    from analytics.frame.access import records_store
+
+    try:
+        records_store()  # a load that cannot be recorded is not made
+    except RecordsError as error:
+        print(f"REFUSED: {error}; every load is recorded in the audit trail, so {db} is unchanged.")
+        return EXIT_REFUSED
     try:
         result = commit(load, db, _progress)
     except ImportRefused as refused:
+        _audit(load, db, "refused")
         print(f"REFUSED: {refused}; {db} is unchanged.")
         return EXIT_REFUSED
+    _audit(load, db, "loaded", result.seconds)
     print(f"loaded {load.description} into {db} in {time.perf_counter() - started:.1f} s "
           f"(commit {result.seconds:.1f} s), peak memory {_peak_mib():,.0f} MiB.")
     for outcome in result.refreshed:
         print(f"  derived {outcome.describe()}")
     return 0
+
+
+def _audit(load: PreparedLoad, db: Path, outcome: str, seconds: float | None = None) -> None:
+    """Every load from the command line is an audit record too (the actor is the operating-system user)."""
+    from analytics.core.scope import AccessScope
+    from analytics.frame.access import audit_load
+
+    audit_load(f"cli:{getpass.getuser()}", AccessScope.full_access(), db, load, outcome, seconds)
 
 
 def _run_sdtm(args: argparse.Namespace) -> int:

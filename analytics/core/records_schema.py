@@ -242,7 +242,20 @@ MODEL_CALLS = RecordTable(
 
 DRAFTING_TABLES: tuple[RecordTable, ...] = (DRAFTS, DRAFT_EDITS, DRAFT_SIGNATURES, MODEL_CALLS)
 
-RECORD_TABLES: tuple[RecordTable, ...] = (REVIEW_DISPOSITIONS, *DRAFTING_TABLES)
+
+PRESENTATION_LOCKS = RecordTable(
+    "presentation_locks",
+    "An operations lead's sessions locked to one sponsor for a meeting, and released when they sign in again.",
+    key=("user_id",),
+    columns=(
+        RecordColumn("user_id", "text", "The users-file id whose sessions are locked.", required=True),
+        RecordColumn("locked", "boolean", "True: locked to sponsor_id; false: released.", required=True),
+        RecordColumn("sponsor_id", "text", "The one sponsor shown while locked (sponsors.sponsor_id)."),
+        RecordColumn("reason", "text", "Why the state changed (locked by the user, signed in again).", required=True),
+    ),
+)
+
+RECORD_TABLES: tuple[RecordTable, ...] = (REVIEW_DISPOSITIONS, *DRAFTING_TABLES, PRESENTATION_LOCKS)
 
 METADATA = sa.MetaData()
 AREA_TABLES: dict[str, sa.Table] = {spec.name: spec.table(METADATA) for spec in RECORD_TABLES}

@@ -38,12 +38,17 @@ class AccessScope:
         study_site_ids: further restriction to these study-sites (a monitor's assigned sites);
             ``None`` means every site of the visible studies.
         blinded: True when the user must not see treatment assignment.
+        subject_level: False when the user may see only site and study aggregates, never a
+            subject-level record (a sponsor viewer); page-facing functions refuse to return subject
+            rows for such a scope (:mod:`analytics.core.caching`) and pages leave out what lists
+            subjects.
     """
 
     sponsor_ids: frozenset[str] | None = None
     study_ids: frozenset[str] | None = None
     study_site_ids: frozenset[str] | None = None
     blinded: bool = True
+    subject_level: bool = True
 
     @classmethod
     def full_access(cls, blinded: bool = False) -> "AccessScope":

@@ -42,6 +42,18 @@ LLM_ENV_VARS = {
 LLM_DEFAULTS = {"base_url": "", "api_key": "", "model": "", "allow_remote": "false", "timeout_s": "45",
                 "max_retries": "2", "token_parameter": "max_tokens"}
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+# Who the user is (analytics/frame/signin.py): the mode, the users file, the SSO header and its proxies.
+IDENTITY_MODES = ("oidc", "header", "local")
+IDENTITY_MODE_ENV_VAR = "CRO_IDENTITY_MODE"
+USERS_FILE_ENV_VAR = "CRO_USERS_FILE"
+DEFAULT_USERS_FILE = REPO_ROOT / ".streamlit" / "users.toml"
+IDENTITY_HEADER_ENV_VAR = "CRO_IDENTITY_HEADER"
+DEFAULT_IDENTITY_HEADER = "X-Forwarded-Email"
+TRUSTED_PROXIES_ENV_VAR = "CRO_TRUSTED_PROXIES"  # comma separated addresses or networks
+IDLE_TIMEOUT_ENV_VAR = "CRO_IDLE_TIMEOUT_MINUTES"
+DEFAULT_IDLE_TIMEOUT_MINUTES = 30.0
+LOCAL_USER_ENV_VAR = "CRO_USER"
+DEFAULT_LOCAL_USER = "local"
 
 
 class SettingsError(RuntimeError):
@@ -59,6 +71,19 @@ class Settings:
             ``data/records.sqlite``).
         records_url_source: where ``records_url`` came from: ``"environment"``, ``"secrets"`` or
             ``"default"`` (shown by ``python -m analytics records`` so a user sees which store is used).
+
+        identity_mode: ``"oidc"`` (Streamlit's ``st.login``; the default when the secrets have an
+            ``[auth]`` section), ``"header"`` (an SSO proxy's header) or ``"local"`` (one user on
+            this machine; the default otherwise). ``$CRO_IDENTITY_MODE`` or ``[identity] mode``.
+        users_file: the users file (``$CRO_USERS_FILE``, ``[identity] users_file``, else
+            ``.streamlit/users.toml``).
+        identity_header: the header naming the user in header mode (``$CRO_IDENTITY_HEADER``,
+            ``[identity] header``, else ``X-Forwarded-Email``).
+        trusted_proxies: addresses or networks the header is accepted from (``$CRO_TRUSTED_PROXIES``,
+            comma separated, or the ``[identity] trusted_proxies`` list; none by default).
+        idle_timeout_minutes: a session ends after this long without activity (0: never).
+        local_user: the users-file id of the local mode's one user (``$CRO_USER``, the
+            ``default_user`` secret, else ``local``).
     """
 
     warehouse_path: Path
@@ -98,6 +123,12 @@ class LlmSettings:
     def __repr__(self) -> str:  # the key never reaches a log or a traceback
         return (f"LlmSettings(base_url={self.base_url!r}, model={self.model!r}, allow_remote={self.allow_remote}, "
                 f"timeout_s={self.timeout_s}, max_retries={self.max_retries}, token_parameter={self.token_parameter!r})")
+    identity_mode: str = "local"
+    users_file: Path = DEFAULT_USERS_FILE
+    identity_header: str = DEFAULT_IDENTITY_HEADER
+    trusted_proxies: tuple[str, ...] = ()
+    idle_timeout_minutes: float = DEFAULT_IDLE_TIMEOUT_MINUTES
+    local_user: str = DEFAULT_LOCAL_USER
 
 
 def sqlite_url(path: Path) -> str:
@@ -189,3 +220,37 @@ def load_llm_settings(environ: Mapping[str, str], secrets: Mapping[str, Any]) ->
     return LlmSettings(base_url=raw["base_url"], api_key=raw["api_key"], model=raw["model"],
                        allow_remote=raw["allow_remote"].lower() in TRUE_WORDS, timeout_s=timeout,
                        max_retries=retries, token_parameter=raw["token_parameter"])
+    mode, _ = _resolve(environ, IDENTITY_MODE_ENV_VAR, secrets, ("identity", "mode"),
+                       "oidc" if isinstance(secrets.get("auth"), Mapping) else "local")
+    if mode not in IDENTITY_MODES:
+        raise SettingsError(f"identity mode {mode!r} is not one of {', '.join(IDENTITY_MODES)} "
+                            f"(${IDENTITY_MODE_ENV_VAR} or [identity] mode in the secrets)")
+    users_file, _ = _resolve(environ, USERS_FILE_ENV_VAR, secrets, ("identity", "users_file"), str(DEFAULT_USERS_FILE))
+    header, _ = _resolve(environ, IDENTITY_HEADER_ENV_VAR, secrets, ("identity", "header"), DEFAULT_IDENTITY_HEADER)
+    timeout, _ = _resolve(environ, IDLE_TIMEOUT_ENV_VAR, secrets, ("identity", "idle_timeout_minutes"),
+                          str(DEFAULT_IDLE_TIMEOUT_MINUTES))
+    try:
+        idle = float(timeout)
+    except ValueError:
+        raise SettingsError(f"idle timeout {timeout!r} is not a number of minutes "
+                            f"(${IDLE_TIMEOUT_ENV_VAR} or [identity] idle_timeout_minutes)") from None
+    if idle < 0:
+        raise SettingsError(f"idle timeout {idle} minutes is negative (0 switches it off)")
+    local_user, _ = _resolve(environ, LOCAL_USER_ENV_VAR, secrets, ("default_user",), DEFAULT_LOCAL_USER)
+    return Settings(warehouse_path=Path(warehouse), records_url=records_url, records_url_source=records_source,
+                    identity_mode=mode, users_file=Path(users_file), identity_header=header,
+                    trusted_proxies=_proxies(environ, secrets), idle_timeout_minutes=idle, local_user=local_user)
+
+
+def _proxies(environ: Mapping[str, str], secrets: Mapping[str, Any]) -> tuple[str, ...]:
+    """The trusted proxy addresses: the environment's comma list, else the secrets' list."""
+    if environ.get(TRUSTED_PROXIES_ENV_VAR):
+        return tuple(p.strip() for p in environ[TRUSTED_PROXIES_ENV_VAR].split(",") if p.strip())
+    value = _nested(secrets, ("identity", "trusted_proxies"))
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise SettingsError(f"[identity] trusted_proxies must be a list of addresses, not {value!r}")
+    return tuple(v.strip() for v in value if v.strip())

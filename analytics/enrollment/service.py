@@ -56,7 +56,9 @@ def study_timeline(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter, 
 
 @cached
 def study_demographics(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter, study_id: str) -> pd.DataFrame:
-    return wh.query(scope, "SELECT * FROM enrollment_demographics WHERE study_id = $study", {"study": study_id},
+    # The table is keyed by study, its site rows by level_id: a site-limited scope keeps only its own sites' rows.
+    return wh.query(scope, "SELECT * FROM enrollment_demographics WHERE study_id = $study AND (level <> 'site' "
+                           "OR level_id IN (SELECT study_site_id FROM scoped_sites))", {"study": study_id},
                     filters.study_level())
 
 

@@ -39,6 +39,8 @@ class PageSpec:
         params: the page's own URL parameters.
         has_charts: the page always shows at least one chart (the browser tests check them).
         filter_note: why some global filters do not apply, shown under the filter panel.
+        subject_level: the page lists subject-level records (a validation report's rows, a subject
+            listing); roles that see only aggregates (a sponsor viewer, a presentation) do not get it.
     """
 
     key: str
@@ -51,6 +53,7 @@ class PageSpec:
     permission: str = ""
     has_charts: bool = True
     filter_note: str = ""
+    subject_level: bool = False
 
     @property
     def needs(self) -> str:
@@ -151,15 +154,16 @@ PAGES: tuple[PageSpec, ...] = (
     ),
     PageSpec("drafting", "pages/drafting.py", "Drafting", ":material/edit_document:", "drafting", filters=(),
              params=_drafting_params(), has_charts=False),
-    PageSpec("data", "pages/data.py", "Data", ":material/database_upload:", "data", filters=(), has_charts=False),
+    PageSpec("data", "pages/data.py", "Data", ":material/database_upload:", "data", filters=(), has_charts=False,
+             subject_level=True),
 )
 
 PAGES_BY_KEY = {p.key: p for p in PAGES}
 
 
 def pages_for(role: "Role") -> list[PageSpec]:
-    """The pages ``role`` may open, in menu order."""
-    return [p for p in PAGES if role.allows(p.needs)]
+    """The pages ``role`` may open, in menu order (subject-level pages only for roles that see subjects)."""
+    return [p for p in PAGES if role.allows(p.needs) and (role.subject_level or not p.subject_level)]
 
 
 def links_for(role: "Role", exclude: str) -> list[PageSpec]:

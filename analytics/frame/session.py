@@ -10,18 +10,19 @@ validated state back to the URL, and runs the page with one :class:`PageContext`
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlencode
 
 import streamlit as st
 
+from analytics.core.records import RecordsError
 from analytics.core.scope import PortfolioFilter
+from analytics.core.settings import Settings, SettingsError, load_settings
 from analytics.core.warehouse import Warehouse, WarehouseError
 from analytics.display.formats import as_of_label
-from analytics.frame import identity
-from analytics.frame.filters import FILTER_PARAMS, site_options_for_widget, validate_filters
+from analytics.frame import access, identity, presentation, signin
+from analytics.frame.filters import FILTER_PARAMS, filter_options, site_options_for_widget, validate_filters
 from analytics.frame.pages import PAGES, PageSpec, page_for_path, pages_for
 from analytics.frame.params import Param, to_url, validate
 
@@ -29,7 +30,7 @@ CONTEXT_KEY = "_cro_page_context"
 STICKY_KEY = "_cro_sticky_filters"  # global filter values carried across page switches
 PAGE_KEY = "_cro_previous_page"
 WIDGET_CHANGE_KEY = "_cro_widget_changed"  # a widget (not a link) changed the URL this run
-USER_ENV_VAR = "CRO_USER"
+PRESENTATION_PROBLEM = "Part of the link is not available in this presentation; it was left out."
 KEEP_PARAMS = ("embed", "embed_options")  # Streamlit's own
 
 
@@ -99,23 +100,6 @@ class PageContext:
 def _filter_value(filters: PortfolioFilter, name: str) -> object:
     return {"sponsor": filters.sponsor_ids, "study": filters.study_ids, "country": filters.country_codes,
             "site": filters.study_site_ids, "from": filters.date_from, "to": filters.date_to}[name]
-
-
-def signed_in_user_id() -> str | None:
-    """The user id: OIDC e-mail when signed in, else ``$CRO_USER``, else the ``default_user`` secret."""
-    try:
-        if getattr(st.user, "is_logged_in", False) and st.user.get("email"):
-            return str(st.user.get("email"))
-    except Exception:  # no auth configured: st.user raises on some attribute access
-        pass
-    if os.environ.get(USER_ENV_VAR):
-        return os.environ[USER_ENV_VAR]
-    try:
-        return st.secrets.get("default_user")
-    except FileNotFoundError:
-        return None
-    except Exception:  # secrets file present but unreadable: fall back to the local identity
-        return None
 
 
 # --- URL state ----------------------------------------------------------------------------------
@@ -201,6 +185,8 @@ def resolve_view(wh: Warehouse, user: identity.User, spec: PageSpec) -> PageCont
             problems += issues
     values = {name: _filter_value(filters, name) for name in spec.filters} | params
     _sync_url(spec, values, problems)
+    if user.presenting_sponsor and problems:  # on a shared screen, never echo what a link asked for
+        problems = [PRESENTATION_PROBLEM]
     for name in spec.filters:
         _seed_widget(FILTER_PARAMS[name], values[name])
     for param in spec.params:
@@ -242,17 +228,63 @@ LANDING_PATH = "start"
 
 
 def _unavailable(message: str) -> None:
-    st.error(message)
-    st.stop()
+    signin.stop_with(lambda: st.error(message))
+
+
+def _forget_view_state() -> None:
+    """Drop the URL's and the widgets' state (a presentation starts from a clean view)."""
+    st.query_params.clear()
+    for key in list(st.session_state.keys()):
+        if key in (STICKY_KEY, PAGE_KEY, CONTEXT_KEY) or str(key).startswith("url_"):
+            del st.session_state[key]
+
+
+def _identity_panel(wh: Warehouse, signed_in: identity.User, user: identity.User, settings: Settings) -> None:
+    """Who is signed in and how, sign-out, and (for a role that may) presentation mode, in the sidebar."""
+    sb = st.sidebar
+    sb.caption(f"Signed in as **{user.name}** · {user.role.label}"
+               + (" · blinded" if user.scope.blinded else " · unblinded"))
+    if settings.identity_mode == "local":
+        sb.markdown(":orange-badge[:material/computer: Local mode]")
+        sb.caption("One user on this machine, without sign-in.")
+    if user.presenting_sponsor:
+        options = filter_options(wh, user.scope)
+        name = next(iter(options.loc[options["sponsor_id"] == user.presenting_sponsor, "sponsor_name"]), "")
+        sb.markdown(f":blue-badge[:material/co_present: Presenting to {name}]")
+        sb.caption("Only this sponsor's studies appear, in every tab. Sign out and sign in again to leave.")
+    if sb.button("Sign out", icon=":material/logout:", key="_cro_sign_out"):
+        signin.end_session(signed_in, settings, "signed_out")
+        st.rerun()
+    if user.presenting_sponsor or not signed_in.role.allows("present"):
+        return
+    with sb.expander("Present to a sponsor", icon=":material/co_present:"):
+        sponsors = filter_options(wh, signed_in.scope).drop_duplicates("sponsor_id")
+        labels = dict(zip(sponsors["sponsor_id"], sponsors["sponsor_name"]))
+        chosen = st.selectbox("Sponsor", list(labels), format_func=labels.get, index=None, key="_cro_present_to",
+                              placeholder="Choose the sponsor in the meeting")
+        st.caption("Locks your sessions, in every tab, to this sponsor's studies until you sign in again.")
+        if st.button("Lock to this sponsor", disabled=chosen is None, key="_cro_present_lock"):
+            presentation.lock(signed_in, chosen)
+            _forget_view_state()
+            st.rerun()
 
 
 def run_frame() -> None:
     """Identity, navigation, URL state and filters for this run; then the current page."""
     st.set_page_config(page_title="CRO Workbench", page_icon=":material/monitoring:", layout="wide")
+    st.session_state[access.DOWNLOADS_KEY] = {}
     try:
-        user = identity.resolve_user(signed_in_user_id())
+        settings = load_settings()
+        access.records_store()  # access that cannot be recorded is not given
+    except (SettingsError, RecordsError) as exc:
+        _unavailable(f"The workbench cannot open: {exc}")
+        return
+    signed_in = signin.signed_in_user(settings)
+    lock = presentation.current_lock(signed_in.user_id)
+    user = identity.presenting(signed_in, lock.sponsor_id) if lock else signed_in
+    try:
         wh = Warehouse.open()
-    except (WarehouseError, identity.IdentityError) as exc:
+    except WarehouseError as exc:
         _unavailable(str(exc))
         return
     allowed = pages_for(user.role)
@@ -276,9 +308,9 @@ def run_frame() -> None:
     _filter_panel(ctx)
     for problem in ctx.problems:
         st.warning(problem, icon=":material/link_off:")
-    st.sidebar.caption(f"Signed in as **{user.name}** · {user.role.label}"
-                       + (" · blinded" if user.scope.blinded else " · unblinded"))
+    _identity_panel(wh, signed_in, user, settings)
     st.sidebar.caption(as_of_label(ctx.as_of))
+    signin.start_idle_watch(settings.idle_timeout_minutes)
     navigation.run()
 
 
@@ -315,7 +347,7 @@ def current_context() -> PageContext:
     if ctx is None:
         st.error("The page was opened without the workbench frame; reload it from the start page.")
         st.stop()
-    if not ctx.user.role.allows(ctx.page.needs):
+    if ctx.page not in pages_for(ctx.user.role):
         st.error(f"This page is not available to the {ctx.user.role.label.lower()} role.")
         st.stop()
     return ctx

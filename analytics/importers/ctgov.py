@@ -34,6 +34,7 @@ from analytics.importers.ctgov_values import age_groups, age_in_years, age_range
 from analytics.importers.dates import registry_dates
 from analytics.importers.report import FILE, ROW, WARNING, DatasetCounts, ImportReport
 from analytics.importers.sources import Limits, SourceFile, accept_file, read_csv
+from analytics.core.scope import AccessScope
 from analytics.importers.staging import APPEND, UPSERT, PreparedLoad, Progress, _silent
 from analytics.importers.uploads import remove_stale_upload_dirs
 from analytics.importers.validation import validate_frame
@@ -263,12 +264,21 @@ def _sites(raw: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame | None:
 
 
 def prepare_ctgov(path: Path | str, therapeutic_area: str | None = None, limits: Limits = Limits(),
-                  progress: Progress = _silent) -> PreparedLoad:
-    """Read and validate one ClinicalTrials.gov export into a :class:`PreparedLoad` (nothing is written)."""
+                  progress: Progress = _silent, scope: AccessScope | None = None) -> PreparedLoad:
+    """Read and validate one ClinicalTrials.gov export into a :class:`PreparedLoad` (nothing is written).
+
+    ``scope`` is the loading user's (None: the command line): the benchmark trials are shared by every
+    sponsor's views, so only a loader who sees every sponsor may change them.
+    """
     path = Path(path)
     remove_stale_upload_dirs(keep=path)
     report = ImportReport("ctgov")
     load = PreparedLoad("ctgov", report)
+    if scope is not None and not scope.is_full:
+        report.error("(load)", "ClinicalTrials.gov benchmark trials are shared by every sponsor's views; only a "
+                     "loader with access to every sponsor may load them", expected="access to every sponsor",
+                     found="access limited to some sponsors, studies or sites")
+        return load
     if path.suffix.lower() not in EXTENSIONS:
         report.error(path.name, "unsupported file type", expected="a .csv (Download CSV), .json (a study record or "
                      "API v2 response) or .zip (Download JSON) file", found=path.suffix or "(no extension)")

@@ -32,7 +32,7 @@ from analytics.core.scope import AccessScope
 from analytics.importers.blinding import ARM_VARIABLES, arm_revealing_files
 from analytics.importers.countries import country_rows
 from analytics.importers.dates import parse_iso_dates
-from analytics.importers.existing import WarehouseState, check_scope
+from analytics.importers.existing import WarehouseState, check_scope, check_shared_rows
 from analytics.importers.report import ERROR, FILE, ROW, DatasetCounts, ImportReport
 from analytics.importers.sdtm_columns import StudyFacts, text
 from analytics.importers.sdtm_datasets import (
@@ -244,6 +244,7 @@ def prepare_sdtm(folder: Path | str, db_path: Path | str | None, options: SdtmOp
         with report.redacting(blinded and spec.schema == "restricted"):
             tables[name] = validate_frame(frame, spec, report, convert=False)
         report.rows_staged[spec.qualified_name] = len(frame)
+    check_shared_rows(report, options.scope, tables, state)
     _count_datasets(domains, {} if report.refused else tables, report)
     load.tables = tables
     load.policies = {name: APPEND for name in tables} | {

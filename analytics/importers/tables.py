@@ -14,7 +14,7 @@ import pandas as pd
 
 from analytics.core import schema
 from analytics.importers.countries import country_rows, to_alpha2
-from analytics.importers.existing import WarehouseState, check_scope
+from analytics.importers.existing import WarehouseState, check_scope, check_shared_rows
 from analytics.importers.report import ERROR, DatasetCounts, ImportReport
 from analytics.importers.sources import Dataset, Limits, list_folder, read_csv, read_parquet
 from analytics.importers.staging import KEEP_EXISTING, UPSERT, PreparedLoad, Progress, _silent
@@ -173,6 +173,7 @@ def prepare_tables(folder: Path | str, db_path: Path | str | None, limits: Limit
     known_studies = state.studies(sorted(studies_touched))
     sponsors |= set(known_studies["sponsor_id"].dropna())
     check_scope(report, scope, sponsors, studies_touched)
+    check_shared_rows(report, scope, tables, state)
     _count_datasets(datasets, tables, report)
     if report.refused:
         return load

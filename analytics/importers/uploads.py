@@ -35,6 +35,26 @@ class UploadFolder:
         return f"UploadFolder({str(self.path)!r})"
 
 
+MAX_NAME_LENGTH = 255  # a longer name is refused (and no file system takes it)
+
+
+def unsafe_upload_name(name: object) -> str | None:
+    """Why an uploaded file's name may not be used as a file name in the upload folder, or None.
+
+    Only a plain name is accepted: no folder part (``/``, ``\\``, ``..``), no hidden or empty name,
+    no control characters, at most :data:`MAX_NAME_LENGTH` characters.
+    """
+    if not isinstance(name, str) or not name.strip():
+        return "the file has no name"
+    if len(name) > MAX_NAME_LENGTH:
+        return f"the file name is longer than {MAX_NAME_LENGTH} characters"
+    if not name.isprintable():
+        return "the file name contains control characters"
+    if "/" in name or "\\" in name or Path(name).name != name or name.startswith(".") or ":" in name:
+        return "the file name points outside the upload folder"
+    return None
+
+
 def upload_root() -> Path:
     return Path(tempfile.gettempdir())
 

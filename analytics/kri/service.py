@@ -109,8 +109,9 @@ def alert_burden(cells: pd.DataFrame, sites: pd.DataFrame, method: str) -> dict[
                              stats.norm.cdf(k.funnel_thresholds[0]) + stats.norm.sf(k.funnel_thresholds[3]))
                       for k in CATALOGUE}
         ok = cells[cells["flag"] >= 0]
-        amber_p = ok["kri"].map({k: v[0] for k, v in spec_rates.items()})
-        red_p = ok["kri"].map({k: v[1] for k, v in spec_rates.items()})
+        # As floats even when no cell is evaluable (an empty map keeps the text dtype of the KRI ids).
+        amber_p = ok["kri"].map({k: v[0] for k, v in spec_rates.items()}).astype("float64")
+        red_p = ok["kri"].map({k: v[1] for k, v in spec_rates.items()}).astype("float64")
         none_amber = np.exp(np.log1p(-amber_p).groupby(ok["study_site_id"]).sum())
         none_red = np.exp(np.log1p(-red_p).groupby(ok["study_site_id"]).sum())
         expected_any, expected_red = float((1 - none_amber).sum()), float((1 - none_red).sum())
