@@ -26,6 +26,7 @@ import analytics
 from analytics.core import caching
 from analytics.core.scope import NO_FILTER, AccessScope, PortfolioFilter
 from analytics.core.warehouse import Warehouse
+from analytics.drafting.context import SubjectUnavailable
 from analytics.frame import access, identity, presentation
 from analytics.frame.pages import PAGES, pages_for
 from analytics.frame.session import CONTEXT_KEY
@@ -258,6 +259,7 @@ def page_functions() -> list:
 def _samples(portfolio: Portfolio, scope: AccessScope, wh: Warehouse) -> dict[str, list]:
     """Values for the arguments page-facing functions take, inside and outside ``scope``."""
     from analytics.kri.service import METHOD_LABELS, kri_names
+    from analytics.drafting.specs import SUBJECT_KINDS
     from analytics.kri.tables import BREAKDOWN_LABELS
 
     studies, sites = portfolio.visible(scope)
@@ -273,18 +275,35 @@ def _samples(portfolio: Portfolio, scope: AccessScope, wh: Warehouse) -> dict[st
         "study_site_id": inside_site + [outside.get("site", UNKNOWN_ID)],
         "kri_id": list(kri_names())[:2],
         "kind": list(BREAKDOWN_LABELS),
+        "subject_kind": list(SUBJECT_KINDS),
         "therapeutic_area": areas,
         "countries": [()],
         "sponsors": [(), (outside.get("sponsor", UNKNOWN_ID),)],
         "studies": [(), (outside.get("study", UNKNOWN_ID),)],
+        "study_ids": [tuple(inside_study), (outside.get("study", UNKNOWN_ID),)],
+        "outside_subjects": [outside.get("study", UNKNOWN_ID), outside.get("site", UNKNOWN_ID),
+                             f"sponsor:{outside.get('sponsor', UNKNOWN_ID)}"],
         "filters": [NO_FILTER, PortfolioFilter(study_ids=(outside.get("study", UNKNOWN_ID),)),
                     PortfolioFilter(study_site_ids=(outside.get("site", UNKNOWN_ID),))],
     }
 
 
+def _document_calls(samples: dict[str, list], wh: Warehouse, scope: AccessScope) -> Iterator[dict]:
+    """Every document type about a subject the user may pick, and about subjects outside the scope."""
+    from analytics.drafting.service import CATALOGUE_BY_KEY, subject_choices
+
+    for doc_key, document in CATALOGUE_BY_KEY.items():
+        inside = list(subject_choices(wh, scope, document.subject_kind))[:1]
+        for subject in inside + samples["outside_subjects"]:
+            yield {"wh": wh, "scope": scope, "doc_key": doc_key, "subject": subject}
+
+
 def _calls(function, samples: dict[str, list], wh: Warehouse, scope: AccessScope) -> Iterator[dict]:
     """Keyword arguments for calls of ``function``: each sample value of one argument at a time."""
     signature = inspect.signature(function)
+    if {"doc_key", "subject"} <= set(signature.parameters):  # a document's subject depends on its type
+        yield from _document_calls(samples, wh, scope)
+        return
     base: dict[str, object] = {}
     varied: list[tuple[str, list]] = []
     for name, parameter in signature.parameters.items():
@@ -324,6 +343,9 @@ def test_no_page_facing_function_hands_out_anything_outside_the_scope(user_id, s
                 result = function(**kwargs)
             except caching.SubjectLevelRefused:
                 assert not user.scope.subject_level, f"{name} refused subject rows to a subject-level scope"
+                continue
+            except SubjectUnavailable:  # a document about a subject outside the scope: refused, nothing shown
+                assert kwargs["subject"] in samples["outside_subjects"], f"{name}({shown}) refused an inside subject"
                 continue
             found += leaks(texts_of(result), forbidden, f"{user_id}: {name}({shown})")
     assert not found, f"{len(found)} leak(s):\n" + "\n".join(found[:40])

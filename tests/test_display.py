@@ -21,7 +21,7 @@ from analytics.frame.pages import pages_for
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 USERS = load_users()
-VIEWS = [(user, page) for user in sorted(USERS) for page in pages_for(USERS[user].role)]
+VIEWS = [(user, page) for user in sorted(USERS) if not USERS[user].disabled for page in pages_for(USERS[user].role)]
 RAW_HEADER = re.compile(r"^[a-z0-9]+(_[a-z0-9]+)+$")
 RAW_CELLS = {"None", "nan", "NaN", "<NA>", "NaT", "null"}
 MAX_DECIMALS = 2

@@ -22,6 +22,11 @@ def open_drafting(monkeypatch: pytest.MonkeyPatch, user: str, params: dict | Non
     return at.run()
 
 
+def meaning(at: AppTest):
+    """The signature's meaning (the sidebar has selectboxes of its own)."""
+    return next(s for s in at.selectbox if s.label == "Meaning of the signature")
+
+
 def texts(elements) -> list[str]:
     return [e.value for e in elements]
 
@@ -52,13 +57,13 @@ def test_draft_edit_and_sign_by_two_people(app_env, monkeypatch) -> None:
     assert any("98765" in m and "<mark" in m for m in texts(at.markdown))
 
     # The author may not approve; the administrator may, with a justification for the open violation.
-    at.selectbox[-1].set_value("approved")
+    meaning(at).set_value("approved")
     at.text_input[1].set_value("local")
     button(at, "Sign").click().run()
     assert any("author cannot sign as approved" in m for m in texts(at.error)), texts(at.error)
 
     at = open_drafting(monkeypatch, "admin", {"draft": draft_id})
-    at.selectbox[-1].set_value("approved")
+    meaning(at).set_value("approved")
     at.text_input[1].set_value("admin")
     button(at, "Sign").click().run()
     assert any("justification" in m or "write why" in m for m in texts(at.error)), texts(at.error)

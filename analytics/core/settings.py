@@ -90,6 +90,12 @@ class Settings:
     records_url: str
     records_url_source: str
     llm: "LlmSettings | None" = None
+    identity_mode: str = "local"
+    users_file: Path = DEFAULT_USERS_FILE
+    identity_header: str = DEFAULT_IDENTITY_HEADER
+    trusted_proxies: tuple[str, ...] = ()
+    idle_timeout_minutes: float = DEFAULT_IDLE_TIMEOUT_MINUTES
+    local_user: str = DEFAULT_LOCAL_USER
 
 
 @dataclass(frozen=True)
@@ -123,12 +129,6 @@ class LlmSettings:
     def __repr__(self) -> str:  # the key never reaches a log or a traceback
         return (f"LlmSettings(base_url={self.base_url!r}, model={self.model!r}, allow_remote={self.allow_remote}, "
                 f"timeout_s={self.timeout_s}, max_retries={self.max_retries}, token_parameter={self.token_parameter!r})")
-    identity_mode: str = "local"
-    users_file: Path = DEFAULT_USERS_FILE
-    identity_header: str = DEFAULT_IDENTITY_HEADER
-    trusted_proxies: tuple[str, ...] = ()
-    idle_timeout_minutes: float = DEFAULT_IDLE_TIMEOUT_MINUTES
-    local_user: str = DEFAULT_LOCAL_USER
 
 
 def sqlite_url(path: Path) -> str:
@@ -192,8 +192,26 @@ def load_settings(environ: Mapping[str, str] | None = None,
     warehouse, _ = _resolve(environ, WAREHOUSE_ENV_VAR, secrets, None, str(DEFAULT_WAREHOUSE_PATH))
     records_url, records_source = _resolve(environ, RECORDS_ENV_VAR, secrets, RECORDS_SECRET_PATH,
                                            sqlite_url(DEFAULT_RECORDS_PATH))
+    mode, _ = _resolve(environ, IDENTITY_MODE_ENV_VAR, secrets, ("identity", "mode"),
+                       "oidc" if isinstance(secrets.get("auth"), Mapping) else "local")
+    if mode not in IDENTITY_MODES:
+        raise SettingsError(f"identity mode {mode!r} is not one of {', '.join(IDENTITY_MODES)} "
+                            f"(${IDENTITY_MODE_ENV_VAR} or [identity] mode in the secrets)")
+    users_file, _ = _resolve(environ, USERS_FILE_ENV_VAR, secrets, ("identity", "users_file"), str(DEFAULT_USERS_FILE))
+    header, _ = _resolve(environ, IDENTITY_HEADER_ENV_VAR, secrets, ("identity", "header"), DEFAULT_IDENTITY_HEADER)
+    timeout, _ = _resolve(environ, IDLE_TIMEOUT_ENV_VAR, secrets, ("identity", "idle_timeout_minutes"),
+                          str(DEFAULT_IDLE_TIMEOUT_MINUTES))
+    try:
+        idle = float(timeout)
+    except ValueError:
+        raise SettingsError(f"idle timeout {timeout!r} is not a number of minutes "
+                            f"(${IDLE_TIMEOUT_ENV_VAR} or [identity] idle_timeout_minutes)") from None
+    if idle < 0:
+        raise SettingsError(f"idle timeout {idle} minutes is negative (0 switches it off)")
+    local_user, _ = _resolve(environ, LOCAL_USER_ENV_VAR, secrets, ("default_user",), DEFAULT_LOCAL_USER)
     return Settings(warehouse_path=Path(warehouse), records_url=records_url, records_url_source=records_source,
-                    llm=load_llm_settings(environ, secrets))
+                    llm=load_llm_settings(environ, secrets), identity_mode=mode, users_file=Path(users_file),
+                    identity_header=header, trusted_proxies=_proxies(environ, secrets), idle_timeout_minutes=idle, local_user=local_user)
 
 
 def load_llm_settings(environ: Mapping[str, str], secrets: Mapping[str, Any]) -> LlmSettings:
@@ -220,26 +238,6 @@ def load_llm_settings(environ: Mapping[str, str], secrets: Mapping[str, Any]) ->
     return LlmSettings(base_url=raw["base_url"], api_key=raw["api_key"], model=raw["model"],
                        allow_remote=raw["allow_remote"].lower() in TRUE_WORDS, timeout_s=timeout,
                        max_retries=retries, token_parameter=raw["token_parameter"])
-    mode, _ = _resolve(environ, IDENTITY_MODE_ENV_VAR, secrets, ("identity", "mode"),
-                       "oidc" if isinstance(secrets.get("auth"), Mapping) else "local")
-    if mode not in IDENTITY_MODES:
-        raise SettingsError(f"identity mode {mode!r} is not one of {', '.join(IDENTITY_MODES)} "
-                            f"(${IDENTITY_MODE_ENV_VAR} or [identity] mode in the secrets)")
-    users_file, _ = _resolve(environ, USERS_FILE_ENV_VAR, secrets, ("identity", "users_file"), str(DEFAULT_USERS_FILE))
-    header, _ = _resolve(environ, IDENTITY_HEADER_ENV_VAR, secrets, ("identity", "header"), DEFAULT_IDENTITY_HEADER)
-    timeout, _ = _resolve(environ, IDLE_TIMEOUT_ENV_VAR, secrets, ("identity", "idle_timeout_minutes"),
-                          str(DEFAULT_IDLE_TIMEOUT_MINUTES))
-    try:
-        idle = float(timeout)
-    except ValueError:
-        raise SettingsError(f"idle timeout {timeout!r} is not a number of minutes "
-                            f"(${IDLE_TIMEOUT_ENV_VAR} or [identity] idle_timeout_minutes)") from None
-    if idle < 0:
-        raise SettingsError(f"idle timeout {idle} minutes is negative (0 switches it off)")
-    local_user, _ = _resolve(environ, LOCAL_USER_ENV_VAR, secrets, ("default_user",), DEFAULT_LOCAL_USER)
-    return Settings(warehouse_path=Path(warehouse), records_url=records_url, records_url_source=records_source,
-                    identity_mode=mode, users_file=Path(users_file), identity_header=header,
-                    trusted_proxies=_proxies(environ, secrets), idle_timeout_minutes=idle, local_user=local_user)
 
 
 def _proxies(environ: Mapping[str, str], secrets: Mapping[str, Any]) -> tuple[str, ...]:

@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from analytics.core.caching import cached
+from analytics.core.caching import SubjectLevelRefused, cached
 from analytics.core.scope import AccessScope
 from analytics.core.warehouse import Warehouse
 from analytics.drafting.checker import CheckResult, Requirements, check_draft
@@ -34,8 +34,9 @@ def spec(key: str) -> DocumentSpec:
 
 
 @cached
-def subject_choices(wh: Warehouse, scope: AccessScope, kind: str) -> dict[str, str]:
+def subject_choices(wh: Warehouse, scope: AccessScope, subject_kind: str) -> dict[str, str]:
     """What a document of ``kind`` can be about, for this user: id -> label."""
+    kind = subject_kind
     if kind == "site":
         rows = wh.query(scope, "SELECT s.study_site_id, s.site_name, s.site_number, st.protocol_id "
                                "FROM scoped_sites s JOIN scoped_studies st USING (study_id) "
@@ -134,7 +135,14 @@ def render_template(facts: Facts) -> str:
 
 @cached
 def known_identifiers(wh: Warehouse, scope: AccessScope, study_ids: tuple[str, ...]) -> Identifiers:
-    """Subject ids and person names (investigators, CAPA owners) of the studies a document draws on."""
+    """Subject ids and person names (investigators, CAPA owners) of the studies a document draws on.
+
+    Raises:
+        SubjectLevelRefused: the scope sees aggregates only (a sponsor viewer); the de-identification
+            list is subject-level, so such a role cannot draft.
+    """
+    if not scope.subject_level:
+        raise SubjectLevelRefused("the drafting assistant needs subject-level access, which this role does not have")
     if not study_ids:
         return Identifiers()
     params = {"studies": list(study_ids)}
