@@ -141,13 +141,15 @@ def test_a_blinded_connection_cannot_attach_or_read_files(demo_db: Path) -> None
     # Below the query layer: even a raw cursor of a blinded reader cannot open the restricted store.
     from analytics.core.warehouse import _instance
 
-    cursor = _instance(Path(Warehouse.open(demo_db).path), True).connection.cursor()
+    instance, cursor = _instance(Path(Warehouse.open(demo_db).path), True)
     restricted = next(demo_db.parent.glob("*.restricted-*.duckdb"))
-    for statement in (f"ATTACH '{restricted}' AS r2 (READ_ONLY)", f"SELECT * FROM '{restricted}'",
-                      "SET enable_external_access = true"):
-        with pytest.raises(duckdb.Error):
-            cursor.execute(statement)
-    cursor.close()
+    try:
+        for statement in (f"ATTACH '{restricted}' AS r2 (READ_ONLY)", f"SELECT * FROM '{restricted}'",
+                          "SET enable_external_access = true"):
+            with pytest.raises(duckdb.Error):
+                cursor.execute(statement)
+    finally:
+        instance.release(cursor)
 
 
 def test_qualified_tables_are_refused_for_every_scope(demo_db: Path) -> None:
