@@ -52,6 +52,7 @@ def findings_from_rows(check_id: str, category: str, severity: str, table: str, 
     if rows.empty:
         return empty_findings()
     out = pd.DataFrame({name: rows[name] for name in OUTPUT_COLUMNS if name != "evidence"})
+    label = out.pop("label")
     out["record_id"] = out["record_id"].astype("string")
     record_key = [f"{check_id}:{table}:{r}:{f}" for r, f in zip(out["record_id"], out["field"])]
     out["record_key"] = record_key
@@ -59,6 +60,7 @@ def findings_from_rows(check_id: str, category: str, severity: str, table: str, 
     out["check_id"], out["category"], out["severity"], out["table_name"] = check_id, category, severity, table
     columns = {name: [_text(v) for v in out[name]] for name in
                ("subject_id", "visit", "field", "value", "expected", "record_id", "study_site_id")}
+    columns["label"] = [_text(v) for v in label]
     out["message"] = [message.format(**{name: columns[name][i] for name in columns}) for i in range(len(out))]
     out["record_date"] = pd.to_datetime(out["record_date"], errors="coerce")
     # One finding per record and field: a check may reach a record twice (e.g. two death sources).
@@ -86,7 +88,7 @@ def conformance_findings(wh: Warehouse, scope: AccessScope, filters: PortfolioFi
         record = group["record_key"].fillna("row " + group["row_number"].astype("string")).fillna("dataset")
         frame = pd.DataFrame({
             "study_id": group["study_id"], "study_site_id": group["study_site_id"],
-            "subject_id": group["subject_id"], "record_id": record,
+            "subject_id": group["subject_id"], "record_id": record, "label": record,
             "visit": None, "field": group["variable"], "value": group["value"], "expected": None,
             "record_date": pd.NaT,
             "evidence": group["file_name"].fillna("") + "|" + group["row_number"].astype("string").fillna("")

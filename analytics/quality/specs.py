@@ -4,7 +4,8 @@ A check is one constant SELECT over the scoped relations (see :mod:`analytics.co
 returns one row per record found wrong, with the standard columns :data:`OUTPUT_COLUMNS`:
 
 * ``study_id``, ``study_site_id``, ``subject_id``: where;
-* ``record_id`` (text): the record in the check's ``table``; ``visit``: its visit label, if any;
+* ``record_id`` (text): the record in the check's ``table``; ``label``: the record as a person names it
+  (a visit, an adverse event's term and onset); ``visit``: its visit label, if any;
 * ``field``: the column found wrong; ``value``: what it holds; ``expected``: what the check expected;
 * ``record_date``: the record's date (for trends);
 * ``evidence``: every value the check read, as text. The finding's id is a hash of the check, the
@@ -25,8 +26,8 @@ CATEGORIES: tuple[str, ...] = (
 )
 SEVERITIES: tuple[str, ...] = ("Critical", "Major", "Minor")
 OUTPUT_COLUMNS: tuple[str, ...] = (
-    "study_id", "study_site_id", "subject_id", "record_id", "visit", "field", "value", "expected", "record_date",
-    "evidence",
+    "study_id", "study_site_id", "subject_id", "record_id", "label", "visit", "field", "value", "expected",
+    "record_date", "evidence",
 )
 # A form is expected at a visit when at least this share of the study's completed visits with that number
 # have it, among at least MIN_VISITS_FOR_SCHEDULE such visits (the schedule is read from the data).
@@ -141,7 +142,7 @@ def range_parameters() -> dict[str, list]:
 
 # --- shared relations ----------------------------------------------------------------------------
 
-_LIMITS = """
+LIMITS_CTES = """
 limits AS (
     SELECT unnest($range_tests) AS test_code, unnest($range_units) AS unit, unnest($range_low) AS low,
            unnest($range_high) AS high
@@ -168,19 +169,23 @@ deaths AS (
 )"""
 
 _VISIT_LABEL = "coalesce(v.visit_name, 'Visit ' || CAST(v.visit_number AS VARCHAR))"
+_AE_LABEL = ("'adverse event ' || coalesce(a.term, '(no term)') || ' (onset ' "
+             "|| coalesce(CAST(a.onset_date AS VARCHAR), a.onset_date_text, 'unknown') || ')'")
 
 
-def _required_sql(table: str, key: str, fields: tuple[str, ...], where: str, visit: str = "NULL",
+def _required_sql(table: str, key: str, fields: tuple[str, ...], where: str, label: str, visit: str = "NULL",
                   record_date: str = "NULL") -> str:
     """One finding per empty required field of ``table`` (names from this module, never from input)."""
     parts = []
     for name in fields:
         parts.append(f"""
         SELECT t.study_id, t.study_site_id, t.subject_id,
-               CAST(t.{key} AS VARCHAR) AS record_id, {visit} AS visit, '{name}' AS field, NULL AS value,
-               'a value' AS expected, {record_date} AS record_date,
+               CAST(t.{key} AS VARCHAR) AS record_id, {label} AS label, {visit} AS visit, '{name}' AS field,
+               NULL AS value, 'a value' AS expected, {record_date} AS record_date,
                concat_ws('|', CAST(t.{key} AS VARCHAR), '{name}') AS evidence
-        FROM {table} t WHERE t.{name} IS NULL AND ({where})""")
+        FROM {table} t WHERE t.{name} IS NULL AND ({where})
+          -- a field the study records for nobody is absent from its source, not missing per record
+          AND t.study_id IN (SELECT study_id FROM {table} WHERE {name} IS NOT NULL)""")
     return "\nUNION ALL".join(parts)
 
 
@@ -190,16 +195,18 @@ CATALOGUE: tuple[EditCheck, ...] = (
         "MD01", "Subject record incomplete", "Missing data", "Major", "subjects",
         ("subjects.sex", "subjects.age", "subjects.screening_date", "subjects.consent_date"),
         _required_sql("subjects", "subject_id", ("sex", "age", "screening_date", "consent_date"), "TRUE",
-                      record_date="t.screening_date"),
+                      "'subject record'", record_date="t.screening_date"),
         "Subject {subject_id}: {field} is empty.",
-        "Sex, age, screening and consent dates are required for every screened subject.",
+        "Sex, age, screening and consent dates are required for every screened subject (a field a study records "
+        "for no subject at all, e.g. consent in SDTM without RFICDTC, is not checked).",
     ),
     EditCheck(
         "MD02", "Completed visit without a date", "Missing data", "Major", "visits",
         ("visits.status", "visits.actual_date"),
         f"""
         SELECT v.study_id, v.study_site_id, v.subject_id, CAST(v.visit_id AS VARCHAR) AS record_id,
-               {_VISIT_LABEL} AS visit, 'actual_date' AS field, NULL AS value, 'the visit date' AS expected,
+               {_VISIT_LABEL} AS label, {_VISIT_LABEL} AS visit, 'actual_date' AS field, NULL AS value,
+               'the visit date' AS expected,
                v.scheduled_date AS record_date, concat_ws('|', v.visit_id, v.status) AS evidence
         FROM visits v WHERE v.status = 'Completed' AND v.actual_date IS NULL""",
         "{visit} of {subject_id} is marked completed but has no visit date.",
@@ -210,13 +217,13 @@ CATALOGUE: tuple[EditCheck, ...] = (
         ("measurements.value", "measurements.test_code"),
         f"""
         SELECT m.study_id, m.study_site_id, m.subject_id, CAST(m.measurement_id AS VARCHAR) AS record_id,
-               {_VISIT_LABEL} AS visit, 'value' AS field, NULL AS value,
-               'a numeric result for ' || m.test_code AS expected, m.collected_date AS record_date,
+               m.test_code || ' result' AS label, {_VISIT_LABEL} AS visit, m.test_code AS field, NULL AS value,
+               'a numeric result' AS expected, m.collected_date AS record_date,
                concat_ws('|', m.measurement_id, m.test_code) AS evidence
         FROM measurements m JOIN numeric_tests n USING (study_id, test_code)
         LEFT JOIN visits v USING (visit_id)
         WHERE m.value IS NULL""",
-        "{subject_id}, {visit}: no result for {expected}.",
+        "{subject_id}, {visit}: the {field} record has no result.",
         "A lab or vital-sign record of a numeric test without a result (tests whose results are text are "
         "not checked).",
         ctes=f"""
@@ -228,16 +235,16 @@ numeric_tests AS (
     EditCheck(
         "MD04", "Adverse event incomplete", "Missing data", "Major", "adverse_events",
         ("adverse_events.term", "adverse_events.onset_date", "adverse_events.onset_date_text"),
-        """
-        SELECT a.study_id, a.study_site_id, a.subject_id, CAST(a.ae_id AS VARCHAR) AS record_id, NULL AS visit,
-               f.field, NULL AS value, f.expected, a.report_date AS record_date,
+        f"""
+        SELECT a.study_id, a.study_site_id, a.subject_id, CAST(a.ae_id AS VARCHAR) AS record_id, {_AE_LABEL} AS label,
+               NULL AS visit, f.field, NULL AS value, f.expected, a.report_date AS record_date,
                concat_ws('|', a.ae_id, f.field, a.term, a.onset_date_text) AS evidence
         FROM adverse_events a
         JOIN (SELECT 'term' AS field, 'the adverse event term' AS expected
               UNION ALL SELECT 'onset_date', 'an onset date (complete or partial)') f
           ON (f.field = 'term' AND a.term IS NULL)
           OR (f.field = 'onset_date' AND a.onset_date IS NULL AND a.onset_date_text IS NULL)""",
-        "Adverse event {record_id} of {subject_id}: {field} is empty.",
+        "The {label} of {subject_id}: {field} is empty.",
         "Every adverse event needs its term and an onset date.",
     ),
     EditCheck(
@@ -245,7 +252,7 @@ numeric_tests AS (
         ("visits.status", "visits.visit_number", "crf_pages.form"),
         f"""
         SELECT v.study_id, v.study_site_id, v.subject_id, CAST(v.visit_id AS VARCHAR) AS record_id,
-               {_VISIT_LABEL} AS visit, 'form' AS field, NULL AS value, f.form AS expected,
+               {_VISIT_LABEL} AS label, {_VISIT_LABEL} AS visit, 'form' AS field, NULL AS value, f.form AS expected,
                v.actual_date AS record_date, concat_ws('|', v.visit_id, v.actual_date, f.form) AS evidence
         FROM done d JOIN expected_forms f USING (study_id, visit_number) JOIN visits v USING (visit_id)
         WHERE NOT EXISTS (SELECT 1 FROM present p WHERE p.visit_id = d.visit_id AND p.form = f.form)""",
@@ -276,23 +283,24 @@ done AS (
         ("measurements.test_code", "measurements.unit"),
         f"""
         SELECT r.study_id, r.study_site_id, r.subject_id, CAST(r.measurement_id AS VARCHAR) AS record_id,
-               {_VISIT_LABEL} AS visit, 'unit' AS field, coalesce(r.unit, '(none)') AS value,
+               r.test_code || ' result' AS label, {_VISIT_LABEL} AS visit, 'unit' AS field,
+               coalesce(r.unit, '(none)') AS value,
                (SELECT string_agg(l.unit, ', ' ORDER BY l.unit) FROM limits l WHERE l.test_code = r.test_code)
                    AS expected,
                r.collected_date AS record_date, concat_ws('|', r.measurement_id, r.test_code, r.unit) AS evidence
         FROM results r LEFT JOIN visits v USING (visit_id)
         WHERE r.value IS NOT NULL
           AND NOT EXISTS (SELECT 1 FROM limits l WHERE l.test_code = r.test_code AND l.unit = r.canonical_unit)""",
-        "{subject_id}, {visit}: unit {value} is not a unit of this test (expected {expected}).",
+        "{subject_id}, {visit}: the {label} has unit {value}, not a unit of this test (expected {expected}).",
         "Lab and vital-sign results must carry a unit valid for their test.",
-        ctes=_LIMITS,
+        ctes=LIMITS_CTES,
     ),
     EditCheck(
         "TR02", "Implausible value", "Type and range", "Critical", "measurements",
         ("measurements.test_code", "measurements.value", "measurements.unit"),
         f"""
         SELECT r.study_id, r.study_site_id, r.subject_id, CAST(r.measurement_id AS VARCHAR) AS record_id,
-               {_VISIT_LABEL} AS visit, r.test_code AS field,
+               r.test_code || ' result' AS label, {_VISIT_LABEL} AS visit, r.test_code AS field,
                CAST(r.value AS VARCHAR) || ' ' || coalesce(r.unit, '') AS value,
                CAST(l.low AS VARCHAR) || ' to ' || CAST(l.high AS VARCHAR) || ' ' || l.unit AS expected,
                r.collected_date AS record_date,
@@ -303,7 +311,7 @@ done AS (
         "{subject_id}, {visit}: {field} {value} is outside the plausible range {expected}.",
         "A result outside physiologically possible limits for its test and unit (a typing or unit error, not "
         "an abnormal result).",
-        ctes=_LIMITS,
+        ctes=LIMITS_CTES,
     ),
     # --- date logic --------------------------------------------------------------------------------
     EditCheck(
@@ -311,8 +319,8 @@ done AS (
         ("visits.actual_date", "subjects.consent_date"),
         f"""
         SELECT v.study_id, v.study_site_id, v.subject_id, CAST(v.visit_id AS VARCHAR) AS record_id,
-               {_VISIT_LABEL} AS visit, 'actual_date' AS field, CAST(v.actual_date AS VARCHAR) AS value,
-               'on or after consent (' || CAST(s.consent_date AS VARCHAR) || ')' AS expected,
+               {_VISIT_LABEL} AS label, {_VISIT_LABEL} AS visit, 'actual_date' AS field,
+               CAST(v.actual_date AS VARCHAR) AS value, 'on or after consent (' || CAST(s.consent_date AS VARCHAR) || ')' AS expected,
                v.actual_date AS record_date, concat_ws('|', v.visit_id, v.actual_date, s.consent_date) AS evidence
         FROM visits v JOIN subjects s USING (subject_id)
         WHERE v.actual_date < s.consent_date""",
@@ -322,27 +330,27 @@ done AS (
     EditCheck(
         "DL02", "AE ends before it starts", "Date logic", "Major", "adverse_events",
         ("adverse_events.onset_date", "adverse_events.end_date"),
-        """
-        SELECT a.study_id, a.study_site_id, a.subject_id, CAST(a.ae_id AS VARCHAR) AS record_id, NULL AS visit,
-               'end_date' AS field, CAST(a.end_date AS VARCHAR) AS value,
+        f"""
+        SELECT a.study_id, a.study_site_id, a.subject_id, CAST(a.ae_id AS VARCHAR) AS record_id, {_AE_LABEL} AS label,
+               NULL AS visit, 'end_date' AS field, CAST(a.end_date AS VARCHAR) AS value,
                'on or after onset (' || CAST(a.onset_date AS VARCHAR) || ')' AS expected,
                a.onset_date AS record_date, concat_ws('|', a.ae_id, a.onset_date, a.end_date) AS evidence
         FROM adverse_events a WHERE a.end_date < a.onset_date""",
-        "Adverse event {record_id} of {subject_id} ends on {value}, {expected}.",
+        "The {label} of {subject_id} ends on {value}; expected {expected}.",
         "An adverse event cannot resolve before its onset.",
     ),
     EditCheck(
         "DL03", "Dosing before randomization", "Date logic", "Critical", "exposures",
         ("exposures.start_date", "subjects.randomization_date"),
         """
-        SELECT e.study_id, e.study_site_id, e.subject_id, CAST(e.exposure_id AS VARCHAR) AS record_id, NULL AS visit,
-               'start_date' AS field, CAST(e.start_date AS VARCHAR) AS value,
+        SELECT e.study_id, e.study_site_id, e.subject_id, CAST(e.exposure_id AS VARCHAR) AS record_id,
+               'first dose' AS label, NULL AS visit, 'start_date' AS field, CAST(e.start_date AS VARCHAR) AS value,
                'on or after randomization (' || CAST(s.randomization_date AS VARCHAR) || ')' AS expected,
                e.start_date AS record_date,
                concat_ws('|', e.exposure_id, e.start_date, s.randomization_date) AS evidence
         FROM exposures e JOIN subjects s USING (subject_id)
         WHERE e.start_date < s.randomization_date""",
-        "Study treatment of {subject_id} started on {value}, {expected}.",
+        "Study treatment of {subject_id} started on {value}; expected {expected}.",
         "Study treatment cannot start before the subject was randomized (reads exposure dates, never the "
         "treatment).",
         restricted=True,
@@ -353,17 +361,17 @@ done AS (
          "subjects.discontinuation_reason"),
         f"""
         SELECT v.study_id, v.study_site_id, v.subject_id, 'visit ' || CAST(v.visit_id AS VARCHAR) AS record_id,
-               {_VISIT_LABEL} AS visit, 'visits.actual_date' AS field, CAST(v.actual_date AS VARCHAR) AS value,
+               {_VISIT_LABEL} AS label, {_VISIT_LABEL} AS visit, 'visits.actual_date' AS field, CAST(v.actual_date AS VARCHAR) AS value,
                'on or before death (' || CAST(d.death_date AS VARCHAR) || ', from ' || d.source || ')' AS expected,
                v.actual_date AS record_date, concat_ws('|', v.visit_id, v.actual_date, d.death_date) AS evidence
         FROM visits v JOIN deaths d USING (subject_id) WHERE v.actual_date > d.death_date
         UNION ALL
-        SELECT a.study_id, a.study_site_id, a.subject_id, 'adverse event ' || CAST(a.ae_id AS VARCHAR), NULL,
-               'adverse_events.onset_date', CAST(a.onset_date AS VARCHAR),
+        SELECT a.study_id, a.study_site_id, a.subject_id, 'adverse event ' || CAST(a.ae_id AS VARCHAR), {_AE_LABEL},
+               NULL, 'adverse_events.onset_date', CAST(a.onset_date AS VARCHAR),
                'on or before death (' || CAST(d.death_date AS VARCHAR) || ', from ' || d.source || ')',
                a.onset_date, concat_ws('|', a.ae_id, a.onset_date, d.death_date)
         FROM adverse_events a JOIN deaths d USING (subject_id) WHERE a.onset_date > d.death_date""",
-        "{subject_id}: {record_id} dated {value} is after the subject's death; expected {expected}.",
+        "{subject_id}: {label} dated {value} is after the subject's death; expected {expected}.",
         "No visit or adverse event can start after the subject's death (a death disposition, a fatal adverse "
         "event's end date, or a discontinuation for death).",
         ctes=_DEATHS,
@@ -373,8 +381,8 @@ done AS (
         ("visits.actual_date", "subjects.discontinuation_date"),
         f"""
         SELECT v.study_id, v.study_site_id, v.subject_id, CAST(v.visit_id AS VARCHAR) AS record_id,
-               {_VISIT_LABEL} AS visit, 'actual_date' AS field, CAST(v.actual_date AS VARCHAR) AS value,
-               'on or before discontinuation (' || CAST(s.discontinuation_date AS VARCHAR) || ')' AS expected,
+               {_VISIT_LABEL} AS label, {_VISIT_LABEL} AS visit, 'actual_date' AS field,
+               CAST(v.actual_date AS VARCHAR) AS value, 'on or before discontinuation (' || CAST(s.discontinuation_date AS VARCHAR) || ')' AS expected,
                v.actual_date AS record_date,
                concat_ws('|', v.visit_id, v.actual_date, s.discontinuation_date) AS evidence
         FROM visits v JOIN subjects s USING (subject_id)
@@ -387,8 +395,8 @@ done AS (
         ("visits.actual_date", "visits.scheduled_date", "visits.window_days"),
         f"""
         SELECT v.study_id, v.study_site_id, v.subject_id, CAST(v.visit_id AS VARCHAR) AS record_id,
-               {_VISIT_LABEL} AS visit, 'actual_date' AS field, CAST(v.actual_date AS VARCHAR) AS value,
-               CAST(v.scheduled_date AS VARCHAR) || ' +/- ' || CAST(v.window_days AS VARCHAR) || ' days' AS expected,
+               {_VISIT_LABEL} AS label, {_VISIT_LABEL} AS visit, 'actual_date' AS field,
+               CAST(v.actual_date AS VARCHAR) AS value, CAST(v.scheduled_date AS VARCHAR) || ' +/- ' || CAST(v.window_days AS VARCHAR) || ' days' AS expected,
                v.actual_date AS record_date,
                concat_ws('|', v.visit_id, v.actual_date, v.scheduled_date, v.window_days) AS evidence
         FROM visits v
@@ -401,23 +409,23 @@ done AS (
     EditCheck(
         "CF01", "Serious AE without SAE details", "Cross-form consistency", "Critical", "adverse_events",
         ("adverse_events.serious", "adverse_events.serious_criteria"),
-        """
-        SELECT a.study_id, a.study_site_id, a.subject_id, CAST(a.ae_id AS VARCHAR) AS record_id, NULL AS visit,
-               'serious_criteria' AS field, NULL AS value, 'at least one seriousness criterion' AS expected,
+        f"""
+        SELECT a.study_id, a.study_site_id, a.subject_id, CAST(a.ae_id AS VARCHAR) AS record_id, {_AE_LABEL} AS label,
+               NULL AS visit, 'serious_criteria' AS field, NULL AS value, 'at least one seriousness criterion' AS expected,
                a.onset_date AS record_date, concat_ws('|', a.ae_id, a.serious, a.serious_criteria) AS evidence
         FROM adverse_events a
         WHERE a.serious AND coalesce(trim(a.serious_criteria), '') = ''
           AND a.study_id IN (SELECT study_id FROM adverse_events WHERE serious_criteria IS NOT NULL)""",
-        "Serious adverse event {record_id} of {subject_id} has no seriousness criteria (SAE details).",
+        "The serious {label} of {subject_id} has no seriousness criteria (SAE details).",
         "A serious adverse event needs its SAE details: which seriousness criteria it met. Studies that record "
         "no criteria at all are not checked.",
     ),
     EditCheck(
         "CF02", "Grade or outcome inconsistent with seriousness", "Cross-form consistency", "Major",
         "adverse_events", ("adverse_events.grade", "adverse_events.outcome", "adverse_events.serious"),
-        """
-        SELECT a.study_id, a.study_site_id, a.subject_id, CAST(a.ae_id AS VARCHAR) AS record_id, NULL AS visit,
-               'serious' AS field,
+        f"""
+        SELECT a.study_id, a.study_site_id, a.subject_id, CAST(a.ae_id AS VARCHAR) AS record_id, {_AE_LABEL} AS label,
+               NULL AS visit, 'serious' AS field,
                CASE WHEN upper(a.outcome) = 'FATAL' THEN 'fatal outcome, not serious'
                     ELSE 'grade ' || CAST(a.grade AS VARCHAR) || ', not serious' END AS value,
                'serious' AS expected, a.onset_date AS record_date,
@@ -425,7 +433,7 @@ done AS (
         FROM adverse_events a
         WHERE NOT coalesce(a.serious, FALSE) AND a.serious IS NOT NULL
           AND (a.grade >= 4 OR upper(a.outcome) = 'FATAL')""",
-        "Adverse event {record_id} of {subject_id}: {value}; a life-threatening or fatal event is {expected}.",
+        "The {label} of {subject_id}: {value}; a life-threatening or fatal event is {expected}.",
         "A grade 4 (life-threatening) or grade 5 or fatal adverse event must be marked serious.",
     ),
     EditCheck(
@@ -433,17 +441,17 @@ done AS (
         ("subjects.sex", "adverse_events.term", "measurements.test_code"),
         f"""
         SELECT a.study_id, a.study_site_id, a.subject_id, 'adverse event ' || CAST(a.ae_id AS VARCHAR) AS record_id,
-               NULL AS visit, 'adverse_events.term' AS field, a.term AS value, 'a female subject' AS expected,
+               {_AE_LABEL} AS label, NULL AS visit, 'adverse_events.term' AS field, a.term AS value, 'a female subject' AS expected,
                a.onset_date AS record_date, concat_ws('|', a.ae_id, a.term, s.sex) AS evidence
         FROM adverse_events a JOIN subjects s USING (subject_id)
         WHERE s.sex = 'M' AND lower(a.term) LIKE $pregnancy_term
         UNION ALL
         SELECT m.study_id, m.study_site_id, m.subject_id, 'result ' || CAST(m.measurement_id AS VARCHAR),
-               {_VISIT_LABEL}, 'measurements.test_code', m.test_code, 'a female subject', m.collected_date,
+               m.test_code || ' result', {_VISIT_LABEL}, 'measurements.test_code', m.test_code, 'a female subject', m.collected_date,
                concat_ws('|', m.measurement_id, m.test_code, s.sex)
         FROM measurements m JOIN subjects s USING (subject_id) LEFT JOIN visits v USING (visit_id)
         WHERE s.sex = 'M' AND list_contains($pregnancy_tests, upper(m.test_code))""",
-        "{subject_id} is male but has pregnancy data: {value} ({record_id}).",
+        "{subject_id} is male but has pregnancy data: {label}.",
         "Pregnancy adverse events and pregnancy tests are recorded only for female subjects.",
     ),
     # --- duplicates ------------------------------------------------------------------------------------
@@ -452,7 +460,7 @@ done AS (
         ("measurements.subject_id", "measurements.visit_id", "measurements.test_code", "measurements.time_point"),
         f"""
         SELECT m.study_id, m.study_site_id, m.subject_id, CAST(m.measurement_id AS VARCHAR) AS record_id,
-               {_VISIT_LABEL} AS visit, m.test_code AS field, CAST(m.value AS VARCHAR) AS value,
+               m.test_code || ' result' AS label, {_VISIT_LABEL} AS visit, m.test_code AS field, CAST(m.value AS VARCHAR) AS value,
                'one result (first: record ' || CAST(m.first_id AS VARCHAR) || ')' AS expected,
                m.collected_date AS record_date,
                concat_ws('|', m.measurement_id, m.first_id, m.value, m.collected_date) AS evidence
