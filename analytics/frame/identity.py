@@ -17,7 +17,10 @@ USERS_FILE = Path(__file__).resolve().parents[2] / ".streamlit" / "users.toml"
 DEFAULT_USER = "local"
 
 # What a role may do. Pages need ``view:<page key>`` (see analytics/frame/pages.py); ``view:*`` opens all.
-PERMISSIONS = frozenset({"view:*", "load_data", "review_quality", "manage_capa", "approve_document", "administer"})
+PERMISSIONS = frozenset({"view:*", "load_data", "review_quality", "manage_capa", "approve_document", "administer",
+                         "view_subject_data"})
+# Subject-level records (a subject's visits, events and results) for roles that work with them.
+SUBJECT_DATA = "view_subject_data"
 _MONITORING_VIEWS = frozenset({"view:overview", "view:enrollment", "view:site_performance", "view:data_quality",
                                "view:rbm"})
 
@@ -45,11 +48,12 @@ ROLES: dict[str, Role] = {
     for r in (
         # Roles that cannot load data still open the Data page to see where each study came from.
         Role("clinops_lead", "Clinical operations lead", True, frozenset({"view:*"})),
-        Role("cra", "Clinical research associate (monitor)", True, _MONITORING_VIEWS),
+        Role("cra", "Clinical research associate (monitor)", True, _MONITORING_VIEWS | {SUBJECT_DATA}),
         Role("sponsor", "Sponsor reviewer", True, _MONITORING_VIEWS | {"view:capa"}),
         Role("data_manager", "Data manager", True,
-             frozenset({"view:overview", "view:data_quality", "view:rbm", "view:data", "load_data", "review_quality"})),
-        Role("unblinded_statistician", "Unblinded statistician", False, frozenset({"view:*"})),
+             frozenset({"view:overview", "view:data_quality", "view:rbm", "view:data", "load_data", "review_quality",
+                        SUBJECT_DATA})),
+        Role("unblinded_statistician", "Unblinded statistician", False, frozenset({"view:*", SUBJECT_DATA})),
         Role("admin", "Administrator", False, PERMISSIONS),
     )
 }
