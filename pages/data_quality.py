@@ -70,7 +70,8 @@ else:
         ctx.navigate(page="1")
     table = tables.findings_table(rows, dispositions, CHECK_NAMES)
     event = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
-                         key="findings_table", column_config={"Finding": st.column_config.TextColumn(width="large")})
+                         key="findings_table", column_config={"Finding": st.column_config.TextColumn(width="large"),
+                                                              "Finding id": st.column_config.TextColumn(width="small")})
     n1, n2, n3 = st.columns([1, 3, 1])
     if n1.button("Previous page", disabled=page <= 1, key="previous_page"):
         ctx.navigate(page=str(page - 1))
@@ -138,8 +139,10 @@ if may_see_subjects:
             st.info("This subject is outside the chosen filters.")
         else:
             s = record["subject"].iloc[0]
-            st.caption(f"{subject} · {s['study_id']} · sex {s['sex'] or '—'} · age {s['age'] if s['age'] == s['age'] else '—'}"
-                       f" · consent {s['consent_date']} · randomized {s['randomization_date']} · status {s['status']}")
+            st.caption(" · ".join([subject, str(s["study_id"])] + [
+                f"{label} {tables.value_text(s[column])}" for label, column in (
+                    ("sex", "sex"), ("age", "age"), ("consent", "consent_date"), ("randomized", "randomization_date"),
+                    ("discontinued", "discontinuation_date"), ("status", "status"))]))
             for name, frame in tables.subject_tables(record).items():
                 st.markdown(f"**{name}**")
                 if frame.empty:

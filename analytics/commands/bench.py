@@ -23,17 +23,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _speed_report(report: dict, text: str, out: Path | None) -> int:
+    """Print a speed benchmark's figures, write them as JSON when asked; exit 0 when the target is met."""
+    print(text)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
+        print(f"wrote {out}")
+    return 0 if report["meets_target"] else 1
+
+
 def run(args: argparse.Namespace) -> int:
     if args.target == "enrollment":
         from analytics.evaluation.enrollment_speed import bench_enrollment, format_speed
 
         report = bench_enrollment(runs=args.runs)
-        print(format_speed(report))
-        if args.out:
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
-            print(f"wrote {args.out}")
-        return 0 if report["meets_target"] else 1
+        return _speed_report(report, format_speed(report), args.out)
     if args.target == "quality":
         from analytics.evaluation.quality_speed import bench_quality, format_report
 
@@ -41,12 +46,7 @@ def run(args: argparse.Namespace) -> int:
             print("bench quality needs --db", file=sys.stderr)
             return 2
         report = bench_quality(args.db, runs=args.runs)
-        print(format_report(report))
-        if args.out:
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
-            print(f"wrote {args.out}")
-        return 0 if report["meets_target"] else 1
+        return _speed_report(report, format_report(report), args.out)
     if args.db is None or args.out is None:
         print("bench pages needs --db and --out", file=sys.stderr)
         return 2

@@ -40,7 +40,7 @@ MIN_SITES_FOREST = 8
 BURST_SHUFFLES = 5
 RANDOM_STATE = 20261101
 STATISTICS = {
-    "mean": "mean value",
+    "mean": "median of subjects' mean values",
     "within_sd": "visit-to-visit variation within a subject (log SD)",
     "between_within": "spread between subjects relative to the variation within them (log ratio)",
     "abnormal_share": "share of results outside the normal range",
@@ -80,7 +80,7 @@ def site_statistics(per_subject: pd.DataFrame) -> pd.DataFrame:
     s["df"] = (s["n"] - 1).clip(lower=0)
     grouped = s.groupby(["study_id", "study_site_id", "test_code"])
     out = grouped.agg(subjects=("subject_id", "nunique"), values=("n", "sum"), ss=("ss", "sum"), df=("df", "sum"),
-                      between_var=("centre", "var"), mean=("mean_value", "mean"), abnormal=("abnormal", "sum"),
+                      between_var=("centre", "var"), mean=("mean_value", "median"), abnormal=("abnormal", "sum"),
                       with_range=("with_range", "sum"), integers=("integers", "sum"), zeros=("zeros", "sum"),
                       domain=("domain", "first"), test_name=("test_name", "first"), unit=("unit", "first"))
     within_var = out["ss"] / out["df"].where(out["df"] > 0)
@@ -96,17 +96,32 @@ def site_statistics(per_subject: pd.DataFrame) -> pd.DataFrame:
 
 
 def robust_z(statistics: pd.DataFrame) -> pd.DataFrame:
-    """Long table: per site, test and statistic, the value, the other sites' median and the robust z."""
-    long = statistics.melt(id_vars=["study_id", "study_site_id", "test_code", "test_name", "unit", "domain"],
-                           value_vars=list(STATISTICS), var_name="statistic", value_name="site_value").dropna(
-        subset=["site_value"])
+    """Long table: per site, test and statistic, the value, the other sites' median and the robust z.
+
+    The scale is the MAD of the study's sites, but never below the site's own sampling error (a share
+    from 30 results, a log SD from 20 degrees of freedom): with few results per site, or a statistic
+    nearly constant across sites (no abnormal bilirubin anywhere), the MAD alone would call sampling
+    noise an outlier.
+    """
+    ids = ["study_id", "study_site_id", "test_code", "test_name", "unit", "domain"]
+    counts = statistics[ids + ["subjects", "df", "with_range", "integers"]]
+    long = statistics.melt(id_vars=ids, value_vars=list(STATISTICS), var_name="statistic",
+                           value_name="site_value").dropna(subset=["site_value"]).merge(counts, on=ids, how="left")
     group = long.groupby(["study_id", "test_code", "statistic"])["site_value"]
     long["peer_value"] = group.transform("median")
     mad = group.transform(lambda x: 1.4826 * (x - x.median()).abs().median())
     sites = group.transform("count")
-    # A MAD of zero (all sites alike) leaves the z undefined; such statistics carry no evidence here.
-    long["z"] = ((long["site_value"] - long["peer_value"]) / mad.where(mad > 0)).where(sites >= MIN_SITES)
-    return long.dropna(subset=["z"]).reset_index(drop=True)
+    share = long["peer_value"].clip(0.02, 0.98)
+    sampling = pd.Series(np.select(
+        [long["statistic"] == "within_sd", long["statistic"] == "between_within",
+         long["statistic"] == "abnormal_share", long["statistic"] == "digit0_share"],
+        [1 / np.sqrt(2 * long["df"].clip(lower=1)),
+         np.sqrt(1 / (2 * (long["subjects"] - 1).clip(lower=1)) + 1 / (2 * long["df"].clip(lower=1))),
+         np.sqrt(share * (1 - share) / long["with_range"].clip(lower=1)),
+         np.sqrt(share * (1 - share) / long["integers"].clip(lower=1))], default=0.0), index=long.index)
+    scale = np.maximum(mad, sampling)
+    long["z"] = ((long["site_value"] - long["peer_value"]) / scale.where(scale > 0)).where(sites >= MIN_SITES)
+    return long.dropna(subset=["z"]).drop(columns=["subjects", "df", "with_range", "integers"]).reset_index(drop=True)
 
 
 def entry_bursts(entries: pd.DataFrame, seed: int = RANDOM_STATE) -> pd.DataFrame:
@@ -158,7 +173,7 @@ def _explain_z(row: pd.Series) -> str:
     test = row["test_name"] or row["test_code"]
     unit = f" {row['unit']}" if isinstance(row["unit"], str) and row["statistic"] == "mean" else ""
     values = {
-        "mean": (f"{row['site_value']:,.1f}{unit}", f"{row['peer_value']:,.1f}{unit}", f"{test}: the site's mean is"),
+        "mean": (f"{row['site_value']:,.1f}{unit}", f"{row['peer_value']:,.1f}{unit}", f"{test}: the median of the site's subjects is"),
         "within_sd": (f"{np.exp(row['site_value']):,.3g}", f"{np.exp(row['peer_value']):,.3g}",
                       f"{test}: a subject's values vary from visit to visit by a SD of"),
         "between_within": (f"{np.exp(row['site_value']):.2f}", f"{np.exp(row['peer_value']):.2f}",

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from analytics.display.formats import count, days, p_value, share
+from analytics.display.formats import count, days, p_value
 from analytics.quality.specs import CATALOGUE
 
 _MISSING = "—"
@@ -14,6 +14,11 @@ _MISSING = "—"
 
 def _text(series: pd.Series) -> pd.Series:
     return series.astype("string").fillna(_MISSING)
+
+
+def _num(series: pd.Series) -> pd.Series:
+    """Numbers as float64 (missing as NaN, never pd.NA, which the shared formats do not take)."""
+    return pd.to_numeric(series, errors="coerce").astype("float64")
 
 
 def _date(series: pd.Series) -> pd.Series:
@@ -32,12 +37,16 @@ def check_catalogue_table() -> pd.DataFrame:
 def findings_table(rows: pd.DataFrame, dispositions: pd.DataFrame, check_names: Mapping[str, str]) -> pd.DataFrame:
     """One page of findings for the reviewer, with each finding's current disposition."""
     latest = dispositions.set_index("finding_id")["disposition"] if len(dispositions) else pd.Series(dtype="object")
-    site = rows["site_name"].astype("string") + " (site " + rows["site_number"].astype("string") + ")"
+    name, number = rows["site_name"].astype("string"), rows["site_number"].astype("string")
+    named = pd.Series([isinstance(n, str) and isinstance(k, str) and k in n for n, k in zip(name, number)],
+                      index=rows.index)
+    site = name.where(named, name + " (site " + number + ")")
     return pd.DataFrame({
-        "Severity": rows["severity"], "Check": rows["check_id"].map(lambda c: check_names.get(c, c)),
-        "Study": rows["study_id"], "Site": site.fillna(_MISSING), "Subject": _text(rows["subject_id"]),
-        "Finding": rows["message"], "Record date": _date(rows["record_date"]),
-        "Disposition": rows["finding_id"].map(latest).fillna("Not reviewed"), "Finding id": rows["finding_id"],
+        "Severity": rows["severity"], "Finding": rows["message"],
+        "Disposition": rows["finding_id"].map(latest).fillna("Not reviewed"),
+        "Check": rows["check_id"].map(lambda c: check_names.get(c, c)), "Study": rows["study_id"],
+        "Site": site.fillna(_MISSING), "Subject": _text(rows["subject_id"]), "Record date": _date(rows["record_date"]),
+        "Finding id": rows["finding_id"],
     })
 
 
@@ -112,20 +121,28 @@ def subject_tables(record: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame
     return {
         "Visits": pd.DataFrame({
             "Visit": _text(visits["visit_name"]), "Status": visits["status"], "Scheduled": _date(visits["scheduled_date"]),
-            "Window (days)": visits["window_days"].map(count), "Took place": _date(visits["actual_date"]),
+            "Window (days)": _num(visits["window_days"]).map(count), "Took place": _date(visits["actual_date"]),
             "Entered": _date(visits["entry_date"])}),
         "Adverse events": pd.DataFrame({
             "Term": _text(aes["term"]), "Serious": aes["serious"].map({True: "Yes", False: "No"}).fillna(_MISSING),
-            "Seriousness criteria": _text(aes["serious_criteria"]), "Grade": aes["grade"].map(count),
+            "Seriousness criteria": _text(aes["serious_criteria"]), "Grade": _num(aes["grade"]).map(count),
             "Outcome": _text(aes["outcome"]), "Onset": _date(aes["onset_date"]), "End": _date(aes["end_date"])}),
         "Results": pd.DataFrame({
             "Visit": _text(results["visit_name"]), "Collected": _date(results["collected_date"]),
             "Test": results["test_code"], "Time point": _text(results["time_point"]),
-            "Value": results["value"].map(lambda v: _MISSING if pd.isna(v) else f"{v:g}"), "Unit": _text(results["unit"]),
-            "Normal range": results["ref_low"].map(lambda v: "" if pd.isna(v) else f"{v:g}") + " – "
-            + results["ref_high"].map(lambda v: "" if pd.isna(v) else f"{v:g}")}),
+            "Value": _num(results["value"]).map(lambda v: _MISSING if pd.isna(v) else f"{v:g}"),
+            "Unit": _text(results["unit"]),
+            "Normal range": _num(results["ref_low"]).map(lambda v: "" if pd.isna(v) else f"{v:g}") + " – "
+            + _num(results["ref_high"]).map(lambda v: "" if pd.isna(v) else f"{v:g}")}),
     }
 
 
-def share_text(value: float) -> str:
-    return share(value, 1)
+def value_text(value: object) -> str:
+    """One value of a subject's record: dates as 01 Jan 2026, numbers without decimals, missing as a dash."""
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value) or value is pd.NaT:
+        return _MISSING
+    if isinstance(value, pd.Timestamp) or hasattr(value, "strftime"):
+        return f"{pd.Timestamp(value):%d %b %Y}"
+    if isinstance(value, float):
+        return f"{value:,.0f}"
+    return str(value)
