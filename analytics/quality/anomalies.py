@@ -174,8 +174,14 @@ def _explain_z(row: pd.Series) -> str:
     unit = f" {row['unit']}" if isinstance(row["unit"], str) and row["statistic"] == "mean" else ""
     values = {
         "mean": (f"{row['site_value']:,.1f}{unit}", f"{row['peer_value']:,.1f}{unit}", f"{test}: the median of the site's subjects is"),
-        "within_sd": (f"{np.exp(row['site_value']):,.3g}", f"{np.exp(row['peer_value']):,.3g}",
-                      f"{test}: a subject's values vary from visit to visit by a SD of"),
+        # Labs are compared on the log scale: their SD reads as a typical relative change.
+        "within_sd": ((f"{np.expm1(min(np.exp(row['site_value']), 20.0)):.0%}",
+                       f"{np.expm1(min(np.exp(row['peer_value']), 20.0)):.0%}",
+                       f"{test}: a subject's values vary from visit to visit by about")
+                      if row["domain"] == "LB" else
+                      (f"{np.exp(row['site_value']):,.3g} {row['unit'] or ''}".rstrip(),
+                       f"{np.exp(row['peer_value']):,.3g} {row['unit'] or ''}".rstrip(),
+                       f"{test}: a subject's values vary from visit to visit by a SD of")),
         "between_within": (f"{np.exp(row['site_value']):.2f}", f"{np.exp(row['peer_value']):.2f}",
                            f"{test}: subjects differ from one another, relative to their own visit-to-visit "
                            "variation, by a ratio of"),
