@@ -61,11 +61,10 @@ SELECT m.study_id, m.study_site_id, m.subject_id, m.test_code, any_value(m.domai
        count(*) FILTER (WHERE m.value = round(m.value)) AS integers,
        count(*) FILTER (WHERE m.value = round(m.value) AND CAST(abs(m.value) AS BIGINT) % 10 = 0) AS zeros
 FROM measurements m JOIN scoped_sites USING (study_site_id)
-LEFT JOIN aliases a ON a.spelled = upper(trim(m.unit))
-LEFT JOIN limits l ON l.test_code = m.test_code AND l.unit = coalesce(a.canonical, m.unit)
+LEFT JOIN pair_limits l ON l.test_code = m.test_code AND l.unit IS NOT DISTINCT FROM m.unit
 -- Values the edit checks reject (implausible for their unit) would swamp a site's patterns: left out here.
 WHERE m.value IS NOT NULL AND (m.domain <> 'LB' OR m.value > 0)
-  AND (l.test_code IS NULL OR m.value BETWEEN l.low AND l.high)
+  AND (l.canonical_unit IS NULL OR m.value BETWEEN l.low AND l.high)
 GROUP BY m.study_id, m.study_site_id, m.subject_id, m.test_code
 """
 

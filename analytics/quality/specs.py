@@ -148,10 +148,14 @@ limits AS (
            unnest($range_high) AS high
 ), aliases AS (
     SELECT unnest($alias_from) AS spelled, unnest($alias_to) AS canonical
-), results AS (
-    SELECT m.*, coalesce(a.canonical, m.unit) AS canonical_unit
-    FROM measurements m LEFT JOIN aliases a ON a.spelled = upper(trim(m.unit))
-    WHERE m.test_code IN (SELECT test_code FROM limits)
+), unit_pairs AS (
+    -- Units are resolved once per distinct (test, unit), not per result: millions of results, few pairs.
+    SELECT DISTINCT test_code, unit FROM measurements WHERE test_code IN (SELECT test_code FROM limits)
+), pair_limits AS (
+    SELECT p.test_code, p.unit, l.unit AS canonical_unit, l.low, l.high,
+           (SELECT string_agg(k.unit, ', ' ORDER BY k.unit) FROM limits k WHERE k.test_code = p.test_code) AS units
+    FROM unit_pairs p LEFT JOIN aliases a ON a.spelled = upper(trim(p.unit))
+    LEFT JOIN limits l ON l.test_code = p.test_code AND l.unit = coalesce(a.canonical, p.unit)
 )"""
 
 _DEATHS = """
@@ -227,9 +231,12 @@ CATALOGUE: tuple[EditCheck, ...] = (
         "A lab or vital-sign record of a numeric test without a result (tests whose results are text are "
         "not checked).",
         ctes=f"""
-numeric_tests AS (
-    SELECT study_id, test_code FROM measurements GROUP BY ALL
-    HAVING avg(CASE WHEN value IS NOT NULL THEN 1.0 ELSE 0.0 END) >= {NUMERIC_TEST_SHARE}
+with_missing AS (
+    SELECT DISTINCT study_id, test_code FROM measurements WHERE value IS NULL
+), numeric_tests AS (
+    -- Only the tests that have a missing result at all are weighed (none, in clean data).
+    SELECT m.study_id, m.test_code FROM measurements m JOIN with_missing USING (study_id, test_code) GROUP BY ALL
+    HAVING count(m.value) >= {NUMERIC_TEST_SHARE} * count(*)
 )""",
     ),
     EditCheck(
@@ -255,7 +262,7 @@ numeric_tests AS (
                {_VISIT_LABEL} AS label, {_VISIT_LABEL} AS visit, 'form' AS field, NULL AS value, f.form AS expected,
                v.actual_date AS record_date, concat_ws('|', v.visit_id, v.actual_date, f.form) AS evidence
         FROM done d JOIN expected_forms f USING (study_id, visit_number) JOIN visits v USING (visit_id)
-        WHERE NOT EXISTS (SELECT 1 FROM present p WHERE p.visit_id = d.visit_id AND p.form = f.form)""",
+        WHERE NOT EXISTS (SELECT 1 FROM crf_pages p WHERE p.visit_id = d.visit_id AND p.form = f.form)""",
         "{visit} of {subject_id} took place but its {expected} page was never created.",
         "A page the visit schedule expects (the form at least "
         f"{EXPECTED_FORM_SHARE:.0%} of the study's completed visits of that number have) is absent. Studies "
@@ -265,11 +272,9 @@ done AS (
     SELECT visit_id, study_id, visit_number FROM visits
     WHERE status = 'Completed' AND actual_date IS NOT NULL
       AND study_id IN (SELECT DISTINCT study_id FROM crf_pages)
-), present AS (
-    SELECT DISTINCT visit_id, form FROM crf_pages
 ), with_form AS (
-    SELECT d.study_id, d.visit_number, p.form, count(*) AS visits_with
-    FROM done d JOIN present p USING (visit_id) GROUP BY ALL
+    SELECT d.study_id, d.visit_number, p.form, count(DISTINCT p.visit_id) AS visits_with
+    FROM done d JOIN crf_pages p USING (visit_id) GROUP BY ALL
 ), per_number AS (
     SELECT study_id, visit_number, count(*) AS visits_done FROM done GROUP BY ALL
 ), expected_forms AS (
@@ -284,13 +289,13 @@ done AS (
         f"""
         SELECT r.study_id, r.study_site_id, r.subject_id, CAST(r.measurement_id AS VARCHAR) AS record_id,
                r.test_code || ' result' AS label, {_VISIT_LABEL} AS visit, 'unit' AS field,
-               coalesce(r.unit, '(none)') AS value,
-               (SELECT string_agg(l.unit, ', ' ORDER BY l.unit) FROM limits l WHERE l.test_code = r.test_code)
-                   AS expected,
+               coalesce(r.unit, '(none)') AS value, pl.units AS expected,
                r.collected_date AS record_date, concat_ws('|', r.measurement_id, r.test_code, r.unit) AS evidence
-        FROM results r LEFT JOIN visits v USING (visit_id)
-        WHERE r.value IS NOT NULL
-          AND NOT EXISTS (SELECT 1 FROM limits l WHERE l.test_code = r.test_code AND l.unit = r.canonical_unit)""",
+        FROM measurements r
+        JOIN (SELECT * FROM pair_limits WHERE canonical_unit IS NULL) pl
+          ON pl.test_code = r.test_code AND pl.unit IS NOT DISTINCT FROM r.unit
+        LEFT JOIN visits v USING (visit_id)
+        WHERE r.value IS NOT NULL""",
         "{subject_id}, {visit}: the {label} has unit {value}, not a unit of this test (expected {expected}).",
         "Lab and vital-sign results must carry a unit valid for their test.",
         ctes=LIMITS_CTES,
@@ -302,12 +307,13 @@ done AS (
         SELECT r.study_id, r.study_site_id, r.subject_id, CAST(r.measurement_id AS VARCHAR) AS record_id,
                r.test_code || ' result' AS label, {_VISIT_LABEL} AS visit, r.test_code AS field,
                CAST(r.value AS VARCHAR) || ' ' || coalesce(r.unit, '') AS value,
-               CAST(l.low AS VARCHAR) || ' to ' || CAST(l.high AS VARCHAR) || ' ' || l.unit AS expected,
+               CAST(l.low AS VARCHAR) || ' to ' || CAST(l.high AS VARCHAR) || ' ' || l.canonical_unit AS expected,
                r.collected_date AS record_date,
                concat_ws('|', r.measurement_id, r.test_code, r.value, r.unit) AS evidence
-        FROM results r JOIN limits l ON l.test_code = r.test_code AND l.unit = r.canonical_unit
+        FROM measurements r
+        JOIN pair_limits l ON l.test_code = r.test_code AND l.unit IS NOT DISTINCT FROM r.unit
         LEFT JOIN visits v USING (visit_id)
-        WHERE r.value < l.low OR r.value > l.high""",
+        WHERE l.canonical_unit IS NOT NULL AND (r.value < l.low OR r.value > l.high)""",
         "{subject_id}, {visit}: {field} {value} is outside the plausible range {expected}.",
         "A result outside physiologically possible limits for its test and unit (a typing or unit error, not "
         "an abnormal result).",
@@ -460,27 +466,35 @@ done AS (
         ("measurements.subject_id", "measurements.visit_id", "measurements.test_code", "measurements.time_point"),
         f"""
         SELECT m.study_id, m.study_site_id, m.subject_id, CAST(m.measurement_id AS VARCHAR) AS record_id,
-               m.test_code || ' result' AS label, {_VISIT_LABEL} AS visit, m.test_code AS field, CAST(m.value AS VARCHAR) AS value,
-               'one result (first: record ' || CAST(m.first_id AS VARCHAR) || ')' AS expected,
+               m.test_code || ' result' AS label, {_VISIT_LABEL} AS visit, m.test_code AS field,
+               CAST(m.value AS VARCHAR) AS value,
+               'one result (first: record ' || CAST(r.first_id AS VARCHAR) || ')' AS expected,
                m.collected_date AS record_date,
-               concat_ws('|', m.measurement_id, m.first_id, m.value, m.collected_date) AS evidence
-        FROM (
-            SELECT m.*, min(m.measurement_id) OVER w AS first_id,
-                   row_number() OVER (w ORDER BY m.measurement_id) AS copy
-            FROM measurements m JOIN repeated r
-              ON r.subject_id = m.subject_id AND r.test_code = m.test_code
-             AND r.visit_key = coalesce(CAST(m.visit_id AS VARCHAR), CAST(m.collected_date AS VARCHAR))
-             AND r.time_point = coalesce(m.time_point, '')
-            WINDOW w AS (PARTITION BY m.subject_id, r.visit_key, m.test_code, r.time_point)
-        ) m LEFT JOIN visits v USING (visit_id)
-        WHERE m.copy > 1""",
+               concat_ws('|', m.measurement_id, r.first_id, m.value, m.collected_date) AS evidence
+        FROM measurements m
+        JOIN repeated_in_visit r ON r.visit_id = m.visit_id AND r.test_code = m.test_code
+         AND r.time_point IS NOT DISTINCT FROM m.time_point
+        LEFT JOIN visits v ON v.visit_id = m.visit_id
+        WHERE m.measurement_id <> r.first_id
+        UNION ALL
+        SELECT m.study_id, m.study_site_id, m.subject_id, CAST(m.measurement_id AS VARCHAR), m.test_code || ' result',
+               'collected ' || CAST(m.collected_date AS VARCHAR), m.test_code, CAST(m.value AS VARCHAR),
+               'one result (first: record ' || CAST(r.first_id AS VARCHAR) || ')', m.collected_date,
+               concat_ws('|', m.measurement_id, r.first_id, m.value, m.collected_date)
+        FROM measurements m
+        JOIN repeated_in_day r ON r.subject_id = m.subject_id AND r.test_code = m.test_code
+         AND r.collected_date IS NOT DISTINCT FROM m.collected_date AND r.time_point IS NOT DISTINCT FROM m.time_point
+        WHERE m.visit_id IS NULL AND m.measurement_id <> r.first_id""",
         "{subject_id}, {visit}: {field} recorded more than once ({expected}).",
-        "A subject has one result per test, visit and time point.",
+        "A subject has one result per test, visit (or collection day, without a visit) and time point.",
         ctes="""
-repeated AS (
-    SELECT subject_id, coalesce(CAST(visit_id AS VARCHAR), CAST(collected_date AS VARCHAR)) AS visit_key,
-           test_code, coalesce(time_point, '') AS time_point
-    FROM measurements WHERE test_code IS NOT NULL GROUP BY ALL HAVING count(*) > 1
+repeated_in_visit AS (
+    -- Visit ids are unique across subjects, so the visit (an integer) keys the result: no text over millions of rows.
+    SELECT visit_id, test_code, time_point, min(measurement_id) AS first_id
+    FROM measurements WHERE visit_id IS NOT NULL AND test_code IS NOT NULL GROUP BY ALL HAVING count(*) > 1
+), repeated_in_day AS (
+    SELECT subject_id, collected_date, test_code, time_point, min(measurement_id) AS first_id
+    FROM measurements WHERE visit_id IS NULL AND test_code IS NOT NULL GROUP BY ALL HAVING count(*) > 1
 )""",
     ),
 )
