@@ -195,13 +195,11 @@ def _migration_3_quality(con: duckdb.DuckDBPyConnection) -> None:
         "subject_id VARCHAR, rule_id VARCHAR NOT NULL, severity VARCHAR CHECK (severity IN ('Error', 'Warning')), "
         "domain VARCHAR, variable VARCHAR, file_name VARCHAR, row_number BIGINT, record_key VARCHAR, value VARCHAR, "
         "message VARCHAR)",
-        "CREATE TABLE IF NOT EXISTS truth.data_errors (error_id INTEGER NOT NULL, category VARCHAR NOT NULL, "
-        "check_id VARCHAR NOT NULL, study_id VARCHAR NOT NULL, study_site_id VARCHAR, subject_id VARCHAR, "
-        "table_name VARCHAR, record_id VARCHAR, detail VARCHAR, PRIMARY KEY (error_id))",
     ):
         con.execute(statement)
-    # Derived tables are recomputed by the refresh after migrating: created from their declarations.
-    for name in ("quality_findings", "quality_signals", "quality_sites"):
+    # The labelled errors (ground truth) and the derived tables, which the refresh after migrating fills,
+    # are created from their declarations.
+    for name in ("data_errors", "quality_findings", "quality_signals", "quality_sites"):
         con.execute(schema.table(name).ddl())
 
 

@@ -11,7 +11,8 @@ Then, on the clean portfolio, a **fabrication style the tests were not tuned to*
 :data:`FABRICATING_SITES` sites with no other labelled anomaly: most randomized subjects' lab and
 vital-sign values are invented independently per visit, uniformly within the test's normal range (no
 subject keeps its own level, nothing is ever abnormal, no digit preference, no copying, visits on their
-usual dates), and their visits are entered in batches every :data:`BATCH_DAYS` days. The generator's
+usual dates), and their visits are entered in batches every :data:`BATCH_DAYS` days; the same sites and
+values are also ranked without the batch entry (what the values alone give away). The generator's
 own fabrication style (low variance, rounding, copied vectors, punctual visits), which the atypical
 tests were built against, is left out of the ranking. Reported: precision of the top 10 sites, and
 AUC of the ranking score for the injected sites against all other sites, with 95% intervals.
@@ -67,8 +68,10 @@ def _wilson(successes: int, trials: int) -> list[float]:
     return [round(centre - half, 3), round(centre + half, 3)]
 
 
-def inject_unseen_fabrication(path: Path, seed: int, sites: int = FABRICATING_SITES) -> pd.DataFrame:
-    """Invent values within the normal range and batch-enter visits at ``sites`` clean sites; the sites chosen."""
+def inject_unseen_fabrication(path: Path, seed: int, sites: int = FABRICATING_SITES, batch_entry: bool = True
+                              ) -> pd.DataFrame:
+    """Invent values within the normal range (and, with ``batch_entry``, enter the visits in batches) at
+    ``sites`` clean sites; the sites chosen."""
     with warehouse.modify_aside(path, purpose="eval quality: fabrication") as con:
         chosen = con.execute("""
             SELECT ss.study_id, ss.study_site_id FROM main.study_sites ss
@@ -103,11 +106,12 @@ def inject_unseen_fabrication(path: Path, seed: int, sites: int = FABRICATING_SI
         con.execute(f"""
             UPDATE main.visits SET entry_date = least(CAST(actual_date + CAST({BATCH_DAYS} -
                 (date_diff('day', DATE '2000-01-01', actual_date) % {BATCH_DAYS}) AS INTEGER) AS DATE), $as_of)
-            WHERE entry_date IS NOT NULL AND subject_id IN (SELECT subject_id FROM _fabricated)""", {"as_of": as_of})
+            WHERE $batch AND entry_date IS NOT NULL AND subject_id IN (SELECT subject_id FROM _fabricated)""",
+                    {"as_of": as_of, "batch": batch_entry})
         con.execute("""
             UPDATE main.crf_pages p SET entry_date = v.entry_date FROM main.visits v
-            WHERE p.visit_id = v.visit_id AND p.entry_date IS NOT NULL
-              AND p.subject_id IN (SELECT subject_id FROM _fabricated)""")
+            WHERE $batch AND p.visit_id = v.visit_id AND p.entry_date IS NOT NULL
+              AND p.subject_id IN (SELECT subject_id FROM _fabricated)""", {"batch": batch_entry})
         counts = con.execute("SELECT count(*) FROM _fabricated").fetchall()[0][0]
         con.unregister("_sites")
     chosen["fabricated_subjects"] = counts
@@ -150,7 +154,7 @@ def evaluate_quality(seeds: tuple[int, ...] = DEFAULT_SEEDS, preset: str = "eval
                      errors_per_check: int = ERRORS_PER_CHECK) -> dict[str, object]:
     """Run the evaluation on fresh portfolios; the metrics as a JSON-ready dict."""
     started = time.perf_counter()
-    per_seed, truths, rankings = [], [], []
+    per_seed, truths, rankings, values_rankings = [], [], [], []
     clean_findings = unexplained_total = 0
     with tempfile.TemporaryDirectory(prefix="cro-eval-quality-") as folder:
         for seed in seeds:
@@ -163,9 +167,13 @@ def evaluate_quality(seeds: tuple[int, ...] = DEFAULT_SEEDS, preset: str = "eval
                 truth = con.execute("SELECT * FROM truth.data_errors").df()
             truth, unexplained = _recall(on_dirty, truth)
             truths.append(truth.assign(seed=seed))
+            values_only = warehouse.copy_warehouse(clean, Path(folder) / f"values-{seed}" / "warehouse.duckdb")
             fabricating = inject_unseen_fabrication(clean, seed)
             ranking = _ranking(clean, set(fabricating["study_site_id"]))
             rankings.append(ranking)
+            # The same sites and values without batch entry: how much the values alone give away.
+            inject_unseen_fabrication(values_only, seed, batch_entry=False)
+            values_rankings.append(_ranking(values_only, set(fabricating["study_site_id"])))
             clean_findings += len(on_clean)
             unexplained_total += unexplained
             per_seed.append({"seed": seed, "findings_on_clean": int(len(on_clean)),
@@ -173,7 +181,8 @@ def evaluate_quality(seeds: tuple[int, ...] = DEFAULT_SEEDS, preset: str = "eval
                              "injected_errors": int(len(truth)), "found": int(truth["found"].sum()),
                              "findings_with_errors": int(len(on_dirty)), "unexplained_findings": int(unexplained),
                              "fabricated_subjects": int(fabricating["fabricated_subjects"].iloc[0])
-                             if len(fabricating) else 0, **ranking})
+                             if len(fabricating) else 0, **ranking,
+                             "values_only": values_rankings[-1]})
             warehouse.close_all()
     truth = pd.concat(truths, ignore_index=True)
     by_check = truth.groupby("check_id")["found"].agg(["sum", "size"])
@@ -194,6 +203,10 @@ def evaluate_quality(seeds: tuple[int, ...] = DEFAULT_SEEDS, preset: str = "eval
         "top10_precision_unseen_fabrication": round(top_hits / top_total, 3) if top_total else float("nan"),
         "top10_precision_ci95": _wilson(top_hits, top_total),
         "auc_unseen_fabrication": [r["auc"] for r in rankings],
+        "top10_precision_values_only": round(sum(r["top10_fabricating"] for r in values_rankings) / top_total, 3)
+        if top_total else float("nan"),
+        "top10_precision_values_only_ci95": _wilson(sum(r["top10_fabricating"] for r in values_rankings), top_total),
+        "auc_values_only": [r["auc"] for r in values_rankings],
         "per_seed": per_seed,
     }
 
@@ -209,6 +222,9 @@ def summary_lines(result: dict[str, object]) -> list[str]:
     ci = result["top10_precision_ci95"]
     lines.append(f"  top-10 precision, unseen fabrication style: {result['top10_precision_unseen_fabrication']:.2f} "
                  f"(95% CI {ci[0]:.2f}-{ci[1]:.2f}); AUC per seed {result['auc_unseen_fabrication']}")
+    ci = result["top10_precision_values_only_ci95"]
+    lines.append(f"  same values without batch entry: top-10 precision {result['top10_precision_values_only']:.2f} "
+                 f"(95% CI {ci[0]:.2f}-{ci[1]:.2f}); AUC per seed {result['auc_values_only']}")
     for seed in result["per_seed"]:
         lines.append(f"    seed {seed['seed']}: top 10 hold {seed['top10_fabricating']} of {seed['fabricating_ranked']} "
                      f"fabricating sites (ranks {seed['ranks_of_fabricating']}); with the tuned style counted too: "
