@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "analytics.commands.bench",
     "analytics.commands.refresh",
     "analytics.commands.records",
+    "analytics.commands.quality",
 )
 
 

@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 TABLE = "review_dispositions"
 
 
-def disposition(finding: str = "F-1", disposition: str = "Confirmed", site: str | None = "S01-001",
+def disposition(finding: str = "F-1", disposition: str = "Query raised", site: str | None = "S01-001",
                 reason: str = "digit preference confirmed on source review") -> dict[str, object]:
     return {"finding_id": finding, "study_id": "S01", "study_site_id": site, "disposition": disposition,
             "reason": reason}
@@ -87,7 +87,7 @@ def test_an_append_is_kept_with_its_actor_and_utc_time_and_audited(store: Record
 
     row = store.current(TABLE).iloc[0]
     assert row["actor"] == "dm@cro.example"
-    assert row["disposition"] == "Confirmed" and row["reason"] == disposition()["reason"]
+    assert row["disposition"] == "Query raised" and row["reason"] == disposition()["reason"]
     assert str(row["recorded_at"].tz) == "UTC"
     assert before <= row["recorded_at"].to_pydatetime() <= after
     assert row["recorded_at"].to_pydatetime() == written.recorded_at
@@ -123,7 +123,7 @@ def test_the_caller_sets_neither_time_nor_actor_nor_version(store: RecordsStore)
 
 
 def test_a_correction_is_a_new_row_current_shows_it_and_history_keeps_both(store: RecordsStore) -> None:
-    store.append(TABLE, disposition("F-1", "Confirmed", site="S01-001"), actor="ann@cro.example")
+    store.append(TABLE, disposition("F-1", "Query raised", site="S01-001"), actor="ann@cro.example")
     store.append(TABLE, disposition("F-2", "Not an issue", site=None), actor="ann@cro.example")
     corrected = store.append(TABLE, disposition("F-1", "Not an issue", site="S01-002",
                                                 reason="site re-assigned: the finding is about S01-002"),
@@ -132,7 +132,7 @@ def test_a_correction_is_a_new_row_current_shows_it_and_history_keeps_both(store
 
     history = store.history(TABLE, "F-1")
     assert history["version"].tolist() == [1, 2]
-    assert history["disposition"].tolist() == ["Confirmed", "Not an issue"]
+    assert history["disposition"].tolist() == ["Query raised", "Not an issue"]
     assert history["actor"].tolist() == ["ann@cro.example", "bob@cro.example"]
     assert history["recorded_at"].is_monotonic_increasing
 
@@ -170,7 +170,7 @@ def test_update_and_delete_issued_through_sql_are_refused_by_the_database(store:
                         conn.exec_driver_sql(f"TRUNCATE {table}")
     finally:
         engine.dispose()
-    assert store.current(TABLE)["disposition"].tolist() == ["Confirmed"]
+    assert store.current(TABLE)["disposition"].tolist() == ["Query raised"]
     assert store.verify_audit().ok
 
 

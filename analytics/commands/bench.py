@@ -14,8 +14,8 @@ from analytics.evaluation import performance as bench
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="time every page (cold and warm) against an existing warehouse, "
                                      "or the enrollment simulation (`bench enrollment`)")
-    p.add_argument("target", nargs="?", choices=("pages", "enrollment"), default="pages",
-                   help="what to time (default: pages)")
+    p.add_argument("target", nargs="?", choices=("pages", "enrollment", "quality"), default="pages",
+                   help="what to time (default: pages; quality: all data-quality checks over --db)")
     p.add_argument("--db", type=Path, help="pages: warehouse to measure (built beforehand)")
     p.add_argument("--out", type=Path, help="JSON file for the figures (required for pages)")
     p.add_argument("--runs", type=int, default=5, help="runs per figure; the median is reported (default 5)")
@@ -24,17 +24,30 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _speed_report(report: dict, text: str, out: Path | None) -> int:
+    """Print a speed benchmark's figures, write them as JSON when asked; exit 0 when the target is met."""
+    print(text)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
+        print(f"wrote {out}")
+    return 0 if report["meets_target"] else 1
+
+
 def run(args: argparse.Namespace) -> int:
     if args.target == "enrollment":
         from analytics.evaluation.enrollment_speed import bench_enrollment, format_speed
 
         report = bench_enrollment(runs=args.runs)
-        print(format_speed(report))
-        if args.out:
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
-            print(f"wrote {args.out}")
-        return 0 if report["meets_target"] else 1
+        return _speed_report(report, format_speed(report), args.out)
+    if args.target == "quality":
+        from analytics.evaluation.quality_speed import bench_quality, format_report
+
+        if args.db is None:
+            print("bench quality needs --db", file=sys.stderr)
+            return 2
+        report = bench_quality(args.db, runs=args.runs)
+        return _speed_report(report, format_report(report), args.out)
     if args.db is None or args.out is None:
         print("bench pages needs --db and --out", file=sys.stderr)
         return 2

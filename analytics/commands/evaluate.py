@@ -35,8 +35,17 @@ def _drafting(args: argparse.Namespace) -> dict[str, object]:
     return result
 
 
+def _quality(args: argparse.Namespace) -> dict[str, object]:
+    from analytics.evaluation.quality import DEFAULT_SEEDS, evaluate_quality, summary_lines
+
+    seeds = tuple(args.seeds) if args.seeds else DEFAULT_SEEDS
+    result = evaluate_quality(seeds=seeds, preset=args.preset or "eval")
+    print("\n".join(summary_lines(result)))
+    return result
+
+
 # target name -> runner; later evaluations add an entry here.
-TARGETS = {"rbm": _rbm, "enrollment": _enrollment, "drafting": _drafting}
+TARGETS = {"rbm": _rbm, "enrollment": _enrollment, "drafting": _drafting, "quality": _quality}
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -139,6 +139,9 @@ def system_columns() -> list[sa.Column]:
     ]
 
 
+# A reviewer's decisions on a data-quality finding (see analytics/quality/review.py).
+DISPOSITIONS: tuple[str, ...] = ("Query raised", "Not an issue", "Needs follow-up")
+
 REVIEW_DISPOSITIONS = RecordTable(
     "review_dispositions",
     "A reviewer's disposition of a data-quality finding; a changed mind is a new version.",
@@ -147,7 +150,7 @@ REVIEW_DISPOSITIONS = RecordTable(
         RecordColumn("finding_id", "text", "The finding reviewed (stable id from the Data Quality page).", required=True),
         RecordColumn("study_id", "text", "Study of the finding (studies.study_id), for the access scope.", required=True),
         RecordColumn("study_site_id", "text", "Study-site of the finding, when it concerns one site."),
-        RecordColumn("disposition", "text", "The reviewer's decision.", required=True),
+        RecordColumn("disposition", "text", "The reviewer's decision.", required=True, allowed=DISPOSITIONS),
         RecordColumn("reason", "text", "Why: the reviewer's explanation, kept with the decision.", required=True),
     ),
 )

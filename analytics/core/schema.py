@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 ID_MAX_LENGTH = 64  # identifiers: study, site, subject, sponsor keys
 TEXT_MAX_LENGTH = 4_000  # ordinary text: names, terms, descriptions
@@ -354,6 +354,10 @@ TABLES: tuple[Table, ...] = (
             _c("onset_date_imputed", "BOOLEAN", "True when onset_date was imputed from a partial onset_date_text: "
                "first day of the known month or year, raised to the first dose (else consent) date when that "
                "falls in the known period and not after a known end date."),
+            _c("outcome", "VARCHAR", "Outcome (SDTM AEOUT), e.g. RECOVERED/RESOLVED, NOT RECOVERED/NOT RESOLVED, FATAL."),
+            _c("serious_criteria", "VARCHAR", "Seriousness criteria met, comma separated (SDTM AESDTH, AESLIFE, "
+               "AESHOSP, AESDISAB, AESCONG, AESMIE): death, life-threatening, hospitalization, disability, "
+               "congenital anomaly, medically important. Empty when none is recorded."),
         ),
     ),
     Table(
@@ -391,6 +395,8 @@ TABLES: tuple[Table, ...] = (
             _c("collected_date", "DATE", "Collection date."),
             _c("normal_range_flag", "VARCHAR", "Reference-range indicator as reported (LBNRIND), e.g. HIGH."),
             _c("test_name", "VARCHAR", "Test name (LBTEST / VSTEST)."),
+            _c("time_point", "VARCHAR", "Position and planned time point (SDTM --POS, --TPT) when a visit has several "
+               "results of one test, e.g. SUPINE / AFTER LYING DOWN FOR 5 MINUTES."),
         ),
     ),
     Table(
@@ -822,6 +828,104 @@ TABLES: tuple[Table, ...] = (
             _c("atypical_flag", "BOOLEAN", "Flagged as atypical."),
         ),
         schema="derived",
+    ),
+    # --- data quality (analytics/quality): conformance at import, findings and signals, labelled errors ---
+    Table(
+        "sdtm_conformance",
+        "SDTM conformance issues found in a study's files when they were imported (CDISC/Pinnacle 21 rule IDs).",
+        (
+            _c("study_id", "VARCHAR", "Study the files were loaded as.", required=True),
+            _c("study_site_id", "VARCHAR", "Study-site of the record's subject, when it has one."),
+            _c("subject_id", "VARCHAR", "Subject (USUBJID), when the record has one."),
+            _c("rule_id", "VARCHAR", "Rule ID, e.g. SD0002 (analytics/quality/conformance.py).", required=True),
+            _c("severity", "VARCHAR", "Error or Warning.", allowed=("Error", "Warning")),
+            _c("domain", "VARCHAR", "SDTM domain, e.g. AE."),
+            _c("variable", "VARCHAR", "SDTM variable, e.g. AESTDTC."),
+            _c("file_name", "VARCHAR", "Source file."),
+            _c("row_number", "BIGINT", "Row in the source file (1 = first record)."),
+            _c("record_key", "VARCHAR", "The record's key, e.g. USUBJID=01-701-1015, AESEQ=3."),
+            _c("value", "VARCHAR", "The value checked (treatment-revealing values are not kept)."),
+            _c("message", "VARCHAR", "What is wrong, in words."),
+        ),
+    ),
+    Table(
+        "quality_findings",
+        "Data-quality findings of the edit checks and the SDTM conformance rules, one per record and check (derived).",
+        (
+            _c("finding_id", "VARCHAR", "Content hash of the check and the data it read: changes when those data change.",
+               primary_key=True),
+            _c("record_key", "VARCHAR", "The check and the record it concerns (stays the same when the data change).",
+               required=True),
+            _c("study_id", "VARCHAR", "Study.", required=True),
+            _c("study_site_id", "VARCHAR", "Study-site."),
+            _c("subject_id", "VARCHAR", "Subject."),
+            _c("check_id", "VARCHAR", "Edit check id or conformance rule ID (analytics/quality/specs.py).",
+               required=True),
+            _c("category", "VARCHAR", "Kind of check.", required=True, allowed=(
+                "Missing data", "Type and range", "Date logic", "Cross-form consistency", "Duplicates",
+                "SDTM conformance")),
+            _c("severity", "VARCHAR", "Critical, Major or Minor.", allowed=("Critical", "Major", "Minor")),
+            _c("table_name", "VARCHAR", "Warehouse table (or SDTM dataset) of the record."),
+            _c("record_id", "VARCHAR", "The record's id in that table."),
+            _c("visit", "VARCHAR", "Visit of the record, when it has one."),
+            _c("field", "VARCHAR", "Field (column or SDTM variable) found wrong."),
+            _c("value", "VARCHAR", "The value found."),
+            _c("expected", "VARCHAR", "What the check expected."),
+            _c("message", "VARCHAR", "The finding in words."),
+            _c("record_date", "DATE", "Date of the record (visit, onset, collection), for trends."),
+        ),
+        schema="derived",
+    ),
+    Table(
+        "quality_signals",
+        "Unusual data patterns per site against the other sites of its study, each explained in words (derived).",
+        (
+            _c("study_id", "VARCHAR", "Study.", required=True),
+            _c("study_site_id", "VARCHAR", "Study-site.", required=True),
+            _c("signal", "VARCHAR", "Which pattern.", required=True, allowed=(
+                "robust_z", "isolation_forest", "identical_vectors", "entry_burst", "digit_preference",
+                "low_variance", "inliers", "regular_visits")),
+            _c("test_code", "VARCHAR", "Test (and statistic) the signal concerns, when one."),
+            _c("statistic", "VARCHAR", "What was compared, e.g. share of values ending in 0."),
+            _c("site_value", "DOUBLE", "The site's value of the statistic."),
+            _c("peer_value", "DOUBLE", "The same at the study's other sites (median)."),
+            _c("z", "DOUBLE", "Robust z (median/MAD) or normal score of the signal."),
+            _c("p", "DOUBLE", "One-sided p-value against the study's other sites."),
+            _c("explanation", "VARCHAR", "The signal in a data manager's words."),
+        ),
+        schema="derived",
+    ),
+    Table(
+        "quality_sites",
+        "Sites ranked by the combined evidence of their unusual data patterns (derived).",
+        (
+            _c("study_id", "VARCHAR", "Study.", required=True),
+            _c("study_site_id", "VARCHAR", "Study-site.", primary_key=True),
+            _c("signals", "BIGINT", "Signals with p below 0.01 (count)."),
+            _c("combined_p", "DOUBLE", "Combined p-value over the site's signal families (Fisher, each family's "
+               "smallest p Bonferroni-adjusted)."),
+            _c("score", "DOUBLE", "Ranking score, -log10 of the combined p."),
+            _c("isolation_score", "DOUBLE", "IsolationForest anomaly score of the site's data profile (higher = more "
+               "unusual)."),
+            _c("top_explanation", "VARCHAR", "The strongest signal in words."),
+        ),
+        schema="derived",
+    ),
+    Table(
+        "data_errors",
+        "Data errors injected into generated studies with the check that should find each (ground truth).",
+        (
+            _c("error_id", "INTEGER", "Unique key.", primary_key=True),
+            _c("category", "VARCHAR", "Check category the error belongs to.", required=True),
+            _c("check_id", "VARCHAR", "Edit check that should find it.", required=True),
+            _c("study_id", "VARCHAR", "Study.", required=True),
+            _c("study_site_id", "VARCHAR", "Study-site."),
+            _c("subject_id", "VARCHAR", "Subject."),
+            _c("table_name", "VARCHAR", "Table of the record changed."),
+            _c("record_id", "VARCHAR", "Record changed (its id in that table)."),
+            _c("detail", "VARCHAR", "What was changed."),
+        ),
+        schema="truth",
     ),
     Table(
         "study_versions",

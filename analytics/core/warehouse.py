@@ -184,12 +184,33 @@ def _migration_2(con: duckdb.DuckDBPyConnection) -> None:
     _enrollment_fields(con)
 
 
+def _migration_3_quality(con: duckdb.DuckDBPyConnection) -> None:
+    """Data quality: AE outcome and seriousness criteria, measurement time points, the SDTM conformance
+    issues of imports, derived findings and signals, labelled data errors (literal DDL, self-contained)."""
+    for statement in (
+        "ALTER TABLE main.adverse_events ADD COLUMN IF NOT EXISTS outcome VARCHAR",
+        "ALTER TABLE main.adverse_events ADD COLUMN IF NOT EXISTS serious_criteria VARCHAR",
+        "ALTER TABLE main.measurements ADD COLUMN IF NOT EXISTS time_point VARCHAR",
+        "CREATE TABLE IF NOT EXISTS main.sdtm_conformance (study_id VARCHAR NOT NULL, study_site_id VARCHAR, "
+        "subject_id VARCHAR, rule_id VARCHAR NOT NULL, severity VARCHAR CHECK (severity IN ('Error', 'Warning')), "
+        "domain VARCHAR, variable VARCHAR, file_name VARCHAR, row_number BIGINT, record_key VARCHAR, value VARCHAR, "
+        "message VARCHAR)",
+    ):
+        con.execute(statement)
+    # The labelled errors (ground truth) and the derived tables, which the refresh after migrating fills,
+    # are created from their declarations.
+    for name in ("data_errors", "quality_findings", "quality_signals", "quality_sites"):
+        con.execute(schema.table(name).ddl())
+
+
 # version -> (description, function): the step from version - 1. Never edit an applied step.
 MIGRATIONS: dict[int, tuple[str, Migration | None]] = {
     1: ("Initial CRO warehouse schema", None),
     2: ("Restricted store beside the file; derived results declared in the schema; importer fields for real "
         "data (imputation flag, registry fields and sites, restricted SDTM design); enrollment (race/ethnicity, "
         "treatment and follow-up length, site selection, diversity targets, condition population)", _migration_2),
+    3: ("Data quality: AE outcome and seriousness criteria, measurement time points, SDTM conformance issues, "
+        "quality findings and signals, labelled data errors", _migration_3_quality),
 }
 
 

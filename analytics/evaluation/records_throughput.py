@@ -42,7 +42,7 @@ def bench_row(writer: int, index: int) -> dict[str, str]:
         "finding_id": f"W{writer:02d}-F{index // 2:04d}",
         "study_id": f"BENCH{writer % 3}",
         "study_site_id": f"BENCH{writer % 3}-S{index % 5}",
-        "disposition": "Confirmed" if index % 2 == 0 else "Not an issue",
+        "disposition": "Query raised" if index % 2 == 0 else "Not an issue",
         "reason": f"writer {writer} row {index}",
     }
 

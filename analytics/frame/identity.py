@@ -27,7 +27,10 @@ DEFAULT_USER = DEFAULT_LOCAL_USER
 
 # What a role may do. Pages need ``view:<page key>`` (see analytics/frame/pages.py); ``view:*`` opens all.
 PERMISSIONS = frozenset({"view:*", "load_data", "review_quality", "manage_capa", "approve_document", "administer",
-                         "present"})
+                         "present", "view_subject_data"})
+# One subject's whole record (visits, events, results) for roles that work with subjects, on top of
+# the role's subject-level access.
+SUBJECT_DATA = "view_subject_data"
 _MONITORING_VIEWS = frozenset({"view:overview", "view:enrollment", "view:site_performance", "view:data_quality",
                                "view:rbm"})
 _SPONSOR_VIEWS = frozenset({"view:overview", "view:enrollment", "view:site_performance", "view:rbm", "view:capa"})
@@ -57,17 +60,18 @@ ROLES: dict[str, Role] = {
     for r in (
         # Roles that cannot load data still open the Data page to see where each study came from.
         Role("clinops_lead", "Clinical operations lead", True, frozenset({"view:*", "present"})),
-        Role("monitor", "Monitor (CRA)", True, _MONITORING_VIEWS | {"view:drafting"}),
+        Role("monitor", "Monitor (CRA)", True, _MONITORING_VIEWS | {"view:drafting", SUBJECT_DATA}),
         # A sponsor sees its own studies as site and study aggregates: no subject-level record.
         Role("sponsor_viewer", "Sponsor viewer", True, _SPONSOR_VIEWS, subject_level=False),
         Role("data_manager", "Data manager", True,
-             frozenset({"view:overview", "view:data_quality", "view:rbm", "view:data", "load_data", "review_quality"})),
+             frozenset({"view:overview", "view:data_quality", "view:rbm", "view:data", "load_data", "review_quality",
+                        SUBJECT_DATA})),
         Role("quality_manager", "Quality manager", True,
              frozenset({"view:overview", "view:data_quality", "view:capa", "view:rbm", "review_quality",
-                        "manage_capa", "approve_document"})),
+                        "manage_capa", "approve_document", SUBJECT_DATA})),
         Role("medical_writer", "Medical writer", True,
              frozenset({"view:overview", "view:enrollment", "view:site_performance", "view:drafting"})),
-        Role("unblinded_statistician", "Unblinded statistician", False, frozenset({"view:*"})),
+        Role("unblinded_statistician", "Unblinded statistician", False, frozenset({"view:*", SUBJECT_DATA})),
         Role("admin", "Administrator", False, PERMISSIONS),
     )
 }

@@ -122,6 +122,48 @@ def _countries(ctx: "PageContext") -> Mapping[str, str]:
     return country_labels(ctx.warehouse, ctx.scope)
 
 
+def _quality_severities(ctx: "PageContext") -> Mapping[str, str]:
+    from analytics.quality.specs import SEVERITIES
+
+    return {s: s for s in SEVERITIES}
+
+
+def _quality_categories(ctx: "PageContext") -> Mapping[str, str]:
+    from analytics.quality.specs import CATEGORIES
+
+    return {c: c for c in CATEGORIES}
+
+
+def _quality_checks(ctx: "PageContext") -> Mapping[str, str]:
+    from analytics.quality.service import check_names
+
+    return check_names()
+
+
+def _quality_statuses(ctx: "PageContext") -> Mapping[str, str]:
+    from analytics.quality.service import STATUSES
+
+    return STATUSES
+
+
+def _quality_pages(ctx: "PageContext") -> Mapping[str, str]:
+    from analytics.quality.service import page_numbers
+
+    return page_numbers(ctx.warehouse, ctx.scope, ctx.filters)
+
+
+def _quality_subjects(ctx: "PageContext") -> Mapping[str, str]:
+    from analytics.quality.service import subjects_with_findings
+
+    return subjects_with_findings(ctx.warehouse, ctx.scope, ctx.filters)
+
+
+def _quality_sites(ctx: "PageContext") -> Mapping[str, str]:
+    from analytics.quality.service import ranked_site_labels
+
+    return ranked_site_labels(ctx.warehouse, ctx.scope, ctx.filters)
+
+
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("overview", "pages/overview.py", "Overview", ":material/dashboard:", "overview"),
     PageSpec(
@@ -151,6 +193,21 @@ PAGES: tuple[PageSpec, ...] = (
             Param("kri", "KRI", choices=_kri_names, default="ae_rate"),
         ),
         filter_note="Monthly snapshots always end at the data's as-of date, so the date filters do not apply here.",
+    ),
+    PageSpec(
+        "data_quality", "pages/data_quality.py", "Data quality", ":material/fact_check:", "data_quality",
+        params=(
+            Param("severity", "Severity", kind="many", choices=_quality_severities),
+            Param("category", "Category", kind="many", choices=_quality_categories),
+            Param("check", "Check", kind="many", choices=_quality_checks),
+            Param("show", "Show", choices=_quality_statuses, default="open"),
+            Param("page", "Page", choices=_quality_pages, default="1"),
+            Param("subject", "Subject", choices=_quality_subjects),
+            Param("signal_site", "Site", choices=_quality_sites),
+        ),
+        filter_note="Sites are compared with their whole study: the country and site filters choose rows, never "
+                    "the peers. The date filters apply to the date of each finding's record.",
+        subject_level=True,
     ),
     PageSpec("drafting", "pages/drafting.py", "Drafting", ":material/edit_document:", "drafting", filters=(),
              params=_drafting_params(), has_charts=False),

@@ -17,6 +17,8 @@ import pyarrow as pa
 from analytics.core import schema
 from analytics.generator import reference as ref
 from analytics.generator.clinical import (
+    ae_outcomes,
+    serious_criteria,
     simulate_adverse_events,
     simulate_deviations,
     simulate_measurements,
@@ -30,6 +32,7 @@ from analytics.generator.columns import (
     nullable_int,
     text_column,
 )
+from analytics.generator.data_errors import inject_data_errors
 from analytics.generator.demographics import condition_population_rows, diversity_targets
 from analytics.generator.enrollment import simulate_subjects, simulate_visits
 from analytics.generator.history import historical_trials
@@ -44,7 +47,7 @@ from analytics.generator.operations import (
 from analytics.generator.plan import ANOMALY_TYPES, PortfolioPlan, make_plan
 from analytics.generator.presets import PRESETS
 
-GENERATOR_VERSION = "2.0"
+GENERATOR_VERSION = "2.1"
 Progress = Callable[[float, str], None]
 
 
@@ -61,9 +64,14 @@ class _Ids:
 
 
 def generate_portfolio(
-    con: duckdb.DuckDBPyConnection, preset_name: str, seed: int, progress: Progress | None = None
+    con: duckdb.DuckDBPyConnection, preset_name: str, seed: int, progress: Progress | None = None,
+    data_errors_per_check: int | None = None,
 ) -> dict[str, int]:
-    """Generate the ``preset_name`` portfolio for ``seed`` into ``con``; returns rows per table."""
+    """Generate the ``preset_name`` portfolio for ``seed`` into ``con``; returns rows per table.
+
+    ``data_errors_per_check`` overrides the preset's number of labelled data errors of each edit
+    check's kind (0: the clean portfolio).
+    """
     preset = PRESETS[preset_name]
     report = progress or (lambda fraction, message: None)
     started = time.perf_counter()
@@ -77,6 +85,10 @@ def generate_portfolio(
         _write_study(con, plan, study, seed, ids, anomaly_rows)
         report(0.03 + 0.95 * (study + 1) / preset.studies, f"study {study + 1}/{preset.studies}")
     _write_anomalies(con, anomaly_rows)
+    errors = preset.data_errors_per_check if data_errors_per_check is None else data_errors_per_check
+    if errors:
+        inject_data_errors(con, errors, seed, preset.as_of)
+        report(0.99, f"{errors} labelled data errors of each edit check's kind")
     con.execute(
         "INSERT INTO main.data_provenance (study_id, file_name, source_type, row_count, rejected_rows, "
         "imported_at, importer_version, notes) "
@@ -295,6 +307,9 @@ def _write_study(
         "onset_date_text": text_column(onset_text),
         "end_date": date_column(aes.end),
         "report_date": date_column(aes.report),
+        "outcome": text_column(ae_outcomes(aes)),
+        # A stream of its own, so adding SAE details left every other generated value as it was.
+        "serious_criteria": text_column(serious_criteria(aes, np.random.default_rng([seed, 300 + study]))),
     })
 
     insert(con, "main.protocol_deviations", {

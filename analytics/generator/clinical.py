@@ -74,6 +74,9 @@ def simulate_adverse_events(
         rng.choice([3, 4, 5], size=n, p=[0.7, 0.25, 0.05]),
         rng.choice([1, 2, 3], size=n, p=[0.6, 0.33, 0.07]),
     )
+    # A fatal AE would have to end the subject's visits, which are drawn before the AEs: the generator
+    # writes none (grade 5 becomes 4), so a fatal event followed by visits is only an injected error.
+    grade = np.minimum(grade, 4)
     term = choice_codes(rng, [w for _, _, w in ref.AE_TERMS], n)
     report_median = np.where(serious, 1.0, 4.0) * np.exp(0.3 * rng.standard_normal(len(sites)))[subjects.site[subject]]
     report = onset + np.floor(lognormal_days(rng, report_median, 1.0, n))
@@ -85,6 +88,29 @@ def simulate_adverse_events(
     removal = np.where(under, plan.ss_anomaly_magnitude[sites], 0.0)[subjects.site[subject]]
     keep &= rng.uniform(size=n) >= removal
     return AdverseEvents(subject[keep], term[keep], serious[keep], grade[keep], onset[keep], end[keep], report[keep])
+
+
+def ae_outcomes(aes: AdverseEvents) -> list[str]:
+    """SDTM AEOUT: resolved when the AE has an end date, else ongoing (no fatal AEs are generated)."""
+    return np.where(np.isnan(aes.end), "NOT RECOVERED/NOT RESOLVED", "RECOVERED/RESOLVED").tolist()
+
+
+def serious_criteria(aes: AdverseEvents, rng: np.random.Generator) -> list[str | None]:
+    """The SAE details of each serious AE (criteria met, comma separated); None for non-serious AEs.
+
+    Hospitalization is the usual criterion, grade 4 events are also life-threatening, and some are
+    serious as medically important events only.
+    """
+    n = len(aes.subject)
+    hospital = rng.uniform(size=n) < 0.8
+    criteria: list[str | None] = []
+    for serious, grade, hospitalized in zip(aes.serious, aes.grade, hospital):
+        if not serious:
+            criteria.append(None)
+            continue
+        met = (["life-threatening"] if grade >= 4 else []) + (["hospitalization"] if hospitalized else [])
+        criteria.append(", ".join(met) if met else "medically important")
+    return criteria
 
 
 @dataclass
@@ -173,7 +199,9 @@ def simulate_measurements(
     between = np.array([t.between_sd for t in tests])
     within = np.array([t.within_sd for t in tests])
     log_scale = np.array([t.log_scale for t in tests])
-    effect = rng.standard_normal((len(subjects), n_tests)) * between
+    # Subjects beyond 3 SD of the population (and values beyond 4 SD of a subject's own) would breach
+    # physiological limits in large portfolios; trials' eligibility criteria exclude them anyway.
+    effect = np.clip(rng.standard_normal((len(subjects), n_tests)), -3.0, 3.0) * between
     # Invented values sit near the textbook normal: fabricated subjects are implausibly typical.
     effect[subjects.fabricated] *= FABRICATED_EFFECT_SHRINK
     # A few subjects develop organ toxicity on treatment (heavier in oncology).
@@ -187,7 +215,7 @@ def simulate_measurements(
 
     fabricated = subjects.fabricated[subject]
     noise_sd = within[test] * np.where(fabricated, 0.15, 1.0)
-    z = effect[subject, test] + noise_sd * rng.standard_normal(n)
+    z = effect[subject, test] + noise_sd * np.clip(rng.standard_normal(n), -4.0, 4.0)
     z += np.where(visits.number[visit] > 0, shift[subject, test] * rng.uniform(0.3, 1.0, n), 0.0)
     value = np.where(log_scale[test], center[test] * np.exp(z), center[test] + z)
 

@@ -208,8 +208,13 @@ def simulate_visits(
     out_of_window = rng.uniform(size=n) < 0.02
     jitter[out_of_window] += np.sign(jitter[out_of_window] + 0.5) * rng.integers(window_days + 1, 3 * window_days, out_of_window.sum())
     jitter[(number == 0) | fabricated] = 0  # fabricated visits are implausibly punctual
+    # Visits keep to their protocol window and end with the subject's participation: a visit outside
+    # either is a data error, which only the labelled injection (generator/data_errors.py) writes.
+    jitter = np.clip(jitter, -window_days, window_days)
     actual = np.where(missed, np.nan, scheduled + jitter)
     actual = np.minimum(actual, as_of)
+    left = subjects.discontinuation[subject]
+    actual = np.where(~np.isnan(left) & (actual > left), left, actual)
 
     lag_median = site_entry_lag_median(plan, sites, rng)[subjects.site[subject]]
     lag = np.floor(lognormal_days(rng, lag_median, 0.9, n))

@@ -51,6 +51,7 @@ from analytics.importers.sources import Limits
 from analytics.importers.staging import APPEND, KEEP_EXISTING, UPSERT, PreparedLoad, Progress, _silent
 from analytics.importers.uploads import remove_stale_upload_dirs
 from analytics.importers.validation import validate_frame
+from analytics.quality.conformance import check_domains, find_define
 
 __all__ = ["SdtmOptions", "domain_kind", "phase_from_text", "prepare_sdtm"]
 
@@ -223,6 +224,9 @@ def prepare_sdtm(folder: Path | str, db_path: Path | str | None, options: SdtmOp
         _count_datasets(domains, {}, report)
         return load
     study_code, study_id = identity
+    # Conformance reads the files as they are (before rows of unknown subjects may be left out).
+    progress("checking SDTM conformance")
+    conformance = check_domains(domains, find_define(Path(folder)))
     check_membership(domains, study_code, pd.Index(domains["DM"].frame["USUBJID"].dropna().astype("string")), report,
                      options.skip_foreign_rows)
     for code, domain in domains.items():
@@ -235,6 +239,7 @@ def prepare_sdtm(folder: Path | str, db_path: Path | str | None, options: SdtmOp
         return load
 
     tables = _map(domains, study_id, study_code, sponsor_id, new_sponsor, options, report, progress)
+    tables["sdtm_conformance"] = _conformance(conformance, study_id, domains["DM"].frame, report)
     progress("validating against the warehouse schema")
     for name, frame in tables.items():
         if FILE not in frame.columns:
@@ -256,6 +261,19 @@ def prepare_sdtm(folder: Path | str, db_path: Path | str | None, options: SdtmOp
     load.description = (f"study {study_id} ({len(subjects)} subjects, {len(tables['study_sites'])} sites) "
                         f"from {len(load.files)} SDTM datasets")
     return load
+
+
+def _conformance(issues: pd.DataFrame, study_id: str, dm: pd.DataFrame, report: ImportReport) -> pd.DataFrame:
+    """The conformance issues as ``main.sdtm_conformance`` rows (each with its subject's study-site)."""
+    site = pd.Series((study_id + "-" + text(dm, "SITEID")).to_numpy(), index=dm["USUBJID"].astype("string"))
+    site = site[~site.index.duplicated()]
+    rows = issues.assign(study_id=study_id, study_site_id=issues["subject_id"].map(site))
+    rows[FILE] = "sdtm_conformance"
+    rows[ROW] = None
+    for rule, count in rows.groupby("rule_id").size().items():
+        report.info("(conformance)", f"{rule}: {count:,} issue(s), listed on the Data Quality page",
+                    column=", ".join(sorted(rows.loc[rows["rule_id"] == rule, "domain"].unique())))
+    return rows
 
 
 def _destination(domain: Domain) -> tuple[tuple[str, ...], str]:

@@ -116,7 +116,27 @@ def adverse_events(domains: dict[str, Domain], study: StudyFacts, qualifiers_: p
         "end_date_text": end["text"],
         "severity": text(ae, "AESEV").str.upper(),
         "treatment_emergent": bool_yn(emergent),
+        "outcome": text(ae, "AEOUT").str.upper(),
+        "serious_criteria": _seriousness_criteria(ae),
     })
+
+
+# SDTM seriousness flags (Y/N) and the criterion each stands for.
+SERIOUSNESS_FLAGS = (("AESDTH", "death"), ("AESLIFE", "life-threatening"), ("AESHOSP", "hospitalization"),
+                     ("AESDISAB", "disability"), ("AESCONG", "congenital anomaly"), ("AESMIE", "medically important"))
+
+
+def _seriousness_criteria(ae: pd.DataFrame) -> pd.Series:
+    """The criteria flagged Y, comma separated; empty where the domain records the flags but none is Y;
+    missing where it records none of them."""
+    present = [(column, name) for column, name in SERIOUSNESS_FLAGS if column in ae.columns]
+    if not present:
+        return pd.Series(pd.NA, index=ae.index, dtype="string")
+    met = pd.Series("", index=ae.index, dtype="string")
+    for column, name in present:
+        flagged = (text(ae, column).str.upper() == "Y").fillna(False)
+        met = met.where(~flagged, met.where(met == "", met + ", ") + name)
+    return met
 
 
 def _count_onsets(domain: Domain, ae: pd.DataFrame, onset: pd.DataFrame, imputed, report: ImportReport) -> None:
@@ -197,4 +217,16 @@ def measurements(domains: dict[str, Domain], code: str, study: StudyFacts, repor
         "normal_range_flag": text(frame, f"{p}NRIND").str.upper(),
         "grade": grade,
         "collected_date": collected["date"],
+        "time_point": _time_point(frame, p),
     })
+
+
+def _time_point(frame: pd.DataFrame, prefix: str) -> pd.Series:
+    """Position and planned time point (--POS / --TPT), joined by ' / '; missing when neither is given."""
+    parts = [text(frame, f"{prefix}{name}") for name in ("POS", "TPT") if f"{prefix}{name}" in frame.columns]
+    if not parts:
+        return pd.Series(pd.NA, index=frame.index, dtype="string")
+    joined = parts[0]
+    for part in parts[1:]:
+        joined = (joined.fillna("") + " / " + part.fillna("")).str.strip(" /").replace("", pd.NA)
+    return joined.replace("", pd.NA)
