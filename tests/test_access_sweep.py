@@ -260,6 +260,7 @@ def _samples(portfolio: Portfolio, scope: AccessScope, wh: Warehouse) -> dict[st
     """Values for the arguments page-facing functions take, inside and outside ``scope``."""
     from analytics.kri.service import METHOD_LABELS, kri_names
     from analytics.drafting.specs import SUBJECT_KINDS
+    from analytics.quality.service import STATUSES as QUALITY_STATUSES
     from analytics.kri.tables import BREAKDOWN_LABELS
 
     studies, sites = portfolio.visible(scope)
@@ -267,6 +268,12 @@ def _samples(portfolio: Portfolio, scope: AccessScope, wh: Warehouse) -> dict[st
                                                  or scope.study_site_ids is not None) else {}
     inside_study = sorted(studies)[:1]
     inside_site = sorted(sites)[:1]
+    findings = wh.query(AccessScope.full_access(), "SELECT finding_id, study_site_id FROM quality_findings "
+                                                   "ORDER BY finding_id")
+    visible_subjects = portfolio.subjects.loc[portfolio.subjects["study_site_id"].isin(sites), "subject_id"]
+    inside_subject = sorted(visible_subjects)[:1]
+    outside_subject = next((s for s in sorted(portfolio.subjects["subject_id"]) if s not in set(visible_subjects)),
+                           UNKNOWN_ID)
     areas = sorted(wh.query(AccessScope.full_access(), "SELECT DISTINCT therapeutic_area FROM scoped_studies "
                                                        "WHERE therapeutic_area IS NOT NULL")["therapeutic_area"])
     return {
@@ -281,6 +288,16 @@ def _samples(portfolio: Portfolio, scope: AccessScope, wh: Warehouse) -> dict[st
         "sponsors": [(), (outside.get("sponsor", UNKNOWN_ID),)],
         "studies": [(), (outside.get("study", UNKNOWN_ID),)],
         "study_ids": [tuple(inside_study), (outside.get("study", UNKNOWN_ID),)],
+        "as_of": [wh.as_of()],
+        "ids": [tuple(findings.loc[findings["study_site_id"].isin(sites), "finding_id"][:3]),
+                tuple(findings.loc[~findings["study_site_id"].isin(sites), "finding_id"][:3])],
+        "hidden": [()],
+        "severities": [()],
+        "categories": [()],
+        "checks": [()],
+        "status": list(QUALITY_STATUSES),
+        "page": [1],
+        "subject_id": inside_subject + [outside_subject],
         "outside_subjects": [outside.get("study", UNKNOWN_ID), outside.get("site", UNKNOWN_ID),
                              f"sponsor:{outside.get('sponsor', UNKNOWN_ID)}"],
         "filters": [NO_FILTER, PortfolioFilter(study_ids=(outside.get("study", UNKNOWN_ID),)),

@@ -78,8 +78,8 @@ def _legend_problems(spec: dict) -> list[str]:
             legend |= colours
         for colour in colours:
             used.setdefault(colour, trace.get("name") or trace.get("type", "trace"))
-    if not used:
-        return []
+    if len(used) <= 1 and len(spec.get("data", [])) <= 1:
+        return []  # one series in one colour: the title and axes say what it is, the colour carries nothing
     return [f"colour {c} ({name}) has no legend entry" for c, name in used.items() if c not in legend]
 
 

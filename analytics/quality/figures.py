@@ -74,7 +74,7 @@ def ranking_figure(sites: pd.DataFrame, top: int = 15) -> go.Figure:
         return empty_figure("Sites with unusual data patterns", "No site has enough lab or vital-sign data to compare.")
     shown = sites.head(top).iloc[::-1]
     labels = shown["study_id"] + " site " + shown["site_number"].astype(str)
-    fig = go.Figure(go.Bar(y=labels, x=shown["score"], orientation="h", marker_color=FLAG_COLORS["amber"],
+    fig = go.Figure(go.Bar(y=labels, x=shown["score"], orientation="h", marker_color=FLAG_COLORS["blue"],
                            customdata=shown["study_site_id"], showlegend=False,
                            hovertemplate="%{y}: -log10 p = %{x:.1f}<extra></extra>"))
     fig.update_layout(title=f"Sites with the most unusual data patterns (top {len(shown)})", height=80 + 24 * len(shown),
