@@ -199,7 +199,7 @@ def test_a_blinded_scope_never_runs_the_dosing_check(demo_db: Path) -> None:
     assert len(run_check(wh, FULL, NO_FILTER, CATALOGUE_BY_ID["DL03"])) > 0
 
 
-@pytest.mark.parametrize(("user", "sees_subject"), [("data_manager", True), ("sponsor_sp01", False)])
+@pytest.mark.parametrize(("user", "sees_subject"), [("data_manager", True), ("local", False)])
 def test_the_subject_record_opens_only_for_roles_with_subject_data(user, sees_subject, app_env, monkeypatch,
                                                                      tmp_path) -> None:
     from streamlit.testing.v1 import AppTest
