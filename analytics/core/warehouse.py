@@ -184,12 +184,32 @@ def _migration_2(con: duckdb.DuckDBPyConnection) -> None:
     _enrollment_fields(con)
 
 
+def _migration_3(con: duckdb.DuckDBPyConnection) -> None:
+    """CAPA trends: start date of process-shift anomalies, labelled quality-event themes, text themes
+    (literal DDL, so this step means the same whatever later releases declare)."""
+    for statement in (
+        "ALTER TABLE truth.anomalies ADD COLUMN IF NOT EXISTS start_date DATE",
+        "CREATE TABLE IF NOT EXISTS truth.quality_event_labels (quality_event_id BIGINT NOT NULL, "
+        "study_id VARCHAR NOT NULL, theme VARCHAR NOT NULL, other_theme VARCHAR, recurrence_of BIGINT, "
+        "PRIMARY KEY (quality_event_id))",
+        "CREATE TABLE IF NOT EXISTS derived.capa_themes (study_id VARCHAR NOT NULL, theme_id INTEGER NOT NULL, "
+        "name VARCHAR, top_terms VARCHAR, events INTEGER, sites INTEGER, recurrences INTEGER, first_reported DATE, "
+        "last_reported DATE, PRIMARY KEY (study_id, theme_id))",
+        "CREATE TABLE IF NOT EXISTS derived.capa_event_themes (study_id VARCHAR NOT NULL, quality_event_id BIGINT "
+        "NOT NULL, study_site_id VARCHAR, theme_id INTEGER, theme_similarity DOUBLE, repeats_event_id BIGINT, "
+        "repeat_similarity DOUBLE, repeat_days INTEGER, possible_recurrence BOOLEAN, PRIMARY KEY (quality_event_id))",
+    ):
+        con.execute(statement)
+
+
 # version -> (description, function): the step from version - 1. Never edit an applied step.
 MIGRATIONS: dict[int, tuple[str, Migration | None]] = {
     1: ("Initial CRO warehouse schema", None),
     2: ("Restricted store beside the file; derived results declared in the schema; importer fields for real "
         "data (imputation flag, registry fields and sites, restricted SDTM design); enrollment (race/ethnicity, "
         "treatment and follow-up length, site selection, diversity targets, condition population)", _migration_2),
+    3: ("CAPA trends: start date of process-shift anomalies, labelled quality-event themes, text themes and "
+        "recurrences (derived)", _migration_3),
 }
 
 
