@@ -237,8 +237,7 @@ def simulate_quality(plan: PortfolioPlan, study: int, sites: np.ndarray, rng: np
     m = len(event)
     # Root causes correlate with the event category.
     root = (category[event] + rng.choice([0, 0, 1, 2], size=m)) % len(ref.ROOT_CAUSES)
-    capa_desc = [action_text(int(theme[e]), ref.ROOT_CAUSES[r][2][int(rng.integers(len(ref.ROOT_CAUSES[r][2])))], rng)
-                 for e, r in zip(event, root)]
+    capa_desc = [action_text(int(theme[e]), ref.ROOT_CAUSES[r][0], rng) for e, r in zip(event, root)]
     owners = [f"{ref.FIRST_NAMES[i]} {ref.LAST_NAMES[j]}" for i, j in
               zip(rng.integers(0, len(ref.FIRST_NAMES), m), rng.integers(0, len(ref.LAST_NAMES), m))]
     opened = reported[event] + rng.integers(1, 15, m)
