@@ -19,6 +19,7 @@ were chosen on the calibration seeds of ``python -m analytics eval capa --calibr
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,7 +99,16 @@ def _reduce(matrix: sparse.csr_matrix) -> np.ndarray:
     return normalize(reduced)
 
 
-def _choose_k(vectors: np.ndarray) -> tuple[int, np.ndarray]:
+_SCORE_CACHE: dict[bytes, dict[int, tuple[float, np.ndarray]]] = {}
+_SCORE_CACHE_SIZE = 256
+
+
+def _silhouettes(vectors: np.ndarray) -> dict[int, tuple[float, np.ndarray]]:
+    """k -> (silhouette, labels) for every candidate k (kept for the same vectors: the calibration's
+    variants of the tolerance rule reuse them)."""
+    key = hashlib.sha256(np.ascontiguousarray(vectors).tobytes()).digest()
+    if key in _SCORE_CACHE:
+        return _SCORE_CACHE[key]
     n = len(vectors)
     ceiling = min(MAX_THEMES, n // EVENTS_PER_THEME, n - 1)
     scores: dict[int, tuple[float, np.ndarray]] = {}
@@ -106,8 +116,16 @@ def _choose_k(vectors: np.ndarray) -> tuple[int, np.ndarray]:
         labels = KMeans(n_clusters=k, n_init=4, random_state=SEED).fit_predict(vectors)
         if len(set(labels)) >= 2:
             scores[k] = (float(silhouette_score(vectors, labels, metric="cosine")), labels)
+    if len(_SCORE_CACHE) >= _SCORE_CACHE_SIZE:
+        _SCORE_CACHE.pop(next(iter(_SCORE_CACHE)))
+    _SCORE_CACHE[key] = scores
+    return scores
+
+
+def _choose_k(vectors: np.ndarray) -> tuple[int, np.ndarray]:
+    scores = _silhouettes(vectors)
     if not scores:
-        return 1, np.zeros(n, dtype="int64")
+        return 1, np.zeros(len(vectors), dtype="int64")
     best = max(score for score, _ in scores.values())
     k = min(k for k, (score, _) in scores.items() if score >= SILHOUETTE_TOLERANCE * best)
     return k, scores[k][1]
