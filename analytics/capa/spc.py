@@ -11,12 +11,16 @@ Months with more than a few hundred subject-visits behave unlike Poisson counts:
 their mix changes from month to month, so the ordinary limits are too narrow and flag most months.
 Laney's correction (u' and p' charts) measures that extra month-to-month variation as the average
 moving range of the standardized values, ``sigma_z = mean |z_i - z_(i-1)| / 1.128``, and widens every
-point's sigma by it. It is applied when a chi-square test of the baseline points against the
-binomial/Poisson rejects at :data:`DISPERSION_ALPHA` and ``sigma_z > 1`` (it never narrows limits).
+point's sigma by it whenever ``sigma_z > 1`` over the baseline (it never narrows limits). The
+chi-square dispersion test of the baseline against the binomial/Poisson is reported beside it; with
+12 baseline months it missed most of the over-dispersion that made the plain limits flag stable
+months on the calibration seeds, so it does not decide.
 
-The centre line and ``sigma_z`` come from the chart's *baseline*: the first ``baseline_points``
-evaluable months (all of them when there are fewer), and are then held, as Phase I / Phase II
-practice has it, so a later shift is judged against what came before rather than absorbed into it.
+The centre line and ``sigma_z`` come from the chart's *baseline*: ``baseline_points`` evaluable months
+after the first ``baseline_skip`` (a study's start-up months, whose mix of screening and treatment
+visits is unlike the rest), or the first ones when the series is shorter, and are then held, as
+Phase I / Phase II practice has it, so a later shift is judged against what came before rather than
+absorbed into it.
 The run rules (:mod:`analytics.capa.rules`) are applied to every evaluable point.
 """
 
@@ -31,7 +35,6 @@ from scipy import stats
 from analytics.capa.rules import RULES, apply_rules, signal_onsets
 
 MOVING_RANGE_D2 = 1.128  # E|x1 - x2| / sigma for two normal values
-DISPERSION_ALPHA = 0.05
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class ChartSpec:
         concern: the direction that is a problem (``high`` or ``low``).
         min_denominator: months with a smaller denominator are shown but not judged.
         baseline_points: evaluable months the centre and Laney sigma are estimated from.
+        baseline_skip: evaluable months left out before the baseline (a study's start-up months).
         numerator_label, denominator_label: what is counted, for tables and hovers.
         definition: what the chart shows, in a quality manager's words.
     """
@@ -59,6 +63,7 @@ class ChartSpec:
     concern: str
     min_denominator: float
     baseline_points: int
+    baseline_skip: int
     numerator_label: str
     denominator_label: str
     definition: str
@@ -72,10 +77,10 @@ class ChartSpec:
 
 CHARTS: tuple[ChartSpec, ...] = (
     ChartSpec("deviations", "Protocol deviations per 100 subject-visits", "u", "deviations per 100 subject-visits",
-              100.0, "high", 50.0, 12, "Deviations", "Subject-visits",
+              100.0, "high", 100.0, 12, 6, "Deviations", "Subject-visits",
               "Protocol deviations that occurred in the month per 100 completed subject-visits in the month."),
     ChartSpec("on_time", "CAPAs closed on time", "p", "% of CAPAs due in the month closed by their due date",
-              1.0, "low", 5.0, 12, "Closed on time", "CAPAs due",
+              1.0, "low", 5.0, 12, 0, "Closed on time", "CAPAs due",
               "Of the CAPAs whose current due date fell in the month, the share closed on or before it "
               "(a CAPA still open after its due date counts as late)."),
 )
@@ -124,7 +129,11 @@ def control_chart(series: pd.DataFrame, spec: ChartSpec) -> ControlChart:
     with np.errstate(divide="ignore", invalid="ignore"):
         value = np.where(denominator > 0, numerator / exposure, np.nan)
     baseline = np.zeros(len(points), dtype=bool)
-    baseline[np.flatnonzero(evaluable)[: spec.baseline_points]] = True
+    judged = np.flatnonzero(evaluable)
+    if len(judged) < spec.baseline_skip + spec.baseline_points:  # a short series: the baseline is what there is
+        baseline[judged[: spec.baseline_points]] = True
+    else:
+        baseline[judged[spec.baseline_skip: spec.baseline_skip + spec.baseline_points]] = True
     centre = float(numerator[baseline].sum() / exposure[baseline].sum()) if baseline.any() else float("nan")
     raw_sigma = _sigma(spec, centre, exposure)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -135,7 +144,7 @@ def control_chart(series: pd.DataFrame, spec: ChartSpec) -> ControlChart:
     if len(base_z) >= 3:
         dispersion_p = float(stats.chi2.sf(float(np.sum(base_z ** 2)), len(base_z) - 1))
         moving = float(np.mean(np.abs(np.diff(base_z)))) / MOVING_RANGE_D2
-        if dispersion_p < DISPERSION_ALPHA and moving > 1.0:
+        if moving > 1.0:
             sigma_z, laney = moving, True
     sigma = raw_sigma * sigma_z
     upper_bound = np.inf if spec.family == "u" else 1.0

@@ -18,7 +18,7 @@ temporary warehouses; only this module reads ``truth``. Measured:
   labelled theme in the 365 days before; recall and precision of ``possible_recurrence``, with Wilson
   intervals, and recall on the generator's injected recurrences.
 
-Test seeds are never used in development; the choices (baseline length, theme-count tolerance,
+Test seeds are never used in development; the choices (baseline length, theme distance threshold,
 recurrence similarity) were made with ``--calibrate`` on the calibration seeds.
 """
 
@@ -57,8 +57,8 @@ CALIBRATION_VARIANTS: dict[str, tuple[tuple[object, str, object], ...]] = {
     "default": (),
     "baseline 24 months": ((spc, "CHARTS", tuple(dataclasses.replace(c, baseline_points=24) for c in spc.CHARTS)),),
     "baseline 6 months": ((spc, "CHARTS", tuple(dataclasses.replace(c, baseline_points=6) for c in spc.CHARTS)),),
-    "themes: best silhouette": ((themes, "SILHOUETTE_TOLERANCE", 1.0),),
-    "themes: tolerance 0.94": ((themes, "SILHOUETTE_TOLERANCE", 0.94),),
+    "themes: distance 0.7": ((themes, "DISTANCE_THRESHOLD", 0.7),),
+    "themes: distance 0.8": ((themes, "DISTANCE_THRESHOLD", 0.8),),
     "recurrence similarity 0": ((themes, "THEME_REPEAT_SIMILARITY", 0.0),),
     "recurrence similarity 0.4": ((themes, "THEME_REPEAT_SIMILARITY", 0.4),),
 }

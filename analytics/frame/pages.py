@@ -100,6 +100,36 @@ def _countries(ctx: "PageContext") -> Mapping[str, str]:
     return country_labels(ctx.warehouse, ctx.scope)
 
 
+def _capa_views(ctx: "PageContext") -> Mapping[str, str]:
+    from analytics.capa.service import VIEWS
+
+    return VIEWS
+
+
+def _capa_studies(ctx: "PageContext") -> Mapping[str, str]:
+    from analytics.capa.data import study_labels
+
+    return study_labels(ctx.warehouse, ctx.scope, ctx.filters)
+
+
+def _capa_groupings(ctx: "PageContext") -> Mapping[str, str]:
+    from analytics.capa.tables import GROUP_LABELS
+
+    return GROUP_LABELS
+
+
+def _capa_qtls(ctx: "PageContext") -> Mapping[str, str]:
+    from analytics.capa.qtl import QTLS
+
+    return {q.id: q.name for q in QTLS}
+
+
+def _capa_events(ctx: "PageContext") -> Mapping[str, str]:
+    from analytics.capa.service import event_choices
+
+    return event_choices(ctx.warehouse, ctx.scope, ctx.filters)
+
+
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("overview", "pages/overview.py", "Overview", ":material/dashboard:", "overview"),
     PageSpec(
@@ -120,6 +150,18 @@ PAGES: tuple[PageSpec, ...] = (
             Param("kri", "KRI", choices=_kri_names, default="ae_rate"),
         ),
         filter_note="Monthly snapshots always end at the data's as-of date, so the date filters do not apply here.",
+    ),
+    PageSpec(
+        "capa", "pages/capa_trends.py", "CAPA trends", ":material/published_with_changes:", "capa_trends",
+        params=(
+            Param("view", "View", choices=_capa_views, default="trends"),
+            Param("chart_study", "Study for the charts", choices=_capa_studies),
+            Param("group", "Group by", choices=_capa_groupings, default="process"),
+            Param("qtl", "Parameter", choices=_capa_qtls, default="important_deviations"),
+            Param("event", "Quality event", choices=_capa_events),
+        ),
+        filter_note="Control charts end at the last full month before the data's as-of date; QTLs are judged on "
+                    "whole studies, so the country and site filters do not narrow them.",
     ),
     PageSpec("data", "pages/data.py", "Data", ":material/database_upload:", "data", filters=(), has_charts=False),
 )

@@ -175,6 +175,7 @@ class QualityRecords:
 
 SEVERITIES = ("Minor", "Major", "Critical")
 QUALITY_EVENTS_PER_SITE_MONTH = 0.07
+CLOSURE_SHARE_OF_DUE = 0.8  # median time to closure as a share of the time the CAPA was given
 RECURRENCE_ROUNDS = 3  # a capa_recurrence site has the same theme this many times ...
 RECURRENCE_GAP_DAYS = (60, 240)  # ... this many days apart (within the 12 months a recurrence is judged over)
 
@@ -244,7 +245,9 @@ def simulate_quality(plan: PortfolioPlan, study: int, sites: np.ndarray, rng: np
     original_due = opened + rng.choice([30, 60, 90], size=m)
     extensions = rng.poisson(0.45, m)
     current_due = original_due + 30 * extensions
-    closed = opened + np.floor(lognormal_days(rng, 50.0, 0.6, m)) + 20 * extensions
+    # Most CAPAs close a little before their original due date; a tail runs late (and gets extended).
+    closed = opened + np.floor((original_due - opened) * lognormal_days(rng, CLOSURE_SHARE_OF_DUE, 0.45, m)) \
+        + 20 * extensions
     recurring_capa = recurring[event]
     closed[recurring_capa] = opened[recurring_capa] + 40
     shift_day = plan.sponsor_closure_shift_day[plan.study_sponsor[study]]

@@ -44,7 +44,7 @@ ANOMALY_MAGNITUDE = {
 SHIFT_TYPES: tuple[str, ...] = ("deviation_shift", "capa_closure_shift")
 DEVIATION_SHIFT_FACTORS = (1.5, 2.0, 3.0)  # deviation-rate multiplier after the shift
 CLOSURE_SHIFT_FACTORS = (2.0, 3.0)  # CAPA closure-time multiplier after the shift
-SHIFT_BASELINE_DAYS = 400  # a shift starts at least this long after the study's (sponsor's) first activation
+SHIFT_BASELINE_DAYS = 730  # a shift starts at least this long after the study's (sponsor's) first activation
 SHIFT_MIN_AFTER_DAYS = 120  # ... and at least this long before the as-of date
 
 
