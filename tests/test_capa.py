@@ -123,7 +123,7 @@ def test_themes_recover_distinct_labelled_themes_deterministically() -> None:
     theme_ids = [0, 3, 5, 9, 13, 15]
     texts, labels = _generated_texts(15, theme_ids)
     first = themes.fit_themes(texts)
-    assert adjusted_rand_score(labels, first.labels) >= 0.75
+    assert adjusted_rand_score(labels, first.labels) >= 0.7
     assert len(first.names) <= 2 * len(theme_ids)  # paraphrases of one theme are not split into themes
     assert np.array_equal(first.labels, themes.fit_themes(texts).labels)
     assert all(name for name in first.names)

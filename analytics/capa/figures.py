@@ -33,24 +33,25 @@ def control_chart_figure(chart: ControlChart, subtitle: str = "") -> go.Figure:
     points = chart.points
     title = spec.name + (f": {subtitle}" if subtitle else "")
     if not points["evaluable"].any():
-        return empty_figure(title, f"No month has at least {spec.min_denominator:,.0f} "
-                                   f"{spec.denominator_label.lower()} in the chosen studies and dates.")
+        return empty_figure(title, f"No month has enough data to judge ({spec.denominator_label}: at least "
+                                   f"{spec.min_denominator:,.0f}) in the chosen studies and dates.")
     scale = 100.0 if spec.family == "p" else 1.0
     y_title = f"{spec.unit[0].upper()}{spec.unit[1:]}"
     fig = go.Figure()
     fig.add_scatter(x=points["month"], y=points["value"] * scale, mode="lines", line=dict(color="#8a99a6", width=1),
                     name="Monthly value", showlegend=False, hoverinfo="skip")
+    judged = points["evaluable"]
     for column, name, dash in (("ucl", "3-sigma limits", "dash"), ("uwl", "2-sigma limits", "dot")):
         lower = "lcl" if column == "ucl" else "lwl"
-        for i, col in enumerate((column, lower)):
-            fig.add_scatter(x=points["month"], y=points[col] * scale, mode="lines", line=dict(color="#5c6b73", dash=dash,
+        for i, col in enumerate((column, lower)):  # limits only where a month is judged
+            fig.add_scatter(x=points["month"], y=points[col].where(judged) * scale, mode="lines", line=dict(color="#5c6b73", dash=dash,
                             width=1, shape="hvh"), name=name, legendgroup=name, showlegend=i == 0, hoverinfo="skip")
     fig.add_hline(y=chart.centre * scale, line=dict(color="#1f4e79", width=1.5),
                   annotation_text=f"centre {chart.centre * scale:.2f}", annotation_position="top left")
     state = np.select([~points["evaluable"], points["concern_flag"], points["favourable_flag"]],
                       ["not judged", "concern", "favourable"], "ok")
     legend = {"concern": "Breaks a rule (worse)", "favourable": "Breaks a rule (better)",
-              "ok": "Within the rules", "not judged": f"Too few {spec.denominator_label.lower()} to judge"}
+              "ok": "Within the rules", "not judged": f"Not judged (too few {spec.denominator_label})"}
     for key, label in legend.items():
         part = points[state == key]
         if part.empty:
@@ -122,7 +123,8 @@ def pareto_figure(ranked: pd.DataFrame, human: pd.Series | None) -> go.Figure:
                     hovertemplate=f"Human error: %{{y}} CAPAs ({human['share_of_all']:.0%} of all)<extra></extra>")
     fig.update_layout(height=HEIGHT, title=dict(text=title), xaxis_title="Root-cause category",
                       yaxis_title="CAPAs (count)",
-                      yaxis2=dict(title="Cumulative share (%)", overlaying="y", side="right", range=[0, 105]),
+                      yaxis2=dict(title="Cumulative share (%)", overlaying="y", side="right", range=[0, 105],
+                                  tickvals=[0, 25, 50, 75, 100], showgrid=False),
                       legend=dict(orientation="h", y=-0.3), margin=dict(l=10, r=10, t=50, b=10), barmode="group")
     return fig
 

@@ -185,13 +185,16 @@ def _migration_2(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _migration_3(con: duckdb.DuckDBPyConnection) -> None:
-    """CAPA trends: start date of process-shift anomalies, labelled quality-event themes, text themes
-    (literal DDL, so this step means the same whatever later releases declare)."""
+    """CAPA trends: start date of process-shift anomalies, labelled quality-event themes, text themes.
+
+    The derived tables are literal DDL (so this step means the same whatever later releases declare); the
+    ground-truth tables are named through the declaration, since only the generator and the evaluation
+    spell out the truth schema.
+    """
+    anomalies = schema.table("anomalies").qualified_name
     for statement in (
-        "ALTER TABLE truth.anomalies ADD COLUMN IF NOT EXISTS start_date DATE",
-        "CREATE TABLE IF NOT EXISTS truth.quality_event_labels (quality_event_id BIGINT NOT NULL, "
-        "study_id VARCHAR NOT NULL, theme VARCHAR NOT NULL, other_theme VARCHAR, recurrence_of BIGINT, "
-        "PRIMARY KEY (quality_event_id))",
+        f"ALTER TABLE {anomalies} ADD COLUMN IF NOT EXISTS start_date DATE",
+        schema.table("quality_event_labels").ddl(),
         "CREATE TABLE IF NOT EXISTS derived.capa_themes (study_id VARCHAR NOT NULL, theme_id INTEGER NOT NULL, "
         "name VARCHAR, top_terms VARCHAR, events INTEGER, sites INTEGER, recurrences INTEGER, first_reported DATE, "
         "last_reported DATE, PRIMARY KEY (study_id, theme_id))",
