@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from analytics.core import warehouse
-from analytics.generator.plan import ANOMALY_TYPES
+from analytics.generator.plan import ANOMALY_TYPES, SHIFT_TYPES
 from tests.conftest import build_warehouse
 
 
@@ -223,7 +223,7 @@ def test_free_text_is_varied(demo_db: Path) -> None:
 
 def test_every_anomaly_type_is_labelled(demo_db: Path) -> None:
     labelled = set(_frame(demo_db, "SELECT DISTINCT anomaly_type FROM truth.anomalies")["anomaly_type"])
-    assert labelled == set(ANOMALY_TYPES)
+    assert labelled == set(ANOMALY_TYPES) | set(SHIFT_TYPES)
 
 
 def test_removing_all_adverse_events_leaves_none_at_that_site(demo_db: Path) -> None:

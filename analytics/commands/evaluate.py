@@ -44,8 +44,17 @@ def _quality(args: argparse.Namespace) -> dict[str, object]:
     return result
 
 
+def _capa(args: argparse.Namespace) -> dict[str, object]:
+    from analytics.evaluation.capa import CALIBRATION_SEEDS, TEST_SEEDS, evaluate_capa, summary_lines
+
+    seeds = tuple(args.seeds) if args.seeds else (CALIBRATION_SEEDS if args.calibrate else TEST_SEEDS)
+    result = evaluate_capa(seeds=seeds, preset=args.preset or "capa", calibrate=args.calibrate)
+    print("\n".join(summary_lines(result)))
+    return result
+
+
 # target name -> runner; later evaluations add an entry here.
-TARGETS = {"rbm": _rbm, "enrollment": _enrollment, "drafting": _drafting, "quality": _quality}
+TARGETS = {"rbm": _rbm, "enrollment": _enrollment, "drafting": _drafting, "quality": _quality, "capa": _capa}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -57,7 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-studies", type=int, help="enrollment: back-test only the first N studies of each seed; "
                                                    "drafting: the number of scenarios (13 drafts each)")
     p.add_argument("--calibrate", action="store_true",
-                   help="enrollment: compare the model variants on the calibration seeds (how the defaults were chosen)")
+                   help="enrollment, capa: compare the variants on the calibration seeds (how the defaults were chosen)")
     p.set_defaults(func=run)
 
 

@@ -258,7 +258,62 @@ PRESENTATION_LOCKS = RecordTable(
     ),
 )
 
-RECORD_TABLES: tuple[RecordTable, ...] = (REVIEW_DISPOSITIONS, *DRAFTING_TABLES, PRESENTATION_LOCKS)
+
+CAPA_SIGNAL_TYPES = ("control_chart", "funnel", "recurrence", "theme", "qtl", "pareto", "event", "manual")
+CAPA_STATUSES = ("Open", "In progress", "Closed", "Cancelled")
+CAPA_ACTIONS = RecordTable(
+    "capa_actions",
+    "A CAPA opened in the workbench from a signal: each version is its state after one action (opened, status "
+    "changed, due date extended), so the status history is the table's history.",
+    key=("capa_ref",),
+    columns=(
+        RecordColumn("capa_ref", "text", "The CAPA's id, e.g. QM-1a2b3c4d5e.", required=True),
+        RecordColumn("study_id", "text", "Study (studies.study_id), for the access scope.", required=True),
+        RecordColumn("study_site_id", "text", "Study-site, when the CAPA concerns one site."),
+        RecordColumn("signal_type", "text", "What it was opened from.", required=True, allowed=CAPA_SIGNAL_TYPES),
+        RecordColumn("signal_id", "text", "Which signal (chart and month, theme, QTL, event), as the page names it."),
+        RecordColumn("title", "text", "Short title.", required=True),
+        RecordColumn("description", "text", "Problem and planned action."),
+        RecordColumn("root_cause_category", "text", "Root-cause category, once known."),
+        RecordColumn("owner", "text", "Accountable person.", required=True),
+        RecordColumn("status", "text", "Status after this action.", required=True, allowed=CAPA_STATUSES),
+        RecordColumn("original_due_date", "date", "Due date when opened (never changes).", required=True),
+        RecordColumn("current_due_date", "date", "Due date after extensions.", required=True),
+        RecordColumn("extension_count", "integer", "Times the due date was extended.", required=True),
+        RecordColumn("reason", "text", "Why this version: the action taken and its justification.", required=True),
+    ),
+)
+CAPA_EVENT_LINKS = RecordTable(
+    "capa_event_links",
+    "A quality event linked to (or unlinked from) a CAPA; unlinking is a new version with linked false.",
+    key=("capa_ref", "quality_event_id"),
+    columns=(
+        RecordColumn("capa_ref", "text", "The CAPA (a workbench capa_ref, or QMS-<capa_id> for an imported CAPA).",
+                     required=True),
+        RecordColumn("quality_event_id", "integer", "Quality event (quality_events.quality_event_id).", required=True),
+        RecordColumn("study_id", "text", "Study of the event, for the access scope.", required=True),
+        RecordColumn("linked", "boolean", "True while the event is linked.", required=True),
+        RecordColumn("note", "text", "Why it is (un)linked."),
+    ),
+)
+CAPA_EFFECTIVENESS_CHECKS = RecordTable(
+    "capa_effectiveness_checks",
+    "The effectiveness check of a CAPA and its result; a repeated check is a new version.",
+    key=("capa_ref",),
+    columns=(
+        RecordColumn("capa_ref", "text", "The CAPA (workbench capa_ref or QMS-<capa_id>).", required=True),
+        RecordColumn("study_id", "text", "Study, for the access scope.", required=True),
+        RecordColumn("check_date", "date", "Date the effectiveness was judged.", required=True),
+        RecordColumn("result", "text", "Outcome.", required=True, allowed=("Effective", "Not effective")),
+        RecordColumn("method", "text", "How it was judged (e.g. no recurrence in 3 months of monitoring).",
+                     required=True),
+        RecordColumn("evidence", "text", "What was looked at."),
+    ),
+)
+
+CAPA_TABLES: tuple[RecordTable, ...] = (CAPA_ACTIONS, CAPA_EVENT_LINKS, CAPA_EFFECTIVENESS_CHECKS)
+
+RECORD_TABLES: tuple[RecordTable, ...] = (REVIEW_DISPOSITIONS, *DRAFTING_TABLES, PRESENTATION_LOCKS, *CAPA_TABLES)
 
 METADATA = sa.MetaData()
 AREA_TABLES: dict[str, sa.Table] = {spec.name: spec.table(METADATA) for spec in RECORD_TABLES}

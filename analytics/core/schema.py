@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 ID_MAX_LENGTH = 64  # identifiers: study, site, subject, sponsor keys
 TEXT_MAX_LENGTH = 4_000  # ordinary text: names, terms, descriptions
@@ -740,6 +740,20 @@ TABLES: tuple[Table, ...] = (
             _c("subject_id", "VARCHAR", "Subject, for subject anomalies."),
             _c("magnitude", "DOUBLE", "Strength, e.g. share of AEs removed (0-1) or rate multiplier."),
             _c("detail", "VARCHAR", "Human-readable description."),
+            _c("start_date", "DATE", "First day the anomaly is present (process shifts); empty when present "
+               "from the start."),
+        ),
+        schema="truth",
+    ),
+    Table(
+        "quality_event_labels",
+        "The theme each generated quality event's free text was written about (ground truth for text clustering).",
+        (
+            _c("quality_event_id", "BIGINT", "Quality event (quality_events.quality_event_id).", primary_key=True),
+            _c("study_id", "VARCHAR", "Study.", required=True),
+            _c("theme", "VARCHAR", "The theme the text describes.", required=True),
+            _c("other_theme", "VARCHAR", "A second theme the text mentions in passing, if any."),
+            _c("recurrence_of", "BIGINT", "Injected recurrence: the earlier event of the same theme and site it repeats."),
         ),
         schema="truth",
     ),
@@ -926,6 +940,38 @@ TABLES: tuple[Table, ...] = (
             _c("detail", "VARCHAR", "What was changed."),
         ),
         schema="truth",
+    ),
+    Table(
+        "capa_themes",
+        "Recurring themes of a study's quality events and CAPAs, found in their free text (derived).",
+        (
+            _c("study_id", "VARCHAR", "Study.", primary_key=True),
+            _c("theme_id", "INTEGER", "Theme number within the study (0 = the largest).", primary_key=True),
+            _c("name", "VARCHAR", "Name from the theme's top terms."),
+            _c("top_terms", "VARCHAR", "The theme's most characteristic terms, separated by ', '."),
+            _c("events", "INTEGER", "Quality events in the theme (count)."),
+            _c("sites", "INTEGER", "Study-sites with an event in the theme (count)."),
+            _c("recurrences", "INTEGER", "Events flagged as repeating an earlier event of the theme (count)."),
+            _c("first_reported", "DATE", "First event of the theme."),
+            _c("last_reported", "DATE", "Latest event of the theme."),
+        ),
+        schema="derived",
+    ),
+    Table(
+        "capa_event_themes",
+        "Each quality event's theme and whether it repeats an earlier event of the same theme and site (derived).",
+        (
+            _c("study_id", "VARCHAR", "Study.", required=True),
+            _c("quality_event_id", "BIGINT", "Quality event.", primary_key=True),
+            _c("study_site_id", "VARCHAR", "Study-site, if site-level."),
+            _c("theme_id", "INTEGER", "Theme (capa_themes.theme_id)."),
+            _c("theme_similarity", "DOUBLE", "Cosine similarity of the event's text to its theme's centre (0-1)."),
+            _c("repeats_event_id", "BIGINT", "The earlier event (same theme and site, within 12 months) it repeats."),
+            _c("repeat_similarity", "DOUBLE", "Cosine similarity of the two events' texts (0-1)."),
+            _c("repeat_days", "INTEGER", "Days since the event it repeats."),
+            _c("possible_recurrence", "BOOLEAN", "Flagged: a possible failure of the earlier event's CAPA."),
+        ),
+        schema="derived",
     ),
     Table(
         "study_versions",

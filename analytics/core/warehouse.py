@@ -203,6 +203,27 @@ def _migration_3_quality(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(schema.table(name).ddl())
 
 
+def _migration_4_capa(con: duckdb.DuckDBPyConnection) -> None:
+    """CAPA trends: start date of process-shift anomalies, labelled quality-event themes, text themes.
+
+    The derived tables are literal DDL (so this step means the same whatever later releases declare); the
+    ground-truth tables are named through the declaration, since only the generator and the evaluation
+    spell out the truth schema.
+    """
+    anomalies = schema.table("anomalies").qualified_name
+    for statement in (
+        f"ALTER TABLE {anomalies} ADD COLUMN IF NOT EXISTS start_date DATE",
+        schema.table("quality_event_labels").ddl(),
+        "CREATE TABLE IF NOT EXISTS derived.capa_themes (study_id VARCHAR NOT NULL, theme_id INTEGER NOT NULL, "
+        "name VARCHAR, top_terms VARCHAR, events INTEGER, sites INTEGER, recurrences INTEGER, first_reported DATE, "
+        "last_reported DATE, PRIMARY KEY (study_id, theme_id))",
+        "CREATE TABLE IF NOT EXISTS derived.capa_event_themes (study_id VARCHAR NOT NULL, quality_event_id BIGINT "
+        "NOT NULL, study_site_id VARCHAR, theme_id INTEGER, theme_similarity DOUBLE, repeats_event_id BIGINT, "
+        "repeat_similarity DOUBLE, repeat_days INTEGER, possible_recurrence BOOLEAN, PRIMARY KEY (quality_event_id))",
+    ):
+        con.execute(statement)
+
+
 # version -> (description, function): the step from version - 1. Never edit an applied step.
 MIGRATIONS: dict[int, tuple[str, Migration | None]] = {
     1: ("Initial CRO warehouse schema", None),
@@ -211,6 +232,8 @@ MIGRATIONS: dict[int, tuple[str, Migration | None]] = {
         "treatment and follow-up length, site selection, diversity targets, condition population)", _migration_2),
     3: ("Data quality: AE outcome and seriousness criteria, measurement time points, SDTM conformance issues, "
         "quality findings and signals, labelled data errors", _migration_3_quality),
+    4: ("CAPA trends: start date of process-shift anomalies, labelled quality-event themes, text themes and "
+        "recurrences (derived)", _migration_4_capa),
 }
 
 

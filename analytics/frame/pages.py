@@ -164,6 +164,36 @@ def _quality_sites(ctx: "PageContext") -> Mapping[str, str]:
     return ranked_site_labels(ctx.warehouse, ctx.scope, ctx.filters)
 
 
+def _capa_views(ctx: "PageContext") -> Mapping[str, str]:
+    from analytics.capa.service import VIEWS
+
+    return VIEWS
+
+
+def _capa_studies(ctx: "PageContext") -> Mapping[str, str]:
+    from analytics.capa.data import study_labels
+
+    return study_labels(ctx.warehouse, ctx.scope, ctx.filters)
+
+
+def _capa_groupings(ctx: "PageContext") -> Mapping[str, str]:
+    from analytics.capa.tables import GROUP_LABELS
+
+    return GROUP_LABELS
+
+
+def _capa_qtls(ctx: "PageContext") -> Mapping[str, str]:
+    from analytics.capa.qtl import QTLS
+
+    return {q.id: q.name for q in QTLS}
+
+
+def _capa_events(ctx: "PageContext") -> Mapping[str, str]:
+    from analytics.capa.service import event_choices
+
+    return event_choices(ctx.warehouse, ctx.scope, ctx.filters)
+
+
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("overview", "pages/overview.py", "Overview", ":material/dashboard:", "overview"),
     PageSpec(
@@ -208,6 +238,18 @@ PAGES: tuple[PageSpec, ...] = (
         filter_note="Sites are compared with their whole study: the country and site filters choose rows, never "
                     "the peers. The date filters apply to the date of each finding's record.",
         subject_level=True,
+    ),
+    PageSpec(
+        "capa", "pages/capa_trends.py", "CAPA trends", ":material/published_with_changes:", "capa_trends",
+        params=(
+            Param("view", "View", choices=_capa_views, default="trends"),
+            Param("chart_study", "Study for the charts", choices=_capa_studies),
+            Param("group", "Group by", choices=_capa_groupings, default="process"),
+            Param("qtl", "Parameter", choices=_capa_qtls, default="important_deviations"),
+            Param("event", "Quality event", choices=_capa_events),
+        ),
+        filter_note="Control charts end at the last full month before the data's as-of date; QTLs are judged on "
+                    "whole studies, so the country and site filters do not narrow them.",
     ),
     PageSpec("drafting", "pages/drafting.py", "Drafting", ":material/edit_document:", "drafting", filters=(),
              params=_drafting_params(), has_charts=False),

@@ -7,6 +7,7 @@ study all work is vectorized numpy; the per-study loop is the only Python loop a
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable
 
@@ -20,6 +21,7 @@ from analytics.generator.clinical import (
     ae_outcomes,
     serious_criteria,
     simulate_adverse_events,
+    simulate_deviation_shift,
     simulate_deviations,
     simulate_measurements,
 )
@@ -46,8 +48,11 @@ from analytics.generator.operations import (
 )
 from analytics.generator.plan import ANOMALY_TYPES, PortfolioPlan, make_plan
 from analytics.generator.presets import PRESETS
+from analytics.generator.quality_text import THEME_NAMES
 
 GENERATOR_VERSION = "2.1"
+# Extra random streams of a study (beside its main stream), so adding them changed no other data.
+QUALITY_STREAM, DEVIATION_SHIFT_STREAM = 1, 2
 Progress = Callable[[float, str], None]
 
 
@@ -137,7 +142,9 @@ def _write_study(
     measurements = simulate_measurements(plan, study, subjects, visits, rng)
     pages = simulate_pages(plan, sites, subjects, visits, rng)
     queries = simulate_queries(plan, sites, subjects, visits, pages, rng)
-    quality = simulate_quality(plan, sites, rng)
+    deviations = deviations + simulate_deviation_shift(
+        plan, study, sites, subjects, deviations, np.random.default_rng([seed, 100 + study, DEVIATION_SHIFT_STREAM]))
+    quality = simulate_quality(plan, study, sites, np.random.default_rng([seed, 100 + study, QUALITY_STREAM]))
 
     # Subject keys: site number and rank of screening within the site.
     order = np.lexsort((subjects.screening, subjects.site))
@@ -365,6 +372,14 @@ def _write_study(
         "description": text_column(quality.qe_description),
         "reported_date": date_column(quality.qe_reported),
     })
+    insert(con, "truth.quality_event_labels", {
+        "quality_event_id": pa.array(qe_ids),
+        "study_id": study_col(len(qe_ids)),
+        "theme": coded_column(quality.qe_theme, list(THEME_NAMES)),
+        "other_theme": coded_column(quality.qe_other_theme, list(THEME_NAMES)),
+        "recurrence_of": nullable_int(np.where(quality.qe_recurrence_of >= 0, qe_ids[quality.qe_recurrence_of], 0),
+                                      quality.qe_recurrence_of < 0),
+    })
     insert(con, "main.capas", {
         "capa_id": pa.array(ids.take("capa", len(quality.capa_event))),
         "study_id": study_col(len(quality.capa_event)),
@@ -421,18 +436,40 @@ def _write_study(
         magnitude = float(plan.ss_anomaly_magnitude[k])
         anomaly_rows.append({
             "anomaly_type": name, "level": "site", "study_id": study_id, "study_site_id": site_ids[local],
-            "subject_id": None, "magnitude": magnitude, "detail": _anomaly_detail(name, magnitude),
+            "subject_id": None, "magnitude": magnitude, "detail": _anomaly_detail(name, magnitude), "start_date": None,
+        })
+    for name, day, magnitude in _study_shifts(plan, study):
+        anomaly_rows.append({
+            "anomaly_type": name, "level": "study", "study_id": study_id, "study_site_id": None, "subject_id": None,
+            "magnitude": magnitude, "detail": _anomaly_detail(name, magnitude, plan.sponsor_ids[plan.study_sponsor[study]]),
+            "start_date": dt.date(1970, 1, 1) + dt.timedelta(days=int(day)),
         })
     for i in np.flatnonzero(subjects.fabricated):
         anomaly_rows.append({
             "anomaly_type": "fabricated_data", "level": "subject", "study_id": study_id,
             "study_site_id": site_ids[subjects.site[i]], "subject_id": subject_ids[i], "magnitude": 1.0,
             "detail": "vital signs with low variance, digit preference and copied vectors; punctual visits",
+            "start_date": None,
         })
 
 
-def _anomaly_detail(name: str, magnitude: float) -> str:
+def _study_shifts(plan: PortfolioPlan, study: int) -> list[tuple[str, float, float]]:
+    """The process shifts that touch ``study``: (anomaly type, start day, magnitude)."""
+    shifts = []
+    if not np.isnan(plan.study_deviation_shift_day[study]):
+        shifts.append(("deviation_shift", float(plan.study_deviation_shift_day[study]),
+                       float(plan.study_deviation_shift_factor[study])))
+    sponsor = plan.study_sponsor[study]
+    if not np.isnan(plan.sponsor_closure_shift_day[sponsor]):
+        shifts.append(("capa_closure_shift", float(plan.sponsor_closure_shift_day[sponsor]),
+                       float(plan.sponsor_closure_shift_factor[sponsor])))
+    return shifts
+
+
+def _anomaly_detail(name: str, magnitude: float, sponsor: str = "") -> str:
     return {
+        "deviation_shift": f"deviation rate x{magnitude:g} at every site from the start date",
+        "capa_closure_shift": f"sponsor {sponsor}: CAPAs take x{magnitude:g} as long to close from the start date",
         "ae_under_reporting": f"{magnitude:.0%} of adverse events removed",
         "ae_over_reporting": f"adverse event hazard x{magnitude:g}",
         "fabricated_data": f"{magnitude:.0%} of randomized subjects fabricated",

@@ -121,24 +121,28 @@ class Deviations:
     description: list[str]
     occurred: np.ndarray
     reported: np.ndarray
+    site_factor: np.ndarray | None = None  # per site: the rate multiplier the deviations were drawn with
+
+    def __add__(self, other: "Deviations") -> "Deviations":
+        return Deviations(*(np.concatenate([getattr(self, f), getattr(other, f)]) for f in
+                            ("subject", "category", "important")), self.description + other.description,
+                          np.concatenate([self.occurred, other.occurred]),
+                          np.concatenate([self.reported, other.reported]), self.site_factor)
 
 
-def simulate_deviations(
-    plan: PortfolioPlan, study: int, sites: np.ndarray, subjects: StudySubjects, rng: np.random.Generator
+def _deviation_events(
+    plan: PortfolioPlan, sites: np.ndarray, subjects: StudySubjects, rate: np.ndarray, start: np.ndarray,
+    end: np.ndarray, rng: np.random.Generator,
 ) -> Deviations:
+    """Deviations of each subject at ``rate`` per month between ``start`` and ``end`` (days)."""
     as_of = plan.as_of_day
-    start = subjects.consent
-    end = np.where(np.isnan(subjects.exposure_end), np.minimum(subjects.screening + 21, as_of), subjects.exposure_end)
     months = np.maximum(end - start, 0) / DAYS_PER_MONTH
-    site_factor = np.exp(0.35 * rng.standard_normal(len(sites)))
-    excess = plan.ss_anomaly[sites] == EXCESS_DEV
-    site_factor[excess] *= plan.ss_anomaly_magnitude[sites][excess]
-    counts = rng.poisson(DEVIATIONS_PER_SUBJECT_MONTH * months * site_factor[subjects.site])
+    counts = rng.poisson(rate * months)
     subject = np.repeat(np.arange(len(subjects)), counts)
     n = len(subject)
     category = choice_codes(rng, [c[1] for c in ref.DEVIATION_CATEGORIES], n)
     p_important = np.array([c[2] for c in ref.DEVIATION_CATEGORIES])[category]
-    boost = excess[subjects.site[subject]]
+    boost = (plan.ss_anomaly[sites] == EXCESS_DEV)[subjects.site[subject]]
     p_important = np.where(boost, np.minimum(p_important * 2 + 0.2, 0.95), p_important)
     important = rng.uniform(size=n) < p_important
     occurred = np.floor(start[subject] + rng.uniform(size=n) * (end[subject] - start[subject]))
@@ -155,6 +159,44 @@ def simulate_deviations(
             )
         )
     return Deviations(subject[keep], category[keep], important[keep], description, occurred[keep], reported[keep])
+
+
+def _deviation_window(plan: PortfolioPlan, subjects: StudySubjects) -> tuple[np.ndarray, np.ndarray]:
+    """Each subject's time at risk of a deviation: consent to end of treatment (or of screening)."""
+    end = np.where(np.isnan(subjects.exposure_end), np.minimum(subjects.screening + 21, plan.as_of_day),
+                   subjects.exposure_end)
+    return subjects.consent, end
+
+
+def simulate_deviations(
+    plan: PortfolioPlan, study: int, sites: np.ndarray, subjects: StudySubjects, rng: np.random.Generator
+) -> Deviations:
+    start, end = _deviation_window(plan, subjects)
+    site_factor = np.exp(0.35 * rng.standard_normal(len(sites)))
+    excess = plan.ss_anomaly[sites] == EXCESS_DEV
+    site_factor[excess] *= plan.ss_anomaly_magnitude[sites][excess]
+    events = _deviation_events(plan, sites, subjects, DEVIATIONS_PER_SUBJECT_MONTH * site_factor[subjects.site],
+                               start, end, rng)
+    events.site_factor = site_factor
+    return events
+
+
+def simulate_deviation_shift(
+    plan: PortfolioPlan, study: int, sites: np.ndarray, subjects: StudySubjects, base: Deviations,
+    rng: np.random.Generator,
+) -> Deviations:
+    """The extra deviations of a study whose rate shifts up from a day on (none without a shift).
+
+    Drawn from their own stream on top of the base deviations, so a study's other data do not depend
+    on whether it has a shift: after the shift day the rate is ``factor`` times the base rate.
+    """
+    day = plan.study_deviation_shift_day[study]
+    factor = plan.study_deviation_shift_factor[study]
+    start, end = _deviation_window(plan, subjects)
+    if np.isnan(day) or factor <= 1 or base.site_factor is None:
+        return _deviation_events(plan, sites, subjects, np.zeros(len(subjects)), start, start, rng)
+    rate = DEVIATIONS_PER_SUBJECT_MONTH * (factor - 1) * base.site_factor[subjects.site]
+    return _deviation_events(plan, sites, subjects, rate, np.maximum(start, day), np.maximum(end, day), rng)
 
 
 @dataclass

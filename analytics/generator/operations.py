@@ -14,6 +14,7 @@ from analytics.generator import reference as ref
 from analytics.generator.columns import choice_codes, group_ranges, lognormal_days
 from analytics.generator.enrollment import StudySubjects, StudyVisits
 from analytics.generator.plan import ANOMALY_TYPES, DAYS_PER_MONTH, PortfolioPlan
+from analytics.generator.quality_text import MIXED_SHARE, THEMES, action_text, event_text, pick_themes
 
 QUERY_BACKLOG = ANOMALY_TYPES.index("query_backlog")
 CAPA_RECURRENCE = ANOMALY_TYPES.index("capa_recurrence")
@@ -156,6 +157,9 @@ class QualityRecords:
     qe_severity: np.ndarray  # 0 Minor, 1 Major, 2 Critical
     qe_description: list[str]
     qe_reported: np.ndarray
+    qe_theme: np.ndarray  # index into quality_text.THEMES (the label)
+    qe_other_theme: np.ndarray  # a second theme the text mentions, -1 for none
+    qe_recurrence_of: np.ndarray  # injected recurrence: index of the event it repeats, -1 otherwise
     capa_event: np.ndarray  # index into the quality events
     capa_root_cause: np.ndarray
     capa_description: list[str]
@@ -170,67 +174,88 @@ class QualityRecords:
 
 
 SEVERITIES = ("Minor", "Major", "Critical")
+QUALITY_EVENTS_PER_SITE_MONTH = 0.07
+CLOSURE_SHARE_OF_DUE = 0.8  # median time to closure as a share of the time the CAPA was given
+RECURRENCE_ROUNDS = 3  # a capa_recurrence site has the same theme this many times ...
+RECURRENCE_GAP_DAYS = (60, 240)  # ... this many days apart (within the 12 months a recurrence is judged over)
 
 
-def _fill(template: str, rng: np.random.Generator) -> str:
-    return template.format(
-        n=int(rng.integers(2, 12)), d=int(rng.integers(2, 30)), v=f"{int(rng.integers(2, 7))}.0",
-        doc=ref.ESSENTIAL_DOCUMENTS[int(rng.integers(len(ref.ESSENTIAL_DOCUMENTS)))],
-    )
+def _recurrences(plan: PortfolioPlan, sites: np.ndarray, activation: np.ndarray,
+                 rng: np.random.Generator) -> tuple[list[int], list[int], list[float], list[int]]:
+    """Events of the capa_recurrence sites: one theme again and again; (site, theme, day, repeats-index)."""
+    as_of = plan.as_of_day
+    recurring = np.flatnonzero(~np.isnan(activation) & (plan.ss_anomaly[sites] == CAPA_RECURRENCE))
+    site, theme, day, repeats = [], [], [], []
+    for local in recurring:
+        chosen = int(rng.integers(len(THEMES)))
+        when = float(np.floor(activation[local] + rng.uniform(0.1, 0.4) * (as_of - activation[local])))
+        previous = -1
+        for _ in range(RECURRENCE_ROUNDS):
+            if when > as_of:
+                break
+            site.append(int(local))
+            theme.append(chosen)
+            day.append(when)
+            repeats.append(previous)
+            previous = len(site) - 1
+            when += float(rng.integers(*RECURRENCE_GAP_DAYS))
+    return site, theme, day, repeats
 
 
-def simulate_quality(plan: PortfolioPlan, sites: np.ndarray, rng: np.random.Generator) -> QualityRecords:
-    """Quality events at active sites (and a few study-level ones), CAPAs for most of them.
+def simulate_quality(plan: PortfolioPlan, study: int, sites: np.ndarray, rng: np.random.Generator) -> QualityRecords:
+    """Quality events at active sites, CAPAs for most of them, with labelled themes in varied text.
 
-    Sites labelled ``capa_recurrence`` get a CAPA judged not effective and the same category of
-    event again after it closed.
+    Sites labelled ``capa_recurrence`` get the same theme of event three times within a year, each
+    CAPA judged not effective. A sponsor with a CAPA-closure shift (``plan.sponsor_closure_shift_*``)
+    has every CAPA still open at the shift day, or opened later, take ``factor`` times as long from then.
     """
     as_of = plan.as_of_day
     activation = plan.ss_activation[sites]
     active = ~np.isnan(activation)
     months = np.where(active, (as_of - np.nan_to_num(activation)) / DAYS_PER_MONTH, 0.0)
-    counts = rng.poisson(0.04 * months)
+    counts = rng.poisson(QUALITY_EVENTS_PER_SITE_MONTH * months)
     site = np.repeat(np.arange(len(sites)), counts)
     reported = np.floor(activation[site] + rng.uniform(size=len(site)) * (as_of - activation[site]))
+    categories = tuple(c[0] for c in ref.QUALITY_EVENT_CATEGORIES)
     category = choice_codes(rng, [c[1] for c in ref.QUALITY_EVENT_CATEGORIES], len(site))
-    recurrence = np.flatnonzero(active & (plan.ss_anomaly[sites] == CAPA_RECURRENCE))
-    recur_site, recur_cat, recur_day, recur_round = [], [], [], []
-    for local in recurrence:
-        cat = int(rng.integers(len(ref.QUALITY_EVENT_CATEGORIES)))
-        first = activation[local] + 0.15 * (as_of - activation[local])
-        step = max((as_of - first) / 4, 20.0)
-        for round_ in range(3):
-            recur_site.append(local)
-            recur_cat.append(cat)
-            recur_day.append(np.floor(min(first + round_ * step, as_of)))
-            recur_round.append(round_)
+    theme = pick_themes(category, categories, rng)
+    recur_site, recur_theme, recur_day, recur_of = _recurrences(plan, sites, activation, rng)
+    offset = len(site)
     site = np.concatenate([site, np.array(recur_site, dtype="int64")])
-    category = np.concatenate([category, np.array(recur_cat, dtype="int64")])
+    theme = np.concatenate([theme, np.array(recur_theme, dtype="int64")])
+    category = np.array([categories.index(THEMES[t].category) for t in theme], dtype="int64")
     reported = np.concatenate([reported, np.array(recur_day, dtype="float64")])
-    recurring = np.concatenate([np.zeros(len(reported) - len(recur_site), bool), np.ones(len(recur_site), bool)])
+    recurrence_of = np.concatenate([np.full(offset, -1), [r + offset if r >= 0 else -1 for r in recur_of]]).astype("int64")
+    recurring = np.arange(len(site)) >= offset
     n = len(site)
     severity = np.where(recurring, 1, choice_codes(rng, [0.6, 0.32, 0.08], n))
-    descriptions = [_fill(ref.QUALITY_EVENT_CATEGORIES[c][2][int(rng.integers(len(ref.QUALITY_EVENT_CATEGORIES[c][2])))], rng)
-                    for c in category]
+    mixed = rng.uniform(size=n) < MIXED_SHARE
+    other = np.where(mixed, (theme + rng.integers(1, len(THEMES), n)) % len(THEMES), -1)
+    descriptions = [event_text(int(t), rng, int(o) if o >= 0 else None) for t, o in zip(theme, other)]
 
     needs_capa = recurring | (rng.uniform(size=n) < np.array([0.35, 0.85, 0.95])[severity])
     event = np.flatnonzero(needs_capa)
     m = len(event)
-    # Root causes correlate with the event category, so text clustering has structure to find.
+    # Root causes correlate with the event category.
     root = (category[event] + rng.choice([0, 0, 1, 2], size=m)) % len(ref.ROOT_CAUSES)
-    capa_desc = []
-    for e, r in zip(event, root):
-        actions = ref.ROOT_CAUSES[r][2]
-        capa_desc.append(f"{descriptions[e]}. Root cause: {actions[int(rng.integers(len(actions)))]}.")
+    capa_desc = [action_text(int(theme[e]), ref.ROOT_CAUSES[r][0], rng) for e, r in zip(event, root)]
     owners = [f"{ref.FIRST_NAMES[i]} {ref.LAST_NAMES[j]}" for i, j in
               zip(rng.integers(0, len(ref.FIRST_NAMES), m), rng.integers(0, len(ref.LAST_NAMES), m))]
     opened = reported[event] + rng.integers(1, 15, m)
     original_due = opened + rng.choice([30, 60, 90], size=m)
     extensions = rng.poisson(0.45, m)
     current_due = original_due + 30 * extensions
-    closed = opened + np.floor(lognormal_days(rng, 50.0, 0.6, m)) + 20 * extensions
+    # Most CAPAs close a little before their original due date; a tail runs late (and gets extended).
+    closed = opened + np.floor((original_due - opened) * lognormal_days(rng, CLOSURE_SHARE_OF_DUE, 0.45, m)) \
+        + 20 * extensions
     recurring_capa = recurring[event]
     closed[recurring_capa] = opened[recurring_capa] + 40
+    shift_day = plan.sponsor_closure_shift_day[plan.study_sponsor[study]]
+    if not np.isnan(shift_day):
+        factor = plan.sponsor_closure_shift_factor[plan.study_sponsor[study]]
+        slowed = closed > shift_day
+        since = np.maximum(opened, shift_day)
+        closed[slowed] = np.floor(since[slowed] + factor * (closed[slowed] - since[slowed]))
     closed[closed > as_of] = np.nan
     check = closed + rng.integers(60, 91, m)
     check[check > as_of] = np.nan
@@ -238,6 +263,7 @@ def simulate_quality(plan: PortfolioPlan, sites: np.ndarray, rng: np.random.Gene
     effective[recurring_capa & ~np.isnan(check)] = 0
     return QualityRecords(
         qe_site=site, qe_category=category, qe_severity=severity, qe_description=descriptions, qe_reported=reported,
+        qe_theme=theme, qe_other_theme=other, qe_recurrence_of=recurrence_of,
         capa_event=event, capa_root_cause=root, capa_description=capa_desc, capa_owner=owners, capa_opened=opened,
         capa_original_due=original_due, capa_current_due=current_due, capa_extensions=extensions,
         capa_closed=closed, capa_check_date=check, capa_effective=effective,

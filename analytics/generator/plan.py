@@ -38,6 +38,14 @@ ANOMALY_MAGNITUDE = {
     "enrollment_stall": 0.45,  # share of the site's window after which it stops enrolling
     "capa_recurrence": 1.0,
 }
+# Process shifts from a date on (ground truth for the CAPA control charts, analytics.capa): a study's
+# deviation rate rises (e.g. an amendment made a procedure hard to follow), and a sponsor's CAPAs
+# start taking longer to close (its QA team changed). Labelled in truth.anomalies with start_date.
+SHIFT_TYPES: tuple[str, ...] = ("deviation_shift", "capa_closure_shift")
+DEVIATION_SHIFT_FACTORS = (1.5, 2.0, 3.0)  # deviation-rate multiplier after the shift
+CLOSURE_SHIFT_FACTORS = (2.0, 3.0)  # CAPA closure-time multiplier after the shift
+SHIFT_BASELINE_DAYS = 730  # a shift starts at least this long after the study's (sponsor's) first activation
+SHIFT_MIN_AFTER_DAYS = 120  # ... and at least this long before the as-of date
 
 
 @dataclass
@@ -88,6 +96,11 @@ class PortfolioPlan:
     ss_rate: np.ndarray  # screened subjects per month while open
     ss_anomaly: np.ndarray  # index into ANOMALY_TYPES, -1 for none
     ss_anomaly_magnitude: np.ndarray
+    # process shifts (NaN day = none)
+    study_deviation_shift_day: np.ndarray
+    study_deviation_shift_factor: np.ndarray
+    sponsor_closure_shift_day: np.ndarray
+    sponsor_closure_shift_factor: np.ndarray
 
     @property
     def as_of_day(self) -> int:
@@ -221,6 +234,9 @@ def make_plan(preset: Preset, seed: int) -> PortfolioPlan:
         else:
             magnitude[rows] = ANOMALY_MAGNITUDE[name]
 
+    deviation_day, deviation_factor, closure_day, closure_factor = _process_shifts(
+        preset, rng, as_of, ss_study, activation, study_sponsor, fpi, enroll_days, interval * visits)
+
     return PortfolioPlan(
         preset=preset,
         sponsor_ids=sponsor_ids,
@@ -263,4 +279,48 @@ def make_plan(preset: Preset, seed: int) -> PortfolioPlan:
         ss_rate=rate,
         ss_anomaly=anomaly,
         ss_anomaly_magnitude=magnitude,
+        study_deviation_shift_day=deviation_day,
+        study_deviation_shift_factor=deviation_factor,
+        sponsor_closure_shift_day=closure_day,
+        sponsor_closure_shift_factor=closure_factor,
     )
+
+
+def _shift_days(rng: np.random.Generator, first: np.ndarray, last: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """A start day between ``first + SHIFT_BASELINE_DAYS`` and ``last`` for chosen units (NaN otherwise)."""
+    low = first + SHIFT_BASELINE_DAYS
+    room = last - low
+    u = rng.uniform(size=len(first))
+    return np.where(chosen & (room > 30), np.floor(low + u * np.maximum(room, 0)), np.nan)
+
+
+def _process_shifts(
+    preset: Preset, rng: np.random.Generator, as_of: int, ss_study: np.ndarray, activation: np.ndarray,
+    study_sponsor: np.ndarray, fpi: np.ndarray, enroll_days: np.ndarray, duration: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Which studies get a deviation-rate shift and which sponsors a CAPA-closure shift, from when, how strong.
+
+    Drawn after everything else in the plan, so adding shifts changed no other planned value.
+    """
+    n_studies, n_sponsors = len(fpi), preset.sponsors
+    first = np.full(n_studies, np.nan)
+    active = ~np.isnan(activation)
+    np.fmin.at(first, ss_study[active], activation[active])
+    # Deviations happen while subjects are on study: the shift falls before the study's expected end.
+    study_end = np.minimum(as_of - SHIFT_MIN_AFTER_DAYS, fpi + 1.9 * enroll_days + duration)
+    chosen = rng.uniform(size=n_studies) < preset.shift_share
+    deviation_day = _shift_days(rng, first, study_end, chosen & ~np.isnan(first))
+    if preset.shift_share > 0 and np.isnan(deviation_day).all():  # every shift type somewhere
+        deviation_day = _shift_days(rng, first, study_end, ~np.isnan(first) & (first == np.nanmin(first)))
+    deviation_factor = np.where(np.isnan(deviation_day), 1.0,
+                                rng.choice(DEVIATION_SHIFT_FACTORS, size=n_studies))
+    sponsor_first = np.full(n_sponsors, np.nan)
+    np.fmin.at(sponsor_first, study_sponsor[~np.isnan(first)], first[~np.isnan(first)])
+    sponsor_last = np.full(n_sponsors, float(as_of - SHIFT_MIN_AFTER_DAYS))
+    chosen = rng.uniform(size=n_sponsors) < preset.shift_share
+    closure_day = _shift_days(rng, sponsor_first, sponsor_last, chosen & ~np.isnan(sponsor_first))
+    if preset.shift_share > 0 and np.isnan(closure_day).all():
+        biggest = np.bincount(study_sponsor, minlength=n_sponsors).argmax()
+        closure_day = _shift_days(rng, sponsor_first, sponsor_last, np.arange(n_sponsors) == biggest)
+    closure_factor = np.where(np.isnan(closure_day), 1.0, rng.choice(CLOSURE_SHIFT_FACTORS, size=n_sponsors))
+    return deviation_day, deviation_factor, closure_day, closure_factor

@@ -25,6 +25,7 @@ class Preset:
     anomaly_share: float = 0.18  # share of study-sites that get one labelled anomaly
     last_fpi_offset_days: int = 120  # planned first patients in fall between first_fpi and as_of + this
     data_errors_per_check: int = 0  # labelled data errors of each edit check's kind (generator/data_errors.py)
+    shift_share: float = 0.2  # share of studies with a deviation-rate shift, and of sponsors with a CAPA-closure shift
 
 
 PRESETS: dict[str, Preset] = {
@@ -40,4 +41,8 @@ PRESETS: dict[str, Preset] = {
     # enrolling by the as-of date, so each can be cut at any share of its target and the rest is known.
     "enrollment": Preset("enrollment", sponsors=4, studies=40, study_sites=1_200, screened_subjects=20_000,
                          historical_trials=50, first_fpi=dt.date(2011, 1, 1), last_fpi_offset_days=-8 * 365),
+    # Evaluation of the CAPA trends (analytics.evaluation.capa): larger studies started years before the
+    # as-of date, so each control chart has a long stable stretch, and half of them an injected shift.
+    "capa": Preset("capa", sponsors=4, studies=20, study_sites=2_000, screened_subjects=36_000,
+                   historical_trials=50, first_fpi=dt.date(2020, 6, 1), last_fpi_offset_days=-540, shift_share=0.5),
 }

@@ -298,44 +298,18 @@ DEVIATION_CATEGORIES: tuple[tuple[str, float, float, tuple[str, ...]], ...] = (
     )),
 )
 
-QUALITY_EVENT_CATEGORIES: tuple[tuple[str, float, tuple[str, ...]], ...] = (
-    ("Documentation", 0.22, (
-        "Source documents for {n} subjects incomplete at monitoring visit; missing progress notes",
-        "Delegation log not updated after staff change; {n} entries missing signatures",
-        "Essential documents missing from the investigator site file: {doc}",
-    )),
-    ("Informed consent process", 0.14, (
-        "Consent process deficiencies found during audit for {n} subjects",
-        "Site used superseded consent version {v} for {n} subjects",
-    )),
-    ("IP management", 0.14, (
-        "Temperature excursion in site pharmacy fridge lasting {d} hours; {n} kits quarantined",
-        "IP accountability log does not reconcile: {n} kits unaccounted for",
-        "Expired IP kits dispensed to {n} subjects",
-    )),
-    ("Data integrity", 0.12, (
-        "Audit trail shows backdated eCRF entries for {n} visits",
-        "Discrepancies between source and eCRF in {n} data points found at SDV",
-    )),
-    ("Safety reporting", 0.12, (
-        "{n} SAEs reported outside the 24-hour timeline",
-        "AE follow-up information missing for {n} events",
-    )),
-    ("Training", 0.12, (
-        "{n} site staff performed study procedures before protocol training was documented",
-        "Sub-investigator not trained on protocol amendment {v}",
-    )),
-    ("Vendor / central lab", 0.08, (
-        "Central lab results delayed {d} days due to courier issues",
-        "Imaging vendor rejected {n} scans for protocol non-compliance",
-    )),
-    ("Equipment", 0.06, (
-        "ECG machine calibration expired {d} days before use",
-        "Centrifuge out of service; {n} samples processed late",
-    )),
+# Quality-event categories and their shares; the themes within each, with their wording, are in
+# analytics.generator.quality_text.
+QUALITY_EVENT_CATEGORIES: tuple[tuple[str, float], ...] = (
+    ("Documentation", 0.22),
+    ("Informed consent process", 0.14),
+    ("IP management", 0.14),
+    ("Data integrity", 0.12),
+    ("Safety reporting", 0.12),
+    ("Training", 0.12),
+    ("Vendor / central lab", 0.08),
+    ("Equipment", 0.06),
 )
-ESSENTIAL_DOCUMENTS = ("CV of sub-investigator", "lab normal ranges", "IRB approval letter",
-                       "financial disclosure", "monitoring visit log")
 
 ROOT_CAUSES: tuple[tuple[str, float, tuple[str, ...]], ...] = (
     ("Human error", 0.26, (

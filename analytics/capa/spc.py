@@ -1,0 +1,166 @@
+"""Control charts of quality trends: u-charts and p-charts by month, Laney-adjusted when over-dispersed.
+
+A chart is a :class:`ChartSpec` (what is counted, per what, which direction is of concern) run by one
+engine, :func:`control_chart`, on a monthly series of numerators and denominators:
+
+* ``u`` (counts per unit of exposure, e.g. deviations per 100 subject-visits): centre ``ubar``,
+  point sigma ``sqrt(ubar / n_i)``;
+* ``p`` (share of trials, e.g. CAPAs closed on time): centre ``pbar``, sigma ``sqrt(pbar (1 - pbar) / n_i)``.
+
+Months with more than a few hundred subject-visits behave unlike Poisson counts: sites differ and
+their mix changes from month to month, so the ordinary limits are too narrow and flag most months.
+Laney's correction (u' and p' charts) measures that extra month-to-month variation as the average
+moving range of the standardized values, ``sigma_z = mean |z_i - z_(i-1)| / 1.128``, and widens every
+point's sigma by it whenever ``sigma_z > 1`` over the baseline (it never narrows limits). The
+chi-square dispersion test of the baseline against the binomial/Poisson is reported beside it; with
+12 baseline months it missed most of the over-dispersion that made the plain limits flag stable
+months on the calibration seeds, so it does not decide.
+
+The centre line and ``sigma_z`` come from the chart's *baseline*: ``baseline_points`` evaluable months
+after the first ``baseline_skip`` (a study's start-up months, whose mix of screening and treatment
+visits is unlike the rest), or the first ones when the series is shorter, and are then held, as
+Phase I / Phase II practice has it, so a later shift is judged against what came before rather than
+absorbed into it.
+The run rules (:mod:`analytics.capa.rules`) are applied to every evaluable point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from analytics.capa.rules import RULES, apply_rules, signal_onsets
+
+MOVING_RANGE_D2 = 1.128  # E|x1 - x2| / sigma for two normal values
+
+
+@dataclass(frozen=True)
+class ChartSpec:
+    """One control chart.
+
+    Attributes:
+        id: stable id, e.g. ``deviations``.
+        name: display title.
+        family: ``u`` (count per exposure) or ``p`` (share).
+        unit: what the plotted value is, with its unit.
+        per: exposure per unit of the plotted value (100 subject-visits: 100); 1 for shares.
+        concern: the direction that is a problem (``high`` or ``low``).
+        min_denominator: months with a smaller denominator are shown but not judged.
+        baseline_points: evaluable months the centre and Laney sigma are estimated from.
+        baseline_skip: evaluable months left out before the baseline (a study's start-up months).
+        numerator_label, denominator_label: what is counted, for tables and hovers.
+        definition: what the chart shows, in a quality manager's words.
+    """
+
+    id: str
+    name: str
+    family: str
+    unit: str
+    per: float
+    concern: str
+    min_denominator: float
+    baseline_points: int
+    baseline_skip: int
+    numerator_label: str
+    denominator_label: str
+    definition: str
+
+    def __post_init__(self) -> None:
+        if self.family not in ("u", "p"):
+            raise ValueError(f"{self.id}: family must be u or p")
+        if self.concern not in ("high", "low"):
+            raise ValueError(f"{self.id}: concern must be high or low")
+
+
+CHARTS: tuple[ChartSpec, ...] = (
+    ChartSpec("deviations", "Protocol deviations per 100 subject-visits", "u", "deviations per 100 subject-visits",
+              100.0, "high", 100.0, 12, 6, "Deviations", "Subject-visits",
+              "Protocol deviations that occurred in the month per 100 completed subject-visits in the month."),
+    ChartSpec("on_time", "CAPAs closed on time", "p", "% of CAPAs due in the month closed by their due date",
+              1.0, "low", 5.0, 12, 0, "Closed on time", "CAPAs due",
+              "Of the CAPAs whose current due date fell in the month, the share closed on or before it "
+              "(a CAPA still open after its due date counts as late)."),
+)
+CHARTS_BY_ID = {c.id: c for c in CHARTS}
+
+
+@dataclass(frozen=True)
+class ControlChart:
+    """A computed chart: one row per month, and how its limits were set."""
+
+    spec: ChartSpec
+    points: pd.DataFrame
+    centre: float
+    sigma_z: float
+    laney: bool
+    dispersion_p: float
+    baseline_months: int
+
+    @property
+    def signals(self) -> pd.DataFrame:
+        """Points that break a rule in the direction of concern."""
+        return self.points[self.points["concern_flag"]]
+
+
+def _sigma(spec: ChartSpec, centre: float, exposure: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if spec.family == "u":
+            return np.sqrt(centre / exposure)
+        return np.sqrt(centre * (1 - centre) / exposure)
+
+
+def control_chart(series: pd.DataFrame, spec: ChartSpec) -> ControlChart:
+    """The control chart of ``series`` (columns ``month``, ``numerator``, ``denominator``; months in order).
+
+    Adds per month: ``value`` (numerator / denominator * per), ``evaluable``, ``baseline``, ``centre``,
+    ``sigma`` (Laney-adjusted), ``lcl``/``ucl`` (3 sigma), ``lwl``/``uwl`` (2 sigma), ``z``
+    (standardized, Laney-adjusted), the rule columns of :func:`~analytics.capa.rules.apply_rules`,
+    ``concern_flag`` (any rule broken in the direction of concern), ``favourable_flag`` (the other
+    direction) and ``signal_start`` (a concern flag whose previous evaluable month had none).
+    """
+    points = series[["month", "numerator", "denominator"]].reset_index(drop=True).copy()
+    numerator = points["numerator"].to_numpy(dtype="float64")
+    denominator = points["denominator"].to_numpy(dtype="float64")
+    exposure = denominator / spec.per
+    evaluable = denominator >= spec.min_denominator
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = np.where(denominator > 0, numerator / exposure, np.nan)
+    baseline = np.zeros(len(points), dtype=bool)
+    judged = np.flatnonzero(evaluable)
+    if len(judged) < spec.baseline_skip + spec.baseline_points:  # a short series: the baseline is what there is
+        baseline[judged[: spec.baseline_points]] = True
+    else:
+        baseline[judged[spec.baseline_skip: spec.baseline_skip + spec.baseline_points]] = True
+    centre = float(numerator[baseline].sum() / exposure[baseline].sum()) if baseline.any() else float("nan")
+    raw_sigma = _sigma(spec, centre, exposure)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        raw_z = np.where(raw_sigma > 0, (value - centre) / raw_sigma, np.nan)
+    sigma_z, laney, dispersion_p = 1.0, False, float("nan")
+    base_z = raw_z[baseline]
+    base_z = base_z[np.isfinite(base_z)]
+    if len(base_z) >= 3:
+        dispersion_p = float(stats.chi2.sf(float(np.sum(base_z ** 2)), len(base_z) - 1))
+        moving = float(np.mean(np.abs(np.diff(base_z)))) / MOVING_RANGE_D2
+        if moving > 1.0:
+            sigma_z, laney = moving, True
+    sigma = raw_sigma * sigma_z
+    upper_bound = np.inf if spec.family == "u" else 1.0
+    points["value"] = value
+    points["evaluable"] = evaluable
+    points["baseline"] = baseline
+    points["centre"] = centre
+    points["sigma"] = sigma
+    points["z"] = raw_z / sigma_z
+    for k, low, high in ((3, "lcl", "ucl"), (2, "lwl", "uwl")):
+        points[low] = np.clip(centre - k * sigma, 0.0, upper_bound)
+        points[high] = np.clip(centre + k * sigma, 0.0, upper_bound)
+    flags = apply_rules(points["z"], value, evaluable, RULES)
+    points = pd.concat([points, flags], axis=1)
+    concern, other = spec.concern, "low" if spec.concern == "high" else "high"
+    points["concern_flag"] = points[f"rules_{concern}"] != ""
+    points["favourable_flag"] = points[f"rules_{other}"] != ""
+    points["signal_start"] = signal_onsets(points["concern_flag"], evaluable)
+    return ControlChart(spec, points, centre, sigma_z, laney, dispersion_p, int(baseline.sum()))

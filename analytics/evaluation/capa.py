@@ -1,0 +1,305 @@
+"""Ground-truth evaluation of the CAPA trends: control-chart rules, text themes and the recurrence check.
+
+Fresh portfolios of the ``capa`` preset (20 studies of ~100 sites; half the studies get a deviation-
+rate shift, half the sponsors a CAPA-closure shift, each from a labelled date) are generated into
+temporary warehouses; only this module reads ``truth``. Measured:
+
+* **Shifts**: a u-chart of deviations per 100 subject-visits per study and a p-chart of on-time
+  closure per sponsor (the shift is a sponsor's process). An injected shift is *flagged within two
+  months* when a point breaks a rule in the direction of concern and that month ends at most
+  :data:`DETECTION_DAYS` days after the shift began. Shifts without an evaluable month in that window
+  or without a full baseline before it are counted apart as not evaluable.
+* **False signals**: among *stable* points (every month of an unshifted chart; months of a shifted
+  chart that ended before its shift), signals (a flagged point whose previous evaluable point was
+  not flagged) and flagged points per 100 points, with exact Poisson 95% intervals.
+* **Themes**: adjusted Rand index of each study's text themes against the generator's labels (studies
+  with at least :data:`MIN_THEME_EVENTS` events), weighted by events, bootstrap 95% interval over studies.
+* **Recurrence**: an event truly repeats an earlier one when the same site had an event of the same
+  labelled theme in the 365 days before; recall and precision of ``possible_recurrence``, with Wilson
+  intervals, and recall on the generator's injected recurrences.
+
+Test seeds are never used in development; the choices (baseline length, theme distance threshold,
+recurrence similarity) were made with ``--calibrate`` on the calibration seeds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from sklearn.metrics import adjusted_rand_score
+from statsmodels.stats.proportion import proportion_confint
+
+from analytics.capa import data, results, spc, themes
+from analytics.core import warehouse
+from analytics.core.scope import NO_FILTER, AccessScope, PortfolioFilter
+from analytics.generator import GENERATOR_VERSION, PRESETS, generate_portfolio
+
+TEST_SEEDS = (9301, 9302, 9303)  # held out: never run while developing
+CALIBRATION_SEEDS = (9201, 9202)
+DETECTION_DAYS = 62  # "within two months" of the shift's first day
+MIN_THEME_EVENTS = 30
+BOOTSTRAP = 1000
+TARGETS = {
+    "shifts_flagged_within_2_months": 1.0,
+    "false_signals_per_100_stable_points_max": 1.0,
+    "theme_adjusted_rand_min": 0.7,
+}
+# --calibrate compares these (each a change of one module constant from the default).
+CALIBRATION_VARIANTS: dict[str, tuple[tuple[object, str, object], ...]] = {
+    "default": (),
+    "baseline 24 months": ((spc, "CHARTS", tuple(dataclasses.replace(c, baseline_points=24) for c in spc.CHARTS)),),
+    "baseline 6 months": ((spc, "CHARTS", tuple(dataclasses.replace(c, baseline_points=6) for c in spc.CHARTS)),),
+    "themes: distance 0.7": ((themes, "DISTANCE_THRESHOLD", 0.7),),
+    "themes: distance 0.8": ((themes, "DISTANCE_THRESHOLD", 0.8),),
+    "recurrence similarity 0": ((themes, "THEME_REPEAT_SIMILARITY", 0.0),),
+    "recurrence similarity 0.4": ((themes, "THEME_REPEAT_SIMILARITY", 0.4),),
+}
+Log = Callable[[str], None]
+FULL = AccessScope.full_access(blinded=True)
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def build_portfolio(path: Path, preset: str, seed: int) -> None:
+    with warehouse.build_aside(path) as con:
+        generate_portfolio(con, preset, seed)
+        warehouse.set_info(con, {"as_of_date": PRESETS[preset].as_of.isoformat(), "preset": preset, "seed": seed,
+                                 "generator_version": GENERATOR_VERSION})
+
+
+def _month_end(month: pd.Timestamp) -> pd.Timestamp:
+    return month + pd.offsets.MonthEnd(0)
+
+
+def chart_outcome(chart: spc.ControlChart, start: pd.Timestamp | None) -> dict[str, object]:
+    """Stable points, signals and flags among them, and (for a shifted chart) whether and when it was flagged."""
+    points = chart.points[chart.points["evaluable"]]
+    ends = points["month"].map(_month_end)
+    stable = points if start is None else points[ends < start]
+    out: dict[str, object] = {"stable_points": len(stable), "stable_signals": int(stable["signal_start"].sum()),
+                              "stable_flagged": int(stable["concern_flag"].sum())}
+    if start is None:
+        return out
+    window = points[(ends >= start) & (ends <= start + pd.Timedelta(days=DETECTION_DAYS))]
+    after = points[(ends >= start) & points["concern_flag"]]
+    out["evaluable"] = bool(len(window)) and chart.baseline_months >= chart.spec.baseline_points \
+        and bool((chart.points.loc[chart.points["baseline"], "month"].map(_month_end) < start).all())
+    out["flagged_in_window"] = bool(window["concern_flag"].any())
+    out["delay_days"] = float((_month_end(after["month"].iloc[0]) - start).days) if len(after) else None
+    return out
+
+
+def _shifts(con, kind: str) -> pd.DataFrame:
+    return con.execute("SELECT DISTINCT a.study_id, s.sponsor_id, a.magnitude, a.start_date FROM truth.anomalies a "
+                       "JOIN main.studies s USING (study_id) WHERE anomaly_type = ?", [kind]).df()
+
+
+def score_charts(path: Path) -> list[dict[str, object]]:
+    """Every chart of one portfolio with its outcome: u-charts per study, p-charts per sponsor."""
+    wh = warehouse.Warehouse.open(path)
+    with warehouse.inspect(path) as con:
+        studies = con.execute("SELECT study_id, sponsor_id FROM main.studies ORDER BY 1").df()
+        deviation = _shifts(con, "deviation_shift").set_index("study_id")
+        closure = _shifts(con, "capa_closure_shift").drop_duplicates("sponsor_id").set_index("sponsor_id")
+    specs = {c.id: c for c in spc.CHARTS}
+    rows = []
+    for study_id in studies["study_id"]:
+        chart = spc.control_chart(data.monthly_deviations(wh, FULL, NO_FILTER, study_id), specs["deviations"])
+        shift = deviation.loc[study_id] if study_id in deviation.index else None
+        start = None if shift is None else pd.Timestamp(shift["start_date"])
+        rows.append({"chart": "deviations", "unit": study_id, "magnitude": None if shift is None else
+                     float(shift["magnitude"]), **chart_outcome(chart, start), "laney": chart.laney})
+    for sponsor_id in sorted(studies["sponsor_id"].unique()):
+        series = data.monthly_on_time(wh, FULL, PortfolioFilter(sponsor_ids=(sponsor_id,)))
+        chart = spc.control_chart(series, specs["on_time"])
+        shift = closure.loc[sponsor_id] if sponsor_id in closure.index else None
+        start = None if shift is None else pd.Timestamp(shift["start_date"])
+        rows.append({"chart": "on_time", "unit": sponsor_id, "magnitude": None if shift is None else
+                     float(shift["magnitude"]), **chart_outcome(chart, start), "laney": chart.laney})
+    return rows
+
+
+def score_text(path: Path) -> tuple[list[dict[str, object]], pd.DataFrame]:
+    """Per study: ARI of the themes; per event: true and flagged recurrence."""
+    with warehouse.inspect(path) as con:
+        events = con.execute("SELECT e.study_id, e.quality_event_id, e.study_site_id, e.description, e.reported_date, "
+                             "l.theme, l.recurrence_of FROM main.quality_events e "
+                             "JOIN truth.quality_event_labels l USING (quality_event_id)").df()
+        capas = con.execute("SELECT quality_event_id, description FROM main.capas").df()
+    studies, flagged = [], []
+    for study_id, group in events.groupby("study_id"):
+        _, rows = results.study_themes(group, capas[capas["quality_event_id"].isin(group["quality_event_id"])])
+        merged = rows.merge(group[["quality_event_id", "theme", "recurrence_of", "reported_date"]], on="quality_event_id")
+        if len(merged) >= MIN_THEME_EVENTS:
+            studies.append({"study_id": study_id, "events": len(merged), "themes_found": int(merged["theme_id"].nunique()),
+                            "themes_true": int(merged["theme"].nunique()),
+                            "ari": float(adjusted_rand_score(merged["theme"], merged["theme_id"]))})
+        flagged.append(_true_recurrences(merged))
+    return studies, pd.concat(flagged, ignore_index=True) if flagged else pd.DataFrame()
+
+
+def _true_recurrences(events: pd.DataFrame) -> pd.DataFrame:
+    """Mark events with an earlier event of the same labelled theme and site in the 365 days before."""
+    frame = events.assign(day=(pd.to_datetime(events["reported_date"]) - pd.Timestamp("1970-01-01")).dt.days)
+    frame = frame.sort_values(["day", "quality_event_id"]).reset_index(drop=True)
+    truth = np.zeros(len(frame), dtype=bool)
+    for _, group in frame.groupby(["study_site_id", "theme"]):
+        days = group["day"].to_numpy()
+        for k, i in enumerate(group.index):
+            truth[i] = bool(k > 0 and (days[k] - days[:k] <= themes.RECURRENCE_WINDOW_DAYS).any())
+    return frame.assign(true_recurrence=truth, injected=frame["recurrence_of"].notna())[
+        ["quality_event_id", "true_recurrence", "injected", "possible_recurrence"]]
+
+
+def _poisson_rate(events: int, points: int) -> dict[str, float | None]:
+    if not points:
+        return {"per_100": None, "low": None, "high": None}
+    low = stats.chi2.ppf(0.025, 2 * events) / 2 if events else 0.0
+    high = stats.chi2.ppf(0.975, 2 * events + 2) / 2
+    return {"per_100": 100 * events / points, "low": 100 * low / points, "high": 100 * high / points}
+
+
+def _share(successes: int, trials: int) -> dict[str, float | None]:
+    if not trials:
+        return {"share": None, "low": None, "high": None, "n": 0}
+    low, high = proportion_confint(successes, trials, alpha=0.05, method="wilson")
+    return {"share": successes / trials, "low": float(low), "high": float(high), "n": int(trials)}
+
+
+def summarize(charts: pd.DataFrame, theme_rows: pd.DataFrame, events: pd.DataFrame,
+              rng: np.random.Generator) -> dict[str, object]:
+    """The metrics of one run (any number of seeds pooled)."""
+    out: dict[str, object] = {"charts": {}}
+    for chart_id, part in (charts.groupby("chart") if len(charts) else ()):
+        shifted = part[part["magnitude"].notna()]
+        evaluable = shifted[shifted["evaluable"].astype(bool)]
+        by_magnitude = {f"x{m:g}": _share(int(g["flagged_in_window"].sum()), len(g))
+                        for m, g in evaluable.groupby("magnitude")}
+        delays = evaluable["delay_days"].dropna()
+        out["charts"][chart_id] = {
+            "charts": len(part), "laney_share": float(part["laney"].mean()),
+            "shifts": len(shifted), "shifts_evaluable": len(evaluable),
+            "flagged_within_2_months": _share(int(evaluable["flagged_in_window"].sum()), len(evaluable)),
+            "flagged_within_2_months_by_magnitude": by_magnitude,
+            "flagged_ever_after_start": _share(int(evaluable["delay_days"].notna().sum()), len(evaluable)),
+            "median_delay_days": float(delays.median()) if len(delays) else None,
+            "stable_points": int(part["stable_points"].sum()),
+            "false_signals": _poisson_rate(int(part["stable_signals"].sum()), int(part["stable_points"].sum())),
+            "false_flagged_points": _poisson_rate(int(part["stable_flagged"].sum()), int(part["stable_points"].sum())),
+        }
+    if len(theme_rows):
+        weights = theme_rows["events"].to_numpy(dtype=float)
+        ari = theme_rows["ari"].to_numpy()
+        boot = [np.average(ari[i], weights=weights[i]) for i in
+                (rng.integers(0, len(ari), len(ari)) for _ in range(BOOTSTRAP))]
+        out["themes"] = {"studies": len(theme_rows), "events": int(weights.sum()),
+                         "adjusted_rand": float(np.average(ari, weights=weights)),
+                         "low": float(np.quantile(boot, 0.025)), "high": float(np.quantile(boot, 0.975)),
+                         "median_themes_found": float(theme_rows["themes_found"].median()),
+                         "median_themes_true": float(theme_rows["themes_true"].median()),
+                         "by_size": {label: float(np.average(g["ari"], weights=g["events"])) for label, g in
+                                     theme_rows.groupby(pd.cut(theme_rows["events"], [0, 100, 250, 10**6],
+                                                               labels=["30-100", "101-250", "over 250"]),
+                                                        observed=True)}}
+    if len(events):
+        truth, flag = events["true_recurrence"], events["possible_recurrence"].astype(bool)
+        out["recurrence"] = {"events": len(events), "true_recurrences": int(truth.sum()),
+                             "recall": _share(int((truth & flag).sum()), int(truth.sum())),
+                             "precision": _share(int((truth & flag).sum()), int(flag.sum())),
+                             "injected_recall": _share(int((events["injected"] & flag).sum()),
+                                                       int(events["injected"].sum()))}
+    return out
+
+
+def evaluate_capa(seeds: tuple[int, ...] = TEST_SEEDS, preset: str = "capa", workdir: Path | None = None,
+                  log: Log = _stderr, calibrate: bool = False) -> dict[str, object]:
+    """Generate, score and summarize; with ``calibrate``, every variant of :data:`CALIBRATION_VARIANTS`."""
+    started = time.perf_counter()
+    variants = CALIBRATION_VARIANTS if calibrate else {"default": ()}
+    collected: dict[str, tuple[list, list, list]] = {name: ([], [], []) for name in variants}
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        for seed in seeds:
+            path = Path(tmp) / f"capa-{seed}.duckdb"
+            log(f"seed {seed}: generating preset {preset}")
+            build_portfolio(path, preset, seed)
+            for name, changes in variants.items():
+                saved = [(module, attr, getattr(module, attr)) for module, attr, _ in changes]
+                try:
+                    for module, attr, value in changes:
+                        setattr(module, attr, value)
+                    touched = {module for module, _, _ in changes}
+                    charts, theme_rows, events = [], [], pd.DataFrame()
+                    if not touched or spc in touched:  # a variant re-runs only what it changes
+                        log(f"seed {seed}: {name}: control charts")
+                        charts = [dict(r, seed=seed) for r in score_charts(path)]
+                    if not touched or themes in touched:
+                        log(f"seed {seed}: {name}: text themes and recurrences")
+                        theme_rows, events = score_text(path)
+                finally:
+                    for module, attr, value in saved:
+                        setattr(module, attr, value)
+                collected[name][0].extend(charts)
+                collected[name][1].extend(dict(r, seed=seed) for r in theme_rows)
+                collected[name][2].append(events)
+            warehouse.close_all()
+    result: dict[str, object] = {
+        "seeds": list(seeds), "preset": preset, "generator_version": GENERATOR_VERSION, "targets": TARGETS,
+        "detection_days": DETECTION_DAYS,
+    }
+    rng = np.random.default_rng(0)
+    summaries = {name: summarize(pd.DataFrame(c), pd.DataFrame(t), pd.concat(e, ignore_index=True), rng)
+                 for name, (c, t, e) in collected.items()}
+    if calibrate:
+        result["variants"] = summaries
+    else:
+        result.update(summaries["default"])
+        result["chart_rows"] = collected["default"][0]
+        result["theme_rows"] = collected["default"][1]
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    return result
+
+
+def _fmt(share: dict | None) -> str:
+    if not share or share.get("share") is None:
+        return "n/a"
+    return f"{share['share']:.0%} [{share['low']:.0%}, {share['high']:.0%}] (n={share['n']})"
+
+
+def _rate(rate: dict) -> str:
+    return "n/a" if rate["per_100"] is None else f"{rate['per_100']:.2f} [{rate['low']:.2f}, {rate['high']:.2f}]"
+
+
+def summary_lines(result: dict[str, object]) -> list[str]:
+    """Human-readable lines of a result (the default run, or each calibration variant)."""
+    blocks = result["variants"].items() if "variants" in result else [("default", result)]
+    lines = [f"CAPA evaluation, seeds {result['seeds']}, preset {result['preset']} ({result['seconds']} s)"]
+    for name, summary in blocks:
+        lines.append(f"== {name}")
+        for chart_id, c in summary["charts"].items():
+            lines.append(f"{chart_id}: shifts flagged within 2 months {_fmt(c['flagged_within_2_months'])}; "
+                         f"by magnitude " + ", ".join(f"{m} {_fmt(s)}" for m, s in
+                                                      c["flagged_within_2_months_by_magnitude"].items()))
+            lines.append(f"{chart_id}: false signals per 100 stable points {_rate(c['false_signals'])}, flagged "
+                         f"points {_rate(c['false_flagged_points'])} over {c['stable_points']} points; "
+                         f"Laney on {c['laney_share']:.0%} of charts; not evaluable shifts "
+                         f"{c['shifts'] - c['shifts_evaluable']}")
+        if "themes" in summary:
+            t = summary["themes"]
+            lines.append(f"themes: adjusted Rand {t['adjusted_rand']:.3f} [{t['low']:.3f}, {t['high']:.3f}] over "
+                         f"{t['studies']} studies ({t['events']} events); themes found/true (median) "
+                         f"{t['median_themes_found']:.0f}/{t['median_themes_true']:.0f}")
+        if "recurrence" in summary:
+            r = summary["recurrence"]
+            lines.append(f"recurrence: recall {_fmt(r['recall'])}, precision {_fmt(r['precision'])}, injected "
+                         f"recall {_fmt(r['injected_recall'])}")
+    return lines

@@ -1,0 +1,17 @@
+"""A small run of the CAPA evaluation: every part is measured against the generator's ground truth."""
+
+from __future__ import annotations
+
+from analytics.evaluation.capa import evaluate_capa, summary_lines
+
+
+def test_capa_evaluation_measures_shifts_themes_and_recurrences_on_a_small_seed(tmp_path) -> None:
+    result = evaluate_capa(seeds=(5,), preset="tiny", workdir=tmp_path, log=lambda _: None)
+    deviations = result["charts"]["deviations"]
+    assert deviations["shifts"] >= 1 and deviations["stable_points"] > 30
+    assert 0 <= deviations["false_signals"]["per_100"] <= deviations["false_flagged_points"]["per_100"]
+    assert result["themes"]["studies"] >= 1 and 0.4 <= result["themes"]["adjusted_rand"] <= 1.0
+    assert result["themes"]["low"] <= result["themes"]["adjusted_rand"] <= result["themes"]["high"]
+    recurrence = result["recurrence"]
+    assert recurrence["true_recurrences"] > 0 and recurrence["precision"]["share"] >= 0.5
+    assert any(line.startswith("themes: adjusted Rand") for line in summary_lines(result))
