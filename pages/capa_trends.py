@@ -15,6 +15,7 @@ from analytics.core.records_schema import CAPA_STATUSES
 from analytics.core.settings import SettingsError, load_settings
 from analytics.display.formats import count, share
 from analytics.frame import widgets
+from analytics.frame.access import download_button
 from analytics.frame.session import current_context
 from analytics.kri.service import site_labels
 
@@ -78,9 +79,10 @@ def _attempt(write, message) -> None:
 def _downloads(name: str, sheets: dict[str, pd.DataFrame], key: str) -> None:
     first = next(iter(sheets.values()))
     c1, c2, _ = st.columns([1, 1, 3])
-    c1.download_button("Download CSV", exports.csv_bytes(first), f"{name}.csv", "text/csv", key=f"csv_{key}")
-    c2.download_button("Download Excel", exports.excel_bytes(sheets), f"{name}.xlsx",
-                       "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key=f"xlsx_{key}")
+    download_button(ctx, "Download CSV", lambda: exports.csv_bytes(first), f"{name}.csv", "text/csv", key=f"csv_{key}",
+                    container=c1)
+    download_button(ctx, "Download Excel", lambda: exports.excel_bytes(sheets), f"{name}.xlsx",
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key=f"xlsx_{key}", container=c2)
 
 
 def _open_capa_form(key: str, signals: dict[str, tuple[str, str | None, str]], signal_type: str,

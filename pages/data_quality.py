@@ -11,6 +11,7 @@ import streamlit as st
 from analytics.core.records import RecordsError
 from analytics.core.settings import load_settings
 from analytics.frame import widgets
+from analytics.frame.access import download_button
 from analytics.frame.identity import SUBJECT_DATA
 from analytics.frame.session import current_context
 from analytics.quality import exports, figures, metrics, review, service, tables
@@ -118,11 +119,13 @@ else:
     query_ids = tuple(review.ids_with(dispositions, review.QUERY_RAISED))
     queries = tables.export_table(service.export_findings(wh, scope, filters, (), (), (), "all", (), query_ids),
                                   dispositions, CHECK_NAMES) if query_ids else exported.iloc[0:0]
-    e1.download_button("Findings (CSV)", exports.csv_bytes(exported), "findings.csv", "text/csv", key="findings_csv")
-    e2.download_button("Findings and queries (Excel)", exports.excel_bytes({"Findings": exported, "Queries": queries}),
-                       "data_quality.xlsx", exports.EXCEL_MIME, key="findings_xlsx")
-    e3.download_button("Queries to raise (CSV)", exports.csv_bytes(queries), "queries.csv", "text/csv",
-                       key="queries_csv", disabled=queries.empty)
+    download_button(ctx, "Findings (CSV)", lambda: exports.csv_bytes(exported), "findings.csv", "text/csv",
+                    key="findings_csv", container=e1)
+    download_button(ctx, "Findings and queries (Excel)",
+                    lambda: exports.excel_bytes({"Findings": exported, "Queries": queries}), "data_quality.xlsx",
+                    exports.EXCEL_MIME, key="findings_xlsx", container=e2)
+    download_button(ctx, "Queries to raise (CSV)", lambda: exports.csv_bytes(queries), "queries.csv", "text/csv",
+                    key="queries_csv", container=e3, disabled=queries.empty)
 
 with st.expander("What each check looks for"):
     st.dataframe(tables.check_catalogue_table(), hide_index=True, width="stretch")

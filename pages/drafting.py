@@ -12,6 +12,7 @@ from analytics.drafting.llm import ModelCall
 from analytics.drafting.page_params import SUBJECT_PARAMS
 from analytics.drafting.specs import SUBJECT_KINDS
 from analytics.frame import widgets
+from analytics.frame.access import download_button
 from analytics.frame.session import current_context
 
 NOTICE_KEY = "_drafting_notice"
@@ -164,10 +165,11 @@ with export_tab:
     view = pack.export_view(state)
     stem = f"{document.key}-{state.draft_id}"
     c1, c2, c3 = st.columns(3)
-    c1.download_button("Markdown", export.to_markdown(view).encode(), f"{stem}.md", "text/markdown", key="md")
-    c2.download_button("Word", export.to_docx(view), f"{stem}.docx",
-                       "application/vnd.openxmlformats-officedocument.wordprocessingml.document", key="docx")
-    c3.download_button("PDF", export.to_pdf(view), f"{stem}.pdf", "application/pdf", key="pdf")
+    download_button(ctx, "Markdown", lambda: export.to_markdown(view).encode(), f"{stem}.md", "text/markdown", key="md",
+                    container=c1)
+    download_button(ctx, "Word", lambda: export.to_docx(view), f"{stem}.docx",
+                    "application/vnd.openxmlformats-officedocument.wordprocessingml.document", key="docx", container=c2)
+    download_button(ctx, "PDF", lambda: export.to_pdf(view), f"{stem}.pdf", "application/pdf", key="pdf", container=c3)
     if document.review_pack:
         st.markdown("**Sponsor review pack** (this update with its charts as images)")
         if st.button("Build the review pack", key="pack_button"):
@@ -181,10 +183,11 @@ with export_tab:
         built = st.session_state.get("_review_pack")
         if built and built[0] == state.draft_id:
             p1, p2 = st.columns(2)
-            p1.download_button("Review pack (Word)", export.to_docx(built[1]), f"{stem}-pack.docx",
-                               "application/vnd.openxmlformats-officedocument.wordprocessingml.document", key="pdocx")
-            p2.download_button("Review pack (PDF)", export.to_pdf(built[1]), f"{stem}-pack.pdf", "application/pdf",
-                               key="ppdf")
+            download_button(ctx, "Review pack (Word)", lambda: export.to_docx(built[1]), f"{stem}-pack.docx",
+                            "application/vnd.openxmlformats-officedocument.wordprocessingml.document", key="pdocx",
+                            container=p1)
+            download_button(ctx, "Review pack (PDF)", lambda: export.to_pdf(built[1]), f"{stem}-pack.pdf",
+                            "application/pdf", key="ppdf", container=p2)
 
 with trail_tab:
     verification = store.verify_document(records, state.draft_id)

@@ -39,7 +39,7 @@ def control_chart_figure(chart: ControlChart, subtitle: str = "") -> go.Figure:
     y_title = f"{spec.unit[0].upper()}{spec.unit[1:]}"
     fig = go.Figure()
     fig.add_scatter(x=points["month"], y=points["value"] * scale, mode="lines", line=dict(color="#8a99a6", width=1),
-                    name="Monthly value", showlegend=False, hoverinfo="skip")
+                    name="Monthly value", hoverinfo="skip")
     judged = points["evaluable"]
     for column, name, dash in (("ucl", "3-sigma limits", "dash"), ("uwl", "2-sigma limits", "dot")):
         lower = "lcl" if column == "ucl" else "lwl"
