@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 ID_MAX_LENGTH = 64  # identifiers: study, site, subject, sponsor keys
 TEXT_MAX_LENGTH = 4_000  # ordinary text: names, terms, descriptions
@@ -762,6 +762,14 @@ TABLES: tuple[Table, ...] = (
             _c("z", "DOUBLE", "Signed normal score of the more extreme tail."),
             _c("p", "DOUBLE", "The cell's p-value for its directions of concern."),
             _c("tests_at_site", "BIGINT", "One-sided tests evaluable at the site (for the flag thresholds)."),
+            _c("posterior_ratio", "DOUBLE",
+               "Posterior median of the site's rate (or share) relative to its study's (calibrated)."),
+            _c("posterior_ratio_low", "DOUBLE", "Lower end of its 90% credible interval."),
+            _c("posterior_ratio_high", "DOUBLE", "Upper end of its 90% credible interval."),
+            _c("prob_below", "DOUBLE", "Posterior probability the site's rate is below 75% of its study's (0-1)."),
+            _c("prob_above", "DOUBLE", "Posterior probability the site's rate is above 133% of its study's (0-1)."),
+            _c("amber_alpha", "DOUBLE", "Per-cell false-positive rate of the amber flag (permutation-calibrated)."),
+            _c("red_alpha", "DOUBLE", "Per-cell false-positive rate of the red flag (permutation-calibrated)."),
         ),
         schema="derived",
     ),

@@ -184,12 +184,23 @@ def _migration_2(con: duckdb.DuckDBPyConnection) -> None:
     _enrollment_fields(con)
 
 
+def _migration_3(con: duckdb.DuckDBPyConnection) -> None:
+    """KRI cells carry the site-level posterior and the permutation-calibrated flag thresholds (literal DDL).
+
+    The next refresh recomputes the KRI results (the engine's code changed), filling the columns.
+    """
+    for column in ("posterior_ratio", "posterior_ratio_low", "posterior_ratio_high", "prob_below", "prob_above",
+                   "amber_alpha", "red_alpha"):
+        con.execute(f"ALTER TABLE derived.kri_cells ADD COLUMN IF NOT EXISTS {column} DOUBLE")
+
+
 # version -> (description, function): the step from version - 1. Never edit an applied step.
 MIGRATIONS: dict[int, tuple[str, Migration | None]] = {
     1: ("Initial CRO warehouse schema", None),
     2: ("Restricted store beside the file; derived results declared in the schema; importer fields for real "
         "data (imputation flag, registry fields and sites, restricted SDTM design); enrollment (race/ethnicity, "
         "treatment and follow-up length, site selection, diversity targets, condition population)", _migration_2),
+    3: ("KRI cells: site-level posterior of the rate ratio and permutation-calibrated flag thresholds", _migration_3),
 }
 
 
