@@ -222,7 +222,8 @@ def fit_calibrated(frame: pd.DataFrame, index: SiteIndex, spec: KRISpec,
     for start in range(0, len(rows), TAIL_CHUNK):
         r = rows[start:start + TAIL_CHUNK]
         sub = SiteData(spec.family, observed[r], trials[r], ref.expected[r], ref.base[r])
-        for name, values in site_posterior(sub, tau2_site[r], ref.reference_variance[r]).items():
+        for name, values in site_posterior(sub, tau2_site[r], ref.reference_variance[r],
+                                                  spread.contamination[index.site_group[r]]).items():
             posterior[name][r] = values
     return KRIFit(
         spec=spec, observed=observed, denominator=trials, expected=ref.expected, variance=ref.base,

@@ -12,9 +12,10 @@ Between sites the effect ``u`` is a two-component mixture:
 
 * clean sites: ``u ~ N(-tau^2 / 2, tau^2)`` (log-normal rate multiplier with mean 1; for
   proportions a normal shift of the logit), the *benign* spread between sites;
-* a small share :data:`CONTAMINATION` of atypical sites with a wide effect (SD :data:`OUTLIER_SD`).
+* a share of atypical sites (fitted, prior over :data:`CONTAMINATION_GRID`) with a wide effect (SD
+  :data:`OUTLIER_SD`).
 
-``tau^2`` is fitted per study by **marginal likelihood** on a grid (the site effect integrated out by
+``tau^2`` and the atypical share are fitted per study by **marginal likelihood** on a grid (the site effect integrated out by
 Gauss-Hermite quadrature); the outlier component keeps atypical sites from inflating it and gives
 each site its probability of being clean, which weights its contribution to the other sites'
 reference (see :mod:`analytics.kri.engine`). A study with few sites borrows strength from a
@@ -38,8 +39,10 @@ EXACT_BETABINOM_MAX_TRIALS = 60  # above this the beta-binomial CDF is slow; mom
 QUADRATURE_NODES = 12
 PRIOR_SITES = 10  # weight (in sites) of the portfolio's between-site variance in a study's estimate
 PRIOR_ONLY_SAMPLING_VARIANCE = 0.1  # sampling variance of the prior's pseudo-sites in a study with no usable site
-CONTAMINATION = 0.02  # prior share of atypical sites in the mixture
-OUTLIER_SD = 2.0  # SD of an atypical site's effect (log rate or logit)
+# The share of atypical sites is fitted too, over this grid with these prior weights.
+CONTAMINATION_GRID = (0.01, 0.03, 0.1, 0.2, 0.3)
+CONTAMINATION_PRIOR = (0.3, 0.25, 0.2, 0.15, 0.1)
+OUTLIER_SD = 1.5  # SD of an atypical site's effect (log rate or logit)
 # Candidate between-site SDs (log-rate or logit scale) for the marginal likelihood.
 TAU_GRID = np.concatenate([[0.0], np.geomspace(0.02, 1.5, 19)])
 LIKELIHOOD_NODES = 8  # adaptive nodes for the marginal likelihood
@@ -429,6 +432,7 @@ class SpreadFit:
     tau2_points: np.ndarray  # groups x 3: posterior quantiles of tau^2 (tails average over them)
     tau2: np.ndarray  # groups: posterior median of tau^2
     clean_probability: np.ndarray  # sites: posterior probability the site belongs to the clean component
+    contamination: np.ndarray  # groups: posterior mean share of atypical sites
     usable_sites: np.ndarray  # groups: sites that informed the fit
 
 
@@ -462,10 +466,14 @@ def fit_spread(
                        data.base_variance[rows])
         c, o = site_log_likelihoods(sub, reference_variance[rows])
         clean[rows], outlier[rows] = c, o
-    mixed = np.logaddexp(np.log1p(-CONTAMINATION) + clean, np.log(CONTAMINATION) + outlier[:, None])
     weights = usable.astype("float64")
-    loglik = np.column_stack([np.bincount(group, weights=mixed[:, j] * weights, minlength=n_groups)
-                              for j in range(len(TAU_GRID))])
+    # log-likelihood per group over (tau, contamination share): sites x grid x shares, summed by group.
+    eps = np.asarray(CONTAMINATION_GRID)
+    mixed = np.logaddexp(np.log1p(-eps)[None, None, :] + clean[:, :, None],
+                         np.log(eps)[None, None, :] + outlier[:, None, None])
+    flat = (mixed * weights[:, None, None]).reshape(n_sites, -1)
+    loglik = np.column_stack([np.bincount(group, weights=flat[:, j], minlength=n_groups)
+                              for j in range(flat.shape[1])]).reshape(n_groups, len(TAU_GRID), len(eps))
     sampling = data.sampling_log_variance() + reference_variance
     typical = np.full(n_groups, np.nan)
     if len(rows):
@@ -474,25 +482,31 @@ def fit_spread(
     # A study without usable sites takes the prior alone; its pseudo-sites get a fixed sampling variance
     # (not one from the other studies in the frame, so a partial refresh agrees with a full one).
     typical = np.where(np.isfinite(typical), typical, PRIOR_ONLY_SAMPLING_VARIANCE)
-    log_post = loglik + prior_log_density(prior_tau2, typical)
-    log_post -= log_post.max(1, keepdims=True)
-    post = np.exp(log_post)
-    post /= post.sum(1, keepdims=True)
+    log_post = (loglik + prior_log_density(prior_tau2, typical)[:, :, None]
+                + np.log(np.asarray(CONTAMINATION_PRIOR))[None, None, :])
+    log_post -= log_post.max(axis=(1, 2), keepdims=True)
+    joint = np.exp(log_post)
+    joint /= joint.sum(axis=(1, 2), keepdims=True)
+    post = joint.sum(2)  # marginal over the contamination share
     cdf = np.cumsum(post, 1)
     points = np.stack([TAU_GRID[np.minimum(np.argmax(cdf >= q, axis=1), len(TAU_GRID) - 1)]
                        for q in TAU_POSTERIOR_QUANTILES], axis=1) ** 2
-    median = points[:, 1]
-    # Clean-component probability at the posterior median spread.
-    at_median = np.argmax(cdf >= 0.5, axis=1)[group]
-    clean_ll = clean[np.arange(n_sites), at_median]
-    log_clean = np.log1p(-CONTAMINATION) + clean_ll
-    prob_clean = np.exp(log_clean - np.logaddexp(log_clean, np.log(CONTAMINATION) + outlier))
+    at = np.minimum(np.argmax(cdf >= 0.5, axis=1), len(TAU_GRID) - 1)
+    median = TAU_GRID[at] ** 2
+    # The contamination share's posterior at the median spread; each site's clean probability under it.
+    share_post = joint[np.arange(n_groups), at, :]
+    share_post /= share_post.sum(1, keepdims=True)
+    contamination = share_post @ eps
+    clean_ll = clean[np.arange(n_sites), at[group]]
+    log_clean = np.log1p(-contamination[group]) + clean_ll
+    prob_clean = np.exp(log_clean - np.logaddexp(log_clean, np.log(contamination[group]) + outlier))
     prob_clean = np.where(usable, prob_clean, 1.0)
-    return SpreadFit(tau2_points=points, tau2=median, clean_probability=prob_clean,
+    return SpreadFit(tau2_points=points, tau2=median, clean_probability=prob_clean, contamination=contamination,
                      usable_sites=np.bincount(group, weights=weights, minlength=n_groups).astype("int64"))
 
 
-def site_posterior(data: SiteData, tau2: np.ndarray, reference_variance: np.ndarray) -> dict[str, np.ndarray]:
+def site_posterior(data: SiteData, tau2: np.ndarray, reference_variance: np.ndarray,
+                   contamination: np.ndarray) -> dict[str, np.ndarray]:
     """Posterior of each site's rate (or proportion) relative to its study's, under the mixture prior.
 
     Returns per site the posterior median and 90% interval of the ratio, and the posterior
@@ -504,9 +518,9 @@ def site_posterior(data: SiteData, tau2: np.ndarray, reference_variance: np.ndar
     wide_var = (OUTLIER_SD**2 + reference_variance)[:, None]
     p0 = data.reference_share()[:, None]
     log_prior = np.logaddexp(
-        np.log1p(-CONTAMINATION) + _norm_logpdf(
+        np.log1p(-contamination[:, None]) + _norm_logpdf(
             u, -mean_shift(data.family, np.sqrt(clean_var), p0), np.sqrt(clean_var)),
-        np.log(CONTAMINATION) + _norm_logpdf(
+        np.log(contamination[:, None]) + _norm_logpdf(
             u, -mean_shift(data.family, np.sqrt(wide_var), p0), np.sqrt(wide_var)))
     log_post = ll + log_prior
     log_post -= log_post.max(1, keepdims=True)

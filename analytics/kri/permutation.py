@@ -15,7 +15,7 @@ Two things come out of the pool of pseudo-sites (:data:`TARGET_PSEUDO_SITES` per
   ``1 - (1 - A)^(1 / (r k))`` (``k`` one-sided tests at the site) flags the target share ``A`` of
   pseudo-sites; ``r = 1`` is Sidak, ``r < 1`` means the KRIs move together;
 * the **site score's p-value**: the site's Fisher combination of its KRI p-values, ranked among
-  the pseudo-sites' (uniform for a clean site).
+  the pseudo-sites' with as many evaluable KRIs (uniform for a clean site).
 
 All work is vectorized over permutations with ``numpy.bincount`` on per-subject aggregates.
 """
@@ -34,6 +34,7 @@ from analytics.kri.sites import SiteIndex
 TARGET_PSEUDO_SITES = 2000  # pseudo-sites per study in the null pool
 MIN_PERMUTATIONS, MAX_PERMUTATIONS = 10, 250
 MIN_POOL = 200  # fewer usable pseudo-sites than this: Sidak (r = 1)
+MIN_COMPARABLE = 200  # pseudo-sites a site's score is ranked among (same number of evaluable KRIs, or near)
 EFFECTIVE_RATIO_BOUNDS = (0.05, 1.5)
 
 
@@ -69,16 +70,25 @@ def marginal_dispersion(family: str, y: np.ndarray, n: np.ndarray, e: np.ndarray
     return float(np.clip((((y - n * p) ** 2) - n * p * (1 - p)).sum() / pairs, 0.0, 1.0))
 
 
-def _pseudo_tails(fit: KRIFit, rows: np.ndarray, flat: np.ndarray, size: int,
+def _pseudo_sums(values: np.ndarray, shuffled: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Sums of ``values`` (rows, or rows x columns) over every pseudo-site: (permutations x sites)[ x columns]."""
+    gathered = values[shuffled]  # permutations x rows[ x columns], rows in shuffled order
+    return np.add.reduceat(gathered, starts, axis=1).reshape((-1,) + values.shape[1:])
+
+
+def _pseudo_tails(fit: KRIFit, rows: np.ndarray, shuffled: np.ndarray, starts: np.ndarray,
                   group: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Tails (low, high) and evaluability of one KRI for the pseudo-sites (``flat``: pseudo-site per row copy)."""
+    """Tails (low, high) and evaluability of one KRI for the pseudo-sites.
+
+    ``shuffled``: per permutation, the pool's rows in random order; consecutive blocks starting at
+    ``starts`` (the pool sites' sizes) form the pseudo-sites.
+    """
     spec = fit.spec
     y = fit.subject_y[rows]
     d = fit.subject_d[rows]
-    reps = len(flat) // len(rows)
-    y_t, d_t = np.tile(y, (reps, 1)), np.tile(d, (reps, 1))
-    pseudo_y = np.column_stack([np.bincount(flat, weights=y_t[:, b], minlength=size) for b in range(y.shape[1])])
-    pseudo_d = np.column_stack([np.bincount(flat, weights=d_t[:, b], minlength=size) for b in range(d.shape[1])])
+    size = shuffled.shape[0] * len(starts)
+    pseudo_y = _pseudo_sums(y, shuffled, starts)
+    pseudo_d = _pseudo_sums(d, shuffled, starts)
     # Every permutation uses the whole pool once, so the pool totals are those of one permutation.
     pool_y, pool_d = y.sum(0), d.sum(0)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -93,8 +103,8 @@ def _pseudo_tails(fit: KRIFit, rows: np.ndarray, flat: np.ndarray, size: int,
     subject_e = (d * pool_rate[None, :]).sum(1)
     dispersion = marginal_dispersion(spec.family, y.sum(1), d.sum(1), subject_e)
     if spec.family == "count":
-        e2 = np.bincount(flat, weights=np.tile(subject_e**2, reps), minlength=size)
-        e_full = np.bincount(flat, weights=np.tile(subject_e, reps), minlength=size)
+        e2 = _pseudo_sums(subject_e**2, shuffled, starts)
+        e_full = _pseudo_sums(subject_e, shuffled, starts)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(e_full > 0, expected / e_full, 1.0)
         base = expected + dispersion * ratio**2 * e2
@@ -111,7 +121,7 @@ def _pseudo_tails(fit: KRIFit, rows: np.ndarray, flat: np.ndarray, size: int,
         low[ok], high[ok] = _nb_tails(observed[ok], expected[ok], nb_size)
         return low, high, evaluable
     n = d.sum(1)
-    pairs = np.bincount(flat, weights=np.tile(n * (n - 1), reps), minlength=size)
+    pairs = _pseudo_sums(n * (n - 1), shuffled, starts)
     with np.errstate(divide="ignore", invalid="ignore"):
         p = np.clip(np.nan_to_num(expected / np.where(trials > 0, trials, 1)), 0.0, 1.0)
     evaluable = (expected >= spec.min_expected) & (p > 0) & (p < 1) & (trials > 0)
@@ -125,6 +135,34 @@ def _pseudo_tails(fit: KRIFit, rows: np.ndarray, flat: np.ndarray, size: int,
     design = (base + trials[ok] ** 2 * p_var) / np.maximum(trials[ok] * pq, 1e-300)
     low[ok], high[ok] = _proportion_base_tails(observed[ok], trials[ok], p[ok], np.maximum(design, 1.0))
     return low, high, evaluable
+
+
+def _site_score_p(null_q: np.ndarray, null_cells: np.ndarray, q: np.ndarray, cells: np.ndarray,
+                  codes: np.ndarray) -> dict[int, float]:
+    """Each site's score ranked among pseudo-sites with (about) as many evaluable KRIs.
+
+    A small site has few, discrete KRI p-values, so its combined score has a different null than a
+    large site's: it is compared with pseudo-sites of the same number of evaluable cells, widening
+    to neighbouring numbers until :data:`MIN_COMPARABLE` pseudo-sites are in the comparison.
+    """
+    ok = np.isfinite(null_q)
+    null_q, null_cells = null_q[ok], null_cells[ok]
+    out: dict[int, float] = {}
+    if not len(null_q):
+        return out
+    for k in np.unique(cells[np.isfinite(q)]):
+        width = 0
+        while True:
+            pool = np.abs(null_cells - k) <= width
+            if pool.sum() >= MIN_COMPARABLE or width > null_cells.max(initial=0):
+                break
+            width += 1
+        reference = np.sort(null_q[pool])
+        rows = np.flatnonzero((cells == k) & np.isfinite(q))
+        below = np.searchsorted(reference, q[rows], side="right")
+        for code, count in zip(codes[rows], below):
+            out[int(code)] = float((1 + count) / (1 + len(reference)))
+    return out
 
 
 def _effective_ratio(min_p: np.ndarray, tests: np.ndarray, rate: float) -> float:
@@ -173,17 +211,18 @@ def permutation_null(
         site_codes = np.unique(index.row_site[rows])
         if len(site_codes) < 3:
             continue
-        local = np.searchsorted(site_codes, index.row_site[rows])
+        sizes = np.bincount(np.searchsorted(site_codes, index.row_site[rows]), minlength=len(site_codes))
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
         n_perm = int(np.clip(np.ceil(TARGET_PSEUDO_SITES / len(site_codes)), MIN_PERMUTATIONS, MAX_PERMUTATIONS))
-        labels = np.stack([rng.permutation(local) for _ in range(n_perm)])
-        flat = (labels + len(site_codes) * np.arange(n_perm)[:, None]).ravel()
+        # A random order of the pool's patients per permutation; the sites' sizes cut it into pseudo-sites.
+        shuffled = np.argsort(rng.random((n_perm, len(rows))), axis=1)
         size = n_perm * len(site_codes)
         min_p = np.ones(size)
         tests = np.zeros(size)
         sum_log = np.zeros(size)
         cells = np.zeros(size)
         for fit in fits.values():
-            low, high, evaluable = _pseudo_tails(fit, rows, flat, size, group)
+            low, high, evaluable = _pseudo_tails(fit, rows, shuffled, starts, group)
             ok = evaluable & np.isfinite(low) & np.isfinite(high)
             dirs = fit.spec.directions
             if "low" in dirs:
@@ -196,14 +235,7 @@ def permutation_null(
             cells += ok
         ratios[int(group)] = _effective_ratio(min_p, tests, amber_rate)
         pool_sizes[int(group)] = int((tests > 0).sum())
-        null = fisher_q(sum_log, cells)
-        null = np.sort(null[np.isfinite(null)])
-        if not len(null):
-            continue
         codes = np.flatnonzero(index.site_group == group)
-        q = fisher_q(site_sum_log[codes], site_tests[codes])
-        below = np.searchsorted(null, q, side="right")
-        for code, value, count in zip(codes, q, below):
-            if np.isfinite(value):
-                site_p[int(code)] = float((1 + count) / (1 + len(null)))
+        site_p.update(_site_score_p(fisher_q(sum_log, cells), cells, fisher_q(site_sum_log[codes], site_tests[codes]),
+                                    site_tests[codes], codes))
     return PermutationNull(effective_ratio=ratios, site_p=site_p, pseudo_sites=pool_sizes)

@@ -103,3 +103,10 @@ def atypical_table(row: pd.Series) -> pd.DataFrame:
         "Looks for": [TEST_EXPLANATIONS[t] for t in TESTS],
         "p (against the study's other sites)": [p_value(row[t]) for t in TESTS],
     })
+
+
+def posterior_sentence(cell: pd.Series, spec: KRISpec) -> str:
+    """The calibrated model's site-level posterior of one cell, in a monitor's words."""
+    return (f"Site-level posterior: this site's {spec.name.lower()} is {cell['posterior_ratio']:.2f} times its "
+            f"study's (90% interval {cell['posterior_ratio_low']:.2f} to {cell['posterior_ratio_high']:.2f}); "
+            f"P(below 75% of the study's) = {cell['prob_below']:.2f}, P(above 133%) = {cell['prob_above']:.2f}.")
