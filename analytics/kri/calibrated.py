@@ -175,6 +175,30 @@ def _evaluable(spec: KRISpec, expected: np.ndarray, trials: np.ndarray) -> tuple
     return evaluable, scored
 
 
+def _recentred(data: SiteData, usable: np.ndarray, group: np.ndarray, n_groups: int) -> SiteData:
+    """The sites' expectations moved by their group's precision-weighted median log (logit) ratio."""
+    centre, width = data.likelihood_normal()
+    offset = np.zeros(n_groups)
+    rows = np.flatnonzero(usable & np.isfinite(centre))
+    if len(rows):
+        frame = pd.DataFrame({"g": group[rows], "r": centre[rows], "w": 1 / (width[rows] ** 2 + 0.05)})
+        frame = frame.sort_values(["g", "r"])
+        cumulative = frame.groupby("g")["w"].cumsum()
+        half = frame.groupby("g")["w"].transform("sum") / 2
+        medians = frame[cumulative >= half].groupby("g")["r"].first()
+        offset[medians.index.to_numpy()] = medians.to_numpy()
+    shift = offset[group]
+    if data.family == "count":
+        factor = np.exp(shift)
+        extra = np.maximum(data.base_variance - data.expected, 0.0)
+        return SiteData("count", data.observed, data.trials, data.expected * factor,
+                        data.expected * factor + extra * factor**2)
+    p0 = data.reference_share()
+    p1 = 1 / (1 + (1 - p0) / p0 * np.exp(-shift))
+    scale = (p1 * (1 - p1)) / (p0 * (1 - p0))
+    return SiteData("proportion", data.observed, data.trials, data.trials * p1, data.base_variance * scale)
+
+
 def fit_calibrated(frame: pd.DataFrame, index: SiteIndex, spec: KRISpec,
                    prior: dict[int, float] | None = None) -> KRIFit:
     """Robust expected counts, fitted spread, mid-p tails and posterior of ``spec`` for every site.
@@ -189,11 +213,16 @@ def fit_calibrated(frame: pd.DataFrame, index: SiteIndex, spec: KRISpec,
     weight = np.ones(S)
     tau2_site = np.zeros(S)
     prior_tau2: np.ndarray | None = None
-    for _ in range(ROBUST_ITERATIONS + 1):
+    for iteration in range(ROBUST_ITERATIONS + 1):
         ref = _reference(y, d, site_y, site_d, weight, index, spec, tau2_site)
         evaluable, scored = _evaluable(spec, ref.expected, trials)
         data = SiteData(spec.family, observed, trials, np.where(scored, ref.expected, 1.0),
                         np.where(scored, ref.base, 1.0))
+        if iteration == 0:
+            # The unweighted reference still contains every atypical site: when many under-report, the
+            # clean sites sit above it. The first fit is centred on the sites' median instead, so the
+            # clean sites are found as the majority and the atypical ones as outliers.
+            data = _recentred(data, evaluable, index.site_group, G)
         if prior_tau2 is None:
             # The evidence for the portfolio prior comes from the first, unweighted pass: it depends on
             # the data alone (not on the prior), so a partial refresh pools exactly what a full one does.

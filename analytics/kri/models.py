@@ -139,7 +139,9 @@ def _proportion_base_tails(
     if approx.any():
         k, m, v = observed[approx], mean[approx], variance[approx]
         over = v > m
-        lo_nb, hi_nb = _nb_tails(k, m, np.where(over, m**2 / np.maximum(v - m, 1e-300), np.inf))
+        with np.errstate(over="ignore"):
+            size = np.where(over, m**2 / np.maximum(v - m, 1e-300), np.inf)
+        lo_nb, hi_nb = _nb_tails(k, m, size)
         lo_b, hi_b = _matched_binomial_tails(k, m, np.where(over, m * 0.5, v))
         low[approx] = np.where(over, lo_nb, lo_b)
         high[approx] = np.where(over, hi_nb, hi_b)
@@ -346,7 +348,9 @@ class SiteData:
             variance = 1 / (self.observed + 0.5) + np.where(np.isfinite(size), 1 / np.where(np.isfinite(size), size, 1.0), 0.0)
             return centre, np.sqrt(variance)
         p0 = self.reference_share()
-        design = np.maximum(self.base_variance / (np.maximum(self.trials, 1e-300) * p0 * (1 - p0)), 1.0)
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            design = np.maximum(np.nan_to_num(self.base_variance / (np.maximum(self.trials, 1e-300) * p0 * (1 - p0)),
+                                              nan=1.0, posinf=1.0), 1.0)
         a = self.observed / design + 0.5
         b = (self.trials - self.observed) / design + 0.5
         return np.log(a / b) - np.log(p0 / (1 - p0)), np.sqrt(1 / a + 1 / b)
