@@ -108,6 +108,9 @@ with right:
     st.plotly_chart(figures.cumulative_figure(history, spec), width="stretch", key="cumulative")
 st.caption(f"{spec.definition} Funnel limits show the spread sampling alone would give around the study rate; "
            "the flags also allow for the usual differences between subjects and sites.")
+focus_cell = cells[(cells["study_site_id"] == focus) & (cells["kri"] == kri_id)]
+if method == "calibrated" and len(focus_cell) and pd.notna(focus_cell["prob_below"].iloc[0]):
+    st.caption(tables.posterior_sentence(focus_cell.iloc[0], spec))
 
 st.markdown("**Flag history**")
 st.dataframe(tables.flag_history_table(history, spec), hide_index=True, width="stretch")

@@ -45,12 +45,45 @@ def test_copied_vectors_only_counts_repeats_beyond_chance():
     copies = pd.DataFrame({"study_id": ["S"] * 3, "study_site_id": ["a", "b", "c"],
                            "vectors": [200, 200, 200], "copied": [0, 0, 40]})
     p = copied_vectors(copies)["copied_vectors"]
-    assert p.loc[("S", "a")] == 1.0 and p.loc[("S", "c")] < 1e-10
+    assert np.isnan(p.loc[("S", "a")]) and p.loc[("S", "c")] < 1e-10
 
 
-def test_combined_score_is_fisher_over_available_tests():
-    frame = pd.DataFrame({t: [np.nan, 0.5] for t in TESTS})
+def test_combined_score_is_stouffer_over_available_tests():
+    frame = pd.DataFrame({t: [np.nan, 0.5, 0.05] for t in TESTS})
+    frame.loc[2, "copied_vectors"] = np.nan  # no repeated vector: that test says nothing
     out = combine(frame)
     assert np.isnan(out["atypical_p"].iloc[0])
-    assert out["atypical_p"].iloc[1] == pytest.approx(stats.chi2.sf(-2 * len(TESTS) * np.log(0.5), 2 * len(TESTS)))
-    assert not out["atypical_flag"].iloc[1]
+    assert out["atypical_p"].iloc[1] == pytest.approx(0.5)
+    assert out["atypical_p"].iloc[2] == pytest.approx(stats.norm.sf(4 * stats.norm.isf(0.05) / np.sqrt(4)))
+    assert out["tests_available"].iloc[2] == 4 and out["atypical_flag"].iloc[2]
+
+
+def _digits(site_roundness: dict[str, float], rng: np.random.Generator) -> pd.DataFrame:
+    """Subject-level digit summaries of one study whose sites record only even numbers."""
+    rows = []
+    for site, share_zero in site_roundness.items():
+        for s in range(8):
+            digits = rng.choice([0, 2, 4, 6, 8], size=30, p=[share_zero] + [(1 - share_zero) / 4] * 4)
+            r = np.where(digits == 0, 1.0, 0.2)
+            rows.append({"study_id": "S", "study_site_id": site, "subject_id": f"{site}-{s}", "test_code": "SYSBP",
+                         "n": 30, "roundness": r.mean(), "roundness_sq": (r**2).mean()})
+    return pd.DataFrame(rows)
+
+
+def test_digit_preference_is_judged_against_the_studys_own_digits_and_is_one_sided():
+    from analytics.kri.atypical import digit_preference
+
+    rng = np.random.default_rng(7)
+    sites = {f"even{i}": 0.2 for i in range(15)} | {"rounds_to_zero": 0.7, "avoids_zero": 0.02}
+    p = digit_preference(_digits(sites, rng))["digit_preference"].droplevel("study_id")
+    assert p["rounds_to_zero"] < 1e-4
+    assert p["avoids_zero"] > 0.5  # fewer round numbers than peers is not "rounding"
+    assert (p[[f"even{i}" for i in range(15)]] > 0.01).all()  # even-only sites are normal in this study
+
+
+def test_subjects_moved_between_sites_are_scored_under_their_new_site():
+    from analytics.kri.atypical import relabel_sites
+
+    within = pd.DataFrame({"study_id": ["S", "S"], "study_site_id": ["a", "b"], "subject_id": ["x", "y"]})
+    (moved,) = relabel_sites((within,), pd.Series({"x": "b", "y": "a"}))
+    assert list(moved["study_site_id"]) == ["b", "a"]

@@ -8,10 +8,20 @@ from pathlib import Path
 
 
 def _rbm(args: argparse.Namespace) -> dict[str, object]:
-    from analytics.evaluation.rbm import DEFAULT_SEEDS, evaluate_rbm, summary_lines
+    from analytics.evaluation.rbm import EvalConfig, evaluate_rbm, summary_lines
 
-    seeds = tuple(args.seeds) if args.seeds else DEFAULT_SEEDS
-    result = evaluate_rbm(seeds=seeds, preset=args.preset or "eval")
+    overrides: dict[str, object] = {}
+    if args.seeds:
+        overrides["test_seeds"] = tuple(args.seeds)
+        overrides["usability_seeds"] = tuple(args.seeds[:3])
+    if args.calibration_seeds:
+        overrides["calibration_seeds"] = tuple(args.calibration_seeds)
+    if args.preset:
+        overrides["preset"] = args.preset
+    if args.scenarios:
+        overrides["scenarios"] = tuple(args.scenarios)
+    config = EvalConfig.quick(**overrides) if args.quick else EvalConfig(**overrides)  # type: ignore[arg-type]
+    result = evaluate_rbm(config)
     print("\n".join(summary_lines(result)))
     return result
 
@@ -65,6 +75,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", help="generator preset (default: the target's own)")
     p.add_argument("--max-studies", type=int, help="enrollment: back-test only the first N studies of each seed; "
                                                    "drafting: the number of scenarios (13 drafts each)")
+    p.add_argument("--calibration-seeds", type=int, nargs="+",
+                   help="rbm: seeds that fix the thresholds at a given false-positive rate (default 7001-7003)")
+    p.add_argument("--quick", action="store_true",
+                   help="rbm: two test seeds, one calibration seed, ~200 injected sites per level (a few minutes)")
+    p.add_argument("--scenarios", nargs="+", help="rbm: only these scenarios (names in analytics/evaluation/rbm/scenarios.py)")
     p.add_argument("--calibrate", action="store_true",
                    help="enrollment, capa: compare the variants on the calibration seeds (how the defaults were chosen)")
     p.set_defaults(func=run)

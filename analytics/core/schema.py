@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 ID_MAX_LENGTH = 64  # identifiers: study, site, subject, sponsor keys
 TEXT_MAX_LENGTH = 4_000  # ordinary text: names, terms, descriptions
@@ -785,6 +785,14 @@ TABLES: tuple[Table, ...] = (
             _c("months_flagged", "BIGINT", "Latest snapshot: consecutive monthly snapshots flagged amber or red."),
             _c("new_flag", "BOOLEAN", "Latest snapshot: flagged now and not at the previous snapshot."),
             _c("z_history", "DOUBLE[]", "Latest snapshot: the signed score at each snapshot, oldest first."),
+            _c("posterior_ratio", "DOUBLE",
+               "Posterior median of the site's rate (or share) relative to its study's (calibrated)."),
+            _c("posterior_ratio_low", "DOUBLE", "Lower end of its 90% credible interval."),
+            _c("posterior_ratio_high", "DOUBLE", "Upper end of its 90% credible interval."),
+            _c("prob_below", "DOUBLE", "Posterior probability the site's rate is below 75% of its study's (0-1)."),
+            _c("prob_above", "DOUBLE", "Posterior probability the site's rate is above 133% of its study's (0-1)."),
+            _c("amber_alpha", "DOUBLE", "Per-cell false-positive rate of the amber flag (permutation-calibrated)."),
+            _c("red_alpha", "DOUBLE", "Per-cell false-positive rate of the red flag (permutation-calibrated)."),
         ),
         schema="derived",
     ),

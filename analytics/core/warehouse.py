@@ -224,6 +224,16 @@ def _migration_4_capa(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(statement)
 
 
+def _migration_5_kri_posterior(con: duckdb.DuckDBPyConnection) -> None:
+    """KRI cells carry the site-level posterior and the permutation-calibrated flag thresholds (literal DDL).
+
+    The next refresh recomputes the KRI results (the engine's code changed), filling the columns.
+    """
+    for column in ("posterior_ratio", "posterior_ratio_low", "posterior_ratio_high", "prob_below", "prob_above",
+                   "amber_alpha", "red_alpha"):
+        con.execute(f"ALTER TABLE derived.kri_cells ADD COLUMN IF NOT EXISTS {column} DOUBLE")
+
+
 # version -> (description, function): the step from version - 1. Never edit an applied step.
 MIGRATIONS: dict[int, tuple[str, Migration | None]] = {
     1: ("Initial CRO warehouse schema", None),
@@ -234,6 +244,7 @@ MIGRATIONS: dict[int, tuple[str, Migration | None]] = {
         "quality findings and signals, labelled data errors", _migration_3_quality),
     4: ("CAPA trends: start date of process-shift anomalies, labelled quality-event themes, text themes and "
         "recurrences (derived)", _migration_4_capa),
+    5: ("KRI cells: site-level posterior of the rate ratio and permutation-calibrated flag thresholds", _migration_5_kri_posterior),
 }
 
 

@@ -1,20 +1,28 @@
 """Atypical-data (fabrication) tests per site, combined into one atypical-data score.
 
-Five tests, each a one-sided p-value per site against the site's own study (leave-one-site-out):
+Five tests, each a one-sided p-value per site against the *other* sites of its own study:
 
-* ``digit_preference``: terminal digits of integer-recorded vital signs, chi-square against the
-  digit distribution of the study's other sites.
-* ``low_variance``: pooled within-subject variance of every test (labs on the log scale) against the
-  study's other sites; chi-square lower tail.
-* ``inliers``: Mahalanobis distances of subjects' mean vital-sign vectors from the study centre; a
-  site whose subjects are all too close to the centre (chi-square lower tail).
+* ``digit_preference``: per vital-sign variable, the "roundness" of terminal digits (a value ending
+  in 0 counts 1, in 5 counts 0.5, in another even digit 0.2, odd 0), judged against the study's
+  own digits for that variable, one-sided toward more rounding than peers. A study whose sites
+  all record even numbers (a manual sphygmomanometer) is its own reference, not uniform digits.
+* ``low_variance``: pooled within-subject variance of every test (labs on the log scale) against
+  the study's other sites; lower tail.
+* ``inliers``: squared Mahalanobis distances of subjects' mean vital-sign vectors from the study
+  centre; a site whose subjects are all too close to the centre (lower tail).
 * ``copied_vectors``: visits whose whole vital-sign vector equals another subject's vector at the
   same site; Poisson upper tail against the study's chance rate.
-* ``regular_visits``: treatment visits on exactly their scheduled day; binomial upper tail.
+* ``regular_visits``: treatment visits on exactly their scheduled day; upper tail.
 
-Each test's normal score is re-centred and re-scaled robustly within the study (median, MAD; scale
-never below 1) so a benign study-wide quirk does not flag every site, then the tests are combined by
-Fisher's method into one p-value. All heavy lifting is SQL aggregation in DuckDB.
+Sites legitimately differ (devices, clinic schedules, populations), so every test but the copy
+count is a random-effects z: the site's deviation from its peers over the square root of its
+sampling variance *plus* the benign between-site variance of that statistic, estimated robustly
+(median-based) within the study and shrunk toward the median over all studies. A large site is
+then not flagged for a benign quirk its sampling precision would otherwise make "significant".
+The tests are combined by Stouffer's method into one p-value.
+
+Inputs are subject-level aggregates from DuckDB (:func:`atypical_inputs`), so a site is just a
+label on its subjects: the evaluation reshuffles subjects between sites to check calibration.
 """
 
 from __future__ import annotations
@@ -36,22 +44,37 @@ TEST_LABELS = {
 }
 ATYPICAL_ALPHA = 0.01  # combined p below this flags a site as atypical
 MIN_SUBJECTS = 2  # sites with fewer subjects with vital signs are "insufficient"
-MIN_SITES_FOR_ROBUST_SCALE = 5
+MIN_DIGIT_VALUES = 20  # values of a variable a site needs for the digit test
 COPY_RATE_FLOOR = 1e-4  # chance share of copied vectors assumed at least this (per visit)
+CHI2_1_MEDIAN = float(stats.chi2.median(1))
+PRIOR_SITES = 5  # weight (in sites) of the all-study median in a study's benign between-site variance
+SITE_KEYS = ["study_id", "study_site_id"]
 
-_INTEGER_VITALS_SQL = """
-integer_tests AS (
-    SELECT m.test_code
+# Roundness of a terminal digit: how strongly it suggests a rounded value.
+ROUNDNESS_SQL = ("CASE WHEN digit = 0 THEN 1.0 WHEN digit = 5 THEN 0.5 "
+                 "WHEN digit % 2 = 0 THEN 0.2 ELSE 0.0 END")
+
+_PRECISION_CTE = """
+test_precision AS (
+    SELECT m.study_id, m.test_code,
+           CASE WHEN avg(CASE WHEN m.value = round(m.value) THEN 1.0 ELSE 0.0 END) > 0.95 THEN 0
+                WHEN avg(CASE WHEN m.value * 10 = round(m.value * 10) THEN 1.0 ELSE 0.0 END) > 0.95 THEN 1
+                ELSE 2 END AS decimals
     FROM measurements m JOIN scoped_sites USING (study_site_id)
-    WHERE m.domain = 'VS'
-    GROUP BY m.test_code
-    HAVING avg(CASE WHEN m.value = round(m.value) THEN 1.0 ELSE 0.0 END) > 0.95
+    WHERE m.domain = 'VS' AND m.value IS NOT NULL
+    GROUP BY ALL
 )"""
 
-_DIGITS_SQL = """
-SELECT m.study_id, m.study_site_id, CAST(abs(m.value) AS BIGINT) % 10 AS digit, count(*) AS n
-FROM measurements m JOIN scoped_sites USING (study_site_id) JOIN integer_tests USING (test_code)
-WHERE m.domain = 'VS' AND m.value IS NOT NULL
+_DIGITS_SQL = f"""
+SELECT study_id, study_site_id, subject_id, test_code, count(*) AS n,
+       avg({ROUNDNESS_SQL}) AS roundness, avg(({ROUNDNESS_SQL}) * ({ROUNDNESS_SQL})) AS roundness_sq
+FROM (
+    SELECT m.study_id, m.study_site_id, m.subject_id, m.test_code,
+           CAST(round(abs(m.value) * power(10, p.decimals)) AS BIGINT) % 10 AS digit
+    FROM measurements m JOIN scoped_sites USING (study_site_id)
+    JOIN test_precision p ON p.study_id = m.study_id AND p.test_code = m.test_code
+    WHERE m.domain = 'VS' AND m.value IS NOT NULL
+)
 GROUP BY ALL
 """
 
@@ -65,28 +88,17 @@ WHERE m.value IS NOT NULL
 GROUP BY ALL
 """
 
-_COPIES_CTES = """
-vectors AS (
-    SELECT m.study_id, m.study_site_id, m.subject_id, m.visit_id,
-           string_agg(m.test_code || '=' || CAST(m.value AS VARCHAR), ';' ORDER BY m.test_code) AS vector
-    FROM measurements m JOIN scoped_sites USING (study_site_id)
-    WHERE m.domain = 'VS' AND m.value IS NOT NULL
-    GROUP BY ALL
-    HAVING count(*) >= 3
-), marked AS (
-    SELECT study_id, study_site_id,
-           min(subject_id) OVER w <> max(subject_id) OVER w AS copied
-    FROM vectors
-    WINDOW w AS (PARTITION BY study_site_id, vector)
-)"""
-
-_COPIES_SQL = """
-SELECT study_id, study_site_id, count(*) AS vectors, count(*) FILTER (WHERE copied) AS copied
-FROM marked GROUP BY ALL
+_VECTORS_SQL = """
+SELECT m.study_id, m.study_site_id, m.subject_id, m.visit_id,
+       hash(string_agg(m.test_code || '=' || CAST(m.value AS VARCHAR), ';' ORDER BY m.test_code)) AS vector
+FROM measurements m JOIN scoped_sites USING (study_site_id)
+WHERE m.domain = 'VS' AND m.value IS NOT NULL
+GROUP BY ALL
+HAVING count(*) >= 3
 """
 
 _VISITS_SQL = """
-SELECT v.study_id, v.study_site_id, count(*) AS visits,
+SELECT v.study_id, v.study_site_id, v.subject_id, count(*) AS visits,
        count(*) FILTER (WHERE v.actual_date = v.scheduled_date) AS on_day
 FROM visits v JOIN scoped_sites USING (study_site_id)
 WHERE v.visit_number > 0 AND v.actual_date IS NOT NULL AND v.scheduled_date IS NOT NULL
@@ -95,46 +107,111 @@ GROUP BY ALL
 
 
 def _loso(frame: pd.DataFrame, columns: list[str], by: list[str]) -> pd.DataFrame:
-    """Study totals minus the site's own (``by`` ends with study_site_id)."""
+    """Group totals over ``by[:-1]`` minus the row's own (``by`` ends with study_site_id)."""
     totals = frame.groupby(by[:-1])[columns].transform("sum")
     return totals - frame[columns]
 
 
+def random_effect_z(deviation: pd.Series, sampling_variance: pd.Series, study: pd.Series) -> pd.Series:
+    """Deviation over sqrt(sampling variance + benign between-site variance), the latter per study.
+
+    Each site implies the between-site variance at which its squared deviation equals the
+    chi-square(1) median times its variance; the study's estimate is the median over its sites,
+    shrunk toward the median over every study with the weight of :data:`PRIOR_SITES` sites.
+    """
+    implied = deviation**2 / CHI2_1_MEDIAN - sampling_variance
+    ok = implied.notna() & np.isfinite(implied)
+    pooled = max(float(implied[ok].median()), 0.0) if ok.any() else 0.0
+    grouped = implied[ok].groupby(study[ok])
+    own = grouped.median().clip(lower=0.0)
+    count = grouped.size()
+    tau2 = ((own * count + pooled * PRIOR_SITES) / (count + PRIOR_SITES)).reindex(study.unique()).fillna(pooled)
+    total = sampling_variance + study.map(tau2).to_numpy()
+    return deviation / np.sqrt(total.where(total > 0))
+
+
+def combined_z(z: pd.Series, k: pd.Series, study: pd.Series) -> pd.Series:
+    """Stouffer's sum over a site's ``k`` per-test z-scores, rescaled for their correlation.
+
+    A subject's tests move together (an unstable patient varies in every vital sign), so the sum
+    over k tests has variance above k. Its spread is estimated robustly per study (the median
+    squared score against the chi-square(1) median, shrunk toward the all-study value) and the
+    score divided by it when above 1.
+    """
+    stouffer = z / np.sqrt(k)
+    ratio = stouffer**2 / CHI2_1_MEDIAN
+    pooled = float(ratio.median()) if len(ratio) else 1.0
+    grouped = ratio.groupby(study)
+    inflation = (grouped.median() * grouped.size() + pooled * PRIOR_SITES) / (grouped.size() + PRIOR_SITES)
+    return stouffer / np.sqrt(study.map(inflation.clip(lower=1.0)).to_numpy())
+
+
 def digit_preference(digits: pd.DataFrame) -> pd.DataFrame:
-    """Chi-square of each site's terminal-digit counts against its study's other sites."""
-    table = digits.pivot_table(index=["study_id", "study_site_id"], columns="digit", values="n",
-                               aggfunc="sum", fill_value=0)
-    table = table.reindex(columns=range(10), fill_value=0).astype("float64")
-    own = table.to_numpy()
-    study_total = table.groupby(level="study_id").transform("sum").to_numpy()
-    other = study_total - own
-    with np.errstate(divide="ignore", invalid="ignore"):
-        share = (other + 0.5) / (other + 0.5).sum(1, keepdims=True)
-        expected = share * own.sum(1, keepdims=True)
-        statistic = ((own - expected) ** 2 / expected).sum(1)
-    p = stats.chi2.sf(statistic, 9)
-    p[own.sum(1) < 20] = np.nan
-    return pd.DataFrame({"digit_preference": p, "digit_values": own.sum(1)}, index=table.index)
+    """More rounding than the study's other sites, per variable, combined over variables (one-sided)."""
+    d = digits[digits["n"] > 0].copy()
+    d["r_sum"] = d["roundness"] * d["n"]
+    d["r2_sum"] = d["roundness_sq"] * d["n"]
+    keys = ["study_id", "test_code", "study_site_id"]
+    site = d.groupby(keys, as_index=False).agg(n=("n", "sum"), r_sum=("r_sum", "sum"), r2_sum=("r2_sum", "sum"),
+                                               subjects=("subject_id", "nunique"))
+    # Subject clustering: a subject's values share their recorder and habits.
+    d = d.merge(site[keys + ["n", "r_sum"]].rename(columns={"n": "site_n", "r_sum": "site_r"}), on=keys)
+    d["resid2"] = (d["roundness"] - d["site_r"] / d["site_n"]) ** 2
+    per_value = (d.groupby(["study_id", "test_code"])["r2_sum"].sum() / d.groupby(["study_id", "test_code"])["n"].sum()
+                 - (d.groupby(["study_id", "test_code"])["r_sum"].sum()
+                    / d.groupby(["study_id", "test_code"])["n"].sum()) ** 2).clip(lower=1e-6)
+    d["within"] = d.set_index(["study_id", "test_code"]).index.map(per_value).to_numpy() / d["n"]
+    between = ((d["resid2"] - d["within"]).groupby([d["study_id"], d["test_code"]]).mean()).clip(lower=0.0)
+    d["var_i"] = d.set_index(["study_id", "test_code"]).index.map(between).to_numpy() + d["within"]
+    d["w2v"] = d["n"] ** 2 * d["var_i"]
+    site = site.merge(d.groupby(keys, as_index=False)["w2v"].sum(), on=keys)
+    other = _loso(site, ["n", "r_sum", "w2v"], keys)
+    site["own"] = site["r_sum"] / site["n"]
+    site["peer"] = other["r_sum"] / other["n"].where(other["n"] > 0)
+    site["variance"] = site["w2v"] / site["n"] ** 2 + other["w2v"] / other["n"].where(other["n"] > 0) ** 2
+    site = site[(site["n"] >= MIN_DIGIT_VALUES) & site["peer"].notna()].copy()
+    site["z"] = np.nan
+    for test, block in site.groupby("test_code"):
+        site.loc[block.index, "z"] = random_effect_z(block["own"] - block["peer"], block["variance"], block["study_id"])
+    per_site = site.dropna(subset=["z"]).groupby(SITE_KEYS).agg(z=("z", "sum"), k=("z", "size"),
+                                                                values=("n", "sum"))
+    study = pd.Series(per_site.index.get_level_values("study_id"), index=per_site.index)
+    p = stats.norm.sf(combined_z(per_site["z"], per_site["k"], study))
+    return pd.DataFrame({"digit_preference": p, "digit_values": per_site["values"].astype("float64")},
+                        index=per_site.index)
 
 
 def low_variance(within: pd.DataFrame) -> pd.DataFrame:
-    """Each site's pooled within-subject variance relative to its study's other sites (lower tail)."""
-    w = within[(within["n"] >= 2) & within["variance"].notna()].copy()
-    w["ss"] = (w["n"] - 1) * w["variance"]
-    w["df"] = w["n"] - 1
-    per_site_test = w.groupby(["study_id", "test_code", "study_site_id"], as_index=False)[["ss", "df"]].sum()
-    other = _loso(per_site_test, ["ss", "df"], ["study_id", "test_code", "study_site_id"])
-    sigma2 = other["ss"] / other["df"]
-    per_site_test["ratio"] = per_site_test["ss"] / sigma2
-    ok = np.isfinite(per_site_test["ratio"]) & (sigma2 > 0)
-    site = per_site_test[ok].groupby(["study_id", "study_site_id"])[["ratio", "df"]].sum()
-    site["low_variance"] = stats.chi2.cdf(site["ratio"], site["df"])
-    site["variance_ratio"] = site["ratio"] / site["df"]
-    return site[["low_variance", "variance_ratio"]]
+    """Subjects' within-subject variances lower than at the study's other sites (lower tail).
+
+    Per test, each subject's log variance (over its visits; labs on the log scale) is averaged per
+    site and compared with the other sites' subjects: a log keeps a few unstable patients (a
+    toxicity, an acute illness) from making every other site look too stable.
+    """
+    w = within[(within["n"] >= 3) & (within["variance"] > 0)].copy()
+    w["log_var"] = np.log(w["variance"])
+    keys = ["study_id", "test_code", "study_site_id"]
+    per = w.groupby(keys, as_index=False).agg(total=("log_var", "sum"), subjects=("log_var", "size"))
+    w = w.merge(per, on=keys)
+    resid2 = (w["log_var"] - w["total"] / w["subjects"]) ** 2 * w["subjects"] / (w["subjects"] - 1).where(w["subjects"] > 1)
+    spread = resid2.groupby([w["study_id"], w["test_code"]]).mean()
+    per["spread"] = per.set_index(["study_id", "test_code"]).index.map(spread).to_numpy()
+    other = _loso(per, ["total", "subjects"], keys)
+    per["deviation"] = per["total"] / per["subjects"] - other["total"] / other["subjects"].where(other["subjects"] > 0)
+    per["sampling"] = per["spread"] * (1 / per["subjects"] + 1 / other["subjects"].where(other["subjects"] > 0))
+    per = per[np.isfinite(per["deviation"]) & np.isfinite(per["sampling"]) & (per["sampling"] > 0)].copy()
+    per["z"] = np.nan
+    for test, block in per.groupby("test_code"):
+        per.loc[block.index, "z"] = random_effect_z(block["deviation"], block["sampling"], block["study_id"])
+    site = per.dropna(subset=["z"]).groupby(SITE_KEYS).agg(z=("z", "sum"), k=("z", "size"),
+                                                           deviation=("deviation", "mean"))
+    study = pd.Series(site.index.get_level_values("study_id"), index=site.index)
+    return pd.DataFrame({"low_variance": stats.norm.cdf(combined_z(site["z"], site["k"], study)),
+                         "variance_ratio": np.exp(site["deviation"])}, index=site.index)
 
 
 def inliers(within: pd.DataFrame) -> pd.DataFrame:
-    """Sum of subjects' squared Mahalanobis distances (vital-sign means) against chi-square, lower tail."""
+    """Subjects' squared Mahalanobis distances (vital-sign means) below their study's, lower tail."""
     vs = within[within["domain"] == "VS"]
     means = vs.pivot_table(index=["study_id", "study_site_id", "subject_id"], columns="test_code",
                            values="mean_value").dropna()
@@ -143,66 +220,85 @@ def inliers(within: pd.DataFrame) -> pd.DataFrame:
         x = block.to_numpy()
         if len(x) < x.shape[1] + 5:
             continue
-        centred = x - x.mean(0)
-        precision = np.linalg.pinv(np.cov(centred, rowvar=False))
-        d2 = np.einsum("ij,jk,ik->i", centred, precision, centred)
+        centred = x - np.median(x, axis=0)
+        precision = np.linalg.pinv(np.cov(x, rowvar=False))
+        d2 = np.einsum("ij,jk,ik->i", centred, precision, centred) / x.shape[1]
         sites = block.index.get_level_values("study_site_id")
         frame = pd.DataFrame({"d2": d2, "site": sites}).groupby("site")["d2"].agg(["sum", "size"])
-        p = stats.chi2.cdf(frame["sum"], x.shape[1] * frame["size"])
-        rows.append(pd.DataFrame({"study_id": study_id, "study_site_id": frame.index, "inliers": p,
-                                  "mean_distance": frame["sum"] / frame["size"] / x.shape[1]}))
+        rows.append(pd.DataFrame({"study_id": study_id, "study_site_id": frame.index, "sum": frame["sum"].to_numpy(),
+                                  "size": frame["size"].to_numpy(), "k": x.shape[1]}))
     if not rows:
         return pd.DataFrame(columns=["inliers", "mean_distance"],
-                            index=pd.MultiIndex.from_arrays([[], []], names=["study_id", "study_site_id"]))
-    return pd.concat(rows).set_index(["study_id", "study_site_id"])
+                            index=pd.MultiIndex.from_arrays([[], []], names=SITE_KEYS))
+    site = pd.concat(rows, ignore_index=True)
+    other = _loso(site, ["sum", "size"], SITE_KEYS)
+    site["log_ratio"] = np.log((site["sum"] / site["size"]) / (other["sum"] / other["size"]).where(other["size"] > 0))
+    site = site[np.isfinite(site["log_ratio"])].copy()
+    # A mean of n chi-square(k)/k terms has log-scale variance about 2 / (k n).
+    sampling = 2.0 / (site["k"] * site["size"]) + 2.0 / (site["k"] * other.loc[site.index, "size"])
+    z = random_effect_z(site["log_ratio"], sampling, site["study_id"])
+    site = site.set_index(SITE_KEYS)
+    return pd.DataFrame({"inliers": stats.norm.cdf(z.to_numpy()), "mean_distance": (site["sum"] / site["size"]).to_numpy()},
+                        index=site.index)
+
+
+def copy_counts(vectors: pd.DataFrame) -> pd.DataFrame:
+    """Per site: vital-sign vectors, and those equal to another subject's vector at the same site."""
+    v = vectors.copy()
+    subjects = v.groupby(["study_site_id", "vector"])["subject_id"].transform("nunique")
+    v["copied"] = subjects > 1
+    return v.groupby(SITE_KEYS, as_index=False).agg(vectors=("vector", "size"), copied=("copied", "sum"))
 
 
 def copied_vectors(copies: pd.DataFrame) -> pd.DataFrame:
     """Poisson upper tail of visits whose vital-sign vector repeats another subject's at the site."""
     c = copies.copy()
-    other = _loso(c, ["vectors", "copied"], ["study_id", "study_site_id"])
+    other = _loso(c, ["vectors", "copied"], SITE_KEYS)
     rate = np.maximum(other["copied"] / other["vectors"].where(other["vectors"] > 0), COPY_RATE_FLOOR)
     mean = c["vectors"] * rate.fillna(COPY_RATE_FLOOR)
     k = c["copied"].to_numpy()
     p = stats.poisson.sf(k, mean) + 0.5 * stats.poisson.pmf(k, mean)
-    c["copied_vectors"] = np.where(k > 0, p, 1.0)
+    # No repeated vector says nothing either way: not a p-value of 1 that would dilute the combination.
+    c["copied_vectors"] = np.where(k > 0, p, np.nan)
     c["copied_share"] = c["copied"] / c["vectors"]
-    return c.set_index(["study_id", "study_site_id"])[["copied_vectors", "copied_share"]]
+    return c.set_index(SITE_KEYS)[["copied_vectors", "copied_share"]]
 
 
 def regular_visits(visits: pd.DataFrame) -> pd.DataFrame:
-    """Binomial upper tail of treatment visits on exactly their scheduled day."""
+    """Treatment visits on exactly their scheduled day, more often than at the study's other sites (upper tail)."""
     v = visits.copy()
-    other = _loso(v, ["visits", "on_day"], ["study_id", "study_site_id"])
-    share = ((other["on_day"] + 0.5) / (other["visits"] + 1.0)).clip(1e-6, 1 - 1e-6)
-    k = v["on_day"].to_numpy()
-    p = stats.binom.sf(k, v["visits"], share) + 0.5 * stats.binom.pmf(k, v["visits"], share)
-    v["regular_visits"] = p
-    v["on_day_share"] = v["on_day"] / v["visits"]
-    v["study_on_day_share"] = share
-    return v.set_index(["study_id", "study_site_id"])[["regular_visits", "on_day_share", "study_on_day_share"]]
-
-
-def robust_rescale(p: pd.Series, study: pd.Series) -> pd.Series:
-    """Re-centre and re-scale a test's normal scores within each study (median, MAD, scale >= 1)."""
-    # Clipped so certainty in either direction stays finite (medians and MADs stay defined).
-    z = pd.Series(stats.norm.isf(np.clip(p.to_numpy(dtype="float64"), 1e-15, 1 - 1e-15)), index=p.index)
-    grouped = z.groupby(study.to_numpy())
-    centre = grouped.transform("median")
-    mad = grouped.transform(lambda s: 1.4826 * (s - s.median()).abs().median())
-    size = grouped.transform("count")
-    small = size < MIN_SITES_FOR_ROBUST_SCALE
-    scale = np.maximum(mad.fillna(1.0), 1.0)
-    adjusted = np.where(small, z, (z - np.where(small, 0.0, centre.clip(lower=0.0))) / scale)
-    return pd.Series(stats.norm.sf(adjusted), index=p.index).where(p.notna())
+    v["share"] = v["on_day"] / v["visits"].where(v["visits"] > 0)
+    site = v.groupby(SITE_KEYS, as_index=False).agg(visits=("visits", "sum"), on_day=("on_day", "sum"),
+                                                   subjects=("subject_id", "nunique"))
+    # Subject clustering (some patients always come on the day): the design effect from the study.
+    site_share = site.set_index(SITE_KEYS)["on_day"] / site.set_index(SITE_KEYS)["visits"]
+    v["site_share"] = v.set_index(SITE_KEYS).index.map(site_share).to_numpy()
+    resid = (v["on_day"] - v["visits"] * v["site_share"]) ** 2
+    binomial = v["visits"] * v["site_share"] * (1 - v["site_share"])
+    design = (resid.groupby(v["study_id"]).sum() / binomial.groupby(v["study_id"]).sum().where(lambda s: s > 0)).clip(lower=1.0)
+    other = _loso(site, ["visits", "on_day"], SITE_KEYS)
+    peer = ((other["on_day"] + 0.5) / (other["visits"] + 1.0)).clip(1e-6, 1 - 1e-6)
+    own = ((site["on_day"] + 0.5) / (site["visits"] + 1.0)).clip(1e-6, 1 - 1e-6)
+    d = site["study_id"].map(design).fillna(1.0)
+    sampling = d * (1 / (site["visits"] * own * (1 - own)) + 1 / ((other["visits"] + 1) * peer * (1 - peer)))
+    deviation = np.log(own / (1 - own)) - np.log(peer / (1 - peer))
+    z = random_effect_z(deviation, sampling, site["study_id"])
+    out = site.set_index(SITE_KEYS)
+    return pd.DataFrame({"regular_visits": stats.norm.sf(z.to_numpy()), "on_day_share": (out["on_day"] / out["visits"]).to_numpy(),
+                         "study_on_day_share": peer.to_numpy()}, index=out.index)
 
 
 def combine(tests: pd.DataFrame) -> pd.DataFrame:
-    """Fisher-combined p-value and score over the available tests of each site."""
-    p = tests[list(TESTS)].clip(lower=1e-300)
+    """Stouffer-combined p-value and score over the available tests of each site.
+
+    Stouffer (the sum of the tests' normal scores over the square root of their number) rather than
+    Fisher: fabrication usually leaves several weak traces more often than one loud one.
+    """
+    p = tests[list(TESTS)].clip(lower=1e-15, upper=1 - 1e-15)
     available = p.notna().sum(1)
-    statistic = -2 * np.log(p).sum(1, min_count=1)
-    combined = pd.Series(stats.chi2.sf(statistic, 2 * available.clip(lower=1)), index=tests.index)
+    z = pd.DataFrame(stats.norm.isf(p.to_numpy()), index=p.index, columns=p.columns)
+    statistic = z.sum(1, min_count=1) / np.sqrt(available.clip(lower=1))
+    combined = pd.Series(stats.norm.sf(statistic), index=tests.index)
     out = tests.copy()
     out["tests_available"] = available
     out["atypical_p"] = combined.where(available > 0)
@@ -222,27 +318,36 @@ _EMPTY_RESULT = pd.DataFrame({
 })
 
 
-def score_atypical(digits: pd.DataFrame, within: pd.DataFrame, copies: pd.DataFrame, visits: pd.DataFrame) -> pd.DataFrame:
-    """All five tests, robustly re-scaled, and the combined score per site (one row per site)."""
-    parts = [digit_preference(digits), low_variance(within), inliers(within), copied_vectors(copies),
-             regular_visits(visits)]
-    table = pd.concat(parts, axis=1)
-    if table.empty:  # no vital signs or visits at all (e.g. operational tables without results)
+def score_atypical(digits: pd.DataFrame, within: pd.DataFrame, vectors: pd.DataFrame, visits: pd.DataFrame) -> pd.DataFrame:
+    """All five tests and the combined score per site (one row per site) from subject-level inputs."""
+    if within.empty and visits.empty:  # no vital signs or visits at all (e.g. operational tables only)
         return _EMPTY_RESULT.copy()
-    subjects = within[within["domain"] == "VS"].groupby(["study_id", "study_site_id"])["subject_id"].nunique()
+    parts = [digit_preference(digits) if len(digits) else None, low_variance(within), inliers(within),
+             copied_vectors(copy_counts(vectors)) if len(vectors) else None,
+             regular_visits(visits) if len(visits) else None]
+    table = pd.concat([p for p in parts if p is not None], axis=1)
+    if table.empty:
+        return _EMPTY_RESULT.copy()
+    for column in _EMPTY_RESULT.columns:
+        if column not in table.columns and column not in SITE_KEYS and column not in (
+                "subjects_with_vitals", "tests_available", "atypical_p", "atypical_score", "atypical_flag"):
+            table[column] = np.nan
+    subjects = within[within["domain"] == "VS"].groupby(SITE_KEYS)["subject_id"].nunique()
     table["subjects_with_vitals"] = subjects.reindex(table.index).fillna(0).astype("int64")
-    raw = table[list(TESTS)].copy()
-    study = pd.Series(table.index.get_level_values("study_id"), index=table.index)
-    for test in TESTS:
-        table[test] = robust_rescale(raw[test], study)
     table.loc[table["subjects_with_vitals"] < MIN_SUBJECTS, list(TESTS)] = np.nan
     return combine(table).reset_index()
 
 
+def relabel_sites(inputs: tuple[pd.DataFrame, ...], site_of: pd.Series) -> tuple[pd.DataFrame, ...]:
+    """The same subject-level inputs with each subject moved to ``site_of[subject_id]`` (reshuffles)."""
+    return tuple(frame.assign(study_site_id=frame["subject_id"].map(site_of).fillna(frame["study_site_id"]))
+                 for frame in inputs)
+
+
 def atypical_inputs(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter) -> tuple[pd.DataFrame, ...]:
-    """The four aggregates the tests need, from DuckDB."""
-    digits = wh.query_with(scope, _INTEGER_VITALS_SQL, _DIGITS_SQL, None, filters)
+    """The four subject-level aggregates the tests need, from DuckDB: digits, within, vectors, visits."""
+    digits = wh.query_with(scope, _PRECISION_CTE, _DIGITS_SQL, None, filters)
     within = wh.query(scope, _WITHIN_SQL, None, filters)
-    copies = wh.query_with(scope, _COPIES_CTES, _COPIES_SQL, None, filters)
+    vectors = wh.query(scope, _VECTORS_SQL, None, filters)
     visits = wh.query(scope, _VISITS_SQL, None, filters)
-    return digits, within, copies, visits
+    return digits, within, vectors, visits

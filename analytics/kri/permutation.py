@@ -1,110 +1,241 @@
-"""Site-score calibration by patient-reshuffle permutation within each study.
+"""Patient-reshuffle permutation: the study's own null for multiplicity across KRIs and the site score.
 
-The site score (mean of ``-ln p`` over a site's evaluable KRI cells) combines correlated KRIs (AE and
-SAE rates, late entry and open queries), so its null distribution is not a textbook one. Reshuffling
-patients among the study's sites (keeping every site's size) gives pseudo-sites with the study's own
-mix of patients and the same correlations between KRIs; scoring them with the fitted models (plus the
-fitted benign between-site spread, which a reshuffle removes) gives the study's null distribution of
-the site score. A site's calibrated p-value is its score's upper tail in that distribution.
+A site's KRIs are correlated (AE and SAE rates share patients, so do late entry and open queries),
+so neither Sidak over its tests nor a textbook distribution of a combined score is right. Within each
+study (latest snapshot) the patients of the sites that are not flagged red are reassigned at random
+to those sites' slots (every pseudo-site keeps a real site's size). Each pseudo-site is scored like a
+real one: its expected counts come from the *other* pseudo-sites (leave-one-site-out, by stratum), its
+variance from the fitted subject-level dispersion and the reference's own uncertainty. The reshuffle
+has no between-site spread, and the pseudo-sites are scored without it, so their p-values are
+uniform under the same model the real sites' are (no extra Poisson draw on top of resampled counts).
+
+Two things come out of the pool of pseudo-sites (:data:`TARGET_PSEUDO_SITES` per study):
+
+* the **effective share of independent tests** ``r``: the value at which flagging a cell at
+  ``1 - (1 - A)^(1 / (r k))`` (``k`` one-sided tests at the site) flags the target share ``A`` of
+  pseudo-sites; ``r = 1`` is Sidak, ``r < 1`` means the KRIs move together;
+* the **site score's p-value**: the site's Fisher combination of its KRI p-values, ranked among
+  the pseudo-sites' with as many evaluable KRIs (uniform for a clean site).
 
 All work is vectorized over permutations with ``numpy.bincount`` on per-subject aggregates.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
-import pandas as pd
+from scipy import optimize, stats
 
-from analytics.kri.engine import KRIFit, KRIRun, SiteIndex, directional_p
-from analytics.kri.models import count_tails, proportion_tails
+from analytics.kri.calibrated import KRIFit, directional_p
+from analytics.kri.models import _nb_tails, _proportion_base_tails, cell_alpha
+from analytics.kri.sites import SiteIndex
 
-DEFAULT_PERMUTATIONS = 20
-# Pseudo-sites use moment-matched proportion tails (no exact beta-binomial): the null pool is large
-# and only its upper quantiles matter, so speed wins over the last digit of small-site tails.
-PERMUTATION_EXACT_MAX_TRIALS = 0
+TARGET_PSEUDO_SITES = 2000  # pseudo-sites per study in the null pool
+MIN_PERMUTATIONS, MAX_PERMUTATIONS = 10, 250
+MIN_POOL = 200  # fewer usable pseudo-sites than this: Sidak (r = 1)
+MIN_COMPARABLE = 200  # pseudo-sites a site's score is ranked among (same number of evaluable KRIs, or near)
+EFFECTIVE_RATIO_BOUNDS = (0.05, 1.5)
 
 
-def _pseudo_site_logp(
-    fit: KRIFit, rows: np.ndarray, labels: np.ndarray, n_sites: int, group: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """``-ln p`` and evaluability of one KRI for permuted pseudo-sites (labels: permutations x subjects)."""
+@dataclass
+class PermutationNull:
+    """Per group (study at the calibrated snapshot): the multiplicity ratio and the site score null."""
+
+    effective_ratio: dict[int, float]  # group -> r
+    site_p: dict[int, float]  # site code -> permutation p-value of its site score
+    pseudo_sites: dict[int, int]  # group -> pseudo-sites in the pool
+
+
+def fisher_q(sum_log: np.ndarray, tests: np.ndarray) -> np.ndarray:
+    """Independence p-value of a Fisher sum ``sum(-ln p)`` over ``tests`` p-values (NaN without tests)."""
+    with np.errstate(invalid="ignore"):
+        return np.where(tests > 0, stats.chi2.sf(2 * sum_log, 2 * np.maximum(tests, 1)), np.nan)
+
+
+def marginal_dispersion(family: str, y: np.ndarray, n: np.ndarray, e: np.ndarray) -> float:
+    """Subject-level dispersion around the *pool's* rate (moments), for reshuffled patients.
+
+    A reshuffled pseudo-site mixes patients of different sites, so the differences between sites
+    reappear as differences between its patients: the dispersion that describes a pseudo-site is
+    the marginal one, not the within-site one the real sites are scored with (beside a site effect).
+    """
+    if family == "count":
+        denominator = float((e**2).sum())
+        return float(np.clip(((y - e) ** 2 - y).sum() / denominator, 0.0, 20.0)) if denominator > 0 else 0.0
+    p = float(y.sum() / n.sum()) if n.sum() > 0 else 0.0
+    pairs = float((p * (1 - p) * n * (n - 1)).sum())
+    if pairs <= 0:
+        return 0.0
+    return float(np.clip((((y - n * p) ** 2) - n * p * (1 - p)).sum() / pairs, 0.0, 1.0))
+
+
+def _pseudo_sums(values: np.ndarray, shuffled: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Sums of ``values`` (rows, or rows x columns) over every pseudo-site: (permutations x sites)[ x columns]."""
+    gathered = values[shuffled]  # permutations x rows[ x columns], rows in shuffled order
+    return np.add.reduceat(gathered, starts, axis=1).reshape((-1,) + values.shape[1:])
+
+
+def _pseudo_tails(fit: KRIFit, rows: np.ndarray, shuffled: np.ndarray, starts: np.ndarray,
+                  group: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Tails (low, high) and evaluability of one KRI for the pseudo-sites.
+
+    ``shuffled``: per permutation, the pool's rows in random order; consecutive blocks starting at
+    ``starts`` (the pool sites' sizes) form the pseudo-sites.
+    """
     spec = fit.spec
-    n_perm = labels.shape[0]
-    flat = (labels + n_sites * np.arange(n_perm)[:, None]).ravel()
-    size = n_perm * n_sites
-    y = np.tile(fit.subject_numerator[rows], n_perm)
-    e = np.tile(fit.subject_expected[rows], n_perm)
-    n = np.tile(fit.subject_denominator[rows], n_perm)
-    observed = np.bincount(flat, weights=y, minlength=size)
-    expected = np.bincount(flat, weights=e, minlength=size)
-    trials = np.bincount(flat, weights=n, minlength=size)
-    tau2 = fit.between_site_variance[group]
-    dispersion = fit.subject_dispersion[group]
+    y = fit.subject_y[rows]
+    d = fit.subject_d[rows]
+    size = shuffled.shape[0] * len(starts)
+    pseudo_y = _pseudo_sums(y, shuffled, starts)
+    pseudo_d = _pseudo_sums(d, shuffled, starts)
+    # Every permutation uses the whole pool once, so the pool totals are those of one permutation.
+    pool_y, pool_d = y.sum(0), d.sum(0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        other_y, other_d = pool_y[None, :] - pseudo_y, pool_d[None, :] - pseudo_d
+        other_overall = other_y.sum(1) / other_d.sum(1)
+        rate = np.where(other_d > 1e-9, other_y / other_d, other_overall[:, None])
+    rate = np.nan_to_num(rate)
+    expected = (pseudo_d * rate).sum(1)
+    observed, trials = pseudo_y.sum(1), pseudo_d.sum(1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pool_rate = np.where(pool_d > 0, pool_y / pool_d, 0.0)
+    subject_e = (d * pool_rate[None, :]).sum(1)
+    dispersion = marginal_dispersion(spec.family, y.sum(1), d.sum(1), subject_e)
     if spec.family == "count":
-        base = expected + dispersion * np.bincount(flat, weights=e**2, minlength=size)
-        # Add the benign between-site spread the reshuffle removed (log-normal rate multiplier).
-        g = np.exp(np.sqrt(tau2) * rng.standard_normal(size) - tau2 / 2)
-        observed = rng.poisson(np.maximum(observed + (g - 1) * expected, 0.0)).astype("float64") \
-            if tau2 > 0 else observed
-        evaluable = expected >= spec.min_expected
-    else:
-        p = fit.study_rate[group]
-        base = p * (1 - p) * (trials + dispersion * np.bincount(flat, weights=n * (n - 1), minlength=size))
-        if tau2 > 0 and 0 < p < 1:
-            logit = np.log(p / (1 - p)) + np.sqrt(tau2) * rng.standard_normal(size)
-            shifted = 1 / (1 + np.exp(-logit))
-            observed = np.clip(np.round(observed + (shifted - p) * trials), 0, trials)
-        evaluable = (expected >= spec.min_expected) & (0 < p < 1)
-    logp = np.zeros(size)
-    rows_ok = np.flatnonzero(evaluable & (expected > 0))
-    if len(rows_ok):
-        if spec.family == "count":
-            lo, hi = count_tails(observed[rows_ok], expected[rows_ok], base[rows_ok], np.full(len(rows_ok), tau2))
-        else:
-            lo, hi = proportion_tails(observed[rows_ok], trials[rows_ok], expected[rows_ok], base[rows_ok],
-                                      np.full(len(rows_ok), tau2), PERMUTATION_EXACT_MAX_TRIALS)
-        logp[rows_ok] = -np.log(np.clip(directional_p(spec, lo, hi), 1e-300, 1.0))
-    return logp.reshape(n_perm, n_sites), evaluable.reshape(n_perm, n_sites)
+        e2 = _pseudo_sums(subject_e**2, shuffled, starts)
+        e_full = _pseudo_sums(subject_e, shuffled, starts)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(e_full > 0, expected / e_full, 1.0)
+        base = expected + dispersion * ratio**2 * e2
+        pool_e, pool_v = subject_e.sum(), (subject_e + dispersion * subject_e**2).sum()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ref_var = np.nan_to_num((pool_v - (e_full + dispersion * e2)) / (pool_e - e_full) ** 2)
+        evaluable = np.isfinite(expected) & (expected >= spec.min_expected)
+        low, high = np.full(size, np.nan), np.full(size, np.nan)
+        ok = np.flatnonzero(evaluable & (expected > 0))
+        variance = base[ok] + np.maximum(ref_var[ok], 0.0) * expected[ok] ** 2
+        extra = np.maximum(variance - expected[ok], 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            nb_size = np.where(extra > 1e-12 * expected[ok] ** 2, expected[ok] ** 2 / np.maximum(extra, 1e-300), np.inf)
+        low[ok], high[ok] = _nb_tails(observed[ok], expected[ok], nb_size)
+        return low, high, evaluable
+    n = d.sum(1)
+    pairs = _pseudo_sums(n * (n - 1), shuffled, starts)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.clip(np.nan_to_num(expected / np.where(trials > 0, trials, 1)), 0.0, 1.0)
+    evaluable = (expected >= spec.min_expected) & (p > 0) & (p < 1) & (trials > 0)
+    low, high = np.full(size, np.nan), np.full(size, np.nan)
+    ok = np.flatnonzero(evaluable)
+    pq = p[ok] * (1 - p[ok])
+    base = pq * (trials[ok] + dispersion * pairs[ok])
+    other_n, other_pairs = pool_d.sum() - trials[ok], (n * (n - 1)).sum() - pairs[ok]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p_var = np.nan_to_num(pq * (other_n + dispersion * other_pairs) / other_n**2)
+    design = (base + trials[ok] ** 2 * p_var) / np.maximum(trials[ok] * pq, 1e-300)
+    low[ok], high[ok] = _proportion_base_tails(observed[ok], trials[ok], p[ok], np.maximum(design, 1.0))
+    return low, high, evaluable
 
 
-def site_score_pvalues(
-    run: KRIRun, snap: int, permutations: int = DEFAULT_PERMUTATIONS, seed: int = 0
-) -> pd.Series:
-    """Permutation p-value of every site's score at snapshot ``snap`` (index: site code).
+def _site_score_p(null_q: np.ndarray, null_cells: np.ndarray, q: np.ndarray, cells: np.ndarray,
+                  codes: np.ndarray) -> dict[int, float]:
+    """Each site's score ranked among pseudo-sites with (about) as many evaluable KRIs.
+
+    A small site has few, discrete KRI p-values, so its combined score has a different null than a
+    large site's: it is compared with pseudo-sites of the same number of evaluable cells, widening
+    to neighbouring numbers until :data:`MIN_COMPARABLE` pseudo-sites are in the comparison.
+    """
+    ok = np.isfinite(null_q)
+    null_q, null_cells = null_q[ok], null_cells[ok]
+    out: dict[int, float] = {}
+    if not len(null_q):
+        return out
+    for k in np.unique(cells[np.isfinite(q)]):
+        width = 0
+        while True:
+            pool = np.abs(null_cells - k) <= width
+            if pool.sum() >= MIN_COMPARABLE or width > null_cells.max(initial=0):
+                break
+            width += 1
+        reference = np.sort(null_q[pool])
+        rows = np.flatnonzero((cells == k) & np.isfinite(q))
+        below = np.searchsorted(reference, q[rows], side="right")
+        for code, count in zip(codes[rows], below):
+            out[int(code)] = float((1 + count) / (1 + len(reference)))
+    return out
+
+
+def _effective_ratio(min_p: np.ndarray, tests: np.ndarray, rate: float) -> float:
+    """The share r of a site's tests that count as independent, matched at the family ``rate``."""
+    usable = tests > 0
+    if usable.sum() < MIN_POOL:
+        return 1.0
+    m, k = min_p[usable], tests[usable]
+
+    def excess(r: float) -> float:
+        return float(np.mean(m < cell_alpha(rate, k, r))) - rate
+
+    lo, hi = EFFECTIVE_RATIO_BOUNDS
+    if excess(lo) < 0:  # even the most liberal ratio flags too few: the tests are very dependent
+        return lo
+    if excess(hi) > 0:
+        return hi
+    return float(optimize.brentq(excess, lo, hi, xtol=1e-3))
+
+
+def permutation_null(
+    fits: dict[str, KRIFit], index: SiteIndex, snap: int, excluded: np.ndarray, amber_rate: float,
+    site_sum_log: np.ndarray, site_tests: np.ndarray, seed: int = 0,
+) -> PermutationNull:
+    """Reshuffle the patients of every study at ``snap`` and score the pseudo-sites with every KRI.
 
     Args:
-        run: a ``calibrated`` engine run (its fits hold the per-subject aggregates).
-        snap: snapshot number to calibrate (normally the latest).
-        permutations: reshuffles per study; the null pool is permutations x sites of the study.
+        fits: the calibrated fits (per-subject aggregates, dispersion).
+        index: the run's site index.
+        snap: the snapshot calibrated (normally the latest).
+        excluded: per site, True when its patients stay out of the pool (flagged red).
+        amber_rate: the family false-positive rate ``r`` is matched at.
+        site_sum_log: per site, its Fisher sum ``sum(-ln p)`` over evaluable cells.
+        site_tests: per site, the number of evaluable cells in that sum.
         seed: random seed (results are reproducible for a seed).
     """
-    if run.method != "calibrated" or run.index is None:
-        raise ValueError("site-score permutation needs a calibrated engine run")
-    index: SiteIndex = run.index
-    sites = run.sites
-    result = pd.Series(np.nan, index=np.arange(index.n_sites))
     rng = np.random.default_rng(seed)
-    groups = np.unique(index.site_group[sites["snap"].to_numpy() == snap])
     row_order = np.argsort(index.row_group, kind="stable")
-    row_groups = index.row_group[row_order]
-    bounds = np.searchsorted(row_groups, np.arange(index.n_groups + 1))
-    observed_score = sites["site_score"].to_numpy()
-    for group in groups:
+    bounds = np.searchsorted(index.row_group[row_order], np.arange(index.n_groups + 1))
+    ratios: dict[int, float] = {}
+    site_p: dict[int, float] = {}
+    pool_sizes: dict[int, int] = {}
+    for group in np.flatnonzero(index.group_snap == snap):
         rows = row_order[bounds[group]:bounds[group + 1]]
+        rows = rows[~excluded[index.row_site[rows]]]
         site_codes = np.unique(index.row_site[rows])
-        if len(site_codes) < 2:
+        if len(site_codes) < 3:
             continue
-        local = np.searchsorted(site_codes, index.row_site[rows])
-        labels = np.stack([rng.permutation(local) for _ in range(permutations)])
-        total = np.zeros((permutations, len(site_codes)))
-        count = np.zeros((permutations, len(site_codes)))
-        for fit in run.fits.values():
-            logp, evaluable = _pseudo_site_logp(fit, rows, labels, len(site_codes), group, rng)
-            total += logp
-            count += evaluable
-        null = np.where(count > 0, total / np.maximum(count, 1), np.nan).ravel()
-        null = np.sort(null[np.isfinite(null)])
-        scores = observed_score[site_codes]
-        exceed = len(null) - np.searchsorted(null, scores, side="left")
-        result.iloc[site_codes] = np.where(np.isfinite(scores), (1 + exceed) / (1 + len(null)), np.nan)
-    return result
+        sizes = np.bincount(np.searchsorted(site_codes, index.row_site[rows]), minlength=len(site_codes))
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        n_perm = int(np.clip(np.ceil(TARGET_PSEUDO_SITES / len(site_codes)), MIN_PERMUTATIONS, MAX_PERMUTATIONS))
+        # A random order of the pool's patients per permutation; the sites' sizes cut it into pseudo-sites.
+        shuffled = np.argsort(rng.random((n_perm, len(rows))), axis=1)
+        size = n_perm * len(site_codes)
+        min_p = np.ones(size)
+        tests = np.zeros(size)
+        sum_log = np.zeros(size)
+        cells = np.zeros(size)
+        for fit in fits.values():
+            low, high, evaluable = _pseudo_tails(fit, rows, shuffled, starts, group)
+            ok = evaluable & np.isfinite(low) & np.isfinite(high)
+            dirs = fit.spec.directions
+            if "low" in dirs:
+                min_p = np.where(ok, np.fmin(min_p, low), min_p)
+            if "high" in dirs:
+                min_p = np.where(ok, np.fmin(min_p, high), min_p)
+            tests += ok * len(dirs)
+            p = directional_p(fit.spec, np.nan_to_num(low, nan=1.0), np.nan_to_num(high, nan=1.0))
+            sum_log += np.where(ok, -np.log(np.clip(p, 1e-300, 1.0)), 0.0)
+            cells += ok
+        ratios[int(group)] = _effective_ratio(min_p, tests, amber_rate)
+        pool_sizes[int(group)] = int((tests > 0).sum())
+        codes = np.flatnonzero(index.site_group == group)
+        site_p.update(_site_score_p(fisher_q(sum_log, cells), cells, fisher_q(site_sum_log[codes], site_tests[codes]),
+                                    site_tests[codes], codes))
+    return PermutationNull(effective_ratio=ratios, site_p=site_p, pseudo_sites=pool_sizes)

@@ -3,8 +3,8 @@
 Two results, each per study:
 
 * ``kri``: every method's cells and site scores at six monthly snapshots (``derived.kri_cells``,
-  ``derived.kri_sites``), the calibrated site score's permutation p-value, and the per-site
-  evidence for the between-site variance (``derived.kri_variance_inputs``).
+  ``derived.kri_sites``), the calibrated site score's permutation p-value, each cell's site-level
+  posterior, and the per-site evidence for the between-site variance (``derived.kri_variance_inputs``).
 * ``atypical``: the atypical-data tests and combined score per site (``derived.atypical_sites``).
 
 Sites are scored against their whole study, so a study's results depend on its own data with one
@@ -24,10 +24,12 @@ import pandas as pd
 from analytics.core.derived import DerivedResult, RefreshRun, stored_inputs
 from analytics.core.scope import NO_FILTER
 from analytics.kri.atypical import atypical_inputs, score_atypical
+from analytics.kri.calibrated import fit_calibrated
 from analytics.kri.engine import METHODS, KRIRun, run_engine
 from analytics.kri.extract import snapshot_dates, subject_measures
-from analytics.kri.permutation import site_score_pvalues
 from analytics.kri.persistence import persistence
+from analytics.kri.sites import SiteIndex
+from analytics.kri.specs import CATALOGUE
 
 # Change of any KRI's prior between-site SD (log/logit scale; 0.05 ~ 5% in rate) that rescores every study.
 PRIOR_TOLERANCE = 0.05
@@ -40,6 +42,13 @@ def _variance_inputs(run: KRIRun) -> pd.DataFrame:
     if not parts:
         return pd.DataFrame(columns=["snap", "study_id", "study_site_id", "kri", "implied"])
     return pd.concat(parts, ignore_index=True)
+
+
+def variance_evidence(frame: pd.DataFrame) -> KRIRun:
+    """The calibrated fits alone (no permutation, no flags): enough for the per-site variance evidence."""
+    index = SiteIndex.from_frame(frame)
+    fits = {spec.id: fit_calibrated(frame, index, spec) for spec in CATALOGUE}
+    return KRIRun(method="calibrated", cells=pd.DataFrame(), sites=pd.DataFrame(), fits=fits, index=index)
 
 
 def _priors(evidence: pd.DataFrame) -> dict[str, dict[int, float]]:
@@ -77,7 +86,7 @@ def plan_kri(run: RefreshRun) -> tuple[set[str], str]:
     if run.everything:
         return set(run.study_ids), ""
     run.progress("estimating the portfolio prior")
-    own = _variance_inputs(run_engine(_measures(run), "calibrated"))
+    own = _variance_inputs(variance_evidence(_measures(run)))
     others = run.con.execute(
         "SELECT snap, study_id, study_site_id, kri, implied FROM derived.kri_variance_inputs "
         "WHERE NOT list_contains($ids, study_id)", {"ids": list(run.study_ids)}).df()
@@ -116,13 +125,7 @@ def compute_kri(run: RefreshRun) -> dict[str, pd.DataFrame]:
         run.progress(f"scoring KRIs ({method})")
         result = run_engine(frame, method, priors=priors if method == "calibrated" else None)
         method_sites = result.sites.copy()
-        method_sites["site_p"] = np.nan
-        if method == "calibrated" and len(method_sites):
-            run.progress("calibrating site scores by patient reshuffling")
-            last = int(method_sites["snap"].max())
-            latest = method_sites["snap"] == last
-            method_sites.loc[latest, "site_p"] = site_score_pvalues(result, last).reindex(
-                method_sites.index[latest]).to_numpy()
+        if method == "calibrated":
             evidence = _variance_inputs(result)
         cells.append(_with_persistence(result.cells).assign(method=method))
         sites.append(method_sites.assign(method=method))
@@ -139,8 +142,8 @@ def compute_atypical(run: RefreshRun) -> dict[str, pd.DataFrame]:
     return {"atypical_sites": score_atypical(*atypical_inputs(run.warehouse, run.scope, NO_FILTER))}
 
 
-_ENGINE_MODULES = ("analytics.kri.engine", "analytics.kri.models", "analytics.kri.specs", "analytics.kri.extract",
-                   "analytics.kri.funnel", "analytics.kri.sites", "analytics.kri.permutation",
+_ENGINE_MODULES = ("analytics.kri.engine", "analytics.kri.calibrated", "analytics.kri.models", "analytics.kri.specs",
+                   "analytics.kri.extract", "analytics.kri.funnel", "analytics.kri.sites", "analytics.kri.permutation",
                    "analytics.kri.persistence")
 
 KRI_RESULT = DerivedResult(

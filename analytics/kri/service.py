@@ -93,8 +93,9 @@ def kri_tables(
 def alert_burden(cells: pd.DataFrame, sites: pd.DataFrame, method: str) -> dict[str, float]:
     """Sites flagged (any amber or worse, any red) and how many a clean study would flag by chance.
 
-    For the calibrated method chance is exact by construction (Sidak over each site's evaluable
-    tests); for the funnel it is the normal-theory rate of its fixed thresholds over those tests.
+    For the calibrated method chance is the policy's rate (per-cell thresholds over each site's evaluable
+    tests, their dependence measured by permutation); for the funnel it is the normal-theory rate of its
+    fixed thresholds over those tests.
     """
     evaluable = sites[sites["evaluable"] > 0]
     flagged = int((evaluable["red"] + evaluable["amber"] > 0).sum())

@@ -131,3 +131,10 @@ def heatmap_table(cells: pd.DataFrame, site_order: list[str], labels: Mapping[st
     grid.columns = [names[c] for c in grid.columns]
     grid.insert(0, "Site", [labels.get(s, s) for s in grid.index])
     return grid.reset_index(drop=True)
+
+
+def posterior_sentence(cell: pd.Series, spec: KRISpec) -> str:
+    """The calibrated model's site-level posterior of one cell, in a monitor's words."""
+    return (f"Site-level posterior: this site's {spec.name.lower()} is {cell['posterior_ratio']:.2f} times its "
+            f"study's (90% interval {cell['posterior_ratio_low']:.2f} to {cell['posterior_ratio_high']:.2f}); "
+            f"P(below 75% of the study's) = {cell['prob_below']:.2f}, P(above 133%) = {cell['prob_above']:.2f}.")

@@ -1,0 +1,117 @@
+"""Metrics of the RBM evaluation: Wilson intervals, thresholds fixed on calibration seeds, detection, AUC.
+
+Every rate is reported as ``{"rate", "low", "high", "n"}``: the share and its Wilson 95% interval over
+``n`` sites. "At 1% FPR" means: the threshold on each method's evidence is the 99th percentile of
+the clean sites of the *calibration* seeds; detection and the realized false-positive rate are then
+measured on the *test* seeds, so no method is tuned on the data it is judged on.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from sklearn.metrics import roc_auc_score
+
+Z95 = float(stats.norm.isf(0.025))
+FALSE_POSITIVE_RATES = (0.01, 0.05)
+SIZE_CLASSES = ((1, 4, "1-4"), (5, 14, "5-14"), (15, 10**9, "15+"))  # randomized patients
+
+
+def wilson(successes: float, n: int) -> dict[str, float | int | None]:
+    """Share with its Wilson 95% score interval."""
+    if n <= 0:
+        return {"rate": None, "low": None, "high": None, "n": 0}
+    p = successes / n
+    centre = (p + Z95**2 / (2 * n)) / (1 + Z95**2 / n)
+    half = Z95 * np.sqrt(p * (1 - p) / n + Z95**2 / (4 * n**2)) / (1 + Z95**2 / n)
+    return {"rate": round(float(p), 4), "low": round(float(max(0.0, centre - half)), 4),
+            "high": round(float(min(1.0, centre + half)), 4), "n": int(n)}
+
+
+def share(mask: pd.Series) -> dict[str, float | int | None]:
+    """Wilson summary of a boolean series."""
+    mask = mask.dropna().astype(bool)
+    return wilson(float(mask.sum()), len(mask))
+
+
+def size_class(randomized: pd.Series) -> pd.Series:
+    """Site size class by randomized patients."""
+    out = pd.Series("0", index=randomized.index)
+    for lo, hi, name in SIZE_CLASSES:
+        out[randomized.between(lo, hi)] = name
+    return out
+
+
+def _evidence(table: pd.DataFrame, method: str) -> pd.Series:
+    """A method's evidence of under-reporting, lowest where it has none (NaN)."""
+    score = table[f"score_{method}"].astype("float64")
+    return score.fillna(-np.inf)
+
+
+def thresholds(calibration: pd.DataFrame, methods: tuple[str, ...]) -> dict[str, dict[str, float]]:
+    """Per method and FPR, the evidence above which a site is called: the (1 - FPR) quantile of clean sites."""
+    clean = calibration[calibration["level"].isna() & calibration["fpr_sample"]]
+    out: dict[str, dict[str, float]] = {}
+    for method in methods:
+        score = _evidence(clean, method).to_numpy()
+        out[method] = {f"{fpr:g}": float(np.quantile(score, 1 - fpr, method="higher")) if len(score) else np.inf
+                       for fpr in FALSE_POSITIVE_RATES}
+    return out
+
+
+def _auc(clean: pd.Series, positive: pd.Series) -> float | None:
+    if not len(clean) or not len(positive):
+        return None
+    finite = pd.concat([clean, positive])
+    floor = finite[np.isfinite(finite)].min() - 1 if np.isfinite(finite).any() else 0.0
+    labels = np.r_[np.zeros(len(clean)), np.ones(len(positive))]
+    return round(float(roc_auc_score(labels, np.nan_to_num(finite.to_numpy(), neginf=floor))), 4)
+
+
+def method_metrics(test: pd.DataFrame, method: str, cut: dict[str, float], levels: tuple[float, ...],
+                   by_size: bool = False) -> dict[str, object]:
+    """Detection at fixed FPR thresholds and at the default flags, realized FPRs, AUC per level."""
+    clean = test[test["level"].isna() & test["fpr_sample"]]
+    injected = test[test["level"].notna()]
+    evidence_clean, evidence_injected = _evidence(clean, method), _evidence(injected, method)
+    out: dict[str, object] = {}
+    for fpr in FALSE_POSITIVE_RATES:
+        threshold = cut[f"{fpr:g}"]
+        entry: dict[str, object] = {"threshold": round(threshold, 4) if np.isfinite(threshold) else None,
+                                    "false_positive_rate": share(evidence_clean > threshold)}
+        for level in levels:
+            rows = injected["level"] == level
+            entry[f"{level:g}"] = share(evidence_injected[rows] > threshold)
+        if by_size:
+            sizes = size_class(injected["randomized"])
+            entry["by_size"] = {name: {f"{level:g}": share(evidence_injected[(injected["level"] == level)
+                                                                              & (sizes == name)] > threshold)
+                                       for level in levels} for _, _, name in SIZE_CLASSES}
+        out[f"at_{fpr:.0%}_fpr".replace("%", "pct")] = entry
+    flags = {"amber_or_red": 1, "red": 2} if not method.startswith("simaerep") else {"flagged": 2}
+    default: dict[str, object] = {}
+    for name, level_min in flags.items():
+        entry = {"false_positive_rate": share(clean[f"flag_{method}"] >= level_min)}
+        for level in levels:
+            entry[f"{level:g}"] = share(injected.loc[injected["level"] == level, f"flag_{method}"] >= level_min)
+        default[name] = entry
+    out["default_flags"] = default
+    out["auc"] = {f"{level:g}": _auc(evidence_clean, evidence_injected[injected["level"] == level]) for level in levels}
+    return out
+
+
+def null_burden(test: pd.DataFrame, method: str) -> dict[str, object]:
+    """Clean sites with any amber / any red KRI at the default flags (all clean sites of every replicate)."""
+    clean = test[test["level"].isna() & test["fpr_sample"]]
+    return {"any_amber": share(clean[f"any_amber_{method}"]), "any_red": share(clean[f"any_red_{method}"])}
+
+
+def ks_uniform(p: pd.Series) -> dict[str, float | int | None]:
+    """Kolmogorov-Smirnov test of p-values against the uniform distribution."""
+    p = p.dropna()
+    if len(p) < 5:
+        return {"n": int(len(p)), "statistic": None, "p_value": None}
+    result = stats.kstest(p.to_numpy(), "uniform")
+    return {"n": int(len(p)), "statistic": round(float(result.statistic), 4), "p_value": round(float(result.pvalue), 4),
+            "share_below_0.05": round(float((p <= 0.05).mean()), 4), "share_below_0.5": round(float((p <= 0.5).mean()), 4)}

@@ -1,0 +1,117 @@
+"""The hierarchical KRI model, the permutation and the simaerep-style baseline on simulated truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from analytics.kri.calibrated import fit_calibrated
+from analytics.kri.engine import run_engine
+from analytics.kri.models import SiteData, count_tails, fit_spread, proportion_tails, site_posterior
+from analytics.kri.simaerep import bh_adjust, cumulative_events, simaerep_inframe
+from analytics.kri.sites import SiteIndex
+from analytics.kri.specs import kri, stratum_columns
+
+AE_SPECS = (kri("ae_rate"), kri("sae_rate"))
+
+
+def _study_frame(rng: np.random.Generator, studies: int, sites: int, tau: float, silenced: int = 0) -> pd.DataFrame:
+    """Subjects with AEs (Gamma frailty, log-normal site effects); the first ``silenced`` sites report none."""
+    rows = []
+    for s in range(studies):
+        for k in range(sites):
+            n = int(rng.integers(3, 25))
+            days = rng.uniform(30, 600, n)
+            effect = np.exp(tau * rng.standard_normal() - tau**2 / 2)
+            mean = 4.0 / 365 * days * effect * rng.gamma(2.0, 0.5, n)
+            ae = rng.poisson(mean) * (0 if k < silenced else 1)
+            rows.append(pd.DataFrame({"study_id": f"S{s}", "study_site_id": f"S{s}-{k:03d}",
+                                      "subject_id": [f"S{s}-{k}-{i}" for i in range(n)], "snap": 0,
+                                      "days_on_treatment": days, "ae": ae}))
+    frame = pd.concat(rows, ignore_index=True)
+    # Put every AE in the bin of a uniform day on treatment (enough for a flat hazard).
+    for column in stratum_columns("ae") + stratum_columns("sae"):
+        frame[column] = 0.0
+    bins = np.searchsorted([30, 90, 180, 365], rng.uniform(0, frame["days_on_treatment"]), side="right")
+    for b in range(5):
+        frame[f"ae__b{b}"] = np.where(bins == b, frame["ae"], 0).astype(float)
+    frame["sae__b0"] = 0.0
+    return frame.drop(columns="ae")
+
+
+def test_count_tails_reduce_to_poisson_and_match_monte_carlo_for_large_sites():
+    observed, expected = np.array([0.0, 3.0, 12.0]), np.array([5.0, 5.0, 5.0])
+    low, high = count_tails(observed, expected, expected, np.zeros(3))
+    np.testing.assert_allclose(low, stats.poisson.cdf(observed - 1, expected) + 0.5 * stats.poisson.pmf(observed, expected),
+                               rtol=1e-9)
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(500 * np.exp(rng.normal(-0.08, 0.4, 200_000)))
+    y = np.quantile(counts, [0.001, 0.01, 0.5]).round()
+    low, _ = count_tails(y, np.full(3, 500.0), np.full(3, 500.0), np.full(3, 0.16))
+    monte_carlo = [(counts < v).mean() + 0.5 * (counts == v).mean() for v in y]
+    np.testing.assert_allclose(low, monte_carlo, atol=0.0015)
+
+
+def test_proportion_tails_of_a_precise_site_follow_the_between_site_spread():
+    rng = np.random.default_rng(1)
+    shares = 1 / (1 + np.exp(-(np.log(0.04 / 0.96) + rng.normal(-0.92 * 0.08, 0.4, 200_000))))
+    counts = rng.binomial(5000, shares)
+    y = np.quantile(counts, [0.01, 0.99]).round()
+    low, high = proportion_tails(y, np.full(2, 5000.0), np.full(2, 200.0), np.full(2, 192.0), np.full(2, 0.16))
+    assert low[0] == pytest.approx(0.01, abs=0.002) and high[1] == pytest.approx(0.01, abs=0.002)
+
+
+def test_marginal_likelihood_recovers_the_between_site_spread():
+    rng = np.random.default_rng(2)
+    for tau in (0.1, 0.4):
+        expected = rng.uniform(5, 200, 400)
+        observed = rng.poisson(expected * np.exp(rng.normal(-tau**2 / 2, tau, 400))).astype(float)
+        data = SiteData("count", observed, expected, expected, expected.copy())
+        fit = fit_spread(data, np.zeros(400), np.zeros(400, dtype=int), 1, np.ones(400, dtype=bool), np.array([0.05]))
+        assert np.sqrt(fit.tau2[0]) == pytest.approx(tau, abs=0.06)
+
+
+def test_other_silent_sites_do_not_pull_the_reference_down():
+    rng = np.random.default_rng(3)
+    frame = _study_frame(rng, 1, 20, 0.15, silenced=4)
+    index = SiteIndex.from_frame(frame)
+    fit = fit_calibrated(frame, index, kri("ae_rate"))
+    clean = np.arange(index.n_sites) >= 4
+    # Clean sites are judged against clean peers: observed / expected near 1, not inflated by 20%.
+    assert np.median(fit.observed[clean] / fit.expected[clean]) == pytest.approx(1.0, abs=0.08)
+    assert fit.clean_probability[:4].max() < 0.05
+
+
+def test_the_posterior_says_how_far_below_the_study_a_silent_site_is():
+    data = SiteData("count", np.array([0.0, 30.0]), np.array([30.0, 30.0]), np.array([30.0, 30.0]), np.array([36.0, 36.0]))
+    post = site_posterior(data, np.array([0.02, 0.02]), np.zeros(2), np.array([0.05, 0.05]))
+    assert post["prob_below"][0] > 0.99 and post["posterior_ratio_high"][0] < 0.2
+    assert post["prob_below"][1] < 0.05 and post["posterior_ratio_low"][1] < 1 < post["posterior_ratio_high"][1]
+
+
+def test_site_score_p_values_of_clean_sites_are_uniform_and_flags_follow_the_policy():
+    rng = np.random.default_rng(4)
+    frame = _study_frame(rng, 8, 60, 0.2)
+    run = run_engine(frame, "calibrated", specs=AE_SPECS)
+    p = run.sites["site_p"].dropna()
+    assert len(p) > 400 and stats.kstest(p, "uniform").pvalue > 0.01
+    evaluable = run.sites[run.sites["evaluable"] > 0]
+    assert evaluable["any_amber"].mean() == pytest.approx(0.10, abs=0.04)
+    assert evaluable["any_red"].mean() <= 0.025
+
+
+def test_simaerep_flags_a_site_without_events_and_adjusts_like_simaerep():
+    rng = np.random.default_rng(5)
+    n = 400
+    site = np.arange(n) // 10
+    visits = np.maximum(np.round(rng.normal(20, 4, n)), 1).astype(int)
+    events = [rng.poisson(0.5, v) * (0 if s == 0 else 1) for v, s in zip(visits, site)]
+    patient = np.repeat(np.arange(n), [e.sum() for e in events])
+    visit = np.concatenate([np.repeat(np.arange(1, len(e) + 1), e) for e in events])
+    cumulative = cumulative_events(patient, visit, n, visits.max())
+    result = simaerep_inframe(np.zeros(n), site, visits, cumulative).set_index("site")
+    assert result.loc[0, "p_low"] == 0.0 and result.loc[0, "p_low_adjusted"] <= 0.05
+    assert (result["p_low_adjusted"] <= 0.05).sum() <= 3
+    np.testing.assert_allclose(bh_adjust(np.array([0.01, 0.02, 0.5, 0.5])), [0.04, 0.04, 0.5, 0.5])
