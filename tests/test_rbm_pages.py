@@ -110,3 +110,12 @@ def test_the_heatmap_exports_as_csv_and_an_excel_workbook(warehouse_env):
 
     workbook = pd.read_excel(io.BytesIO(to_excel({"Heatmap": grid})), sheet_name=None)
     assert list(workbook) == ["Heatmap"] and workbook["Heatmap"].shape == grid.shape
+
+
+def test_the_drill_down_reads_the_site_level_posterior(warehouse_env):
+    at = _page("pages/rbm_heatmap.py")
+    site = at.selectbox(key="url_focus").options[0]
+    focus = next(v for v, label in at.session_state["_cro_page_context"].choices["focus"].items() if label == site)
+    at = _page("pages/rbm_heatmap.py", {"focus": focus, "kri": "ae_rate", "method": "calibrated"})
+    sentence = next(c.value for c in at.caption if c.value.startswith("Site-level posterior"))
+    assert "times its study's (90% interval" in sentence and "P(below 75% of the study's) = " in sentence

@@ -244,7 +244,8 @@ MIGRATIONS: dict[int, tuple[str, Migration | None]] = {
         "quality findings and signals, labelled data errors", _migration_3_quality),
     4: ("CAPA trends: start date of process-shift anomalies, labelled quality-event themes, text themes and "
         "recurrences (derived)", _migration_4_capa),
-    5: ("KRI cells: site-level posterior of the rate ratio and permutation-calibrated flag thresholds", _migration_5_kri_posterior),
+    5: ("KRI cells: site-level posterior of the rate ratio and permutation-calibrated flag thresholds",
+        _migration_5_kri_posterior),
 }
 
 
