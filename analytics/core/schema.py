@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 ID_MAX_LENGTH = 64  # identifiers: study, site, subject, sponsor keys
 TEXT_MAX_LENGTH = 4_000  # ordinary text: names, terms, descriptions
@@ -511,6 +511,8 @@ TABLES: tuple[Table, ...] = (
             _c("healthy_volunteers", "BOOLEAN", "Accepts healthy volunteers."),
             _c("eligibility_criteria", "VARCHAR", "Inclusion and exclusion criteria (free text).", max_length=_LONG),
             _c("primary_outcome", "VARCHAR", "Primary outcome measure(s), separated by |.", max_length=_LONG),
+            _c("secondary_outcome", "VARCHAR", "Secondary outcome measure(s), separated by |.", max_length=_LONG),
+            _c("arm_count", "INTEGER", "Number of arms (arm groups) the record lists (JSON records only; count)."),
         ),
     ),
     Table(
