@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from analytics.core.derived import DerivedResult
 from analytics.enrollment.results import ENROLLMENT_RESULT
+from analytics.feasibility.results import FEASIBILITY_MODEL_RESULT
 from analytics.kri.results import ATYPICAL_RESULT, KRI_RESULT
 
-REGISTRY: tuple[DerivedResult, ...] = (KRI_RESULT, ATYPICAL_RESULT, ENROLLMENT_RESULT)
+REGISTRY: tuple[DerivedResult, ...] = (KRI_RESULT, ATYPICAL_RESULT, ENROLLMENT_RESULT, FEASIBILITY_MODEL_RESULT)
 
 
 def result(name: str) -> DerivedResult:

@@ -185,9 +185,11 @@ def _migration_2(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _migration_3_feasibility(con: duckdb.DuckDBPyConnection) -> None:
-    """Feasibility: secondary outcomes and the number of arms of historical trials (literal DDL)."""
+    """Feasibility: secondary outcomes and number of arms of historical trials; the model's derived tables."""
     con.execute("ALTER TABLE main.historical_trials ADD COLUMN IF NOT EXISTS secondary_outcome VARCHAR")
     con.execute("ALTER TABLE main.historical_trials ADD COLUMN IF NOT EXISTS arm_count INTEGER")
+    for name in ("feasibility_models", "feasibility_model_metrics", "feasibility_cv_predictions"):
+        con.execute(schema.table(name).ddl())
 
 
 # version -> (description, function): the step from version - 1. Never edit an applied step.
@@ -196,7 +198,8 @@ MIGRATIONS: dict[int, tuple[str, Migration | None]] = {
     2: ("Restricted store beside the file; derived results declared in the schema; importer fields for real "
         "data (imputation flag, registry fields and sites, restricted SDTM design); enrollment (race/ethnicity, "
         "treatment and follow-up length, site selection, diversity targets, condition population)", _migration_2),
-    3: ("Feasibility: secondary outcomes and number of arms of historical trials", _migration_3_feasibility),
+    3: ("Feasibility: secondary outcomes and number of arms of historical trials; feasibility model tables",
+        _migration_3_feasibility),
 }
 
 
