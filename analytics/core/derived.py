@@ -216,19 +216,23 @@ def refresh(
         for table in result.tables:
             qualified = schema.table(table).qualified_name
             con.execute(f"DELETE FROM {qualified} WHERE list_contains($ids, study_id)", {"ids": list(run.study_ids)})
-            frame = frames.get(table)
-            if frame is not None and len(frame):
-                columns = [c.name for c in schema.table(table).columns]
-                con.register("_derived_rows", frame[columns])
-                try:
-                    con.execute(f"INSERT INTO {qualified} BY NAME SELECT * FROM _derived_rows")
-                finally:
-                    con.unregister("_derived_rows")
-                rows += len(frame)
+            rows += _insert_rows(con, table, frames.get(table))
         seconds = time.perf_counter() - started
         _record_state(con, result, run, rows, seconds)
         outcomes.append(RefreshOutcome(result.name, run.study_ids, reason, rows, seconds))
     return outcomes
+
+
+def _insert_rows(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame | None) -> int:
+    """Append a result's rows to its table; the rows written."""
+    if frame is None or not len(frame):
+        return 0
+    con.register("_derived_rows", frame[[c.name for c in schema.table(table).columns]])
+    try:
+        con.execute(f"INSERT INTO {schema.table(table).qualified_name} BY NAME SELECT * FROM _derived_rows")
+    finally:
+        con.unregister("_derived_rows")
+    return len(frame)
 
 
 def _portfolio_state(fetch: Callable[[str, dict], pd.DataFrame], result: DerivedResult) -> dict | None:
@@ -266,14 +270,7 @@ def _refresh_portfolio(con: duckdb.DuckDBPyConnection, result: DerivedResult, al
     for table in result.tables:
         qualified = schema.table(table).qualified_name
         con.execute(f"DELETE FROM {qualified}")
-        frame = frames.get(table)
-        if frame is not None and len(frame):
-            con.register("_derived_rows", frame[[c.name for c in schema.table(table).columns]])
-            try:
-                con.execute(f"INSERT INTO {qualified} BY NAME SELECT * FROM _derived_rows")
-            finally:
-                con.unregister("_derived_rows")
-            rows += len(frame)
+        rows += _insert_rows(con, table, frames.get(table))
     seconds = time.perf_counter() - started
     con.execute("DELETE FROM meta.derived_state WHERE result = $r AND study_id = $p", {"r": result.name, "p": PORTFOLIO})
     con.execute("INSERT INTO meta.derived_state VALUES ($r, $p, $code, $data, $as_of, $inputs, $now, $rows, $seconds)",

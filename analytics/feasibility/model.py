@@ -78,8 +78,8 @@ def training_data(trials: pd.DataFrame, target: str) -> tuple[pd.DataFrame, np.n
     return feature_frame(rows), np.log(rows[column].to_numpy(float)), rows
 
 
-def _booster(quantile: float, seed: int) -> HistGradientBoostingRegressor:
-    categorical = [FEATURES.index(name) for name in CATEGORIES]
+def _booster(quantile: float, seed: int, columns: tuple[str, ...]) -> HistGradientBoostingRegressor:
+    categorical = [columns.index(name) for name in CATEGORIES if name in columns] or None
     return HistGradientBoostingRegressor(quantile=quantile, categorical_features=categorical, random_state=seed,
                                          **BOOSTING)
 
@@ -93,6 +93,7 @@ class ConformalQuantileModel:
     correction: float = 0.0  # added to each side of the 10-90% band
     trained_on: int = 0
     calibrated_on: int = 0
+    columns: tuple[str, ...] = ()  # features the trials carry (CSV exports have no eligibility text, ...)
 
     def fit(self, features: pd.DataFrame, y: np.ndarray) -> "ConformalQuantileModel":
         """Fit on a random 75% and calibrate the band on the other 25%."""
@@ -100,9 +101,11 @@ class ConformalQuantileModel:
         order = rng.permutation(len(y))
         n_cal = max(int(round(CALIBRATION_SHARE * len(y))), 1)
         cal, train = order[:n_cal], order[n_cal:]
-        x = features.to_numpy(float)
+        # A feature no training trial carries says nothing (and cannot be binned): left out.
+        self.columns = tuple(c for c in FEATURES if features[c].iloc[train].nunique(dropna=True) >= 1)
+        x = features[list(self.columns)].to_numpy(float)
         with threadpool_limits(FIT_THREADS):
-            self.models = {q: _booster(q, self.seed).fit(x[train], y[train]) for q in QUANTILES}
+            self.models = {q: _booster(q, self.seed, self.columns).fit(x[train], y[train]) for q in QUANTILES}
             lo, _, hi = self._raw(x[cal])
         scores = np.maximum(lo - y[cal], y[cal] - hi)
         level = min(np.ceil((n_cal + 1) * COVERAGE) / n_cal, 1.0)
@@ -119,7 +122,7 @@ class ConformalQuantileModel:
     def predict(self, features: pd.DataFrame) -> pd.DataFrame:
         """Calibrated ``lo``, ``mid``, ``hi`` on the log scale (the 80% interval and the median)."""
         with threadpool_limits(FIT_THREADS):
-            lo, mid, hi = self._raw(features.to_numpy(float))
+            lo, mid, hi = self._raw(features[list(self.columns)].to_numpy(float))
         return pd.DataFrame({"lo": np.minimum(lo - self.correction, mid), "mid": mid,
                              "hi": np.maximum(hi + self.correction, mid)}, index=features.index)
 
