@@ -311,14 +311,16 @@ def test_the_migrations_upgrade_an_empty_database_to_head_matching_the_declarati
     engine = records.create_records_engine(records_url)
     try:
         with engine.connect() as conn:
-            assert records.database_revision(conn) == records.head_revision() == "0002"
+            assert records.database_revision(conn) == records.head_revision()
+            assert records.known_revisions() >= {"0001", "0002"}
             assert set(sa.inspect(conn).get_table_names()) >= {"audit_log", "audit_head", TABLE}
             diffs = compare_metadata(MigrationContext.configure(conn), METADATA)
             assert diffs == [], f"the declarations and the migrations disagree: {diffs}"
     finally:
         engine.dispose()
     assert main(["records", "upgrade", "--url", records_url]) == 0
-    assert "revision 0002 -> 0002" in capsys.readouterr().out
+    head = records.head_revision()
+    assert f"revision {head} -> {head}" in capsys.readouterr().out
 
 
 def test_opening_the_store_upgrades_an_older_database_and_keeps_its_records(records_url: str) -> None:
@@ -332,7 +334,7 @@ def test_opening_the_store_upgrades_an_older_database_and_keeps_its_records(reco
         assert old.revision() == "0001"
         fill_audit(old, 2)
     with RecordsStore(records_url) as store:
-        assert store.revision() == "0002"
+        assert store.revision() == records.head_revision()
         store.append(TABLE, disposition(), actor="dm@cro.example")
         result = store.verify_audit()
         assert result.ok and result.records == 3
@@ -344,7 +346,7 @@ def test_a_database_at_a_newer_revision_is_refused_with_a_clear_message(
         fill_audit(store, 1)
     tamper(records_url, "UPDATE alembic_version SET version_num = '0099_from_the_future'")
     with pytest.raises(RecordsError, match=r"at revision '0099_from_the_future', newer than this release knows "
-                                           r"\(its newest is '0002'\).*nothing was changed"):
+                                           rf"\(its newest is '{records.head_revision()}'\).*nothing was changed"):
         RecordsStore(records_url)
     assert main(["records", "verify", "--url", records_url]) == 2
     assert "newer than this release knows" in capsys.readouterr().err
