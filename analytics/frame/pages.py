@@ -100,6 +100,33 @@ def _countries(ctx: "PageContext") -> Mapping[str, str]:
     return country_labels(ctx.warehouse, ctx.scope)
 
 
+def _feasibility(name: str):
+    """The Feasibility page's choices for parameter ``name`` (from the historical trials)."""
+
+    def choices(ctx: "PageContext") -> Mapping[str, str]:
+        from analytics.feasibility import service
+
+        if name == "compare":
+            return service.scenario_choices()
+        return getattr(service, f"{name}_choices")(ctx.warehouse)
+
+    return choices
+
+
+FEASIBILITY_PARAMS = (
+    Param("source", "Trials from", choices=_feasibility("source"), default_first=True),
+    Param("study_type", "Study type", choices=_feasibility("study_type"), default="INTERVENTIONAL"),
+    Param("phase", "Phase", kind="many", choices=_feasibility("phase")),
+    Param("group", "Condition group", kind="many", choices=_feasibility("group")),
+    Param("condition", "Condition contains", kind="text"),
+    Param("countries", "Countries", kind="many", choices=_feasibility("country")),
+    Param("sponsor_class", "Sponsor class", kind="many", choices=_feasibility("sponsor_class")),
+    Param("from_year", "Start year from", choices=_feasibility("year")),
+    Param("to_year", "Start year to", choices=_feasibility("year")),
+    Param("status", "Status", kind="many", choices=_feasibility("status")),
+    Param("compare", "Saved scenarios compared", kind="many", choices=_feasibility("compare")),
+)
+
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("overview", "pages/overview.py", "Overview", ":material/dashboard:", "overview"),
     PageSpec(
@@ -121,6 +148,11 @@ PAGES: tuple[PageSpec, ...] = (
         ),
         filter_note="Monthly snapshots always end at the data's as-of date, so the date filters do not apply here.",
     ),
+    PageSpec("feasibility", "pages/feasibility.py", "Feasibility", ":material/travel_explore:", "feasibility",
+             filters=(), params=FEASIBILITY_PARAMS,
+             filter_note="Benchmarks come from historical registry trials, not from the portfolio's studies, so the "
+                         "sponsor, study, site and date filters do not apply; the page's own filters choose the "
+                         "comparable trials. Candidate sites are the institutions your access covers."),
     PageSpec("data", "pages/data.py", "Data", ":material/database_upload:", "data", filters=(), has_charts=False),
 )
 
