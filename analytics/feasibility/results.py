@@ -47,19 +47,19 @@ def fit_source(trials: pd.DataFrame, source: str, progress=lambda message: None)
     """Model rows, metric rows and prediction rows for one data source's trials."""
     out: dict[str, list[dict]] = {t: [] for t in TABLES}
     for target in TARGETS:
-        features, y, rows = training_data(trials, target)
+        features, y, rows, weights = training_data(trials, target)
         if len(y) < MIN_TRAINING_TRIALS:
             continue
         progress(f"{source} {target}: cross-validating on {len(y):,} trials")
-        predictions = cross_validate(features, y, rows["phase"], seed=MODEL_SEED)
+        predictions = cross_validate(features, y, rows["phase"], weights, seed=MODEL_SEED)
         for method, metrics in method_metrics(predictions).items():
             out["feasibility_model_metrics"].append({"data_source": source, "target": target, "method": method,
                                                      "trials": metrics["n"], **{k: v for k, v in metrics.items() if k != "n"}})
-        natural = {c: np.exp(predictions[c].to_numpy()) for c in predictions.columns if c not in ("row", "fold")}
+        natural = {c: np.exp(predictions[c].to_numpy()) for c in predictions.columns if c not in ("row", "fold", "weight")}
         out["feasibility_cv_predictions"] += [
             {"data_source": source, "target": target, "nct_id": nct, **{c: float(v[i]) for c, v in natural.items()}}
             for i, nct in enumerate(rows["nct_id"].to_numpy()[predictions["row"].to_numpy()])]
-        model = ConformalQuantileModel(seed=MODEL_SEED).fit(features, y)
+        model = ConformalQuantileModel(seed=MODEL_SEED).fit(features, y, weights)
         out["feasibility_models"].append({
             "data_source": source, "target": target, "model": pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL),
             "trained_on": model.trained_on, "calibrated_on": model.calibrated_on, "correction": model.correction,

@@ -83,6 +83,8 @@ def build_trial_table(raw: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     trials["enrollment"] = pd.to_numeric(trials["enrollment"], errors="coerce").astype(float)
 
     started = trials["start_date"].notna() & (trials["start_date"] <= as_of_ts)
+    # Potential follow-up: how long a trial could have run by the as-of date (the censoring time).
+    trials["follow_up_months"] = ((as_of_ts - trials["start_date"]).dt.days / MONTH_DAYS).where(started)
     ended = status.isin(ENDED) & trials["completion_date"].notna() & started
     running = status.isin(RUNNING) & started
     completed = (status == "COMPLETED") & ended
