@@ -231,10 +231,10 @@ else:
     result = service.scenario(inputs)
     r1, r2, r3, r4 = st.columns(4)
     months = result.completion_months
-    r1.metric("Enrollment period, median", f"{months[0.5]:.1f} months" if months[0.5] is not None else "beyond 10 years",
+    r1.metric("Enrollment period, median (months)", f"{months[0.5]:.1f}" if months[0.5] is not None else "> 120",
               help="From the first activation to the last participant randomized.")
-    r2.metric("80% band", " - ".join(f"{months[q]:.0f}" if months[q] is not None else "> 120" for q in (0.1, 0.9))
-              + " months")
+    r2.metric("80% band (months)", " to ".join(f"{months[q]:.0f}" if months[q] is not None else "> 120"
+                                               for q in (0.1, 0.9)))
     r3.metric("P(target by the planned date)", f"{result.p_on_time:.0%}")
     r4.metric("Sites for P(on time) ≥ 0.8", f"{result.sites_needed:,}" if result.sites_needed is not None
               else f"more than {3 * inputs.sites:,}")

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analytics.evaluation import target_lines
 from analytics.feasibility.model import TARGETS, ConformalQuantileModel, PhaseBaseline, censoring_weights, \
     interval_metrics, training_data
 from analytics.feasibility.trials import RUNNING, build_trial_table
@@ -177,8 +178,6 @@ def summary_lines(result: dict[str, object]) -> list[str]:
                              f"{w['median_abs_log_error']:.3f} (unweighted {u['median_abs_log_error']:.3f}), "
                              f"80% coverage {w['coverage_80']:.1%} (unweighted {u['coverage_80']:.1%}), "
                              f"width x{w['median_width_ratio']:.1f}, pinball {w['pinball']:.3f}")
-    for name, check in result["targets"].items():
-        detail = {k: v for k, v in check.items() if k != "met"}
-        lines.append(f"  target {name}: {'met' if check['met'] else 'NOT met'} {detail}")
+    lines += target_lines(result["targets"])
     lines.append(f"  ran in {result['seconds']} s")
     return lines

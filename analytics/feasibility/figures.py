@@ -105,20 +105,23 @@ def model_figure(metrics: pd.DataFrame) -> go.Figure:
     title = "Cross-validated model against the phase median"
     if metrics.empty:
         return empty_figure(title, "No stored model for these trials (too few with a known outcome).")
-    fig = go.Figure()
     labels = {"duration": "Duration", "rate": "Rate"}
-    for method, name in (("model", "Model (conformal quantile boosting)"), ("baseline", "Phase median and 10th-90th")):
-        rows = metrics[metrics["method"] == method]
-        x = [f"{labels[t]}: {k}" for t in rows["target"] for k in ("80% coverage",)]
-        fig.add_trace(go.Bar(x=x, y=rows["coverage_80"], name=f"{name}: coverage", marker_color=COLORS[method],
-                             text=[f"{v:.0%}" for v in rows["coverage_80"]], textposition="outside"))
-        x = [f"{labels[t]}: median abs. log error" for t in rows["target"]]
-        fig.add_trace(go.Bar(x=x, y=rows["median_abs_log_error"], name=f"{name}: error", marker_color=COLORS[method],
-                             marker_pattern_shape="/", text=[f"{v:.2f}" for v in rows["median_abs_log_error"]],
-                             textposition="outside"))
-    fig.add_hline(y=0.8, line=dict(color=COLORS["target"], dash="dash"), annotation_text="80% nominal")
+    fig = go.Figure()
+    for method, name in (("model", "Model (conformal quantile boosting)"), ("baseline", "Phase median, 10th-90th")):
+        rows = metrics[metrics["method"] == method].set_index("target")
+        x, y, text = [], [], []
+        for target in rows.index:
+            x += [f"{labels[target]} coverage", f"{labels[target]} error"]
+            y += [rows.at[target, "coverage_80"], rows.at[target, "median_abs_log_error"]]
+            text += [f"{rows.at[target, 'coverage_80']:.0%}", f"{rows.at[target, 'median_abs_log_error']:.2f}"]
+        fig.add_trace(go.Bar(x=x, y=y, name=name, marker_color=COLORS[method], text=text, textposition="outside"))
+    fig.add_hline(y=0.8, line=dict(color=COLORS["target"], dash="dash"))
+    fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=dict(color=COLORS["target"], dash="dash"),
+                             name="80% nominal coverage"))
     fig.update_layout(barmode="group")
-    return _layout(fig, title, "", "Coverage (share) or error (log units)")
+    fig.update_yaxes(range=[0, 1.1])
+    return _layout(fig, title, "Coverage of the 80% interval; median absolute error of the log prediction",
+                   "Share (coverage) or log units (error)")
 
 
 def scenario_figure(result: ScenarioResult) -> go.Figure:
