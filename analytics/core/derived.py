@@ -146,7 +146,14 @@ def _as_of(con: duckdb.DuckDBPyConnection) -> dt.date:
 
 
 def stale_studies(con: duckdb.DuckDBPyConnection, result: DerivedResult) -> dict[str, str]:
-    """Studies whose stored ``result`` is missing or was computed from other data or code: reason each."""
+    """Studies whose stored ``result`` is missing or was computed from other data or code: reason each.
+
+    A portfolio-level result (:attr:`DerivedResult.reference`) answers for :data:`PORTFOLIO` alone.
+    """
+    if result.reference is not None:
+        state = _portfolio_state(lambda sql, p: con.execute(sql.format(state="meta.derived_state"), p).df(), result)
+        reason = _portfolio_reason(state, result, result.reference(con), _as_of(con))
+        return {} if reason is None else {PORTFOLIO: reason}
     rows = con.execute(
         """
         SELECT st.study_id, v.data_version, d.code_version, d.data_version AS used_data, d.as_of_date
