@@ -10,11 +10,12 @@ from __future__ import annotations
 from analytics.capa.results import CAPA_THEMES_RESULT
 from analytics.core.derived import DerivedResult
 from analytics.enrollment.results import ENROLLMENT_RESULT
+from analytics.feasibility.results import FEASIBILITY_MODEL_RESULT
 from analytics.kri.results import ATYPICAL_RESULT, KRI_RESULT
 from analytics.quality.results import FINDINGS_RESULT, SIGNALS_RESULT
 
 REGISTRY: tuple[DerivedResult, ...] = (KRI_RESULT, ATYPICAL_RESULT, ENROLLMENT_RESULT, FINDINGS_RESULT, SIGNALS_RESULT,
-                                     CAPA_THEMES_RESULT)
+                                     CAPA_THEMES_RESULT, FEASIBILITY_MODEL_RESULT)
 
 
 def result(name: str) -> DerivedResult:

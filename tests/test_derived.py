@@ -53,15 +53,30 @@ def test_stored_results_are_read_through_the_scope(demo_db: Path) -> None:
     assert set(service.atypical_sites(wh, sponsor, NO_FILTER)["study_id"]) <= own
 
 
-def test_a_benchmark_import_refreshes_no_kri(demo_db: Path, tmp_path: Path, shared_data: Path) -> None:
+def test_a_benchmark_import_refreshes_no_kri_but_the_feasibility_model(demo_db: Path, tmp_path: Path,
+                                                                        shared_data: Path) -> None:
+    from analytics.feasibility.results import FEASIBILITY_MODEL_RESULT
     from analytics.importers.ctgov import prepare_ctgov
     from analytics.importers.staging import commit
 
     db = warehouse.copy_warehouse(demo_db, tmp_path / "w.duckdb")
     before = _state(db)
-    result = commit(prepare_ctgov(shared_data / "ctgov" / "alzheimer_ctg-studies.csv"), db)
-    assert {o.result: o.studies for o in result.refreshed} == {r.name: () for r in REGISTRY}
-    pd.testing.assert_frame_equal(_state(db), before)
+    # The pragmatic-aging export has completed trials (the Alzheimer one only running ones: no model from it).
+    result = commit(prepare_ctgov(shared_data / "ctgov" / "pragmatic_aging_ctg-studies.csv"), db)
+    refreshed = {o.result: o.studies for o in result.refreshed}
+    assert refreshed == {r.name: ((derived.PORTFOLIO,) if r is FEASIBILITY_MODEL_RESULT else ()) for r in REGISTRY}
+    per_study = before["study_id"] != derived.PORTFOLIO
+    after = _state(db)
+    pd.testing.assert_frame_equal(after[after["study_id"] != derived.PORTFOLIO].reset_index(drop=True),
+                                  before[per_study].reset_index(drop=True))
+    wh = Warehouse.open(db)
+    from analytics.feasibility.results import reader_fingerprint
+    assert derived.portfolio_freshness(wh, FEASIBILITY_MODEL_RESULT, reader_fingerprint(wh)).ok
+    assert not derived.portfolio_freshness(Warehouse.open(demo_db), FEASIBILITY_MODEL_RESULT,
+                                           reader_fingerprint(wh)).ok  # the demo's model predates the import
+    with warehouse.inspect(db) as con:
+        sources = {r[0] for r in con.execute("SELECT DISTINCT data_source FROM derived.feasibility_models").fetchall()}
+    assert sources == {"synthetic", "ctgov"}
 
 
 @pytest.fixture(scope="module")

@@ -261,3 +261,26 @@ def test_fabricated_subjects_have_punctual_low_variance_vitals(demo_db: Path) ->
     means = df.groupby(["fabricated", "subject_id"])["value"].mean()
     distance = (means - df["value"].median()).abs().groupby(level=0).median()
     assert distance[True] < 0.5 * distance[False]
+
+
+def test_historical_trials_carry_what_feasibility_reads(demo_db: Path) -> None:
+    df = _frame(demo_db, """
+        SELECT t.*, (SELECT count(*) FROM main.historical_trial_sites s WHERE s.nct_id = t.nct_id) AS listed,
+               (SELECT count(*) FROM main.historical_trial_sites s JOIN main.sites i ON i.name = s.facility
+                WHERE s.nct_id = t.nct_id) AS at_portfolio
+        FROM main.historical_trials t
+    """)
+    for column in ("sponsor_class", "eligibility_criteria", "primary_completion_date", "sex", "arm_count",
+                   "interventions", "primary_outcome", "study_type"):
+        assert df[column].notna().mean() > 0.95, column
+    assert (df["listed"] == df["n_sites"]).all()
+    assert 0.2 < df["at_portfolio"].sum() / df["listed"].sum() < 0.5
+    assert set(df["status"]) >= {"COMPLETED", "TERMINATED", "RECRUITING", "ACTIVE_NOT_RECRUITING", "NOT_YET_RECRUITING"}
+    running = df[df["status"].isin(["RECRUITING", "ACTIVE_NOT_RECRUITING"])]
+    assert (pd.to_datetime(running["completion_date"]) > pd.Timestamp("2026-11-01")).all()  # anticipated dates
+    done = df[df["status"] == "COMPLETED"]
+    months = (pd.to_datetime(done["completion_date"]) - pd.to_datetime(done["start_date"])).dt.days / 30.44
+    per_site = done["enrollment"] / done["n_sites"]
+    assert months.corr(per_site, method="spearman") > 0.3  # more participants per site take longer
+    industry = done.groupby(done["sponsor_class"] == "INDUSTRY")["n_sites"].median()
+    assert industry[True] > industry[False]

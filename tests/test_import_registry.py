@@ -234,6 +234,13 @@ def test_the_shared_urology_download_loads_all_300_studies(shared_data, tmp_path
                      "count(sponsor_class) FROM main.historical_trials") == [(300, eligibility, minimum, 300, 300)]
     assert fetch(db, "SELECT count(*) FROM main.historical_trial_sites") == [(sites,)]
     assert len(records) == 300 and eligibility == 300 and minimum == 289
+    # Feasibility's complexity features: arms and secondary outcomes, counted here from the raw records.
+    arms = {r["identificationModule"]["nctId"]: len(r["armsInterventionsModule"]["armGroups"]) for r in records
+            if isinstance((r.get("armsInterventionsModule") or {}).get("armGroups"), list)}
+    secondary = sum(1 for r in records if (r.get("outcomesModule") or {}).get("secondaryOutcomes"))
+    stored = dict(fetch(db, "SELECT nct_id, arm_count FROM main.historical_trials WHERE arm_count IS NOT NULL"))
+    assert stored == arms and len(arms) > 200
+    assert fetch(db, "SELECT count(secondary_outcome) FROM main.historical_trials") == [(secondary,)]
 
 
 @pytest.mark.parametrize("name", ["../evil.json", "/etc/passwd.json", "a/../../b.json"])

@@ -63,8 +63,16 @@ def _capa(args: argparse.Namespace) -> dict[str, object]:
     return result
 
 
+def _feasibility(args: argparse.Namespace) -> dict[str, object]:
+    from analytics.evaluation.feasibility import TEST_SEEDS, evaluate_feasibility, summary_lines
+
+    result = evaluate_feasibility(seeds=tuple(args.seeds) if args.seeds else TEST_SEEDS)
+    print("\n".join(summary_lines(result)))
+    return result
+
+
 # target name -> runner; later evaluations add an entry here.
-TARGETS = {"rbm": _rbm, "enrollment": _enrollment, "drafting": _drafting, "quality": _quality, "capa": _capa}
+TARGETS = {"rbm": _rbm, "enrollment": _enrollment, "drafting": _drafting, "quality": _quality, "capa": _capa, "feasibility": _feasibility}
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -81,6 +81,11 @@ class DerivedResult:
         params: parameters that decide the result (part of the version).
         plan: optional; given the stale studies, the studies to compute (a result with a
             portfolio-level input widens the set when that input moved) and why.
+        reference: set for a *portfolio-level* result computed from reference data (historical
+            trials) rather than per study: a function giving a fingerprint of the data it reads.
+            Such a result is one unit (its state row has study_id :data:`PORTFOLIO`), stale when
+            its code, that fingerprint or the as-of date changed; its tables carry no ``study_id``
+            (they are reference data, read with ``Warehouse.reference``) and are rewritten whole.
     """
 
     name: str
@@ -90,6 +95,7 @@ class DerivedResult:
     code: tuple[str, ...]
     params: tuple[tuple[str, object], ...] = ()
     plan: Callable[[RefreshRun], tuple[set[str], str]] | None = None
+    reference: Callable[[duckdb.DuckDBPyConnection], str] | None = None
 
     @cached_property
     def version(self) -> str:
@@ -140,7 +146,14 @@ def _as_of(con: duckdb.DuckDBPyConnection) -> dt.date:
 
 
 def stale_studies(con: duckdb.DuckDBPyConnection, result: DerivedResult) -> dict[str, str]:
-    """Studies whose stored ``result`` is missing or was computed from other data or code: reason each."""
+    """Studies whose stored ``result`` is missing or was computed from other data or code: reason each.
+
+    A portfolio-level result (:attr:`DerivedResult.reference`) answers for :data:`PORTFOLIO` alone.
+    """
+    if result.reference is not None:
+        state = _portfolio_state(lambda sql, p: con.execute(sql.format(state="meta.derived_state"), p).df(), result)
+        reason = _portfolio_reason(state, result, result.reference(con), _as_of(con))
+        return {} if reason is None else {PORTFOLIO: reason}
     rows = con.execute(
         """
         SELECT st.study_id, v.data_version, d.code_version, d.data_version AS used_data, d.as_of_date
@@ -185,6 +198,9 @@ def refresh(
     outcomes = []
     for result in results:
         _match_declared_tables(con, result)
+        if result.reference is not None:
+            outcomes.append(_refresh_portfolio(con, result, all_ids, progress, force))
+            continue
         con.execute("DELETE FROM meta.derived_state WHERE result = $r AND NOT list_contains($ids, study_id)",
                     {"r": result.name, "ids": list(all_ids)})
         for table in result.tables:
@@ -208,15 +224,7 @@ def refresh(
         for table in result.tables:
             qualified = schema.table(table).qualified_name
             con.execute(f"DELETE FROM {qualified} WHERE list_contains($ids, study_id)", {"ids": list(run.study_ids)})
-            frame = frames.get(table)
-            if frame is not None and len(frame):
-                columns = [c.name for c in schema.table(table).columns]
-                con.register("_derived_rows", frame[columns])
-                try:
-                    con.execute(f"INSERT INTO {qualified} BY NAME SELECT * FROM _derived_rows")
-                finally:
-                    con.unregister("_derived_rows")
-                rows += len(frame)
+            rows += _insert_rows(con, table, frames.get(table))
         seconds = time.perf_counter() - started
         _record_state(con, result, run, rows, seconds)
         outcomes.append(RefreshOutcome(result.name, run.study_ids, reason, rows, seconds))
@@ -237,6 +245,63 @@ def _match_declared_tables(con: duckdb.DuckDBPyConnection, result: DerivedResult
             con.execute(f"DROP TABLE IF EXISTS {table.qualified_name}")
             con.execute(table.ddl())
             con.execute("DELETE FROM meta.derived_state WHERE result = $r", {"r": result.name})
+
+
+def _insert_rows(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame | None) -> int:
+    """Append a result's rows to its table; the rows written."""
+    if frame is None or not len(frame):
+        return 0
+    con.register("_derived_rows", frame[[c.name for c in schema.table(table).columns]])
+    try:
+        con.execute(f"INSERT INTO {schema.table(table).qualified_name} BY NAME SELECT * FROM _derived_rows")
+    finally:
+        con.unregister("_derived_rows")
+    return len(frame)
+
+
+def _portfolio_state(fetch: Callable[[str, dict], pd.DataFrame], result: DerivedResult) -> dict | None:
+    rows = fetch("SELECT code_version, data_version, as_of_date FROM {state} WHERE result = $r AND study_id = $p",
+                 {"r": result.name, "p": PORTFOLIO})
+    return None if rows.empty else rows.iloc[0].to_dict()
+
+
+def _portfolio_reason(state: dict | None, result: DerivedResult, fingerprint: str, as_of: dt.date) -> str | None:
+    """Why a portfolio-level result is stale (None when current)."""
+    if state is None or pd.isna(state.get("code_version")):
+        return "not computed yet"
+    if state["code_version"] != result.version:
+        return "code changed"
+    if state["data_version"] != fingerprint:
+        return "reference data changed"
+    if pd.Timestamp(state["as_of_date"]).date() != as_of:
+        return "as-of date changed"
+    return None
+
+
+def _refresh_portfolio(con: duckdb.DuckDBPyConnection, result: DerivedResult, all_ids: tuple[str, ...],
+                       progress: Progress, force: bool) -> RefreshOutcome:
+    """Recompute a portfolio-level result (see :attr:`DerivedResult.reference`) when it is stale."""
+    fingerprint = result.reference(con)
+    as_of = _as_of(con)
+    state = _portfolio_state(lambda sql, p: con.execute(sql.format(state="meta.derived_state"), p).df(), result)
+    reason = "forced" if force else _portfolio_reason(state, result, fingerprint, as_of)
+    if reason is None:
+        return RefreshOutcome(result.name, (), "up to date", 0, 0.0)
+    started = time.perf_counter()
+    run = RefreshRun(con, all_ids, all_ids, as_of, lambda message, name=result.name: progress(f"{name}: {message}"))
+    frames = result.compute(run)
+    rows = 0
+    for table in result.tables:
+        qualified = schema.table(table).qualified_name
+        con.execute(f"DELETE FROM {qualified}")
+        rows += _insert_rows(con, table, frames.get(table))
+    seconds = time.perf_counter() - started
+    con.execute("DELETE FROM meta.derived_state WHERE result = $r AND study_id = $p", {"r": result.name, "p": PORTFOLIO})
+    con.execute("INSERT INTO meta.derived_state VALUES ($r, $p, $code, $data, $as_of, $inputs, $now, $rows, $seconds)",
+                {"r": result.name, "p": PORTFOLIO, "code": result.version, "data": fingerprint, "as_of": as_of,
+                 "inputs": json.dumps(run.inputs, sort_keys=True, default=str),
+                 "now": dt.datetime.now(dt.UTC).replace(tzinfo=None), "rows": rows, "seconds": seconds})
+    return RefreshOutcome(result.name, (PORTFOLIO,), reason, rows, seconds)
 
 
 def _record_state(con: duckdb.DuckDBPyConnection, result: DerivedResult, run: RefreshRun, rows: int,
@@ -277,11 +342,21 @@ class Freshness:
         return not self.stale
 
     def message(self, db_path: str) -> str:
+        if set(self.stale) == {PORTFOLIO}:
+            return (f"Stored {self.result} results are not current ({self.stale[PORTFOLIO]}). They are refreshed by "
+                    f"`python -m analytics refresh --db {db_path}`; what is shown is what was stored.")
         studies = ", ".join(sorted(self.stale)[:8]) + (" ..." if len(self.stale) > 8 else "")
         return (f"Stored {self.result} results are not current for {len(self.stale)} "
                 f"stud{'y' if len(self.stale) == 1 else 'ies'} ({studies}: {_summarize(self.stale)}). "
                 f"They are refreshed by `python -m analytics refresh --db {db_path}`; "
                 "what is shown is what was stored.")
+
+
+def portfolio_freshness(wh: Warehouse, result: DerivedResult, fingerprint: str) -> Freshness:
+    """Whether a portfolio-level ``result`` was computed from the reference data whose fingerprint is given."""
+    state = _portfolio_state(lambda sql, p: wh.reference(sql.format(state="derived_state"), p), result)
+    reason = _portfolio_reason(state, result, fingerprint, wh.as_of())
+    return Freshness(result.name, {} if reason is None else {PORTFOLIO: reason})
 
 
 def freshness(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter, result: DerivedResult) -> Freshness:

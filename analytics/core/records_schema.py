@@ -313,7 +313,28 @@ CAPA_EFFECTIVENESS_CHECKS = RecordTable(
 
 CAPA_TABLES: tuple[RecordTable, ...] = (CAPA_ACTIONS, CAPA_EVENT_LINKS, CAPA_EFFECTIVENESS_CHECKS)
 
-RECORD_TABLES: tuple[RecordTable, ...] = (REVIEW_DISPOSITIONS, *DRAFTING_TABLES, PRESENTATION_LOCKS, *CAPA_TABLES)
+
+FEASIBILITY_SCENARIOS = RecordTable(
+    "feasibility_scenarios",
+    "A saved feasibility scenario (Feasibility page): its benchmark selection, inputs, assumptions and results; "
+    "a re-save is a new version, removing it a version with withdrawn set.",
+    key=("scenario_id",),
+    columns=(
+        RecordColumn("scenario_id", "text", "Stable id of the scenario.", required=True),
+        RecordColumn("name", "text", "What the user called it.", required=True),
+        RecordColumn("proposal", "text", "The request for proposal or opportunity it answers (free text)."),
+        RecordColumn("selection", "json", "The benchmark filters (the page's URL parameters).", required=True),
+        RecordColumn("inputs", "json", "Scenario inputs: target, sites, countries, ramp, rates, screen failure.",
+                     required=True),
+        RecordColumn("assumptions", "json", "Resource-estimate assumptions.", required=True),
+        RecordColumn("results", "json", "What the simulation gave: timeline quantiles, P(on time), sites needed.",
+                     required=True),
+        RecordColumn("withdrawn", "boolean", "True when the scenario was removed from the comparison.", required=True),
+    ),
+)
+
+RECORD_TABLES: tuple[RecordTable, ...] = (REVIEW_DISPOSITIONS, *DRAFTING_TABLES, PRESENTATION_LOCKS, *CAPA_TABLES,
+                                          FEASIBILITY_SCENARIOS)
 
 METADATA = sa.MetaData()
 AREA_TABLES: dict[str, sa.Table] = {spec.name: spec.table(METADATA) for spec in RECORD_TABLES}

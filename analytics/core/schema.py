@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 ID_MAX_LENGTH = 64  # identifiers: study, site, subject, sponsor keys
 TEXT_MAX_LENGTH = 4_000  # ordinary text: names, terms, descriptions
@@ -517,6 +517,8 @@ TABLES: tuple[Table, ...] = (
             _c("healthy_volunteers", "BOOLEAN", "Accepts healthy volunteers."),
             _c("eligibility_criteria", "VARCHAR", "Inclusion and exclusion criteria (free text).", max_length=_LONG),
             _c("primary_outcome", "VARCHAR", "Primary outcome measure(s), separated by |.", max_length=_LONG),
+            _c("secondary_outcome", "VARCHAR", "Secondary outcome measure(s), separated by |.", max_length=_LONG),
+            _c("arm_count", "INTEGER", "Number of arms (arm groups) the record lists (JSON records only; count)."),
         ),
     ),
     Table(
@@ -978,6 +980,55 @@ TABLES: tuple[Table, ...] = (
             _c("repeat_similarity", "DOUBLE", "Cosine similarity of the two events' texts (0-1)."),
             _c("repeat_days", "INTEGER", "Days since the event it repeats."),
             _c("possible_recurrence", "BOOLEAN", "Flagged: a possible failure of the earlier event's CAPA."),
+        ),
+        schema="derived",
+    ),
+    # Feasibility (analytics/feasibility/results.py): portfolio-level, computed from historical trials, so
+    # these rows carry no study_id and are reference data like the trials they come from.
+    Table(
+        "feasibility_models",
+        "Fitted duration and rate models per data source (quantile boosting with conformal calibration).",
+        (
+            _c("data_source", "VARCHAR", "Trials the model learned from: synthetic or ctgov.", primary_key=True),
+            _c("target", "VARCHAR", "duration (months, start to completion) or rate (per site-month).", primary_key=True),
+            _c("model", "BLOB", "The fitted model (pickled by the workbench itself; read only by it)."),
+            _c("trained_on", "BIGINT", "Trials the quantile models were fitted on (count)."),
+            _c("calibrated_on", "BIGINT", "Trials the conformal correction was computed on (count)."),
+            _c("correction", "DOUBLE", "Conformal widening of each side of the 10-90% band (log scale)."),
+            _c("latest_start", "DATE", "Latest start date among the trials learned from."),
+            _c("sklearn_version", "VARCHAR", "scikit-learn version that fitted it."),
+        ),
+        schema="derived",
+    ),
+    Table(
+        "feasibility_model_metrics",
+        "Cross-validated error and 80% interval coverage of the model and the phase-median baseline.",
+        (
+            _c("data_source", "VARCHAR", "synthetic or ctgov.", primary_key=True),
+            _c("target", "VARCHAR", "duration or rate.", primary_key=True),
+            _c("method", "VARCHAR", "model or baseline (phase median, phase 10th-90th percentiles).", primary_key=True),
+            _c("trials", "BIGINT", "Trials predicted out of fold (count)."),
+            _c("median_abs_log_error", "DOUBLE", "Median absolute error of the log median prediction."),
+            _c("coverage_80", "DOUBLE", "Share of trials inside their 80% interval."),
+            _c("median_width_ratio", "DOUBLE", "Median ratio of the interval's upper to lower end."),
+            _c("pinball", "DOUBLE", "Mean pinball loss over the 10th, 50th and 90th percentiles (log scale)."),
+        ),
+        schema="derived",
+    ),
+    Table(
+        "feasibility_cv_predictions",
+        "Out-of-fold predictions per trial (natural units), behind the cross-validated figures.",
+        (
+            _c("data_source", "VARCHAR", "synthetic or ctgov.", primary_key=True),
+            _c("target", "VARCHAR", "duration or rate.", primary_key=True),
+            _c("nct_id", "VARCHAR", "Trial.", primary_key=True),
+            _c("observed", "DOUBLE", "Observed value (months or per site-month)."),
+            _c("model_lo", "DOUBLE", "Model: lower end of the 80% interval."),
+            _c("model_mid", "DOUBLE", "Model: median."),
+            _c("model_hi", "DOUBLE", "Model: upper end of the 80% interval."),
+            _c("baseline_lo", "DOUBLE", "Phase baseline: 10th percentile."),
+            _c("baseline_mid", "DOUBLE", "Phase baseline: median."),
+            _c("baseline_hi", "DOUBLE", "Phase baseline: 90th percentile."),
         ),
         schema="derived",
     ),

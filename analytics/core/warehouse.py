@@ -234,6 +234,14 @@ def _migration_5_kri_posterior(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"ALTER TABLE derived.kri_cells ADD COLUMN IF NOT EXISTS {column} DOUBLE")
 
 
+def _migration_6_feasibility(con: duckdb.DuckDBPyConnection) -> None:
+    """Feasibility: secondary outcomes and number of arms of historical trials; the model's derived tables."""
+    con.execute("ALTER TABLE main.historical_trials ADD COLUMN IF NOT EXISTS secondary_outcome VARCHAR")
+    con.execute("ALTER TABLE main.historical_trials ADD COLUMN IF NOT EXISTS arm_count INTEGER")
+    for name in ("feasibility_models", "feasibility_model_metrics", "feasibility_cv_predictions"):
+        con.execute(schema.table(name).ddl())
+
+
 # version -> (description, function): the step from version - 1. Never edit an applied step.
 MIGRATIONS: dict[int, tuple[str, Migration | None]] = {
     1: ("Initial CRO warehouse schema", None),
@@ -246,6 +254,8 @@ MIGRATIONS: dict[int, tuple[str, Migration | None]] = {
         "recurrences (derived)", _migration_4_capa),
     5: ("KRI cells: site-level posterior of the rate ratio and permutation-calibrated flag thresholds",
         _migration_5_kri_posterior),
+    6: ("Feasibility: secondary outcomes and number of arms of historical trials; feasibility model tables",
+        _migration_6_feasibility),
 }
 
 

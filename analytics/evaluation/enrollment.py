@@ -37,6 +37,7 @@ from analytics.enrollment.linear import linear_forecast, linear_p_by
 from analytics.enrollment.poisson_gamma import PoissonGammaModel
 from analytics.enrollment.prophet_baseline import prophet_forecast
 from analytics.enrollment.site_table import build_site_table, screening_lag_days
+from analytics.evaluation import target_lines
 from analytics.generator.histories import EnrollmentHistory, enrollment_histories
 
 TEST_SEEDS = (8301, 8302, 8303)  # held out: never run while developing
@@ -346,9 +347,7 @@ def summary_lines(result: dict[str, object]) -> list[str]:
                 f"80% cover {_fmt(entry, 'coverage_80', 100)}% (width {_fmt(entry, 'median_width_80_days')} d), "
                 f"90% cover {_fmt(entry, 'coverage_90', 100)}%, pinball {_fmt(entry, 'pinball_days', 1, 1)} d, "
                 f"Brier {_fmt(entry, 'brier_on_time', 1, 3)}")
-    for name, check in result["targets"].items():
-        detail = {k: v for k, v in check.items() if k != "met"}
-        lines.append(f"  target {name}: {'met' if check['met'] else 'NOT met'} {detail}")
+    lines += target_lines(result["targets"])
     pilot = result.get("cdisc_pilot")
     if pilot:
         lines.append(f"  CDISC pilot: {pilot['randomized']} randomized at {pilot['sites']} sites, "

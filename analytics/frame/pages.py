@@ -194,6 +194,34 @@ def _capa_events(ctx: "PageContext") -> Mapping[str, str]:
     return event_choices(ctx.warehouse, ctx.scope, ctx.filters)
 
 
+
+def _feasibility(name: str):
+    """The Feasibility page's choices for parameter ``name`` (from the historical trials)."""
+
+    def choices(ctx: "PageContext") -> Mapping[str, str]:
+        from analytics.feasibility import service
+
+        if name == "compare":
+            return service.scenario_choices()
+        return getattr(service, f"{name}_choices")(ctx.warehouse)
+
+    return choices
+
+
+FEASIBILITY_PARAMS = (
+    Param("source", "Trials from", choices=_feasibility("source"), default_first=True),
+    Param("study_type", "Study type", choices=_feasibility("study_type"), default="INTERVENTIONAL"),
+    Param("phase", "Phase", kind="many", choices=_feasibility("phase")),
+    Param("group", "Condition group", kind="many", choices=_feasibility("group")),
+    Param("condition", "Condition contains", kind="text"),
+    Param("countries", "Countries", kind="many", choices=_feasibility("country")),
+    Param("sponsor_class", "Sponsor class", kind="many", choices=_feasibility("sponsor_class")),
+    Param("from_year", "Start year from", choices=_feasibility("year")),
+    Param("to_year", "Start year to", choices=_feasibility("year")),
+    Param("status", "Status", kind="many", choices=_feasibility("status")),
+    Param("compare", "Saved scenarios compared", kind="many", choices=_feasibility("compare")),
+)
+
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("overview", "pages/overview.py", "Overview", ":material/dashboard:", "overview"),
     PageSpec(
@@ -253,6 +281,11 @@ PAGES: tuple[PageSpec, ...] = (
     ),
     PageSpec("drafting", "pages/drafting.py", "Drafting", ":material/edit_document:", "drafting", filters=(),
              params=_drafting_params(), has_charts=False),
+    PageSpec("feasibility", "pages/feasibility.py", "Feasibility", ":material/travel_explore:", "feasibility",
+             filters=(), params=FEASIBILITY_PARAMS,
+             filter_note="Benchmarks come from historical registry trials, not from the portfolio's studies, so the "
+                         "sponsor, study, site and date filters do not apply; the page's own filters choose the "
+                         "comparable trials. Candidate sites are the institutions your access covers."),
     PageSpec("data", "pages/data.py", "Data", ":material/database_upload:", "data", filters=(), has_charts=False,
              subject_level=True),
 )

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from analytics.frame.session import PageContext
 
-Kind = Literal["one", "many", "date"]
+Kind = Literal["one", "many", "date", "text"]
 Choices = Callable[["PageContext"], Mapping[str, str]]  # allowed value -> display label
 MAX_VALUE_LENGTH = 200  # longer values are refused before any lookup
 MAX_VALUES = 500  # more repeated values than this are refused
@@ -31,9 +31,10 @@ class Param:
     Attributes:
         name: the URL key (and, prefixed, the widget key).
         label: what the widget and messages call it.
-        kind: ``one`` value, ``many`` values (repeated keys) or a ``date`` (ISO 8601).
+        kind: ``one`` value, ``many`` values (repeated keys), a ``date`` (ISO 8601) or free ``text`` (a
+            search term: any printable text up to MAX_VALUE_LENGTH characters, never an identifier).
         choices: allowed values with their display labels, for the user and the current filters;
-            None for dates.
+            None for dates and text.
         default: the value when the URL carries none (``one`` only).
         default_first: without a default, take the first allowed value rather than none.
     """
@@ -77,6 +78,14 @@ def validate(param: Param, raw: list[str], allowed: Mapping[str, str] | None) ->
         except ValueError:
             problems.append(f"The '{param.name}' date '{_shown(values[0])}' is not a date like 2026-01-31; it was ignored.")
             return None, problems
+    if param.kind == "text":
+        if not values:
+            return None, problems
+        text = values[0].strip()
+        if len(text) > MAX_VALUE_LENGTH or not text.isprintable():
+            problems.append(f"{param.label}: the text '{_shown(text)}' is too long or not printable; it was ignored.")
+            return None, problems
+        return (text or None), problems
     allowed = allowed or {}
     kept: list[str] = []
     for value in values:
@@ -105,6 +114,8 @@ def to_url(param: Param, value: object) -> list[str]:
         return [value.isoformat()]  # type: ignore[union-attr]
     if param.kind == "many":
         return [str(v) for v in value]  # type: ignore[union-attr]
+    if param.kind == "text":
+        return [str(value).strip()] if str(value).strip() else []
     if param.default is not None and value == param.default:
         return []  # the default needs no parameter
     return [str(value)]

@@ -151,7 +151,7 @@ def _sync_url(spec: PageSpec, values: Mapping[str, object], problems: list[str])
 
 def _seed_widget(param: Param, value: object) -> None:
     """Widget state follows the URL (the URL is the truth at the start of every run)."""
-    shown = list(value) if param.kind == "many" else value
+    shown = list(value) if param.kind == "many" else ("" if value is None and param.kind == "text" else value)
     if param.widget_key not in st.session_state or st.session_state[param.widget_key] != shown:
         st.session_state[param.widget_key] = shown
 

@@ -48,3 +48,11 @@ def select_slider(ctx: PageContext, name: str, container: Any = st, **kw: Any) -
     param, options, label = _bound(ctx, name)
     return container.select_slider(param.label, options, format_func=label, key=param.widget_key,
                                    on_change=write_param_from_widget, args=(param,), **kw)
+
+
+def text_input(ctx: PageContext, name: str, container: Any = st, **kw: Any) -> str | None:
+    """A free-text input bound to a ``text`` parameter (empty text removes it from the URL)."""
+    param = ctx.page.param(name)
+    value = container.text_input(param.label, key=param.widget_key, on_change=write_param_from_widget, args=(param,),
+                                 **kw)
+    return value.strip() or None if isinstance(value, str) else None

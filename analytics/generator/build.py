@@ -37,7 +37,7 @@ from analytics.generator.columns import (
 from analytics.generator.data_errors import inject_data_errors
 from analytics.generator.demographics import condition_population_rows, diversity_targets
 from analytics.generator.enrollment import simulate_subjects, simulate_visits
-from analytics.generator.history import historical_trials
+from analytics.generator.history import Institutions, historical_trials
 from analytics.generator.operations import (
     FORMS,
     SEVERITIES,
@@ -83,7 +83,10 @@ def generate_portfolio(
     plan = make_plan(preset, seed)
     _write_reference(con, plan)
     report(0.02, "reference data")
-    insert(con, "main.historical_trials", historical_trials(preset, seed))
+    trials, trial_sites = historical_trials(preset, seed, Institutions(plan.institution_names, plan.institution_city,
+                                                                       plan.institution_country))
+    insert(con, "main.historical_trials", trials)
+    insert(con, "main.historical_trial_sites", trial_sites)
     ids = _Ids()
     anomaly_rows: list[dict[str, object]] = []
     for study in range(preset.studies):

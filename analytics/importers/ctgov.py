@@ -62,9 +62,11 @@ CSV_COLUMNS: dict[str, tuple[str, ...]] = {
     "primary_completion_date": ("Primary Completion Date",),
     "completion_date": ("Completion Date",),
     "primary_outcome": ("Primary Outcome Measures",),
+    "secondary_outcome": ("Secondary Outcome Measures",),
     "locations": ("Locations",),
 }
-TEXT_FIELDS = ("title", "conditions", "interventions", "sponsor", "primary_outcome", "eligibility_criteria")
+TEXT_FIELDS = ("title", "conditions", "interventions", "sponsor", "primary_outcome", "secondary_outcome",
+               "eligibility_criteria")
 DATE_FIELDS = ("start_date", "primary_completion_date", "completion_date")
 NOT_PRIMARY = {"Outcome Measures": "the classic export mixes primary and secondary outcomes in one column"}
 
@@ -192,6 +194,8 @@ def _parse(raw: pd.DataFrame, shown: dict[str, str], json_format: bool, therapeu
     if "healthy_volunteers" in raw.columns:
         trials["healthy_volunteers"] = raw["healthy_volunteers"].map(
             lambda v: v if isinstance(v, bool) else None).astype("boolean")
+    if "arm_count" in raw.columns:
+        trials["arm_count"] = pd.to_numeric(raw["arm_count"], errors="coerce").astype("Int64")
     if "enrollment" in raw.columns:
         enrollment = pd.to_numeric(raw["enrollment"], errors="coerce").astype("Float64")
         bad = raw["enrollment"].notna() & (enrollment.isna() | (enrollment % 1 != 0).fillna(False))

@@ -14,6 +14,7 @@ JSON_FIELDS = (
     "nct_id", "title", "status", "phase", "conditions", "interventions", "sponsor", "sponsor_class", "sex",
     "min_age", "max_age", "age_groups", "healthy_volunteers", "enrollment", "study_type", "start_date",
     "primary_completion_date", "completion_date", "primary_outcome", "eligibility_criteria", "sites",
+    "secondary_outcome", "arm_count",
 )
 
 
@@ -60,6 +61,8 @@ def flatten(record: dict[str, Any]) -> dict[str, Any]:
     eligibility = module("eligibilityModule")
     locations = module("contactsLocationsModule").get("locations")
     outcomes = module("outcomesModule").get("primaryOutcomes") or []
+    secondary = module("outcomesModule").get("secondaryOutcomes") or []
+    arms = module("armsInterventionsModule").get("armGroups")
     interventions = module("armsInterventionsModule").get("interventions") or []
     return {
         "nct_id": ident.get("nctId"),
@@ -83,4 +86,6 @@ def flatten(record: dict[str, Any]) -> dict[str, Any]:
         "primary_outcome": _joined([o.get("measure") for o in outcomes if isinstance(o, dict)]),
         "eligibility_criteria": eligibility.get("eligibilityCriteria"),
         "sites": None if locations is None else [_site(loc) for loc in locations],
+        "secondary_outcome": _joined([o.get("measure") for o in secondary if isinstance(o, dict)]),
+        "arm_count": len(arms) if isinstance(arms, list) else None,
     }
