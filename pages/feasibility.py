@@ -17,6 +17,7 @@ from analytics.feasibility.saved import comparison_table, save_scenario, saved_s
 from analytics.feasibility.scenario import ScenarioInputs
 from analytics.feasibility.summary import facts_csv, summary_docx, summary_facts
 from analytics.frame import widgets
+from analytics.frame.access import download_button
 from analytics.frame.session import current_context
 
 ctx = current_context()
@@ -81,8 +82,8 @@ st.caption(f"{len(behind):,} trials behind {MEASURES_BY_KEY[behind_key].label.lo
 st.dataframe(tables.trials_display(behind), hide_index=True, width="stretch", height=260,
              column_config={"Link": st.column_config.LinkColumn("Link", display_text="ClinicalTrials.gov")})
 all_trials = tables.trials_display(trial_list(trials))
-st.download_button("Download the comparable trials (CSV)", all_trials.to_csv(index=False).encode(),
-                   "comparable_trials.csv", "text/csv", key="download_trials")
+download_button(ctx, "Download the comparable trials (CSV)", lambda: all_trials.to_csv(index=False).encode(),
+                "comparable_trials.csv", "text/csv", key="download_trials")
 
 # --- competition -------------------------------------------------------------------------------------
 st.subheader("Competition for patients")
@@ -284,8 +285,8 @@ else:
     else:
         table = comparison_table(picked).astype(str)
         st.dataframe(table, hide_index=True, width="stretch")
-        st.download_button("Download the comparison (CSV)", table.to_csv(index=False).encode(), "scenarios.csv",
-                           "text/csv", key="download_comparison")
+        download_button(ctx, "Download the comparison (CSV)", lambda: table.to_csv(index=False).encode(),
+                        "scenarios.csv", "text/csv", key="download_comparison")
         remove = st.selectbox("Remove a scenario from the saved ones", [None, *picked["scenario_id"]],
                               format_func=lambda s: "Choose one" if s is None else
                               picked.set_index("scenario_id").loc[s, "name"], key="sc_remove")
@@ -304,10 +305,11 @@ facts = summary_facts(selection.describe(), service.SOURCE_LABELS.get(source, so
                       result, resources if result is not None else None,
                       assumptions if result is not None else None, ctx.as_of)
 d1, d2 = st.columns(2)
-d1.download_button("Download the one-page summary (Word)", summary_docx(facts, trial_list(trials)),
-                   "feasibility_summary.docx",
-                   "application/vnd.openxmlformats-officedocument.wordprocessingml.document", key="download_docx")
-d2.download_button("Download the summary facts (CSV)", facts_csv(facts), "feasibility_summary.csv", "text/csv",
-                   key="download_facts")
+download_button(ctx, "Download the one-page summary (Word)", lambda: summary_docx(facts, trial_list(trials)),
+                "feasibility_summary.docx",
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document", key="download_docx",
+                container=d1)
+download_button(ctx, "Download the summary facts (CSV)", lambda: facts_csv(facts), "feasibility_summary.csv",
+                "text/csv", key="download_facts", container=d2)
 with st.expander("What the summary says"):
     st.dataframe(facts, hide_index=True, width="stretch")

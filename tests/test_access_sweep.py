@@ -260,6 +260,8 @@ def _samples(portfolio: Portfolio, scope: AccessScope, wh: Warehouse) -> dict[st
     """Values for the arguments page-facing functions take, inside and outside ``scope``."""
     from analytics.kri.service import METHOD_LABELS, kri_names
     from analytics.drafting.specs import SUBJECT_KINDS
+    from analytics.feasibility.scenario import ScenarioInputs
+    from analytics.feasibility.trials import TrialSelection
     from analytics.quality.service import STATUSES as QUALITY_STATUSES
     from analytics.kri.tables import BREAKDOWN_LABELS
 
@@ -289,6 +291,14 @@ def _samples(portfolio: Portfolio, scope: AccessScope, wh: Warehouse) -> dict[st
         "studies": [(), (outside.get("study", UNKNOWN_ID),)],
         "study_ids": [tuple(inside_study), (outside.get("study", UNKNOWN_ID),)],
         "as_of": [wh.as_of()],
+        # Feasibility reads registry trials (reference data); its scoped parts are the candidate sites.
+        "selection": [TrialSelection()],
+        "source": [None],
+        "target": ["duration", "rate"],
+        "groups": [()],
+        "inputs": [ScenarioInputs(target=120, sites=12, countries=3, start=wh.as_of(), ramp_months=6.0,
+                                  planned_months=18.0, screening_rate=2.0, screening_rate_p10=1.0,
+                                  screening_rate_p90=3.0, screen_failure=0.3)],
         "ids": [tuple(findings.loc[findings["study_site_id"].isin(sites), "finding_id"][:3]),
                 tuple(findings.loc[~findings["study_site_id"].isin(sites), "finding_id"][:3])],
         "hidden": [()],

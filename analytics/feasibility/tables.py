@@ -41,7 +41,7 @@ def trials_display(trials: pd.DataFrame) -> pd.DataFrame:
         "Duration (months)": trials["duration_months"].round(1),
         "Duration": np.where(trials["completed"], "completed", np.where(trials["censored"], "censored", "")),
         "Sites": trials["n_sites"], "Countries": trials["n_countries"],
-        "Rate (per site-month)": trials["rate"].round(3),
+        "Rate (per site-month)": trials["rate"].round(2),
     })
 
 
@@ -70,7 +70,7 @@ def metrics_display(metrics: pd.DataFrame) -> pd.DataFrame:
     labels = {"model": "Model (conformal quantile boosting)", "baseline": "Phase median, 10th-90th percentiles"}
     return pd.DataFrame({
         "Target": metrics["target"].map(lambda t: TARGETS[t][1]), "Method": metrics["method"].map(labels),
-        "Trials (out of fold)": metrics["trials"], "Median abs. error (log)": metrics["median_abs_log_error"].round(3),
+        "Trials (out of fold)": metrics["trials"], "Median abs. error (log)": metrics["median_abs_log_error"].round(2),
         "Typical error (x or /)": np.exp(metrics["median_abs_log_error"]).round(2),
         "80% interval coverage": (metrics["coverage_80"] * 100).round(1).astype(str) + "%",
         "Median interval width (hi / lo)": metrics["median_width_ratio"].round(1),

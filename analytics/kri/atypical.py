@@ -199,6 +199,8 @@ def low_variance(within: pd.DataFrame) -> pd.DataFrame:
     other = _loso(per, ["total", "subjects"], keys)
     per["deviation"] = per["total"] / per["subjects"] - other["total"] / other["subjects"].where(other["subjects"] > 0)
     per["sampling"] = per["spread"] * (1 / per["subjects"] + 1 / other["subjects"].where(other["subjects"] > 0))
+    for column in ("deviation", "sampling"):  # a study with no eligible site leaves object-typed NAs
+        per[column] = pd.to_numeric(per[column], errors="coerce").astype("float64")
     per = per[np.isfinite(per["deviation"]) & np.isfinite(per["sampling"]) & (per["sampling"] > 0)].copy()
     per["z"] = np.nan
     for test, block in per.groupby("test_code"):
