@@ -129,8 +129,9 @@ def conversion_factor(source: str, target: str, molar_mass: float | None = None)
                 value = _quantity(src).to(ureg.Quantity(dst.factor, dst.unit).units).magnitude
         else:
             value = _quantity(src).to(ureg.Quantity(dst.factor, dst.unit).units).magnitude
-    except pint.errors.DimensionalityError:
-        raise UnitError(f"{source!r} cannot be converted to {target!r}") from None
+    except (pint.errors.DimensionalityError, pint.errors.UndefinedUnitError, ZeroDivisionError, ValueError,
+            TypeError) as exc:  # pint's chemistry context divides by zero for units it cannot relate
+        raise UnitError(f"{source!r} cannot be converted to {target!r}") from exc
     return float(value / dst.factor)
 
 

@@ -51,9 +51,9 @@ class MedicationTerm:
 
 C = ConditionTerm
 CONDITIONS: tuple[ConditionTerm, ...] = (
-    C("type_2_diabetes", "Type 2 diabetes mellitus", ("E11",), (r"type\s*(?:2|ii|two) diabetes(?: mellitus)?", r"t2dm",
+    C("type_2_diabetes", "Type 2 diabetes mellitus", ("E11",), (r"type\s*(?:2|ii|two) diabetes(?: mellitus)?", r"diabetes(?: mellitus)?,? type\s*(?:2|ii|two)\b", r"t2dm",
       r"non[- ]insulin[- ]dependent diabetes")),
-    C("type_1_diabetes", "Type 1 diabetes mellitus", ("E10",), (r"type\s*(?:1|i|one) diabetes(?: mellitus)?", r"t1dm",
+    C("type_1_diabetes", "Type 1 diabetes mellitus", ("E10",), (r"type\s*(?:1|i|one) diabetes(?: mellitus)?", r"diabetes(?: mellitus)?,? type\s*(?:1|i|one)\b", r"t1dm",
       r"insulin[- ]dependent diabetes")),
     C("diabetes", "Diabetes mellitus", ("E08", "E09", "E10", "E11", "E13"), (r"diabetes(?: mellitus)?", r"diabetic")),
     C("hypertension", "Hypertension", ("I10", "I11", "I12", "I13", "I15", "I16"),
@@ -239,7 +239,7 @@ MEDICATION_CLASSES: tuple[MedicationTerm, ...] = (
     M("beta3_agonists", "Beta-3 adrenergic agonists", ("G04BD12", "G04BD15"), (r"beta-?3 (?:adrenergic )?agonists?",)),
     M("antiandrogens", "Anti-androgens", ("L02BB",), (r"anti-?androgens?",)),
     M("adt", "Androgen deprivation therapy", ("L02AE", "L02BX02"),
-      (r"androgen deprivation therapy", r"\badt\b", r"gnrh (?:agonists?|antagonists?|analogues?)",
+      (r"androgen deprivation(?: therapy)?", r"\badt\b", r"gnrh (?:agonists?|antagonists?|analogues?)",
        r"lhrh (?:agonists?|antagonists?|analogues?)")),
     M("hormonal_therapy", "Endocrine therapy", ("L02",), (r"hormon(?:al|e) therapy", r"endocrine therapy")),
     M("androgens", "Androgens", ("G03B",), (r"androgens?", r"testosterone (?:replacement )?(?:therapy|supplementation)",
