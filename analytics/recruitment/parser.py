@@ -62,8 +62,9 @@ def _comparator_pattern() -> re.Pattern[str]:
     unit_words = "|".join(f"(?:{w})" for w, _ in P.UNIT_WORDS)
     trailing = "|".join(f"(?:{w})" for w, _ in P.TRAILING_COMPARATORS)
     return re.compile(
-        rf"(?P<comp>{words})?\s*(?:a\s+(?:value|level|score)\s+of\s+|of\s+)?(?P<value>\d+(?:[.,]\d+)?)"
-        rf"(?:\s*(?:-|to|and)\s*(?P<high>\d+(?:[.,]\d+)?))?\s*(?P<uln>{P.ULN_PHRASE})?\s*(?P<unit>{unit_words})?"
+        rf"(?P<comp>{words}|between|from)?\s*(?:a\s+(?:value|level|score)\s+of\s+|of\s+)?(?P<value>\d+(?:[.,]\d+)?)"
+        rf"(?:\s*(?P<unit1>{unit_words}))?(?:\s*(?:-|to|and)\s*(?P<high>\d+(?:[.,]\d+)?))?\s*(?P<uln>{P.ULN_PHRASE})?"
+        rf"\s*(?P<unit>{unit_words})?"
         rf"\s*(?P<uln2>{P.ULN_PHRASE})?\s*(?P<trail>{trailing})?",
         re.IGNORECASE)
 
@@ -173,14 +174,15 @@ def _reproductive_parts(text: str) -> list[_Part]:
 def _threshold(text: str, start: int, lab: LabTerm) -> tuple[_Part | None, str | None]:
     """The threshold that follows a lab's name (within a few words), as (part, note)."""
     segment = text[start:start + MAX_THRESHOLD_GAP + 40]
-    lead = re.match(r"[\s:,(]*(?:(?:level|levels|value|values|count|concentration|score|result|results|of|is|was|"
-                    r"must be|should be|be|at screening|at baseline|at visit \d+|\([^)]{0,40}\))\s*)*", segment,
+    lead = re.match(r"[\s:,]*(?:(?:level|levels|value|values|count|concentration|score|result|results|of|is|was|"
+                    r"must be|should be|be|at screening|at baseline|at visit \d+)\b\s*|\([^)]{0,40}\)\s*)*", segment,
                     re.IGNORECASE)
     offset = lead.end() if lead else 0
     match = _comparator_pattern().match(segment, offset)
     if not match or offset > MAX_THRESHOLD_GAP:
         return None, None
-    comparator = _symbol(match.group("comp"), P.COMPARATOR_WORDS) if match.group("comp") else None
+    comp_text = (match.group("comp") or "").lower()
+    comparator = _symbol(comp_text, P.COMPARATOR_WORDS) if comp_text not in ("", "between", "from") else None
     trailing = _symbol(match.group("trail"), P.TRAILING_COMPARATORS) if match.group("trail") else None
     value = _number(match.group("value"))
     high = _number(match.group("high")) if match.group("high") else None
@@ -192,8 +194,9 @@ def _threshold(text: str, start: int, lab: LabTerm) -> tuple[_Part | None, str |
     note = None
     if match.group("uln") or match.group("uln2"):
         unit = ULN
-    elif match.group("unit"):
-        unit = _unit_spelling(match.group("unit")) or match.group("unit")
+    elif match.group("unit") or match.group("unit1"):
+        written = match.group("unit") or match.group("unit1")
+        unit = _unit_spelling(written) or written
     else:
         unit = lab.unit
         note = f"no unit given for {lab.name}: read in {lab.unit}"
@@ -253,7 +256,11 @@ def _lab_parts(text: str, reading: _Reading) -> list[_Part]:
 
 
 def _window_and_duration(text: str) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
-    return _find(P.WINDOW_PATTERNS, text), _find(P.DURATION_PATTERNS, text)
+    """Time windows and durations; where the two readings overlap ("for at least 3 months before screening"),
+    the duration wins."""
+    durations = _find(P.DURATION_PATTERNS, text)
+    windows = [w for w in _find(P.WINDOW_PATTERNS, text) if not any(w[0] < d[1] and d[0] < w[1] for d in durations)]
+    return windows, durations
 
 
 def _nearest(spans: list[tuple[int, int, int]], start: int, end: int) -> tuple[int, int, int] | None:
@@ -380,9 +387,21 @@ def parse_criterion(item: Item, number: int) -> Criterion:
     judgement = P.JUDGEMENT.search(outside)
     if judgement:
         return _review(item, number, atoms, f"needs judgement ({judgement.group(0).lower()!r})")
+    kinds = {p.atom.kind for p in atoms}
+    if "contraception" in kinds and not kinds & {"condition", "lab", "ecog", "medication"}:
+        # "Women of childbearing potential must agree to use highly effective contraception": one requirement,
+        # however it is worded (the methods, the duration), confirmed with the patient at screening.
+        contraception = next(p.atom for p in atoms if p.atom.kind == "contraception")
+        return Criterion(number, item.section, text, STRUCTURED, atoms=(contraception,),
+                         note="Applies to women of childbearing potential; confirmed at screening", source="rules")
+    if kinds & {"pregnancy", "breastfeeding"} and kinds & {"sex"}:
+        atoms = [p for p in atoms if p.atom.kind != "sex"]  # "pregnant women": pregnancy implies the sex
     if P.PARTNER.search(text) or (P.ADMINISTRATIVE.search(outside) and not record_atoms):
         return Criterion(number, item.section, text, ADMINISTRATIVE, note="Confirmed with the patient at screening",
                          source="rules")
+    other = P.OTHER_THAN_STUDIED.search(text)
+    if other:
+        return _review(item, number, atoms, f"relative to the studied disease ({other.group(0).lower()!r})")
     vague = P.VAGUE.search(outside)
     if vague:
         return _review(item, number, atoms, f"open-ended wording ({vague.group(0).lower()!r})")

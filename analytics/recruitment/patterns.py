@@ -104,6 +104,7 @@ DURATION_PATTERNS: tuple[str, ...] = (
     r"(?:for|of)\s*(?:at least|a minimum of|more than|>=|>|≥|over)\s*" + _AMOUNT + r"\s*" + _UNIT,
     r"(?:at least|a minimum of|>=|≥)\s*" + _AMOUNT + r"\s*" + _UNIT + r"\s*(?:duration|before|prior)",
     r"" + _AMOUNT + r"\s*" + _UNIT + r"\s*(?:or longer|or more)",
+    r"(?:at least|more than|over|>=|>)\s*" + _AMOUNT + r"\s*" + _UNIT + r"\s*ago",
 )
 
 NEGATION = re.compile(
@@ -140,9 +141,13 @@ JUDGEMENT = re.compile(
 # Vague wording: a record criterion with these is kept for a person; an administrative one stays administrative.
 VAGUE = re.compile(
     r"\b(?:appropriate|suitable|likely|may|might|could|would|such as|e\.g\.|for example|including but not limited|"
-    r"including|etc\.?|certain|other (?:diseases?|conditions?|disorders?|illness)|any (?:condition|disease|disorder|"
+    r"including|etc\.?|certain|other (?:diseases?|conditions?|disorders?|illness)|"
+    r"any (?:condition|disease|disorder|"
     r"illness|medical|other)|plan(?:ned|s)? to|scheduled|expected|anticipated?)\b",
     re.IGNORECASE)
+# "Other malignancy", "second primary cancer": relative to the study's own disease, which records cannot tell apart.
+OTHER_THAN_STUDIED = re.compile(r"\b(?:other|another|second|additional)\s+(?:active\s+|prior\s+|primary\s+|invasive\s+)*"
+                                r"(?:malignan\w*|cancers?|tumou?rs?|neoplasms?|primary)\b", re.IGNORECASE)
 PARTNER = re.compile(r"\bpartners?\b", re.IGNORECASE)
 
 PREGNANCY = re.compile(r"\b(?:pregnan(?:t|cy|cies)|positive pregnancy test|expecting a baby)\b", re.IGNORECASE)
@@ -170,5 +175,6 @@ maximum more less greater lower higher than equal above below under over up must
 exclusion inclusion criteria criterion ie i.e eg following one two three four six twelve dose doses regimen
 per mg g ml l kg dl mmol umol nmol ng pg u iu mmhg ms x uln upper limit limits normal range institutional times
 condition disease disorder type stage grade status score scale index other documented clinical clinically
+infection infections inclusive
 """.split())
 WORD = re.compile(r"[a-z][a-z'-]*")
