@@ -338,6 +338,9 @@ def find_terms(text: str, entries: tuple) -> list[tuple[int, int, object]]:
     return sorted(chosen, key=lambda f: f[0])
 
 
+# Events dated by their onset: a problem list may keep "myocardial infarction" active for years after it.
+ACUTE_EVENTS = frozenset({"myocardial_infarction", "stroke", "tia", "venous_thromboembolism", "acute_kidney_injury",
+                          "unstable_angina", "pancreatitis", "influenza", "rsv", "uti"})
 CONDITIONS_BY_KEY = {t.key: t for t in CONDITIONS}
 LABS_BY_KEY = {t.key: t for t in LABS + (ECOG,)}
 MEDICATIONS_BY_KEY = {t.key: t for t in MEDICATIONS}
