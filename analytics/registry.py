@@ -10,8 +10,9 @@ from __future__ import annotations
 from analytics.core.derived import DerivedResult
 from analytics.enrollment.results import ENROLLMENT_RESULT
 from analytics.kri.results import ATYPICAL_RESULT, KRI_RESULT
+from analytics.recruitment.results import RECRUITMENT_CRITERIA_RESULT
 
-REGISTRY: tuple[DerivedResult, ...] = (KRI_RESULT, ATYPICAL_RESULT, ENROLLMENT_RESULT)
+REGISTRY: tuple[DerivedResult, ...] = (KRI_RESULT, ATYPICAL_RESULT, ENROLLMENT_RESULT, RECRUITMENT_CRITERIA_RESULT)
 
 
 def result(name: str) -> DerivedResult:

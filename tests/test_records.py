@@ -311,7 +311,7 @@ def test_the_migrations_upgrade_an_empty_database_to_head_matching_the_declarati
     engine = records.create_records_engine(records_url)
     try:
         with engine.connect() as conn:
-            assert records.database_revision(conn) == records.head_revision() == "0002"
+            assert records.database_revision(conn) == records.head_revision() == "0003_recruitment"
             assert set(sa.inspect(conn).get_table_names()) >= {"audit_log", "audit_head", TABLE}
             diffs = compare_metadata(MigrationContext.configure(conn), METADATA)
             assert diffs == [], f"the declarations and the migrations disagree: {diffs}"

@@ -184,12 +184,24 @@ def _migration_2(con: duckdb.DuckDBPyConnection) -> None:
     _enrollment_fields(con)
 
 
+def _migration_3(con: duckdb.DuckDBPyConnection) -> None:
+    """Recruitment: study eligibility criteria, pre-screening pools, parsed criteria and the generator's truth.
+
+    New tables only (from their declarations); existing rows are untouched.
+    """
+    for name in ("study_eligibility", "prescreen_patients", "prescreen_conditions", "prescreen_observations",
+                 "prescreen_medications", "recruitment_criteria", "prescreen_truth", "eligibility_truth"):
+        con.execute(schema.table(name).ddl())
+
+
 # version -> (description, function): the step from version - 1. Never edit an applied step.
 MIGRATIONS: dict[int, tuple[str, Migration | None]] = {
     1: ("Initial CRO warehouse schema", None),
     2: ("Restricted store beside the file; derived results declared in the schema; importer fields for real "
         "data (imputation flag, registry fields and sites, restricted SDTM design); enrollment (race/ethnicity, "
         "treatment and follow-up length, site selection, diversity targets, condition population)", _migration_2),
+    3: ("Recruitment: study eligibility criteria, pre-screening pools (patients, conditions, observations, "
+        "medications), parsed criteria, pre-screening ground truth", _migration_3),
 }
 
 
