@@ -318,7 +318,7 @@ def test_the_migrations_upgrade_an_empty_database_to_head_matching_the_declarati
     finally:
         engine.dispose()
     assert main(["records", "upgrade", "--url", records_url]) == 0
-    assert "revision 0002 -> 0002" in capsys.readouterr().out
+    assert "revision 0003_recruitment -> 0003_recruitment" in capsys.readouterr().out
 
 
 def test_opening_the_store_upgrades_an_older_database_and_keeps_its_records(records_url: str) -> None:
@@ -332,7 +332,7 @@ def test_opening_the_store_upgrades_an_older_database_and_keeps_its_records(reco
         assert old.revision() == "0001"
         fill_audit(old, 2)
     with RecordsStore(records_url) as store:
-        assert store.revision() == "0002"
+        assert store.revision() == "0003_recruitment"
         store.append(TABLE, disposition(), actor="dm@cro.example")
         result = store.verify_audit()
         assert result.ok and result.records == 3
