@@ -28,6 +28,22 @@ def build_warehouse(path: Path, preset: str, seed: int) -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def records_store_of_the_test_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """App runs (AppTest, browser servers) write their records to a throwaway store, never to the repository's
+    data/records.sqlite."""
+    import os
+
+    saved = os.environ.get("CRO_RECORDS_URL")
+    url = f"sqlite:///{tmp_path_factory.mktemp('records') / 'records.sqlite'}"
+    os.environ["CRO_RECORDS_URL"] = url
+    yield url
+    if saved is None:
+        os.environ.pop("CRO_RECORDS_URL", None)
+    else:
+        os.environ["CRO_RECORDS_URL"] = saved
+
+
 @pytest.fixture(scope="session")
 def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo portfolio with the default seed (what `make run` shows). Treat as read-only."""

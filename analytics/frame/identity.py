@@ -19,7 +19,7 @@ DEFAULT_USER = "local"
 # What a role may do. Pages need ``view:<page key>`` (see analytics/frame/pages.py); ``view:*`` opens all.
 PERMISSIONS = frozenset({"view:*", "load_data", "review_quality", "manage_capa", "approve_document", "administer"})
 _MONITORING_VIEWS = frozenset({"view:overview", "view:enrollment", "view:site_performance", "view:data_quality",
-                               "view:rbm"})
+                               "view:rbm", "view:recruitment"})
 
 
 @dataclass(frozen=True)

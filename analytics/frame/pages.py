@@ -113,6 +113,24 @@ def _countries(ctx: "PageContext") -> Mapping[str, str]:
     return country_labels(ctx.warehouse, ctx.scope)
 
 
+def _recruitment_studies(ctx: "PageContext") -> Mapping[str, str]:
+    from analytics.recruitment.service import study_labels
+
+    return study_labels(ctx.warehouse, ctx.scope, ctx.filters)
+
+
+def _relaxable_criteria(ctx: "PageContext") -> Mapping[str, str]:
+    from analytics.recruitment.service import relaxable_labels
+
+    return relaxable_labels(ctx.warehouse, ctx.scope, ctx.filters)
+
+
+def _prescreen_patients(ctx: "PageContext") -> Mapping[str, str]:
+    from analytics.recruitment.service import patient_labels
+
+    return patient_labels(ctx.warehouse, ctx.scope, ctx.filters)
+
+
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("overview", "pages/overview.py", "Overview", ":material/dashboard:", "overview"),
     PageSpec(
@@ -142,6 +160,16 @@ PAGES: tuple[PageSpec, ...] = (
             Param("kri", "KRI", choices=_kri_names, default="ae_rate"),
         ),
         filter_note="Monthly snapshots always end at the data's as-of date, so the date filters do not apply here.",
+    ),
+    PageSpec(
+        "recruitment", "pages/recruitment.py", "Recruitment", ":material/person_search:", "recruitment",
+        filters=STUDY_FILTERS,
+        params=(
+            Param("recruit_study", "Protocol", choices=_recruitment_studies, default_first=True),
+            Param("relax", "Criterion to relax", choices=_relaxable_criteria),
+            Param("patient", "Patient", choices=_prescreen_patients),
+        ),
+        filter_note="Each pool is drawn on its site's screening date, so the date filters do not apply here.",
     ),
     PageSpec("data", "pages/data.py", "Data", ":material/database_upload:", "data", filters=(), has_charts=False),
 )

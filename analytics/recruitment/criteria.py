@@ -175,7 +175,7 @@ class Criterion:
 
     def to_dict(self) -> dict[str, object]:
         data = asdict(self)
-        data["atoms"] = [_atom_dict(a) for a in self.atoms]
+        data["atoms"] = [atom_to_dict(a) for a in self.atoms]
         return data
 
     @classmethod
@@ -185,7 +185,7 @@ class Criterion:
         return cls(atoms=atoms, **fields)
 
 
-def _atom_dict(atom: Atom) -> dict[str, object]:
+def atom_to_dict(atom: Atom) -> dict[str, object]:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(atom).items()
             if v not in (None, (), "", False)}
 
