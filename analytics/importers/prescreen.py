@@ -353,3 +353,47 @@ def prepare_prescreen(source: Path, db_path: Path, study_site_id: str, screening
                         "notes": f"pre-screening pool of {study_site_id}, screened {screening_date.isoformat()}"}
                        for p in (paths if source_type == "fhir" else sorted(source.glob("*.csv")))]
     return load
+
+
+PRESCREEN_CONTRACT_PATH = "data/PRESCREEN_CONTRACT.md"
+
+
+def prescreen_contract_markdown() -> str:
+    """The pre-screening import contract (CSV columns and the FHIR resources read), from :data:`CSV_CONTRACT`."""
+    lines = [
+        "# Pre-screening pool import contract",
+        "",
+        "Generated from `analytics/importers/prescreen.py` by `python -m analytics contract`. Do not edit by hand.",
+        "",
+        "Load with `python -m analytics import prescreen SOURCE --study-site-id ID --screening-date YYYY-MM-DD "
+        "--db PATH`. The load replaces that study-site's previous pool; nothing is written when any check fails "
+        "(the report names the file, the row or FHIR entry, and the column).",
+        "",
+        "## De-identification",
+        "",
+        "- Names, addresses, telecoms and other identifiers are never read.",
+        "- The site's patient id becomes `P-` and 16 hex digits of SHA-256(study-site id, patient id): the site can "
+        "find its patient from its own list; the warehouse holds no id the site uses.",
+        "- The date of birth becomes the age in whole years at the screening date and is not kept.",
+        "",
+        "## FHIR R4 (`.json`: a Bundle, or a folder of them)",
+        "",
+        "Each resource is validated with `fhir.resources` (R4B models, which read R4 content). Read: `Patient` "
+        "(id, gender, birthDate), `Condition` (subject, code, onset, abatement, clinicalStatus, verificationStatus), "
+        "`Observation` (subject, code, valueQuantity or valueCodeableConcept, referenceRange.high, effective; "
+        "entered-in-error and cancelled skipped), `MedicationStatement` / `MedicationRequest` (subject, "
+        "medicationCodeableConcept, effective or validity period, status). Codings are taken in this order of systems: "
+        "conditions ICD-10-CM, ICD-10, SNOMED CT; observations LOINC; medications ATC, RxNorm (a medication or condition "
+        "without a code the matcher reads is still matched by its name).",
+        "",
+        "## CSV (a folder with any of these files)",
+        "",
+        "UTF-8 with a header row; dates `YYYY-MM-DD`; column names case-insensitive; other columns are ignored with a "
+        "warning.",
+        "",
+    ]
+    for name, columns in CSV_CONTRACT.items():
+        lines += [f"### `{name}.csv`", "", "| column | kind | required | meaning |", "|---|---|---|---|"]
+        lines += [f"| `{c.name}` | {c.kind} | {'yes' if c.required else ''} | {c.description} |" for c in columns]
+        lines.append("")
+    return "\n".join(lines)
