@@ -263,13 +263,15 @@ def _window_and_duration(text: str) -> tuple[list[tuple[int, int, int]], list[tu
     return windows, durations
 
 
-def _nearest(spans: list[tuple[int, int, int]], start: int, end: int) -> tuple[int, int, int] | None:
-    """The window or duration that qualifies a term at [start, end): the closest one in its clause."""
+def _nearest(spans: list[tuple[int, int, int]], start: int, end: int, text: str = "") -> tuple[int, int, int] | None:
+    """The window or duration that qualifies a term at [start, end): the closest one not across a ";"."""
     best, distance = None, None
     for span in spans:
         gap = span[0] - end if span[0] >= end else start - span[1]
-        if gap < 0:
-            gap = 0
+        between = text[end:span[0]] if span[0] >= end else text[span[1]:start]
+        if ";" in between:
+            continue
+        gap = max(gap, 0)
         if distance is None or gap < distance:
             best, distance = span, gap
     return best
@@ -289,8 +291,8 @@ def _term_parts(text: str, kind: str, entries: tuple, windows, durations) -> lis
         if except_at is not None and start > except_at:
             parts.append(_Part(start, end, Atom(kind, term.key, term.name, except_codes=codes), "except"))
             continue
-        window = _nearest(windows, start, end)
-        duration = _nearest(durations, start, end)
+        window = _nearest(windows, start, end, text)
+        duration = _nearest(durations, start, end, text)
         active = bool(re.search(r"\b(?:active|current(?:ly)?|ongoing|untreated)\b(?:\s+\w+){0,2}\s*$", text[:start],
                                 re.IGNORECASE))
         atom = Atom(kind, term.key, term.name, codes=codes,
@@ -365,7 +367,12 @@ def parse_criterion(item: Item, number: int) -> Criterion:
     parts += _age_parts(text)
     parts += _sex_parts(text)
     parts += _reproductive_parts(text)
-    parts += _lab_parts(text, reading)
+    for part in _lab_parts(text, reading):
+        if part.atom is not None and windows:
+            window = _nearest(windows, part.start, part.end, text)
+            if window is not None:
+                part = _Part(part.start, part.end, replace(part.atom, within_days=window[2]), part.kind)
+        parts.append(part)
     lab_spans = [(p.start, p.end) for p in parts if p.kind in ("lab", "lab-name")]
     lab_spans += [(start, end) for start, end, _ in reading.unresolved]
     for kind, entries in (("condition", lexicon().conditions), ("medication", lexicon().medications)):
