@@ -397,7 +397,12 @@ def _combine(results: list[AtomResult], combine: str) -> tuple[np.ndarray, np.nd
     else:
         statement = np.where((stack == NOT_MET).any(0), NOT_MET, np.where((stack == MET).all(0), MET, UNKNOWN))
         decisive = statement
-    which = np.argmax(stack == decisive[None, :], axis=0).astype("int16")
+    # The evidence: the first atom that decided it, preferring one with a record to show (a ruled-out
+    # stroke explains "not present" better than "no record of infarction").
+    reasons = np.stack([r.reason for r in results])
+    agrees = stack == decisive[None, :]
+    informative = agrees & (reasons != R["no record"])
+    which = np.where(informative.any(0), np.argmax(informative, axis=0), np.argmax(agrees, axis=0)).astype("int16")
     return statement.astype("int8"), which
 
 

@@ -250,8 +250,11 @@ def _lab_parts(text: str, reading: _Reading) -> list[_Part]:
                 reading.unresolved = [u for u in reading.unresolved if u[0] != p_start]
         pending = []
     resolved = {p.atom.concept for p in parts if p.atom is not None}
-    reading.unresolved = [u for u in reading.unresolved if not any(
-        lab.name == u[2] and lab.key in resolved for _, _, lab in found)]
+    # A name repeated without its threshold ("Eastern Cooperative Oncology Group (ECOG) performance status 0-1")
+    # is understood once the same lab has one.
+    repeated = [u for u in reading.unresolved if any(lab.name == u[2] and lab.key in resolved for _, _, lab in found)]
+    parts += [_Part(start, end, None, "lab-name") for start, end, _ in repeated]
+    reading.unresolved = [u for u in reading.unresolved if u not in repeated]
     return parts
 
 
