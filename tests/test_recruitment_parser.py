@@ -172,3 +172,8 @@ def test_the_labelled_sample_still_points_at_the_registry_texts(shared_data: Pat
     assert result["lines_not_assigned_to_a_criterion"] == 0 and result["studies"] == 300
     # The figures the README reports (measured with this parser): a wrong structure is the harmful error.
     assert sample["wrong_structure"] <= 1 and sample["accuracy"] >= 0.55
+
+
+def test_a_threshold_of_zero_survives_the_round_trip() -> None:
+    ecog = one("ECOG performance status of 0 to 1", "Inclusion")
+    assert criteria_from_json(criteria_json([ecog]))[0].atoms[0].value == 0.0

@@ -186,8 +186,9 @@ class Criterion:
 
 
 def atom_to_dict(atom: Atom) -> dict[str, object]:
+    # Only empty fields are left out: a threshold of 0 (ECOG 0-1) is a value like any other.
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(atom).items()
-            if v not in (None, (), "", False)}
+            if not (v is None or v is False or (isinstance(v, (tuple, str)) and len(v) == 0))}
 
 
 def atom_from_dict(data: dict[str, object]) -> Atom:

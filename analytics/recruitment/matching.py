@@ -336,7 +336,10 @@ ATOM_EVALUATORS = {
 
 
 def evaluate_atom(pool: Pool, atom: Atom) -> AtomResult:
-    """One atom over the whole pool."""
+    """One atom over the whole pool (a threshold without its numbers is unknown for everyone, never guessed)."""
+    if atom.kind in ("age", "lab", "ecog") and (atom.comparator is None or atom.value is None or (
+            atom.comparator == "between" and atom.value_high is None)):
+        return AtomResult.blank(len(pool), UNKNOWN, "needs review")
     return ATOM_EVALUATORS[atom.kind](pool, atom)
 
 
