@@ -13,9 +13,11 @@ from analytics.enrollment.results import ENROLLMENT_RESULT
 from analytics.feasibility.results import FEASIBILITY_MODEL_RESULT
 from analytics.kri.results import ATYPICAL_RESULT, KRI_RESULT
 from analytics.quality.results import FINDINGS_RESULT, SIGNALS_RESULT
+from analytics.recruitment.results import RECRUITMENT_CRITERIA_RESULT
 
 REGISTRY: tuple[DerivedResult, ...] = (KRI_RESULT, ATYPICAL_RESULT, ENROLLMENT_RESULT, FINDINGS_RESULT, SIGNALS_RESULT,
-                                     CAPA_THEMES_RESULT, FEASIBILITY_MODEL_RESULT)
+                                     CAPA_THEMES_RESULT, FEASIBILITY_MODEL_RESULT,
+                                     RECRUITMENT_CRITERIA_RESULT)
 
 
 def result(name: str) -> DerivedResult:

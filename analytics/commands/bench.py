@@ -13,8 +13,9 @@ from analytics.evaluation import performance as bench
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="time every page (cold and warm) against an existing warehouse, "
-                                     "or the enrollment simulation (`bench enrollment`)")
-    p.add_argument("target", nargs="?", choices=("pages", "enrollment", "quality"), default="pages",
+                                     "or the enrollment simulation (`bench enrollment`), all data-quality checks "
+                                     "(`bench quality`), or matching (`bench recruitment`)")
+    p.add_argument("target", nargs="?", choices=("pages", "enrollment", "quality", "recruitment"), default="pages",
                    help="what to time (default: pages; quality: all data-quality checks over --db)")
     p.add_argument("--db", type=Path, help="pages: warehouse to measure (built beforehand)")
     p.add_argument("--out", type=Path, help="JSON file for the figures (required for pages)")
@@ -35,6 +36,16 @@ def _speed_report(report: dict, text: str, out: Path | None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.target == "recruitment":
+        from analytics.evaluation.recruitment_speed import bench_matching, format_speed
+
+        report = bench_matching(runs=args.runs)
+        print(format_speed(report))
+        if args.out:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
+            print(f"wrote {args.out}")
+        return 0 if report["meets_target"] else 1
     if args.target == "enrollment":
         from analytics.evaluation.enrollment_speed import bench_enrollment, format_speed
 

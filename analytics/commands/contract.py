@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from analytics.importers.contract import CONTRACT_PATH, contract_markdown
+from analytics.importers.prescreen import PRESCREEN_CONTRACT_PATH, prescreen_contract_markdown
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,7 +20,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    text = contract_markdown()
+    status = _write(args.output, contract_markdown(), args.check)
+    if args.output == REPO_ROOT / CONTRACT_PATH:  # the pre-screening contract sits beside the default one
+        status = max(status, _write(REPO_ROOT / PRESCREEN_CONTRACT_PATH, prescreen_contract_markdown(), args.check))
+    return status
+
+
+def _write(output: Path, text: str, check: bool) -> int:
+    """Write ``text`` to ``output``, or with ``check`` report whether the file is current (exit code)."""
+    args = argparse.Namespace(output=output, check=check)
     if args.check:
         current = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
         if current != text:

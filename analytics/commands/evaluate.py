@@ -71,8 +71,16 @@ def _feasibility(args: argparse.Namespace) -> dict[str, object]:
     return result
 
 
+def _recruitment(args: argparse.Namespace) -> dict[str, object]:
+    from analytics.evaluation.recruitment import TEST_SEEDS, evaluate_recruitment, summary_lines
+
+    result = evaluate_recruitment(seeds=tuple(args.seeds) if args.seeds else TEST_SEEDS)
+    print("\n".join(summary_lines(result)))
+    return result
+
+
 # target name -> runner; later evaluations add an entry here.
-TARGETS = {"rbm": _rbm, "enrollment": _enrollment, "drafting": _drafting, "quality": _quality, "capa": _capa, "feasibility": _feasibility}
+TARGETS = {"rbm": _rbm, "enrollment": _enrollment, "drafting": _drafting, "quality": _quality, "capa": _capa, "feasibility": _feasibility, "recruitment": _recruitment}
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -11,6 +11,7 @@ import getpass
 import resource
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 from analytics.importers.report import ImportRefused
@@ -60,6 +61,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ctgov.add_argument("--therapeutic-area", default=None, help="therapeutic area to record for these trials")
     _common(ctgov)
     ctgov.set_defaults(func=_run_ctgov)
+
+    prescreen = kinds.add_parser("prescreen", help="a site's pre-screening list: FHIR R4 bundles (.json) or CSV files "
+                                                   "(see data/PRESCREEN_CONTRACT.md), de-identified on import")
+    prescreen.add_argument("source", type=Path, help="a FHIR bundle, or a folder of bundles or of CSV files")
+    prescreen.add_argument("--study-site-id", required=True, help="the study-site whose pool this is (replaced)")
+    prescreen.add_argument("--screening-date", type=date.fromisoformat, default=date.today(),
+                           help="the date the list was drawn, YYYY-MM-DD (ages and time windows count from it)")
+    _common(prescreen)
+    prescreen.set_defaults(func=_run_prescreen)
 
     tables = kinds.add_parser("tables", help="a folder of operational CSV/Parquet files (see data/IMPORT_CONTRACT.md)")
     tables.add_argument("folder", type=Path)
@@ -149,4 +159,13 @@ def _run_tables(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     load = prepare_tables(args.folder, args.db or default_db_path(), Limits.from_megabytes(args.max_file_mb),
                           None, _progress)
+    return _finish(load, args, started)
+
+
+def _run_prescreen(args: argparse.Namespace) -> int:
+    from analytics.importers.prescreen import prepare_prescreen
+
+    started = time.perf_counter()
+    load = prepare_prescreen(args.source, args.db or default_db_path(), args.study_site_id, args.screening_date,
+                             Limits.from_megabytes(args.max_file_mb), _progress)
     return _finish(load, args, started)

@@ -333,8 +333,43 @@ FEASIBILITY_SCENARIOS = RecordTable(
     ),
 )
 
+
+PRESCREEN_DECISIONS = RecordTable(
+    "prescreen_decisions",
+    "A site coordinator's decision on a pre-screened patient: a candidate to approach, or not, and why; a changed "
+    "decision is a new version.",
+    key=("study_id", "patient_id"),
+    columns=(
+        RecordColumn("study_id", "text", "Study screened for (studies.study_id), for the access scope.", required=True),
+        RecordColumn("study_site_id", "text", "Study-site whose pool the patient is in.", required=True),
+        RecordColumn("patient_id", "text", "Pseudonymous patient key (prescreen_patients.patient_id).", required=True),
+        RecordColumn("decision", "text", "The coordinator's decision.", required=True,
+                     allowed=("Candidate confirmed", "Not a candidate")),
+        RecordColumn("reason", "text", "Why: kept with the decision.", required=True),
+        RecordColumn("prescreen_result", "text", "What the pre-screen showed when the decision was made."),
+        RecordColumn("unknown_criteria", "integer", "Criteria still unknown from records at the time (count)."),
+        RecordColumn("criteria_version", "text", "Hash of the criteria structure the pre-screen used."),
+    ),
+)
+
+CRITERION_REVIEWS = RecordTable(
+    "criterion_reviews",
+    "A person's acceptance or rejection of a proposed structure for an eligibility criterion (from the model or "
+    "written by hand); only accepted structures are used for matching.",
+    key=("study_id", "criterion_key"),
+    columns=(
+        RecordColumn("study_id", "text", "Study of the criterion, for the access scope.", required=True),
+        RecordColumn("criterion_key", "text", "The criterion (recruitment_criteria.criterion_key).", required=True),
+        RecordColumn("decision", "text", "Accepted or Rejected.", required=True, allowed=("Accepted", "Rejected")),
+        RecordColumn("structure", "text", "The proposed structure, as JSON (the criterion's atoms).", required=True),
+        RecordColumn("source", "text", "Where the proposal came from: model (with the model's name) or person.",
+                     required=True),
+        RecordColumn("reason", "text", "Why it was accepted or rejected."),
+    ),
+)
+
 RECORD_TABLES: tuple[RecordTable, ...] = (REVIEW_DISPOSITIONS, *DRAFTING_TABLES, PRESENTATION_LOCKS, *CAPA_TABLES,
-                                          FEASIBILITY_SCENARIOS)
+                                          FEASIBILITY_SCENARIOS, PRESCREEN_DECISIONS, CRITERION_REVIEWS)
 
 METADATA = sa.MetaData()
 AREA_TABLES: dict[str, sa.Table] = {spec.name: spec.table(METADATA) for spec in RECORD_TABLES}

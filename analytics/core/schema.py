@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 ID_MAX_LENGTH = 64  # identifiers: study, site, subject, sponsor keys
 TEXT_MAX_LENGTH = 4_000  # ordinary text: names, terms, descriptions
@@ -1031,6 +1031,131 @@ TABLES: tuple[Table, ...] = (
             _c("baseline_hi", "DOUBLE", "Phase baseline: 90th percentile."),
         ),
         schema="derived",
+    ),
+    # --- recruitment: eligibility criteria and pre-screening pools (analytics/recruitment) ---
+    Table(
+        "study_eligibility",
+        "A study's eligibility criteria as the protocol writes them (inclusion and exclusion text) and its age and "
+        "sex limits.",
+        (
+            _c("study_id", "VARCHAR", "Study.", primary_key=True),
+            _c("criteria_text", "VARCHAR", "Inclusion and exclusion criteria (free text, one criterion per line or "
+               "bullet, under 'Inclusion Criteria:' and 'Exclusion Criteria:' headers).", required=True, max_length=_LONG),
+            _c("min_age_years", "DOUBLE", "Minimum age (years), when the protocol states one."),
+            _c("max_age_years", "DOUBLE", "Maximum age (years), when the protocol states one."),
+            _c("sex", "VARCHAR", "Sexes eligible.", allowed=REGISTRY_SEXES),
+            _c("source", "VARCHAR", "Where the text came from: generator, protocol or registry."),
+        ),
+        importable=True,
+    ),
+    Table(
+        "prescreen_patients",
+        "A site's pre-screening pool: de-identified patients (no names, no dates of birth; age at the screening date).",
+        (
+            _c("patient_id", "VARCHAR", "Pseudonymous patient key (a hash of the site's own id, or generated).",
+               primary_key=True),
+            _c("study_id", "VARCHAR", "Study the pool is screened for.", required=True),
+            _c("study_site_id", "VARCHAR", "Study-site whose patients these are.", required=True),
+            _c("sex", "VARCHAR", "Sex: F, M or U.", allowed=SEXES),
+            _c("age", "INTEGER", "Age at the screening date (years)."),
+            _c("screening_date", "DATE", "Date the pool was drawn (time windows count back from it).", required=True),
+            _c("source", "VARCHAR", "synthetic, fhir or csv."),
+        ),
+    ),
+    Table(
+        "prescreen_conditions",
+        "Conditions of pre-screening patients (FHIR Condition): code, onset, clinical and verification status.",
+        (
+            _c("record_id", "VARCHAR", "Record key.", primary_key=True, max_length=200),
+            _c("patient_id", "VARCHAR", "Patient (prescreen_patients).", required=True),
+            _c("study_id", "VARCHAR", "Study.", required=True),
+            _c("study_site_id", "VARCHAR", "Study-site.", required=True),
+            _c("code", "VARCHAR", "Condition code (ICD-10-CM, or the source's system)."),
+            _c("code_system", "VARCHAR", "Code system, e.g. ICD-10-CM or SNOMED CT."),
+            _c("display", "VARCHAR", "Condition as named in the record."),
+            _c("onset_date", "DATE", "Onset or diagnosis date."),
+            _c("abatement_date", "DATE", "Resolution date."),
+            _c("clinical_status", "VARCHAR", "FHIR clinical status: active, recurrence, relapse, inactive, remission, "
+               "resolved."),
+            _c("verification_status", "VARCHAR", "FHIR verification status: confirmed, provisional, differential, "
+               "unconfirmed, refuted (ruled out), entered-in-error."),
+        ),
+    ),
+    Table(
+        "prescreen_observations",
+        "Lab results, vital signs, scores and pregnancy status of pre-screening patients (FHIR Observation).",
+        (
+            _c("record_id", "VARCHAR", "Record key.", primary_key=True, max_length=200),
+            _c("patient_id", "VARCHAR", "Patient (prescreen_patients).", required=True),
+            _c("study_id", "VARCHAR", "Study.", required=True),
+            _c("study_site_id", "VARCHAR", "Study-site.", required=True),
+            _c("code", "VARCHAR", "Observation code (LOINC where the record carries one)."),
+            _c("code_system", "VARCHAR", "Code system, e.g. LOINC."),
+            _c("display", "VARCHAR", "Test as named in the record."),
+            _c("value", "DOUBLE", "Numeric result in the unit given."),
+            _c("unit", "VARCHAR", "Unit of the result (UCUM or as written)."),
+            _c("value_text", "VARCHAR", "Coded or text result, e.g. Pregnant / Not pregnant."),
+            _c("ref_high", "DOUBLE", "Upper limit of normal, in the result's unit."),
+            _c("effective_date", "DATE", "Collection date."),
+        ),
+    ),
+    Table(
+        "prescreen_medications",
+        "Medications of pre-screening patients (FHIR MedicationStatement / MedicationRequest).",
+        (
+            _c("record_id", "VARCHAR", "Record key.", primary_key=True, max_length=200),
+            _c("patient_id", "VARCHAR", "Patient (prescreen_patients).", required=True),
+            _c("study_id", "VARCHAR", "Study.", required=True),
+            _c("study_site_id", "VARCHAR", "Study-site.", required=True),
+            _c("code", "VARCHAR", "Medication code (WHO ATC, or the source's system such as RxNorm)."),
+            _c("code_system", "VARCHAR", "Code system, e.g. ATC or RxNorm."),
+            _c("display", "VARCHAR", "Medication as named in the record."),
+            _c("start_date", "DATE", "Start of use."),
+            _c("end_date", "DATE", "End of use; empty while ongoing."),
+            _c("status", "VARCHAR", "FHIR status: active, completed, stopped, on-hold, intended, not-taken, "
+               "entered-in-error."),
+        ),
+    ),
+    Table(
+        "recruitment_criteria",
+        "Each study's eligibility criteria as parsed: section, text, structure or why it needs review (derived).",
+        (
+            _c("study_id", "VARCHAR", "Study.", primary_key=True),
+            _c("number", "INTEGER", "Position in the protocol (1 = first).", primary_key=True),
+            _c("criterion_key", "VARCHAR", "Stable id of the criterion (hash of section and text).", required=True),
+            _c("section", "VARCHAR", "inclusion or exclusion.", allowed=("inclusion", "exclusion")),
+            _c("criterion_text", "VARCHAR", "The criterion as written.", max_length=_LONG),
+            _c("status", "VARCHAR", "structured, administrative (confirmed at screening) or needs_review.",
+               allowed=("structured", "administrative", "needs_review")),
+            _c("kind", "VARCHAR", "age, sex, condition, lab, ecog, medication, pregnancy, contraception, mixed, "
+               "administrative or text."),
+            _c("structure", "VARCHAR", "The criterion with its structure, as JSON.", max_length=_LONG),
+            _c("reading", "VARCHAR", "The structure in words, or why it needs review.", max_length=_LONG),
+        ),
+        schema="derived",
+    ),
+    Table(
+        "prescreen_truth",
+        "The generator's truth for pre-screening: does each patient pass each criterion of the study.",
+        (
+            _c("patient_id", "VARCHAR", "Patient.", primary_key=True),
+            _c("number", "INTEGER", "Criterion number.", primary_key=True),
+            _c("study_id", "VARCHAR", "Study.", required=True),
+            _c("study_site_id", "VARCHAR", "Study-site.", required=True),
+            _c("passes", "BOOLEAN", "True when the patient truly passes the criterion.", required=True),
+            _c("hard_case", "VARCHAR", "The hard case built in, if any (missing result, unit to convert, ...)."),
+        ),
+        schema="truth",
+    ),
+    Table(
+        "eligibility_truth",
+        "The generator's true structure of each criterion it wrote.",
+        (
+            _c("study_id", "VARCHAR", "Study.", primary_key=True),
+            _c("number", "INTEGER", "Criterion number.", primary_key=True),
+            _c("structure", "VARCHAR", "The criterion with its true structure, as JSON.", required=True, max_length=_LONG),
+        ),
+        schema="truth",
     ),
     Table(
         "study_versions",

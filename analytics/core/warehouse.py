@@ -242,6 +242,16 @@ def _migration_6_feasibility(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(schema.table(name).ddl())
 
 
+def _migration_7_recruitment(con: duckdb.DuckDBPyConnection) -> None:
+    """Recruitment: study eligibility criteria, pre-screening pools, parsed criteria and the generator's truth.
+
+    New tables only (from their declarations); existing rows are untouched.
+    """
+    for name in ("study_eligibility", "prescreen_patients", "prescreen_conditions", "prescreen_observations",
+                 "prescreen_medications", "recruitment_criteria", "prescreen_truth", "eligibility_truth"):
+        con.execute(schema.table(name).ddl())
+
+
 # version -> (description, function): the step from version - 1. Never edit an applied step.
 MIGRATIONS: dict[int, tuple[str, Migration | None]] = {
     1: ("Initial CRO warehouse schema", None),
@@ -256,6 +266,8 @@ MIGRATIONS: dict[int, tuple[str, Migration | None]] = {
         _migration_5_kri_posterior),
     6: ("Feasibility: secondary outcomes and number of arms of historical trials; feasibility model tables",
         _migration_6_feasibility),
+    7: ("Recruitment: study eligibility criteria, pre-screening pools (patients, conditions, observations, "
+        "medications), parsed criteria, pre-screening ground truth", _migration_7_recruitment),
 }
 
 

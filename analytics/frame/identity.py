@@ -32,7 +32,7 @@ PERMISSIONS = frozenset({"view:*", "load_data", "review_quality", "manage_capa",
 # the role's subject-level access.
 SUBJECT_DATA = "view_subject_data"
 _MONITORING_VIEWS = frozenset({"view:overview", "view:enrollment", "view:site_performance", "view:data_quality",
-                               "view:rbm"})
+                               "view:rbm", "view:recruitment"})
 _SPONSOR_VIEWS = frozenset({"view:overview", "view:enrollment", "view:site_performance", "view:rbm", "view:capa"})
 
 

@@ -194,7 +194,6 @@ def _capa_events(ctx: "PageContext") -> Mapping[str, str]:
     return event_choices(ctx.warehouse, ctx.scope, ctx.filters)
 
 
-
 def _feasibility(name: str):
     """The Feasibility page's choices for parameter ``name`` (from the historical trials)."""
 
@@ -222,8 +221,32 @@ FEASIBILITY_PARAMS = (
     Param("compare", "Saved scenarios compared", kind="many", choices=_feasibility("compare")),
 )
 
+
+def _recruitment_studies(ctx: "PageContext") -> Mapping[str, str]:
+    from analytics.recruitment.service import study_labels
+
+    return study_labels(ctx.warehouse, ctx.scope, ctx.filters)
+
+
+def _relaxable_criteria(ctx: "PageContext") -> Mapping[str, str]:
+    from analytics.recruitment.service import relaxable_labels
+
+    return relaxable_labels(ctx.warehouse, ctx.scope, ctx.filters)
+
+
+def _prescreen_patients(ctx: "PageContext") -> Mapping[str, str]:
+    from analytics.recruitment.service import patient_labels
+
+    return patient_labels(ctx.warehouse, ctx.scope, ctx.filters)
+
+
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("overview", "pages/overview.py", "Overview", ":material/dashboard:", "overview"),
+    PageSpec("feasibility", "pages/feasibility.py", "Feasibility", ":material/travel_explore:", "feasibility",
+             filters=(), params=FEASIBILITY_PARAMS,
+             filter_note="Benchmarks come from historical registry trials, not from the portfolio's studies, so the "
+                         "sponsor, study, site and date filters do not apply; the page's own filters choose the "
+                         "comparable trials. Candidate sites are the institutions your access covers."),
     PageSpec(
         "enrollment", "pages/enrollment.py", "Enrollment", ":material/group_add:", "enrollment",
         filters=STUDY_FILTERS,
@@ -234,23 +257,23 @@ PAGES: tuple[PageSpec, ...] = (
         filter_note="Forecasts start from the data's as-of date, so the date filters do not apply here.",
     ),
     PageSpec(
+        "recruitment", "pages/recruitment.py", "Recruitment", ":material/person_search:", "recruitment",
+        filters=STUDY_FILTERS,
+        params=(
+            Param("recruit_study", "Protocol", choices=_recruitment_studies, default_first=True),
+            Param("relax", "Criterion to relax", choices=_relaxable_criteria),
+            Param("patient", "Patient", choices=_prescreen_patients),
+        ),
+        filter_note="Each pool is drawn on its site's screening date, so the date filters do not apply here.",
+        subject_level=True,
+    ),
+    PageSpec(
         "site_performance", "pages/site_performance.py", "Site performance", ":material/leaderboard:",
         "site_performance",
         params=(
             Param("area", "Therapeutic area", choices=_areas, default_first=True),
             Param("rank_country", "Countries", kind="many", choices=_countries),
         ),
-    ),
-    PageSpec(
-        "rbm", "pages/rbm_heatmap.py", "RBM heatmap", ":material/grid_on:", "rbm_heatmap",
-        filters=STUDY_FILTERS,
-        params=(
-            Param("method", "Method", choices=_kri_methods, default="calibrated"),
-            Param("rows", "Sites shown", choices=_heatmap_rows, default="50"),
-            Param("focus", "Site", choices=_heatmap_sites),
-            Param("kri", "KRI", choices=_kri_names, default="ae_rate"),
-        ),
-        filter_note="Monthly snapshots always end at the data's as-of date, so the date filters do not apply here.",
     ),
     PageSpec(
         "data_quality", "pages/data_quality.py", "Data quality", ":material/fact_check:", "data_quality",
@@ -268,6 +291,17 @@ PAGES: tuple[PageSpec, ...] = (
         subject_level=True,
     ),
     PageSpec(
+        "rbm", "pages/rbm_heatmap.py", "RBM heatmap", ":material/grid_on:", "rbm_heatmap",
+        filters=STUDY_FILTERS,
+        params=(
+            Param("method", "Method", choices=_kri_methods, default="calibrated"),
+            Param("rows", "Sites shown", choices=_heatmap_rows, default="50"),
+            Param("focus", "Site", choices=_heatmap_sites),
+            Param("kri", "KRI", choices=_kri_names, default="ae_rate"),
+        ),
+        filter_note="Monthly snapshots always end at the data's as-of date, so the date filters do not apply here.",
+    ),
+    PageSpec(
         "capa", "pages/capa_trends.py", "CAPA trends", ":material/published_with_changes:", "capa_trends",
         params=(
             Param("view", "View", choices=_capa_views, default="trends"),
@@ -281,11 +315,6 @@ PAGES: tuple[PageSpec, ...] = (
     ),
     PageSpec("drafting", "pages/drafting.py", "Drafting", ":material/edit_document:", "drafting", filters=(),
              params=_drafting_params(), has_charts=False),
-    PageSpec("feasibility", "pages/feasibility.py", "Feasibility", ":material/travel_explore:", "feasibility",
-             filters=(), params=FEASIBILITY_PARAMS,
-             filter_note="Benchmarks come from historical registry trials, not from the portfolio's studies, so the "
-                         "sponsor, study, site and date filters do not apply; the page's own filters choose the "
-                         "comparable trials. Candidate sites are the institutions your access covers."),
     PageSpec("data", "pages/data.py", "Data", ":material/database_upload:", "data", filters=(), has_charts=False,
              subject_level=True),
 )

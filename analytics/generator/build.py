@@ -49,6 +49,7 @@ from analytics.generator.operations import (
 from analytics.generator.plan import ANOMALY_TYPES, PortfolioPlan, make_plan
 from analytics.generator.presets import PRESETS
 from analytics.generator.quality_text import THEME_NAMES
+from analytics.generator.recruitment import write_prescreening
 
 GENERATOR_VERSION = "2.1"
 # Extra random streams of a study (beside its main stream), so adding them changed no other data.
@@ -91,6 +92,8 @@ def generate_portfolio(
     anomaly_rows: list[dict[str, object]] = []
     for study in range(preset.studies):
         _write_study(con, plan, study, seed, ids, anomaly_rows)
+        write_prescreening(con, plan, study, seed, plan.study_ids[study],
+                           [plan.ss_ids[k] for k in np.flatnonzero(plan.ss_study == study)], preset.prescreen_per_site)
         report(0.03 + 0.95 * (study + 1) / preset.studies, f"study {study + 1}/{preset.studies}")
     _write_anomalies(con, anomaly_rows)
     errors = preset.data_errors_per_check if data_errors_per_check is None else data_errors_per_check

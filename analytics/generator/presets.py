@@ -26,14 +26,16 @@ class Preset:
     last_fpi_offset_days: int = 120  # planned first patients in fall between first_fpi and as_of + this
     data_errors_per_check: int = 0  # labelled data errors of each edit check's kind (generator/data_errors.py)
     shift_share: float = 0.2  # share of studies with a deviation-rate shift, and of sponsors with a CAPA-closure shift
+    prescreen_per_site: float = 0.0  # mean patients in each site's pre-screening pool (0: no pools)
 
 
 PRESETS: dict[str, Preset] = {
-    "tiny": Preset("tiny", sponsors=2, studies=4, study_sites=60, screened_subjects=900, historical_trials=400),
+    "tiny": Preset("tiny", sponsors=2, studies=4, study_sites=60, screened_subjects=900, historical_trials=400,
+                   prescreen_per_site=25),
     "demo": Preset("demo", sponsors=3, studies=12, study_sites=300, screened_subjects=6_000,
-                   historical_trials=3_000, data_errors_per_check=4),
+                   historical_trials=3_000, data_errors_per_check=4, prescreen_per_site=40),
     "large": Preset("large", sponsors=25, studies=300, study_sites=8_000, screened_subjects=100_000,
-                    historical_trials=20_000, data_errors_per_check=40),
+                    historical_trials=20_000, data_errors_per_check=40, prescreen_per_site=10),
     # Evaluation of the RBM engine (analytics.evaluation.rbm): many mid-size studies, more anomalies.
     "eval": Preset("eval", sponsors=4, studies=40, study_sites=1_200, screened_subjects=24_000,
                    historical_trials=50, anomaly_share=0.25),

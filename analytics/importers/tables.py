@@ -25,7 +25,7 @@ from analytics.core.scope import AccessScope
 # Load order: a table only refers to tables before it.
 CONTRACT_ORDER = (
     "sponsors", "studies", "enrollment_targets", "sites", "study_sites", "subjects", "visits", "queries", "protocol_deviations",
-    "monitoring_visits", "quality_events", "capas", "milestones",
+    "monitoring_visits", "quality_events", "capas", "milestones", "study_eligibility",
 )
 CONTRACT_TABLES: tuple[schema.Table, ...] = tuple(
     schema.table(name) for name in CONTRACT_ORDER if schema.table(name).importable
