@@ -9,6 +9,7 @@ from analytics.core.records import RecordsError
 from analytics.core.settings import SettingsError
 from analytics.display import exports
 from analytics.frame import widgets
+from analytics.frame.access import download_button
 from analytics.frame.session import current_context
 from analytics.recruitment import decisions, figures, funnel, proposals, service, tables
 from analytics.recruitment.criteria import NEEDS_REVIEW, criteria_version
@@ -123,11 +124,11 @@ cost = tables.cost_table(steps, total)
 st.dataframe(cost, hide_index=True, key="criteria_cost")
 waterfall_export = tables.waterfall_table(steps, total)
 e1, e2 = st.columns(2)
-e1.download_button("Download the waterfall (CSV)", exports.to_csv(waterfall_export), "criteria_waterfall.csv",
-                   "text/csv", key="download_waterfall_csv")
-e2.download_button("Download criteria and waterfall (Excel)",
-                   exports.to_excel({"Criteria": criteria_frame, "Waterfall": waterfall_export, "Cost": cost}),
-                   "criteria_waterfall.xlsx", exports.EXCEL_MIME, key="download_waterfall_xlsx")
+download_button(ctx, "Download the waterfall (CSV)", lambda: exports.to_csv(waterfall_export), "criteria_waterfall.csv",
+                "text/csv", key="download_waterfall_csv", container=e1)
+download_button(ctx, "Download criteria and waterfall (Excel)",
+                lambda: exports.to_excel({"Criteria": criteria_frame, "Waterfall": waterfall_export, "Cost": cost}),
+                "criteria_waterfall.xlsx", exports.EXCEL_MIME, key="download_waterfall_xlsx", container=e2)
 
 # --- candidates (patient level) -------------------------------------------------------------------
 st.subheader("Candidates")
@@ -147,10 +148,10 @@ st.dataframe(candidates, hide_index=True, key="candidates")
 st.caption("Ranked: eligible on records first, then possible candidates with the fewest unknowns, then the rest by "
            "criteria failed. Choose a patient below to see the evidence and record a decision.")
 d1, d2 = st.columns(2)
-d1.download_button("Download the candidates (CSV)", exports.to_csv(candidates), "prescreen_candidates.csv", "text/csv",
-                   key="download_candidates_csv")
-d2.download_button("Download the candidates (Excel)", exports.to_excel({"Candidates": candidates}),
-                   "prescreen_candidates.xlsx", exports.EXCEL_MIME, key="download_candidates_xlsx")
+download_button(ctx, "Download the candidates (CSV)", lambda: exports.to_csv(candidates), "prescreen_candidates.csv",
+                "text/csv", key="download_candidates_csv", container=d1)
+download_button(ctx, "Download the candidates (Excel)", lambda: exports.to_excel({"Candidates": candidates}),
+                "prescreen_candidates.xlsx", exports.EXCEL_MIME, key="download_candidates_xlsx", container=d2)
 
 patient = widgets.selectbox(ctx, "patient", placeholder="Choose a patient")
 if patient is None:

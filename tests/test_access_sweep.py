@@ -291,6 +291,10 @@ def _samples(portfolio: Portfolio, scope: AccessScope, wh: Warehouse) -> dict[st
         "studies": [(), (outside.get("study", UNKNOWN_ID),)],
         "study_ids": [tuple(inside_study), (outside.get("study", UNKNOWN_ID),)],
         "as_of": [wh.as_of()],
+        # Recruitment: no criteria matches every patient of the pools the scope reaches.
+        "criteria": ["[]"],
+        "relax_key": [None],
+        "relaxed_json": [None],
         # Feasibility reads registry trials (reference data); its scoped parts are the candidate sites.
         "selection": [TrialSelection()],
         "source": [None],
