@@ -218,6 +218,16 @@ def test_local_mode_serves_only_this_machine() -> None:
     assert signin.local_claim(_settings(), "192.0.2.7").refusal
 
 
+def test_a_browser_on_this_machine_is_local_however_the_server_listens() -> None:
+    # `streamlit run` without --server.address listens on every interface: this machine is ::ffff:127.0.0.1.
+    for loopback in ("127.0.0.1", "::1", "::ffff:127.0.0.1", "127.0.0.2", None, ""):
+        assert signin.remote_address(loopback) is None, loopback
+        assert signin.local_claim(_settings(local_user="ana"), signin.remote_address(loopback)).sign_in_id == "ana"
+    for remote in ("192.0.2.7", "::ffff:192.0.2.7", "2001:db8::1"):
+        assert signin.remote_address(remote) == remote
+        assert signin.local_claim(_settings(), signin.remote_address(remote)).refusal
+
+
 def test_an_oidc_sign_in_needs_a_verified_email_and_carries_when_it_happened() -> None:
     claim = signin.oidc_claim({"is_logged_in": True, "email": "ana@cro.example", "iat": 1_700_000_000})
     assert claim.sign_in_id == "ana@cro.example" and claim.authenticated_at.year == 2023

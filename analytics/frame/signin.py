@@ -154,8 +154,24 @@ def oidc_claim(user_info: Mapping[str, object]) -> Claim:
 
 def _connection_address() -> str | None:
     """The connection's address as Streamlit reports it: None for loopback (and outside a server)."""
-    address = st.context.ip_address
-    return address if isinstance(address, str) and address else None
+    return remote_address(st.context.ip_address)
+
+
+def remote_address(address: object) -> str | None:
+    """``address`` unless it is this machine's loopback, in any spelling.
+
+    Streamlit maps only ``127.0.0.1`` and ``::1`` to None; a server listening on every interface
+    (``streamlit run`` without ``--server.address``) sees a browser on this machine as
+    ``::ffff:127.0.0.1``, which is loopback too.
+    """
+    if not isinstance(address, str) or not address:
+        return None
+    try:
+        parsed = ipaddress.ip_address(address.split("%")[0])
+    except ValueError:
+        return address
+    mapped = getattr(parsed, "ipv4_mapped", None)
+    return None if parsed.is_loopback or (mapped is not None and mapped.is_loopback) else address
 
 
 def current_claim(settings: Settings) -> Claim:
