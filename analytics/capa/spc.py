@@ -79,7 +79,7 @@ CHARTS: tuple[ChartSpec, ...] = (
     ChartSpec("deviations", "Protocol deviations per 100 subject-visits", "u", "deviations per 100 subject-visits",
               100.0, "high", 100.0, 12, 6, "Deviations", "Subject-visits",
               "Protocol deviations that occurred in the month per 100 completed subject-visits in the month."),
-    ChartSpec("on_time", "CAPAs closed on time", "p", "% of CAPAs due in the month closed by their due date",
+    ChartSpec("on_time", "CAPAs closed on time", "p", "% closed by the due date",
               1.0, "low", 5.0, 12, 0, "Closed on time", "CAPAs due",
               "Of the CAPAs whose current due date fell in the month, the share closed on or before it "
               "(a CAPA still open after its due date counts as late)."),
