@@ -132,3 +132,12 @@ def test_patient_facing_wording_and_readability() -> None:
     dense = ("Participation necessitates comprehensive pharmacokinetic characterization, electrocardiographic "
              "surveillance and longitudinal immunogenicity assessments throughout the investigational period.")
     assert readability_grade(dense) > 14
+
+
+def test_a_quoted_record_with_full_stops_and_numbers_is_one_claim_of_its_fact() -> None:
+    facts = number_facts([fact("event", "Quality event description", "Could not verify 5 visits. Notes not filed.",
+                               "text", "quality_events")])
+    quoted = 'The event was recorded as: "Could not verify 5 visits. Notes not filed." [F1].'
+    assert check_draft(quoted, facts).passed
+    altered = 'The event was recorded as: "Could not verify 6 visits. Notes not filed." [F1].'
+    assert {v.code for v in check_draft(altered, facts).hard} == {"number_not_in_facts"}

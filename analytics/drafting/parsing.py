@@ -102,6 +102,11 @@ def _split_line(line: str) -> list[tuple[int, int]]:
     protected = line
     for abbreviation in ABBREVIATIONS:
         protected = protected.replace(abbreviation, abbreviation.replace(".", "\x00"))
+    # A quotation (a record's own text, quoted verbatim) is one piece of the sentence that quotes it,
+    # whatever full stops it carries, so its citation covers all of it.
+    for quoted in re.finditer(r'"[^"\n]*"|\u201c[^\u201d\n]*\u201d', protected):
+        inner = re.sub(r"[.!?]", "\x00", quoted.group(0))
+        protected = protected[:quoted.start()] + inner + protected[quoted.end():]
     spans, start = [], 0
     for match in SENTENCE_END.finditer(protected):
         spans.append((start, match.start()))

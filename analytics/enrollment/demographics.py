@@ -19,6 +19,7 @@ import pandas as pd
 from analytics.core.schema import AGE_GROUPS, DEMOGRAPHIC_DIMENSIONS
 
 AGE_LOWER_BOUNDS = (18, 45, 65, 75)
+NOT_REPORTED = "Not reported"
 PRIOR_SUBJECTS = 10.0
 GROUP_SIMS = 1_000
 
@@ -38,7 +39,10 @@ def group_long(subjects: pd.DataFrame) -> pd.DataFrame:
     keys = ["study_id", "study_site_id", "country_code"]
     long = randomized.melt(id_vars=keys, value_vars=list(DEMOGRAPHIC_DIMENSIONS), var_name="dimension",
                            value_name="category")
-    return long.dropna(subset=["category"])
+    # A subject whose sex, age, race or ethnicity the data leave out still counts, as "Not reported",
+    # so each dimension adds up to the randomized total.
+    long["category"] = long["category"].astype("object").where(long["category"].notna(), NOT_REPORTED)
+    return long
 
 
 def _population(population: pd.DataFrame, indication: str, weights: pd.Series) -> pd.DataFrame:

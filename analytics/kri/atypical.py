@@ -205,8 +205,12 @@ def low_variance(within: pd.DataFrame) -> pd.DataFrame:
     per["z"] = np.nan
     for test, block in per.groupby("test_code"):
         per.loc[block.index, "z"] = random_effect_z(block["deviation"], block["sampling"], block["study_id"])
+    per["z"] = pd.to_numeric(per["z"], errors="coerce").astype("float64")
     site = per.dropna(subset=["z"]).groupby(SITE_KEYS).agg(z=("z", "sum"), k=("z", "size"),
                                                            deviation=("deviation", "mean"))
+    if site.empty:  # no site with enough repeated measures (an SDTM study with few visits)
+        return pd.DataFrame({"low_variance": pd.Series(dtype="float64"),
+                             "variance_ratio": pd.Series(dtype="float64")}, index=site.index)
     study = pd.Series(site.index.get_level_values("study_id"), index=site.index)
     return pd.DataFrame({"low_variance": stats.norm.cdf(combined_z(site["z"], site["k"], study)),
                          "variance_ratio": np.exp(site["deviation"])}, index=site.index)
