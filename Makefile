@@ -21,6 +21,7 @@ $(DB): | $(VENV)/.runtime
 	$(PY) -m analytics build --preset demo --db $(DB) --if-missing
 
 run: $(VENV)/.runtime $(DB)
+	$(PY) -m analytics migrate --db $(DB)
 	$(PY) -m analytics refresh --db $(DB)
 	CRO_WAREHOUSE=$(DB) $(VENV)/bin/streamlit run app.py --server.port $(PORT)
 
