@@ -31,7 +31,7 @@ if not choices.get("source"):
 
 selection = service.selection_from(ctx.params)
 source = selection.source
-st.caption(f"Comparable trials from {service.SOURCE_LABELS.get(source, source)}; as of {ctx.as_of.isoformat()}. "
+st.caption(f"Comparable trials from {service.SOURCE_LABELS.get(source, source)}; as of {ctx.as_of:%d %b %Y}. "
            "Durations of trials still running are censored at that date, never taken at their anticipated dates.")
 
 with st.expander("Comparable trials: filters", expanded=True):
