@@ -93,6 +93,12 @@ def test_lab_thresholds_with_comparator_value_unit_and_window() -> None:
     assert psa.within_days == 91
     words = one("Testosterone level is less than 200ng/dl").atoms[0]
     assert (words.comparator, words.value, words.unit) == ("<", 200, "ng/dL")
+    bracketed = one("Castrate level of testosterone (< 50 ng/dL)", "Inclusion")
+    assert bracketed.status == STRUCTURED and (bracketed.atoms[0].comparator, bracketed.atoms[0].value) == ("<", 50)
+    two_bounds = one("Glycated haemoglobin (HbA1c) >= 7.0% and <= 10.0%", "Inclusion").atoms[0]
+    assert (two_bounds.comparator, two_bounds.value, two_bounds.value_high) == ("between", 7.0, 10.0)
+    assert one("HbA1c >= 7% and < 10%", "Inclusion").status == NEEDS_REVIEW  # a strict upper bound is no inclusive range
+    assert one("Histologically confirmed breast cancer", "Inclusion").atoms[0].codes == ("C50",)
 
 
 def test_conditions_with_codes_windows_durations_exceptions_and_negation() -> None:

@@ -179,6 +179,14 @@ def _threshold(text: str, start: int, lab: LabTerm) -> tuple[_Part | None, str |
                     re.IGNORECASE)
     offset = lead.end() if lead else 0
     match = _comparator_pattern().match(segment, offset)
+    if not (match and match.group("value")) and lead:
+        # The threshold in brackets after the name: "castrate level of testosterone (< 50 ng/dL)".
+        bracket = re.match(r"[\s:,]*(?:(?:level|levels|value|values|count|concentration|of)\b\s*)*\(\s*", segment,
+                           re.IGNORECASE)
+        if bracket:
+            inner = _comparator_pattern().match(segment, bracket.end())
+            if inner and re.match(r"\s*\)", segment[inner.end():]):
+                match, offset = inner, bracket.end()
     if not match or offset > MAX_THRESHOLD_GAP:
         return None, None
     comp_text = (match.group("comp") or "").lower()
@@ -191,6 +199,11 @@ def _threshold(text: str, start: int, lab: LabTerm) -> tuple[_Part | None, str |
     comparator = comparator or trailing
     if comparator is None:
         return None, None
+    end = match.end()
+    upper = _upper_bound(segment, match, comparator)
+    if upper is not None:
+        high, end = upper
+        comparator = "between"
     note = None
     if match.group("uln") or match.group("uln2"):
         unit = ULN
@@ -205,7 +218,26 @@ def _threshold(text: str, start: int, lab: LabTerm) -> tuple[_Part | None, str |
         return None, f"{lab.name}: the unit {unit} cannot be compared with {lab.unit}"
     atom = Atom("ecog" if lab is ECOG else "lab", lab.key, lab.name, codes=lab.loinc, comparator=comparator, value=value,
                 value_high=high if comparator == "between" else None, unit=unit)
-    return _Part(start, start + match.end(), atom, "lab"), note
+    return _Part(start, start + end, atom, "lab"), note
+
+
+def _upper_bound(segment: str, match: re.Match[str], comparator: str) -> tuple[float, int] | None:
+    """A second, inclusive upper bound in the same unit after an inclusive lower one ("HbA1c >= 7.0% and <= 10.0%"),
+    as (value, end of the match); None when there is none (or it is strict, which a range cannot say)."""
+    if comparator != ">=" or match.group("high"):
+        return None
+    follow = re.match(r"\s*(?:and|,)\s*(?P<comp>" + "|".join(f"(?:{w})" for w, s in P.COMPARATOR_WORDS if s == "<=")
+                      + r")\s*(?P<value>\d+(?:[.,]\d+)?)\s*(?P<unit>" + "|".join(f"(?:{w})" for w, _ in P.UNIT_WORDS)
+                      + r")?", segment[match.end():], re.IGNORECASE)
+    if not follow:
+        return None
+    first_unit = match.group("unit") or match.group("unit1")
+    second_unit = follow.group("unit")
+    if second_unit and first_unit and _unit_spelling(second_unit) != _unit_spelling(first_unit):
+        return None
+    if match.group("uln") or match.group("uln2"):
+        return None
+    return _number(follow.group("value")), match.end() + follow.end()
 
 
 def _ecog_range(text: str, term_end: int) -> _Part | None:

@@ -176,5 +176,6 @@ exclusion inclusion criteria criterion ie i.e eg following one two three four si
 per mg g ml l kg dl mmol umol nmol ng pg u iu mmhg ms x uln upper limit limits normal range institutional times
 condition disease disorder type stage grade status score scale index other documented clinical clinically
 infection infections inclusive
+histologically cytologically pathologically histopathologically radiologically castrate
 """.split())
 WORD = re.compile(r"[a-z][a-z'-]*")
