@@ -31,7 +31,8 @@ from analytics.generator.protocols import INDICATION_CONDITION, make_protocol
 from analytics.generator.reference import CONDITION_POPULATION
 from analytics.recruitment import units
 from analytics.recruitment.criteria import STRUCTURED, ULN, Atom, Criterion
-from analytics.recruitment.matching import MET, NOT_MET, UNKNOWN, match
+from analytics.recruitment import funnel
+from analytics.recruitment.matching import MET, NOT_MET, REASONS, UNKNOWN, MatchResult, match
 from analytics.recruitment.parser import parse_criteria
 from analytics.recruitment.pool import Pool
 from analytics.recruitment.text import split_criteria, unassigned_lines
@@ -93,6 +94,41 @@ def same_structure(parsed: Criterion, truth: Criterion) -> bool:
 
 # --- generated pools -----------------------------------------------------------------------------
 
+# Why a listed candidate is not truly eligible: the matcher's reason on a criterion the truth fails.
+FALSE_CANDIDATE_CAUSES = {
+    "no result": "lab or score: no result", "result outside the window": "lab or score: only results outside the window",
+    "unit cannot be converted": "lab: unit cannot be converted", "needs review": "criterion needs review (text)",
+    "confirm at screening": "pregnancy or breastfeeding: not recorded",
+    "confirmed at screening (not from records)": "confirmed at screening (administrative)",
+}
+RANKED_RECALL = 0.98  # depth of the page's ranked list at which its precision is reported
+
+
+def _false_candidate_causes(result: MatchResult, truth_passes: np.ndarray, false: np.ndarray,
+                            causes: collections.Counter, alone: collections.Counter) -> None:
+    """Count, for each listed candidate who is not truly eligible, the causes behind the criteria the truth fails."""
+    for i in np.flatnonzero(false):
+        failing = np.flatnonzero(~truth_passes[i])
+        named = {FALSE_CANDIDATE_CAUSES.get(REASONS[result.reason[i, j]], f"other: {REASONS[result.reason[i, j]]}")
+                 for j in failing}
+        causes.update(named)
+        if len(named) == 1:
+            alone.update(named)
+
+
+def _ranked_depth(result: MatchResult, eligible: np.ndarray, recall: float = RANKED_RECALL) -> tuple[int, int]:
+    """(patients read, truly eligible among them) working down the page's ranking until ``recall`` of the truly
+    eligible have been reached."""
+    summary = funnel.patient_summary(result)
+    position = {p: i for i, p in enumerate(result.pool.patients["patient_id"])}
+    ranked = eligible[np.array([position[p] for p in summary["patient_id"]], dtype="int64")]
+    if not eligible.any():
+        return 0, 0
+    found = np.cumsum(ranked)
+    depth = int(np.searchsorted(found, np.ceil(recall * eligible.sum()))) + 1
+    return depth, int(found[depth - 1])
+
+
 
 def _interval(values_tp: np.ndarray, values_den: np.ndarray, rng: np.random.Generator) -> list[float]:
     """95% bootstrap interval of sum(tp)/sum(den) over protocols."""
@@ -110,6 +146,8 @@ def evaluate_generated(seeds: tuple[int, ...] = TEST_SEEDS, patients: int = PATI
     per_protocol = []
     dropped = 0
     match_seconds = 0.0
+    causes, alone = collections.Counter(), collections.Counter()
+    ceiling, ranked = [], []
     for seed in seeds:
         for index, indication in enumerate(INDICATION_CONDITION):
             rng = np.random.default_rng([seed, index])
@@ -151,6 +189,13 @@ def evaluate_generated(seeds: tuple[int, ...] = TEST_SEEDS, patients: int = PATI
             on_records = candidates & ((result.passes != UNKNOWN) | ~result.from_records[None, :]).all(1)
             per_protocol.append((int((candidates & eligible).sum()), int(candidates.sum()), int(eligible.sum()),
                                  int((on_records & eligible).sum()), int(on_records.sum())))
+            _false_candidate_causes(result, pool.passes, candidates & ~eligible, causes, alone)
+            ranked.append(_ranked_depth(result, eligible))
+            # The same pool read with the criteria's true structures: what perfect parsing would list.
+            perfect = match(Pool(pool.patients, pool.conditions, pool.observations, pool.medications),
+                            [c.truth for c in protocol.criteria])
+            listed = (perfect.passes != NOT_MET).all(1)
+            ceiling.append((int((listed & eligible).sum()), int(listed.sum())))
     counts = np.array(per_protocol)
     rng = np.random.default_rng(0)
     tp, cand, elig, tp_strict, strict = (counts[:, i] for i in range(5))
@@ -164,6 +209,19 @@ def evaluate_generated(seeds: tuple[int, ...] = TEST_SEEDS, patients: int = PATI
             "precision": round(tp_strict.sum() / max(strict.sum(), 1), 4),
             "precision_95ci": _interval(tp_strict, strict, rng), "patients": int(strict.sum())},
     }
+    ceiling_counts, ranked_counts = np.array(ceiling), np.array(ranked)
+    false_total = int(cand.sum() - tp.sum())
+    patient["candidates read with the true structures (perfect parsing)"] = {
+        "precision": round(ceiling_counts[:, 0].sum() / ceiling_counts[:, 1].sum(), 4),
+        "precision_95ci": _interval(ceiling_counts[:, 0], ceiling_counts[:, 1], rng), "candidates": int(ceiling_counts[:, 1].sum())}
+    patient[f"ranked list, read until {RANKED_RECALL:.0%} of the truly eligible"] = {
+        "precision": round(ranked_counts[:, 1].sum() / max(ranked_counts[:, 0].sum(), 1), 4),
+        "precision_95ci": _interval(ranked_counts[:, 1], ranked_counts[:, 0], rng),
+        "recall": round(ranked_counts[:, 1].sum() / elig.sum(), 4), "patients_read": int(ranked_counts[:, 0].sum())}
+    patient["false candidates by cause"] = {
+        "false_candidates": false_total,
+        "with_this_cause": {k: {"patients": v, "share": round(v / max(false_total, 1), 4), "only_cause": alone[k]}
+                            for k, v in causes.most_common()}}
 
     def table(bucket):
         return {key: {"pairs": c["pairs"], "unknown_share": round(c["unknown"] / c["pairs"], 4),
@@ -352,6 +410,17 @@ def summary_lines(result: dict[str, object]) -> list[str]:
         f"  candidates (no criterion failed): recall {c['recall']:.4f} {c['recall_95ci']}, precision {c['precision']:.4f} "
         f"{c['precision_95ci']} (targets >= {TARGETS['recall']}, >= {TARGETS['precision']})",
         f"  eligible on records: recall {s['recall']:.4f} {s['recall_95ci']}, precision {s['precision']:.4f} {s['precision_95ci']}",
+    ]
+    perfect = g["patient_level"]["candidates read with the true structures (perfect parsing)"]
+    ranked = g["patient_level"][f"ranked list, read until {RANKED_RECALL:.0%} of the truly eligible"]
+    false = g["patient_level"]["false candidates by cause"]
+    lines += [
+        f"  candidates with perfect parsing (ceiling from records): precision {perfect['precision']:.4f} "
+        f"{perfect['precision_95ci']}",
+        f"  the page's ranked list read until {RANKED_RECALL:.0%} of the truly eligible: precision {ranked['precision']:.4f} "
+        f"{ranked['precision_95ci']}",
+        f"  {false['false_candidates']:,} false candidates; causes (share, sole cause): " + "; ".join(
+            f"{k} {v['share']:.0%} ({v['only_cause']})" for k, v in false["with_this_cause"].items()),
         "  criterion-level accuracy when decided (unknown share) by kind: " + "; ".join(
             f"{k} {v['accuracy_when_decided']:.4f} ({v['unknown_share']:.0%})" for k, v in g["criterion_level_by_kind"].items()),
     ]
