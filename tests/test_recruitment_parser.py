@@ -116,6 +116,26 @@ def test_conditions_with_codes_windows_durations_exceptions_and_negation() -> No
     assert one("Current use of warfarin").atoms[0].codes == ("B01AA03",)  # a named drug, not its class
 
 
+
+def test_conditions_and_medications_in_free_prose() -> None:
+    ed = one("History of erectile dysfunction (ED) for at least 3 months duration", "Inclusion")
+    assert ed.status == STRUCTURED and ed.atoms[0].codes == ("N52",) and ed.atoms[0].at_least_days == 91
+    assert one("history of ED").atoms[0].codes == ("N52",)
+    assert one("Patients who were treated (ed. note: see appendix)").status == NEEDS_REVIEW  # "ed." is no diagnosis
+    pde5 = one("You have received previous or current treatment with tadalafil or any other PDE5 inhibitor.")
+    assert pde5.status == STRUCTURED and not any(a.current for a in pde5.atoms)  # previous or current: ever
+    assert {c for a in pde5.atoms for c in a.codes} >= {"G04BE08", "G04BE03"}
+    assert one("May not participate in the study if you have taken tadalafil previously.").atoms[0].codes == ("G04BE08",)
+    chemo = one("Currently receiving treatment with cancer chemotherapy or antiandrogens")
+    assert [a.kind for a in chemo.atoms] == ["medication", "medication"] and all(a.current for a in chemo.atoms)
+    abuse = one("Have a history of drug, alcohol, or substance abuse within the past 6 months.")
+    assert {a.concept for a in abuse.atoms} == {"drug_abuse", "alcohol_abuse"} and abuse.combine == "any"
+    assert one("Patients with continuing history of alcohol and / or drug abuse.").atoms[0].current
+    assert one("Alcohol intake of more than 3 units per day").status == NEEDS_REVIEW  # alcohol alone is no disorder
+    assert one("Patient with known diagnosis to AIDS or with a positive HIV result").atoms[0].codes == ("B20", "Z21")
+    assert one("Body Mass Index (BMI) >35 kilograms per square meter (kg/m\\^2)").atoms[0].value == 35
+
+
 def test_pregnancy_contraception_and_ecog() -> None:
     pregnancy = one("Pregnant or breastfeeding women")
     assert {a.kind for a in pregnancy.atoms} == {"pregnancy", "breastfeeding"} and pregnancy.combine == "any"
