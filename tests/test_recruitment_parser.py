@@ -136,6 +136,17 @@ def test_conditions_and_medications_in_free_prose() -> None:
     assert one("Body Mass Index (BMI) >35 kilograms per square meter (kg/m\\^2)").atoms[0].value == 35
 
 
+
+def test_conditions_outside_the_vocabulary_are_read_by_their_icd10cm_names_only() -> None:
+    assert one("Have retinitis pigmentosa.").atoms[0].codes == ("H35.52",)  # an inclusion term of H35.52
+    hypotension = one("History of hypotension within 6 months")
+    assert hypotension.atoms[0].codes == ("I95",) and hypotension.atoms[0].within_days == 183
+    # "Psychosis NOS" is F29's inclusion term, but a criterion's psychosis means every kind: not guessed.
+    assert one("Psychosis").status == NEEDS_REVIEW
+    assert one("Klinefelter syndrome").status == NEEDS_REVIEW  # only "Klinefelter syndrome, unspecified" names one
+    assert one("History of sudden cardiac arrest").status == NEEDS_REVIEW  # "sudden" is left unexplained
+
+
 def test_pregnancy_contraception_and_ecog() -> None:
     pregnancy = one("Pregnant or breastfeeding women")
     assert {a.kind for a in pregnancy.atoms} == {"pregnancy", "breastfeeding"} and pregnancy.combine == "any"
@@ -196,8 +207,10 @@ def test_the_labelled_sample_still_points_at_the_registry_texts(shared_data: Pat
     assert sample["criteria"] == len(json.loads(LABELS.read_text())["labels"]) == 162
     assert sample["split_differently_from_the_labels"] == 0
     assert result["lines_not_assigned_to_a_criterion"] == 0 and result["studies"] == 300
-    # The figures the README reports (measured with this parser): a wrong structure is the harmful error.
-    assert sample["wrong_structure"] <= 1 and sample["accuracy"] >= 0.55
+    # The figures the README reports (measured with this parser): a wrong structure is the harmful error. Of the two,
+    # one is "Have retinitis pigmentosa." read as ICD-10-CM H35.52 (its inclusion term), which the scorer counts wrong
+    # because that label names no code (a concept outside the vocabulary when the sample was labelled).
+    assert sample["wrong_structure"] <= 2 and sample["accuracy"] >= 0.65
 
 
 def test_a_threshold_of_zero_survives_the_round_trip() -> None:

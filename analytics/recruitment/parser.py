@@ -29,6 +29,7 @@ import re
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
+from analytics.recruitment import icd10
 from analytics.recruitment import patterns as P
 from analytics.recruitment import units
 from analytics.recruitment.criteria import (ADMINISTRATIVE, EXCLUSION, INCLUSION, NEEDS_REVIEW, STRUCTURED, ULN, Atom,
@@ -322,12 +323,14 @@ def _except_start(text: str) -> int | None:
     return match.start() if match else None
 
 
-def _term_parts(text: str, kind: str, entries: tuple, windows, durations) -> list[_Part]:
+def _term_parts(text: str, kind: str, found: list[tuple[int, int, object]], windows, durations) -> list[_Part]:
+    """Atoms for the conditions or medications ``found`` in ``text``, with their windows, durations, exceptions and
+    whether only active ones count."""
     parts: list[_Part] = []
     except_at = _except_start(text)
     # "previous or current treatment with": ever, not only now.
     current = bool(P.CURRENT.search(text)) and not P.EVER.search(text)
-    for start, end, term in find_terms(text, entries):
+    for start, end, term in found:
         abbreviation = P.ABBREVIATION.match(text, end)
         if abbreviation:
             end = abbreviation.end()
@@ -420,7 +423,7 @@ def parse_criterion(item: Item, number: int) -> Criterion:
     lab_spans = [(p.start, p.end) for p in parts if p.kind in ("lab", "lab-name")]
     lab_spans += [(start, end) for start, end, _ in reading.unresolved]
     terms = [part for kind, entries in (("condition", lexicon().conditions), ("medication", lexicon().medications))
-             for part in _term_parts(text, kind, entries, windows, durations)
+             for part in _term_parts(text, kind, find_terms(text, entries), windows, durations)
              if not any(s <= part.start < e for s, e in lab_spans)]
     parts += _longest_first(terms)
     spans = [(p.start, p.end) for p in parts] + [(s, e) for s, e, _ in windows + durations]
@@ -432,6 +435,11 @@ def parse_criterion(item: Item, number: int) -> Criterion:
     except_match = P.EXCEPT.search(text)
     if except_match:
         spans.append((except_match.start(), except_match.end()))
+    if _residue(text, spans):
+        # Words left over: perhaps a condition the vocabulary lacks, named as ICD-10-CM names it.
+        extra = _term_parts(text, "condition", icd10.find_conditions(text, spans), windows, durations)
+        parts += extra
+        spans += [(p.start, p.end) for p in extra] + _any_other_spans(text, extra)
     outside = _outside_terms(text, parts, spans)
     atoms = [p for p in parts if p.atom is not None and p.kind != "except"]
     excepted = tuple(code for p in parts if p.kind == "except" for code in p.atom.except_codes)
