@@ -211,6 +211,10 @@ def test_the_labelled_sample_still_points_at_the_registry_texts(shared_data: Pat
     # one is "Have retinitis pigmentosa." read as ICD-10-CM H35.52 (its inclusion term), which the scorer counts wrong
     # because that label names no code (a concept outside the vocabulary when the sample was labelled).
     assert sample["wrong_structure"] <= 2 and sample["accuracy"] >= 0.65
+    # The second sample, labelled after the free-prose rules were written, is scored on its own.
+    new = result["labelled_sample_new"]
+    assert new["criteria"] == 69 and new["split_differently_from_the_labels"] == 0
+    assert new["wrong_structure"] <= 1 and new["accuracy"] >= 0.5
 
 
 def test_a_threshold_of_zero_survives_the_round_trip() -> None:
