@@ -155,3 +155,19 @@ def test_generated_pools_every_decided_status_matches_the_truth(indication: str)
     # The hard cases are there: missing and stale results, converted units, refuted diagnoses.
     built = set(np.unique(simulated.hard_case))
     assert {"missing result", "result outside the window", "refuted diagnosis", "value on the threshold"} <= built
+
+
+def test_the_evaluation_explains_every_false_candidate_by_an_unknown_not_a_wrong_decision() -> None:
+    from analytics.evaluation.recruitment import FALSE_CANDIDATE_CAUSES, evaluate_generated
+
+    result = evaluate_generated(seeds=(11,), patients=80)["patient_level"]
+    listed = result["candidates (no criterion failed)"]
+    false = result["false candidates by cause"]
+    assert false["false_candidates"] == listed["candidates"] - round(listed["precision"] * listed["candidates"])
+    # Each false candidate passed every criterion the records decided; what the truth fails was unknown to the matcher.
+    assert false["false_candidates"] > 0 and set(false["with_this_cause"]) <= set(FALSE_CANDIDATE_CAUSES.values())
+    assert sum(v["patients"] for v in false["with_this_cause"].values()) >= false["false_candidates"]
+    perfect = result["candidates read with the true structures (perfect parsing)"]
+    assert perfect["precision"] >= listed["precision"] - 0.01  # the parser reads the generated texts as written
+    ranked = result["ranked list, read until 98% of the truly eligible"]
+    assert ranked["recall"] >= 0.98 and ranked["patients_read"] <= listed["candidates"]

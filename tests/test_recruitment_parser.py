@@ -93,6 +93,12 @@ def test_lab_thresholds_with_comparator_value_unit_and_window() -> None:
     assert psa.within_days == 91
     words = one("Testosterone level is less than 200ng/dl").atoms[0]
     assert (words.comparator, words.value, words.unit) == ("<", 200, "ng/dL")
+    bracketed = one("Castrate level of testosterone (< 50 ng/dL)", "Inclusion")
+    assert bracketed.status == STRUCTURED and (bracketed.atoms[0].comparator, bracketed.atoms[0].value) == ("<", 50)
+    two_bounds = one("Glycated haemoglobin (HbA1c) >= 7.0% and <= 10.0%", "Inclusion").atoms[0]
+    assert (two_bounds.comparator, two_bounds.value, two_bounds.value_high) == ("between", 7.0, 10.0)
+    assert one("HbA1c >= 7% and < 10%", "Inclusion").status == NEEDS_REVIEW  # a strict upper bound is no inclusive range
+    assert one("Histologically confirmed breast cancer", "Inclusion").atoms[0].codes == ("C50",)
 
 
 def test_conditions_with_codes_windows_durations_exceptions_and_negation() -> None:
@@ -108,6 +114,37 @@ def test_conditions_with_codes_windows_durations_exceptions_and_negation() -> No
     washout = one("Treatment with systemic corticosteroids within 4 weeks before screening").atoms[0]
     assert (washout.kind, washout.codes, washout.within_days) == ("medication", ("H02",), 28)
     assert one("Current use of warfarin").atoms[0].codes == ("B01AA03",)  # a named drug, not its class
+
+
+
+def test_conditions_and_medications_in_free_prose() -> None:
+    ed = one("History of erectile dysfunction (ED) for at least 3 months duration", "Inclusion")
+    assert ed.status == STRUCTURED and ed.atoms[0].codes == ("N52",) and ed.atoms[0].at_least_days == 91
+    assert one("history of ED").atoms[0].codes == ("N52",)
+    assert one("Patients who were treated (ed. note: see appendix)").status == NEEDS_REVIEW  # "ed." is no diagnosis
+    pde5 = one("You have received previous or current treatment with tadalafil or any other PDE5 inhibitor.")
+    assert pde5.status == STRUCTURED and not any(a.current for a in pde5.atoms)  # previous or current: ever
+    assert {c for a in pde5.atoms for c in a.codes} >= {"G04BE08", "G04BE03"}
+    assert one("May not participate in the study if you have taken tadalafil previously.").atoms[0].codes == ("G04BE08",)
+    chemo = one("Currently receiving treatment with cancer chemotherapy or antiandrogens")
+    assert [a.kind for a in chemo.atoms] == ["medication", "medication"] and all(a.current for a in chemo.atoms)
+    abuse = one("Have a history of drug, alcohol, or substance abuse within the past 6 months.")
+    assert {a.concept for a in abuse.atoms} == {"drug_abuse", "alcohol_abuse"} and abuse.combine == "any"
+    assert one("Patients with continuing history of alcohol and / or drug abuse.").atoms[0].current
+    assert one("Alcohol intake of more than 3 units per day").status == NEEDS_REVIEW  # alcohol alone is no disorder
+    assert one("Patient with known diagnosis to AIDS or with a positive HIV result").atoms[0].codes == ("B20", "Z21")
+    assert one("Body Mass Index (BMI) >35 kilograms per square meter (kg/m\\^2)").atoms[0].value == 35
+
+
+
+def test_conditions_outside_the_vocabulary_are_read_by_their_icd10cm_names_only() -> None:
+    assert one("Have retinitis pigmentosa.").atoms[0].codes == ("H35.52",)  # an inclusion term of H35.52
+    hypotension = one("History of hypotension within 6 months")
+    assert hypotension.atoms[0].codes == ("I95",) and hypotension.atoms[0].within_days == 183
+    # "Psychosis NOS" is F29's inclusion term, but a criterion's psychosis means every kind: not guessed.
+    assert one("Psychosis").status == NEEDS_REVIEW
+    assert one("Klinefelter syndrome").status == NEEDS_REVIEW  # only "Klinefelter syndrome, unspecified" names one
+    assert one("History of sudden cardiac arrest").status == NEEDS_REVIEW  # "sudden" is left unexplained
 
 
 def test_pregnancy_contraception_and_ecog() -> None:
@@ -170,8 +207,14 @@ def test_the_labelled_sample_still_points_at_the_registry_texts(shared_data: Pat
     assert sample["criteria"] == len(json.loads(LABELS.read_text())["labels"]) == 162
     assert sample["split_differently_from_the_labels"] == 0
     assert result["lines_not_assigned_to_a_criterion"] == 0 and result["studies"] == 300
-    # The figures the README reports (measured with this parser): a wrong structure is the harmful error.
-    assert sample["wrong_structure"] <= 1 and sample["accuracy"] >= 0.55
+    # The figures the README reports (measured with this parser): a wrong structure is the harmful error. Of the two,
+    # one is "Have retinitis pigmentosa." read as ICD-10-CM H35.52 (its inclusion term), which the scorer counts wrong
+    # because that label names no code (a concept outside the vocabulary when the sample was labelled).
+    assert sample["wrong_structure"] <= 2 and sample["accuracy"] >= 0.65
+    # The second sample, labelled after the free-prose rules were written, is scored on its own.
+    new = result["labelled_sample_new"]
+    assert new["criteria"] == 69 and new["split_differently_from_the_labels"] == 0
+    assert new["wrong_structure"] <= 1 and new["accuracy"] >= 0.5
 
 
 def test_a_threshold_of_zero_survives_the_round_trip() -> None:

@@ -31,7 +31,8 @@ from analytics.generator.protocols import INDICATION_CONDITION, make_protocol
 from analytics.generator.reference import CONDITION_POPULATION
 from analytics.recruitment import units
 from analytics.recruitment.criteria import STRUCTURED, ULN, Atom, Criterion
-from analytics.recruitment.matching import MET, NOT_MET, UNKNOWN, match
+from analytics.recruitment import funnel
+from analytics.recruitment.matching import MET, NOT_MET, REASONS, UNKNOWN, MatchResult, match
 from analytics.recruitment.parser import parse_criteria
 from analytics.recruitment.pool import Pool
 from analytics.recruitment.text import split_criteria, unassigned_lines
@@ -44,6 +45,7 @@ SCREENING_DAY = 20_758  # 2026-11-01
 BOOTSTRAP = 2000
 REPO = Path(__file__).resolve().parents[2]
 LABELS_PATH = REPO / "tests" / "data" / "recruitment_ctgov_labels.json"
+NEW_LABELS_PATH = REPO / "tests" / "data" / "recruitment_ctgov_labels_new.json"  # labelled after the free-prose rules
 UROLOGY_ZIP = REPO.parent / "shared" / "data" / "ctgov" / "urology_ctg-studies.json.zip"
 TARGETS = {"recall": 0.98, "precision": 0.90, "seconds_10k_x_30": 5.0}
 
@@ -93,6 +95,41 @@ def same_structure(parsed: Criterion, truth: Criterion) -> bool:
 
 # --- generated pools -----------------------------------------------------------------------------
 
+# Why a listed candidate is not truly eligible: the matcher's reason on a criterion the truth fails.
+FALSE_CANDIDATE_CAUSES = {
+    "no result": "lab or score: no result", "result outside the window": "lab or score: only results outside the window",
+    "unit cannot be converted": "lab: unit cannot be converted", "needs review": "criterion needs review (text)",
+    "confirm at screening": "pregnancy or breastfeeding: not recorded",
+    "confirmed at screening (not from records)": "confirmed at screening (administrative)",
+}
+RANKED_RECALL = 0.98  # depth of the page's ranked list at which its precision is reported
+
+
+def _false_candidate_causes(result: MatchResult, truth_passes: np.ndarray, false: np.ndarray,
+                            causes: collections.Counter, alone: collections.Counter) -> None:
+    """Count, for each listed candidate who is not truly eligible, the causes behind the criteria the truth fails."""
+    for i in np.flatnonzero(false):
+        failing = np.flatnonzero(~truth_passes[i])
+        named = {FALSE_CANDIDATE_CAUSES.get(REASONS[result.reason[i, j]], f"other: {REASONS[result.reason[i, j]]}")
+                 for j in failing}
+        causes.update(named)
+        if len(named) == 1:
+            alone.update(named)
+
+
+def _ranked_depth(result: MatchResult, eligible: np.ndarray, recall: float = RANKED_RECALL) -> tuple[int, int]:
+    """(patients read, truly eligible among them) working down the page's ranking until ``recall`` of the truly
+    eligible have been reached."""
+    summary = funnel.patient_summary(result)
+    position = {p: i for i, p in enumerate(result.pool.patients["patient_id"])}
+    ranked = eligible[np.array([position[p] for p in summary["patient_id"]], dtype="int64")]
+    if not eligible.any():
+        return 0, 0
+    found = np.cumsum(ranked)
+    depth = int(np.searchsorted(found, np.ceil(recall * eligible.sum()))) + 1
+    return depth, int(found[depth - 1])
+
+
 
 def _interval(values_tp: np.ndarray, values_den: np.ndarray, rng: np.random.Generator) -> list[float]:
     """95% bootstrap interval of sum(tp)/sum(den) over protocols."""
@@ -110,6 +147,8 @@ def evaluate_generated(seeds: tuple[int, ...] = TEST_SEEDS, patients: int = PATI
     per_protocol = []
     dropped = 0
     match_seconds = 0.0
+    causes, alone = collections.Counter(), collections.Counter()
+    ceiling, ranked = [], []
     for seed in seeds:
         for index, indication in enumerate(INDICATION_CONDITION):
             rng = np.random.default_rng([seed, index])
@@ -151,6 +190,13 @@ def evaluate_generated(seeds: tuple[int, ...] = TEST_SEEDS, patients: int = PATI
             on_records = candidates & ((result.passes != UNKNOWN) | ~result.from_records[None, :]).all(1)
             per_protocol.append((int((candidates & eligible).sum()), int(candidates.sum()), int(eligible.sum()),
                                  int((on_records & eligible).sum()), int(on_records.sum())))
+            _false_candidate_causes(result, pool.passes, candidates & ~eligible, causes, alone)
+            ranked.append(_ranked_depth(result, eligible))
+            # The same pool read with the criteria's true structures: what perfect parsing would list.
+            perfect = match(Pool(pool.patients, pool.conditions, pool.observations, pool.medications),
+                            [c.truth for c in protocol.criteria])
+            listed = (perfect.passes != NOT_MET).all(1)
+            ceiling.append((int((listed & eligible).sum()), int(listed.sum())))
     counts = np.array(per_protocol)
     rng = np.random.default_rng(0)
     tp, cand, elig, tp_strict, strict = (counts[:, i] for i in range(5))
@@ -164,6 +210,19 @@ def evaluate_generated(seeds: tuple[int, ...] = TEST_SEEDS, patients: int = PATI
             "precision": round(tp_strict.sum() / max(strict.sum(), 1), 4),
             "precision_95ci": _interval(tp_strict, strict, rng), "patients": int(strict.sum())},
     }
+    ceiling_counts, ranked_counts = np.array(ceiling), np.array(ranked)
+    false_total = int(cand.sum() - tp.sum())
+    patient["candidates read with the true structures (perfect parsing)"] = {
+        "precision": round(ceiling_counts[:, 0].sum() / ceiling_counts[:, 1].sum(), 4),
+        "precision_95ci": _interval(ceiling_counts[:, 0], ceiling_counts[:, 1], rng), "candidates": int(ceiling_counts[:, 1].sum())}
+    patient[f"ranked list, read until {RANKED_RECALL:.0%} of the truly eligible"] = {
+        "precision": round(ranked_counts[:, 1].sum() / max(ranked_counts[:, 0].sum(), 1), 4),
+        "precision_95ci": _interval(ranked_counts[:, 1], ranked_counts[:, 0], rng),
+        "recall": round(ranked_counts[:, 1].sum() / elig.sum(), 4), "patients_read": int(ranked_counts[:, 0].sum())}
+    patient["false candidates by cause"] = {
+        "false_candidates": false_total,
+        "with_this_cause": {k: {"patients": v, "share": round(v / max(false_total, 1), 4), "only_cause": alone[k]}
+                            for k, v in causes.most_common()}}
 
     def table(bucket):
         return {key: {"pairs": c["pairs"], "unknown_share": round(c["unknown"] / c["pairs"], 4),
@@ -225,6 +284,8 @@ def score_label(criterion: Criterion, label: dict) -> str:
     if kind in ("text", "procedure"):
         return {"needs_review": "correct", "structured": "wrong"}.get(criterion.status, "mismatch")
     codes = _label_codes(label.get("concepts", []))
+    if codes is not None and label.get("icd10cm"):  # a condition outside the vocabulary, by its ICD-10-CM code
+        codes = _reduced(set(codes) | set(label["icd10cm"]))
     if criterion.status != STRUCTURED:
         return "missed"
     if codes is None or label.get("extra"):
@@ -276,8 +337,9 @@ def _factor_between(source: str, target: str, term) -> float | None:
         return None
 
 
-def evaluate_registry(path: Path = UROLOGY_ZIP, labels_path: Path = LABELS_PATH) -> dict[str, object]:
-    """The parser on every real text of the export, and its accuracy on the labelled sample."""
+def evaluate_registry(path: Path = UROLOGY_ZIP, labels_path: Path = LABELS_PATH,
+                      new_labels_path: Path | None = NEW_LABELS_PATH) -> dict[str, object]:
+    """The parser on every real text of the export, and its accuracy on the labelled samples (each on its own)."""
     texts = _studies(path)
     counts = collections.Counter()
     unassigned = 0
@@ -286,6 +348,20 @@ def evaluate_registry(path: Path = UROLOGY_ZIP, labels_path: Path = LABELS_PATH)
         unassigned += len(unassigned_lines(text, split_criteria(text)))
         counts.update(c.status for c in parsed)
         counts["total"] += len(parsed)
+    result = {
+        "studies": len(texts), "criteria": counts["total"], "lines_not_assigned_to_a_criterion": unassigned,
+        "shares": {"structured": round(counts["structured"] / counts["total"], 4),
+                   "confirmed_at_screening": round(counts["administrative"] / counts["total"], 4),
+                   "needs_review": round(counts["needs_review"] / counts["total"], 4)},
+        "labelled_sample": score_sample(texts, labels_path),
+    }
+    if new_labels_path is not None and new_labels_path.exists():
+        result["labelled_sample_new"] = score_sample(texts, new_labels_path)
+    return result
+
+
+def score_sample(texts: dict[str, str], labels_path: Path) -> dict[str, object]:
+    """Parsing accuracy on one hand-labelled sample (see :func:`score_label`)."""
     document = json.loads(labels_path.read_text(encoding="utf-8"))
     outcome = collections.Counter()
     by_kind: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
@@ -305,18 +381,12 @@ def evaluate_registry(path: Path = UROLOGY_ZIP, labels_path: Path = LABELS_PATH)
         by_kind[label["kind"]][result] += 1
     labelled = sum(outcome.values()) + missing_items
     return {
-        "studies": len(texts), "criteria": counts["total"], "lines_not_assigned_to_a_criterion": unassigned,
-        "shares": {"structured": round(counts["structured"] / counts["total"], 4),
-                   "confirmed_at_screening": round(counts["administrative"] / counts["total"], 4),
-                   "needs_review": round(counts["needs_review"] / counts["total"], 4)},
-        "labelled_sample": {
-            "criteria": labelled, "studies": len({lab["nct_id"] for lab in document["labels"]}),
-            "split_differently_from_the_labels": missing_items,
-            "accuracy": round(outcome["correct"] / labelled, 4),
-            "wrong_structure": outcome["wrong"], "missed_structure": outcome["missed"],
-            "administrative_or_text_confused": outcome["mismatch"], "correct": outcome["correct"],
-            "by_label_kind": {k: dict(v) for k, v in sorted(by_kind.items())},
-        },
+        "criteria": labelled, "studies": len({lab["nct_id"] for lab in document["labels"]}),
+        "split_differently_from_the_labels": missing_items,
+        "accuracy": round(outcome["correct"] / labelled, 4),
+        "wrong_structure": outcome["wrong"], "missed_structure": outcome["missed"],
+        "administrative_or_text_confused": outcome["mismatch"], "correct": outcome["correct"],
+        "by_label_kind": {k: dict(v) for k, v in sorted(by_kind.items())},
     }
 
 
@@ -352,20 +422,33 @@ def summary_lines(result: dict[str, object]) -> list[str]:
         f"  candidates (no criterion failed): recall {c['recall']:.4f} {c['recall_95ci']}, precision {c['precision']:.4f} "
         f"{c['precision_95ci']} (targets >= {TARGETS['recall']}, >= {TARGETS['precision']})",
         f"  eligible on records: recall {s['recall']:.4f} {s['recall_95ci']}, precision {s['precision']:.4f} {s['precision_95ci']}",
+    ]
+    perfect = g["patient_level"]["candidates read with the true structures (perfect parsing)"]
+    ranked = g["patient_level"][f"ranked list, read until {RANKED_RECALL:.0%} of the truly eligible"]
+    false = g["patient_level"]["false candidates by cause"]
+    lines += [
+        f"  candidates with perfect parsing (ceiling from records): precision {perfect['precision']:.4f} "
+        f"{perfect['precision_95ci']}",
+        f"  the page's ranked list read until {RANKED_RECALL:.0%} of the truly eligible: precision {ranked['precision']:.4f} "
+        f"{ranked['precision_95ci']}",
+        f"  {false['false_candidates']:,} false candidates; causes (share, sole cause): " + "; ".join(
+            f"{k} {v['share']:.0%} ({v['only_cause']})" for k, v in false["with_this_cause"].items()),
         "  criterion-level accuracy when decided (unknown share) by kind: " + "; ".join(
             f"{k} {v['accuracy_when_decided']:.4f} ({v['unknown_share']:.0%})" for k, v in g["criterion_level_by_kind"].items()),
     ]
     r = result["registry"]
     if "shares" in r:
-        lab = r["labelled_sample"]
-        lines += [
+        lines.append(
             f"Registry: {r['studies']} studies, {r['criteria']:,} criteria, lines not assigned: "
             f"{r['lines_not_assigned_to_a_criterion']}; structured {r['shares']['structured']:.1%}, confirmed at screening "
-            f"{r['shares']['confirmed_at_screening']:.1%}, needs review {r['shares']['needs_review']:.1%}",
-            f"  labelled sample ({lab['criteria']} criteria, {lab['studies']} studies): accuracy {lab['accuracy']:.1%}; "
-            f"wrong structure {lab['wrong_structure']}, missed {lab['missed_structure']}, "
-            f"administrative/text confused {lab['administrative_or_text_confused']}",
-        ]
+            f"{r['shares']['confirmed_at_screening']:.1%}, needs review {r['shares']['needs_review']:.1%}")
+        for key, name in (("labelled_sample", "labelled sample"), ("labelled_sample_new", "new labelled sample")):
+            if key in r:
+                lab = r[key]
+                lines.append(
+                    f"  {name} ({lab['criteria']} criteria, {lab['studies']} studies): accuracy {lab['accuracy']:.1%}; "
+                    f"wrong structure {lab['wrong_structure']}, missed {lab['missed_structure']}, "
+                    f"administrative/text confused {lab['administrative_or_text_confused']}")
     sp = result["speed"]
     lines.append(f"Speed: {sp['patients']:,} patients x {sp['criteria']} criteria matched in {sp['seconds']:.2f} s "
                  f"(target < {TARGETS['seconds_10k_x_30']} s)")

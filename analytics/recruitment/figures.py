@@ -49,8 +49,12 @@ def categories_figure(summary: pd.DataFrame, labels: dict[str, str], title: str)
     counts = counts.reindex(columns=list(CATEGORIES), fill_value=0)
     sites = [labels.get(s, s) for s in counts.index]
     fig = go.Figure()
+    # Horizontal bars: site names are long ("1002 Silva University Hospital, Denver (US)") and stay readable.
     for category in CATEGORIES:
-        fig.add_bar(x=sites, y=counts[category].tolist(), name=category, marker_color=COLORS[category])
-    fig.update_layout(title=title, barmode="stack", xaxis_title="Site", yaxis_title="Patients (count)",
-                      legend={"orientation": "h", "y": -0.3}, height=380)
+        fig.add_bar(y=sites, x=counts[category].tolist(), name=category, marker_color=COLORS[category],
+                    orientation="h", hovertemplate="%{y}<br>%{x:,} patients<extra>" + category + "</extra>")
+    fig.update_layout(title=title, barmode="stack", xaxis_title="Patients (count)", yaxis_title="",
+                      yaxis={"autorange": "reversed"}, legend={"orientation": "h", "y": 1.02, "yanchor": "bottom",
+                                                              "x": 0}, height=max(320, 26 * len(sites) + 140),
+                      margin={"l": 10, "r": 10, "t": 90, "b": 40})
     return fig

@@ -29,6 +29,7 @@ import re
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
+from analytics.recruitment import icd10
 from analytics.recruitment import patterns as P
 from analytics.recruitment import units
 from analytics.recruitment.criteria import (ADMINISTRATIVE, EXCLUSION, INCLUSION, NEEDS_REVIEW, STRUCTURED, ULN, Atom,
@@ -179,6 +180,14 @@ def _threshold(text: str, start: int, lab: LabTerm) -> tuple[_Part | None, str |
                     re.IGNORECASE)
     offset = lead.end() if lead else 0
     match = _comparator_pattern().match(segment, offset)
+    if not (match and match.group("value")) and lead:
+        # The threshold in brackets after the name: "castrate level of testosterone (< 50 ng/dL)".
+        bracket = re.match(r"[\s:,]*(?:(?:level|levels|value|values|count|concentration|of)\b\s*)*\(\s*", segment,
+                           re.IGNORECASE)
+        if bracket:
+            inner = _comparator_pattern().match(segment, bracket.end())
+            if inner and re.match(r"\s*\)", segment[inner.end():]):
+                match, offset = inner, bracket.end()
     if not match or offset > MAX_THRESHOLD_GAP:
         return None, None
     comp_text = (match.group("comp") or "").lower()
@@ -191,6 +200,16 @@ def _threshold(text: str, start: int, lab: LabTerm) -> tuple[_Part | None, str |
     comparator = comparator or trailing
     if comparator is None:
         return None, None
+    end = match.end()
+    written_unit = match.group("unit") or match.group("unit1")
+    repeated = re.match(r"\s*\(\s*(" + "|".join(f"(?:{w})" for w, _ in P.UNIT_WORDS) + r")\s*\)", segment[end:],
+                        re.IGNORECASE)
+    if written_unit and repeated and _unit_spelling(repeated.group(1)) == _unit_spelling(written_unit):
+        end += repeated.end()  # "35 kilograms per square meter (kg/m2)": the same unit spelled twice
+    upper = _upper_bound(segment, match, comparator)
+    if upper is not None and end == match.end():
+        high, end = upper
+        comparator = "between"
     note = None
     if match.group("uln") or match.group("uln2"):
         unit = ULN
@@ -205,7 +224,26 @@ def _threshold(text: str, start: int, lab: LabTerm) -> tuple[_Part | None, str |
         return None, f"{lab.name}: the unit {unit} cannot be compared with {lab.unit}"
     atom = Atom("ecog" if lab is ECOG else "lab", lab.key, lab.name, codes=lab.loinc, comparator=comparator, value=value,
                 value_high=high if comparator == "between" else None, unit=unit)
-    return _Part(start, start + match.end(), atom, "lab"), note
+    return _Part(start, start + end, atom, "lab"), note
+
+
+def _upper_bound(segment: str, match: re.Match[str], comparator: str) -> tuple[float, int] | None:
+    """A second, inclusive upper bound in the same unit after an inclusive lower one ("HbA1c >= 7.0% and <= 10.0%"),
+    as (value, end of the match); None when there is none (or it is strict, which a range cannot say)."""
+    if comparator != ">=" or match.group("high"):
+        return None
+    follow = re.match(r"\s*(?:and|,)\s*(?P<comp>" + "|".join(f"(?:{w})" for w, s in P.COMPARATOR_WORDS if s == "<=")
+                      + r")\s*(?P<value>\d+(?:[.,]\d+)?)\s*(?P<unit>" + "|".join(f"(?:{w})" for w, _ in P.UNIT_WORDS)
+                      + r")?", segment[match.end():], re.IGNORECASE)
+    if not follow:
+        return None
+    first_unit = match.group("unit") or match.group("unit1")
+    second_unit = follow.group("unit")
+    if second_unit and first_unit and _unit_spelling(second_unit) != _unit_spelling(first_unit):
+        return None
+    if match.group("uln") or match.group("uln2"):
+        return None
+    return _number(follow.group("value")), match.end() + follow.end()
 
 
 def _ecog_range(text: str, term_end: int) -> _Part | None:
@@ -285,18 +323,24 @@ def _except_start(text: str) -> int | None:
     return match.start() if match else None
 
 
-def _term_parts(text: str, kind: str, entries: tuple, windows, durations) -> list[_Part]:
+def _term_parts(text: str, kind: str, found: list[tuple[int, int, object]], windows, durations) -> list[_Part]:
+    """Atoms for the conditions or medications ``found`` in ``text``, with their windows, durations, exceptions and
+    whether only active ones count."""
     parts: list[_Part] = []
     except_at = _except_start(text)
-    current = bool(P.CURRENT.search(text))
-    for start, end, term in find_terms(text, entries):
+    # "previous or current treatment with": ever, not only now.
+    current = bool(P.CURRENT.search(text)) and not P.EVER.search(text)
+    for start, end, term in found:
+        abbreviation = P.ABBREVIATION.match(text, end)
+        if abbreviation:
+            end = abbreviation.end()
         codes = term.icd10cm if kind == "condition" else term.atc
         if except_at is not None and start > except_at:
             parts.append(_Part(start, end, Atom(kind, term.key, term.name, except_codes=codes), "except"))
             continue
         window = _nearest(windows, start, end, text)
         duration = _nearest(durations, start, end, text)
-        active = bool(re.search(r"\b(?:active|current(?:ly)?|ongoing|untreated)\b(?:\s+\w+){0,2}\s*$", text[:start],
+        active = bool(re.search(r"\b(?:active|current(?:ly)?|ongoing|continuing|untreated)\b(?:\s+\w+){0,2}\s*$", text[:start],
                                 re.IGNORECASE))
         atom = Atom(kind, term.key, term.name, codes=codes,
                     within_days=window[2] if window else None,
@@ -378,18 +422,25 @@ def parse_criterion(item: Item, number: int) -> Criterion:
         parts.append(part)
     lab_spans = [(p.start, p.end) for p in parts if p.kind in ("lab", "lab-name")]
     lab_spans += [(start, end) for start, end, _ in reading.unresolved]
-    for kind, entries in (("condition", lexicon().conditions), ("medication", lexicon().medications)):
-        for part in _term_parts(text, kind, entries, windows, durations):
-            if not any(s <= part.start < e for s, e in lab_spans):
-                parts.append(part)
+    terms = [part for kind, entries in (("condition", lexicon().conditions), ("medication", lexicon().medications))
+             for part in _term_parts(text, kind, find_terms(text, entries), windows, durations)
+             if not any(s <= part.start < e for s, e in lab_spans)]
+    parts += _longest_first(terms)
     spans = [(p.start, p.end) for p in parts] + [(s, e) for s, e, _ in windows + durations]
+    spans += [m.span() for m in P.LEAD_IN.finditer(text)]
+    spans += _any_other_spans(text, parts)
     negation = P.NEGATION.match(text.strip())
     if negation:
         spans.append((text.index(negation.group(0)), text.index(negation.group(0)) + len(negation.group(0))))
     except_match = P.EXCEPT.search(text)
     if except_match:
         spans.append((except_match.start(), except_match.end()))
-    outside = _outside_terms(text, parts)
+    if _residue(text, spans):
+        # Words left over: perhaps a condition the vocabulary lacks, named as ICD-10-CM names it.
+        extra = _term_parts(text, "condition", icd10.find_conditions(text, spans), windows, durations)
+        parts += extra
+        spans += [(p.start, p.end) for p in extra] + _any_other_spans(text, extra)
+    outside = _outside_terms(text, parts, spans)
     atoms = [p for p in parts if p.atom is not None and p.kind != "except"]
     excepted = tuple(code for p in parts if p.kind == "except" for code in p.atom.except_codes)
     residue = _residue(text, spans)
@@ -439,19 +490,36 @@ def parse_criterion(item: Item, number: int) -> Criterion:
                      note=notes, source="rules")
 
 
+def _longest_first(parts: list[_Part]) -> list[_Part]:
+    """Terms of both vocabularies without overlaps, the longest kept ("cancer chemotherapy" is a drug, not a cancer)."""
+    kept: list[_Part] = []
+    for part in sorted(parts, key=lambda p: (-(p.end - p.start), p.start)):
+        if all(part.end <= k.start or part.start >= k.end for k in kept):
+            kept.append(part)
+    return sorted(kept, key=lambda p: p.start)
+
+
+def _any_other_spans(text: str, parts: list[_Part]) -> list[tuple[int, int]]:
+    """ "or any other" right before a recognized drug class or condition: understood (the class includes what was named)."""
+    starts = {p.start for p in parts if p.kind in ("condition", "medication")}
+    return [m.span() for m in P.ANY_OTHER.finditer(text) if m.end() in starts]
+
+
 def _with_exceptions(atom: Atom, excepted: tuple[str, ...]) -> Atom:
     if not excepted or atom.kind not in ("condition", "medication"):
         return atom
     return replace(atom, except_codes=tuple(dict.fromkeys(atom.except_codes + excepted)))
 
 
-def _outside_terms(text: str, parts: list[_Part]) -> str:
-    """The text with recognized terms blanked, so "unstable angina" does not read as judgement."""
+def _outside_terms(text: str, parts: list[_Part], understood: list[tuple[int, int]] = ()) -> str:
+    """The text with recognized terms (and understood phrases such as "or any other" before a class) blanked, so
+    "unstable angina" does not read as judgement nor "any other PDE5 inhibitor" as open-ended."""
     chars = list(text)
-    for part in parts:
-        if part.kind in ("condition", "medication", "lab", "lab-name", "except"):
-            for i in range(part.start, min(part.end, len(chars))):
-                chars[i] = " "
+    blanked = [(p.start, p.end) for p in parts if p.kind in ("condition", "medication", "lab", "lab-name", "except")]
+    blanked += [(s, e) for s, e in understood if P.ANY_OTHER.fullmatch(text[s:e]) or P.LEAD_IN.fullmatch(text[s:e])]
+    for start, end in blanked:
+        for i in range(start, min(end, len(chars))):
+            chars[i] = " "
     return "".join(chars)
 
 

@@ -51,7 +51,7 @@ UNIT_WORDS: tuple[tuple[str, str], ...] = (
     (r"pmol ?/ ?l", "pmol/L"), (r"mg ?/ ?dl", "mg/dL"), (r"mg ?/ ?l", "mg/L"), (r"g ?/ ?dl", "g/dL"), (r"g ?/ ?l", "g/L"),
     (r"ng ?/ ?ml", "ng/mL"), (r"ng ?/ ?dl", "ng/dL"), (r"pg ?/ ?ml", "pg/mL"), (r"[uµμ]g ?/ ?l", "ug/L"),
     (r"miu ?/ ?l", "mIU/L"), (r"m?iu ?/ ?ml", "mIU/mL"), (r"i?u ?/ ?l", "U/L"), (r"meq ?/ ?l", "mEq/L"),
-    (r"kg ?/ ?m(?:\^?2|²)", "kg/m2"), (r"mm ?hg", "mmHg"), (r"ml ?/ ?s(?:ec)?", "mL/s"), (r"msec", "ms"),
+    (r"kg ?/ ?m(?:\\?\^?2|²)", "kg/m2"), (r"mm ?hg", "mmHg"), (r"ml ?/ ?s(?:ec)?", "mL/s"), (r"msec", "ms"),
     (r"ms\b", "ms"), (r"bpm", "1/min"), (r"kg\b", "kg"), (r"lbs?\b", "lb"), (r"pounds?\b", "lb"), (r"ml\b", "mL"), (r"cc\b", "mL"), (r"%", "%"),
     (r"points?\b", "1"),
 )
@@ -140,7 +140,7 @@ JUDGEMENT = re.compile(
     re.IGNORECASE)
 # Vague wording: a record criterion with these is kept for a person; an administrative one stays administrative.
 VAGUE = re.compile(
-    r"\b(?:appropriate|suitable|likely|may|might|could|would|such as|e\.g\.|for example|including but not limited|"
+    r"\b(?:appropriate|suitable|likely|may(?! not\b)|might|could|would|such as|e\.g\.|for example|including but not limited|"
     r"including|etc\.?|certain|other (?:diseases?|conditions?|disorders?|illness)|"
     r"any (?:condition|disease|disorder|"
     r"illness|medical|other)|plan(?:ned|s)? to|scheduled|expected|anticipated?)\b",
@@ -149,6 +149,13 @@ VAGUE = re.compile(
 OTHER_THAN_STUDIED = re.compile(r"\b(?:other|another|second|additional)\s+(?:active\s+|prior\s+|primary\s+|invasive\s+)*"
                                 r"(?:malignan\w*|cancers?|tumou?rs?|neoplasms?|primary)\b", re.IGNORECASE)
 PARTNER = re.compile(r"\bpartners?\b", re.IGNORECASE)
+# Plain-language lead-ins that add nothing to an exclusion ("You may not participate in this study if you have ...").
+LEAD_IN = re.compile(r"\b(?:you\s+)?(?:may|can|will|should)\s+not\s+(?:participate|take part|enrol+|enter|be (?:enrol+ed|included))"
+                     r"\s+in\s+(?:the|this)\s+(?:study|trial)\s+if\b", re.IGNORECASE)
+# "tadalafil or any other PDE5 inhibitor": the class that follows includes the named drug.
+ANY_OTHER = re.compile(r"\b(?:or|and|nor)\s+(?:any\s+)?other\s+", re.IGNORECASE)
+# An abbreviation in brackets right after a term: "erectile dysfunction (ED)".
+ABBREVIATION = re.compile(r"\s*\((?-i:[A-Z][A-Za-z0-9-]{1,9})\)")
 
 PREGNANCY = re.compile(r"\b(?:pregnan(?:t|cy|cies)|positive pregnancy test|expecting a baby)\b", re.IGNORECASE)
 BREASTFEEDING = re.compile(r"\b(?:breast[- ]?feeding|lactating|lactation|nursing)\b", re.IGNORECASE)
@@ -176,5 +183,7 @@ exclusion inclusion criteria criterion ie i.e eg following one two three four si
 per mg g ml l kg dl mmol umol nmol ng pg u iu mmhg ms x uln upper limit limits normal range institutional times
 condition disease disorder type stage grade status score scale index other documented clinical clinically
 infection infections inclusive
+histologically cytologically pathologically histopathologically radiologically castrate
+you your exhibit exhibits established continuing
 """.split())
 WORD = re.compile(r"[a-z][a-z'-]*")

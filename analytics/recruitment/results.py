@@ -65,5 +65,5 @@ RECRUITMENT_CRITERIA_RESULT = DerivedResult(
     compute=compute_recruitment_criteria,
     code=("analytics.recruitment.results", "analytics.recruitment.parser", "analytics.recruitment.patterns",
           "analytics.recruitment.vocabulary", "analytics.recruitment.text", "analytics.recruitment.criteria",
-          "analytics.recruitment.units"),
+          "analytics.recruitment.units", "analytics.recruitment.icd10"),
 )

@@ -50,6 +50,10 @@ class MedicationTerm:
 
 
 C = ConditionTerm
+# "alcohol and/or drug abuse", "drug, alcohol, or substance abuse": the noun the list shares comes at its end.
+_LIST_GLUE = r"(?:[\s,/]|\band\b|\bor\b)*"
+_SHARED_ABUSE = (r"(?=\s*(?:,|/|\band\b|\bor\b)" + _LIST_GLUE + r"(?:(?:drug|alcohol|substance)s?" + _LIST_GLUE + r")*"
+                 r"(?:abuse|dependence|misuse|use disorders?)\b)")
 CONDITIONS: tuple[ConditionTerm, ...] = (
     C("type_2_diabetes", "Type 2 diabetes mellitus", ("E11",), (r"type\s*(?:2|ii|two) diabetes(?: mellitus)?", r"diabetes(?: mellitus)?,? type\s*(?:2|ii|two)\b", r"t2dm",
       r"non[- ]insulin[- ]dependent diabetes")),
@@ -80,7 +84,8 @@ CONDITIONS: tuple[ConditionTerm, ...] = (
       (r"hepatitis b (?:or|and|/|and/or) c(?: virus)?(?: infection)?", r"\bhbv (?:or|and|/) hcv\b")),
     C("hepatitis_b", "Hepatitis B", ("B16", "B18.0", "B18.1"), (r"hepatitis b", r"\bhbv\b")),
     C("hepatitis_c", "Hepatitis C", ("B17.1", "B18.2"), (r"hepatitis c", r"\bhcv\b")),
-    C("hiv", "HIV disease", ("B20", "Z21"), (r"human immunodeficiency virus", r"\bhiv\b")),
+    C("hiv", "HIV disease", ("B20", "Z21"), (r"human immunodeficiency virus", r"\bhiv\b", r"(?-i:AIDS)",
+      r"acquired immune ?deficiency syndrome", r"(?:a )?positive hiv(?: test| result| serology)?")),
     C("cirrhosis", "Cirrhosis of liver", ("K70.3", "K74.6"), (r"(?:liver |hepatic )?cirrhosis",)),
     C("nash", "Nonalcoholic steatohepatitis", ("K75.81",), (r"non[- ]?alcoholic steatohepatitis", r"\bnash\b", r"\bmash\b")),
     C("pancreatitis", "Pancreatitis", ("K85", "K86.0", "K86.1"), (r"pancreatitis",)),
@@ -103,8 +108,9 @@ CONDITIONS: tuple[ConditionTerm, ...] = (
        r"non[- ]?melanoma skin cancer")),
     C("melanoma", "Melanoma", ("C43",), (r"melanoma",)),
     C("bph", "Benign prostatic hyperplasia", ("N40",), (r"benign prostatic (?:hyperplasia|hypertrophy|enlargement)",
-      r"\bbph\b", r"\bluts\b(?: (?:due to|secondary to) bph)?")),
-    C("erectile_dysfunction", "Erectile dysfunction", ("N52",), (r"erectile dysfunction", r"\bed\b(?= )", r"impotence")),
+      r"\bbph\b", r"\bluts\b(?: (?:due to|secondary to) bph)?", r"enlarged prostate",
+      r"prostat(?:e|ic) enlargement(?: with lower urinary tract symptoms)?")),
+    C("erectile_dysfunction", "Erectile dysfunction", ("N52",), (r"erectile dysfunction", r"(?-i:ED)", r"impotence")),
     C("overactive_bladder", "Overactive bladder", ("N32.81",), (r"overactive bladder", r"\boab\b")),
     C("urinary_incontinence", "Urinary incontinence", ("N39.3", "N39.4", "R32"),
       (r"(?:stress |urge |mixed )?(?:urinary )?incontinence",)),
@@ -130,9 +136,10 @@ CONDITIONS: tuple[ConditionTerm, ...] = (
     C("depression", "Depressive disorder", ("F32", "F33"), (r"(?:major )?depress(?:ion|ive disorder)",)),
     C("bipolar", "Bipolar disorder", ("F31",), (r"bipolar disorder",)),
     C("schizophrenia", "Schizophrenia", ("F20",), (r"schizophrenia",)),
-    C("alcohol_abuse", "Alcohol related disorders", ("F10",), (r"alcohol (?:abuse|dependence|use disorder)", r"alcoholism")),
+    C("alcohol_abuse", "Alcohol related disorders", ("F10",), (r"alcohol (?:abuse|dependence|use disorder)", r"alcoholism",
+      r"alcohol" + _SHARED_ABUSE)),
     C("drug_abuse", "Drug abuse", ("F11", "F12", "F13", "F14", "F15", "F16", "F18", "F19"),
-      (r"(?:drug|substance) (?:abuse|dependence|use disorder)",)),
+      (r"(?:drug|substance) (?:abuse|dependence|use disorder)", r"drugs?" + _SHARED_ABUSE)),
     C("rheumatoid_arthritis", "Rheumatoid arthritis", ("M05", "M06"), (r"rheumatoid arthritis",)),
     C("psoriasis", "Psoriasis", ("L40",), (r"(?:plaque )?psoriasis",)),
     C("ulcerative_colitis", "Ulcerative colitis", ("K51",), (r"ulcerative colitis",)),
