@@ -32,6 +32,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.model_selection import KFold
 from threadpoolctl import threadpool_limits
 
+from analytics.feasibility.censoring import censoring_weights
 from analytics.feasibility.complexity import COMPLEXITY_FEATURES
 from analytics.feasibility.conditions import GROUP_NAMES
 
@@ -45,7 +46,6 @@ PHASES = ("EARLY_PHASE1", "PHASE1", "PHASE1|PHASE2", "PHASE2", "PHASE2|PHASE3", 
 SPONSOR_CLASSES = ("INDUSTRY", "NIH", "FED", "OTHER_GOV", "NETWORK", "INDIV", "OTHER", "UNKNOWN")
 CATEGORIES: dict[str, tuple[str, ...]] = {"phase": PHASES, "group": GROUP_NAMES, "sponsor_class": SPONSOR_CLASSES}
 NUMERIC = ("log_enrollment", "log_sites", "n_countries", *COMPLEXITY_FEATURES)
-MAX_WEIGHT = 10.0  # inverse-probability-of-censoring weights are capped (a few very long trials dominate otherwise)
 FEATURES = (*CATEGORIES, *NUMERIC)
 FEATURE_LABELS = {"phase": "Phase", "group": "Condition group", "sponsor_class": "Sponsor class",
                   "log_enrollment": "Target enrollment (log)", "log_sites": "Sites (log)", "n_countries": "Countries",
@@ -79,18 +79,6 @@ def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> floa
     order = np.argsort(values)
     cumulative = np.cumsum(weights[order])
     return float(values[order][min(np.searchsorted(cumulative, q * cumulative[-1]), len(values) - 1)])
-
-
-def censoring_weights(durations: np.ndarray, follow_up: np.ndarray) -> np.ndarray:
-    """Inverse of the chance that a trial of each duration had finished by the as-of date (capped).
-
-    ``follow_up`` is every started trial's potential follow-up (as-of date minus start, months).
-    """
-    follow = np.sort(follow_up[np.isfinite(follow_up)])
-    if not len(follow):
-        return np.ones(len(durations))
-    share_longer = 1.0 - np.searchsorted(follow, durations, side="right") / len(follow)
-    return np.minimum(1.0 / np.maximum(share_longer, 1.0 / MAX_WEIGHT), MAX_WEIGHT)
 
 
 def training_data(trials: pd.DataFrame, target: str) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame, np.ndarray]:
