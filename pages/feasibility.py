@@ -12,6 +12,7 @@ import streamlit as st
 from analytics.feasibility import figures, service, tables
 from analytics.feasibility.benchmarks import MEASURES, MEASURES_BY_KEY, trial_list
 from analytics.feasibility.complexity import complexity_association
+from analytics.feasibility.model import TARGETS
 from analytics.feasibility.resources import ASSUMPTIONS, resource_estimate
 from analytics.feasibility.saved import comparison_table, save_scenario, saved_scenarios, withdraw_scenario
 from analytics.feasibility.scenario import ScenarioInputs
@@ -138,7 +139,11 @@ with right:
     if metrics.empty:
         st.info("No stored model for these trials: too few have a known outcome (completed, with sites).")
     else:
-        st.dataframe(tables.metrics_display(metrics), hide_index=True, width="stretch")
+        choices = service.model_choices(wh, source)
+        st.dataframe(tables.metrics_display(metrics, dict(zip(choices["target"], choices["method"]))),
+                     hide_index=True, width="stretch")
+        for choice in choices.itertuples(index=False):
+            st.caption(f"**{TARGETS[choice.target][1]}**: you get the {choice.reason[0].lower()}{choice.reason[1:]}")
         st.caption("Five-fold cross-validation on every trial of this source with a known outcome. The model's 80% "
                    "intervals are calibrated by split conformal prediction; the baseline is the phase's median "
                    "and 10th-90th percentiles. `python -m analytics eval feasibility` splits by start year instead.")
@@ -243,7 +248,8 @@ else:
     left.plotly_chart(figures.scenario_figure(result), width="stretch", key="scenario")
     right.plotly_chart(figures.sites_figure(result), width="stretch", key="sites_curve")
     if not prediction.empty:
-        st.markdown("**The model's prediction for this protocol** (80% interval and median)")
+        st.markdown("**The prediction for this protocol** (80% interval and median; from the model, or the phase "
+                    "median where the model did not beat it)")
         st.dataframe(tables.prediction_display(prediction), hide_index=True, width="stretch")
 
     st.markdown("**Resource estimate**")
