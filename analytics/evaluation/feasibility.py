@@ -1,12 +1,21 @@
 """Evaluation of the feasibility model: a split by start year, on generated trials and on real registry exports.
 
 Train on trials that started before ``split`` (older), test on those that started in the
-:data:`TEST_WINDOW_YEARS` years from it (newer), ``split`` being the as-of year minus
-:data:`SPLIT_YEARS_BEFORE_AS_OF` so most test trials have finished. Only finished trials have an
-outcome, so test figures are weighted by the inverse chance of having finished by the as-of date
-(as the model's training is; unweighted figures are reported beside them) and the share of the
-window's trials still running is reported: those are the long ones, and no weighting fully
-restores them.
+:data:`~analytics.feasibility.selection.WINDOW_YEARS` years from it (newer), ``split`` being the
+as-of year minus :data:`SPLIT_YEARS_BEFORE_AS_OF` so most test trials have finished. Which of the
+model and the phase median a user gets is chosen inside the training years (fitted on starts
+before ``split - 3``, compared on ``split - 3`` to ``split - 1``: :func:`~analytics.feasibility.
+selection.fit_predictor`), never on the test window.
+
+Scoring (:func:`~analytics.feasibility.selection.score`): durations over every test trial that
+completed or is still running, running ones censored at the as-of date (Kaplan-Meier on each
+interval's scale, :mod:`analytics.feasibility.censoring`), never dropped and never taken at their
+anticipated dates; rates over the ended trials, weighted by the inverse chance of having ended,
+from the test window's own follow-up. On generated histories the true durations of running trials
+are known, so the duration figures are also computed against the truth, and the targets are checked
+on those; on the real exports on the censored estimate. The completed-only, unweighted figures are
+reported beside them: they over-state coverage (the longest trials, which intervals miss most, are
+the ones still running).
 
 * **generated**: the historical trials of freshly generated portfolios (preset ``demo``: 3,000
   trials each; held-out seeds, never used while developing);
@@ -16,9 +25,9 @@ restores them.
   download date).
 
 Per data set and target (duration, rate): median absolute error of the log median, 80% interval
-coverage and width, pinball loss, for the model and the phase-median baseline; the targets are
-coverage within 5 points of 80% and a median absolute error of log duration at least 20% below the
-baseline's.
+coverage and width, for the model and the phase-median baseline, and which one a user gets; the
+targets are the model's coverage within 5 points of 80% and its median absolute error of log
+duration at least 20% below the baseline's.
 """
 
 from __future__ import annotations

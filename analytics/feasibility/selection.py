@@ -24,7 +24,7 @@ import pandas as pd
 
 from analytics.feasibility.censoring import censored_coverage, censored_median_abs_error
 from analytics.feasibility.model import MIN_TRAINING_TRIALS, PHASES, ConformalQuantileModel, PhaseBaseline, \
-    feature_frame, interval_metrics, training_data
+    feature_frame, interval_metrics, training_data, weighted_quantile
 from analytics.feasibility.trials import RUNNING
 
 METHODS = ("model", "baseline")
@@ -32,6 +32,9 @@ METHOD_LABELS = {"model": "Model", "baseline": "Phase median"}
 SETTLED_YEARS = 8  # trials that started this many years before the as-of date have mostly finished
 WINDOW_YEARS = 3  # start years in a validation or test window
 MIN_WINDOW_TRIALS = 10  # fewer scored trials in the window: no evidence for the model
+EVIDENCE_SHARE = 0.9  # the model is kept when closer than the phase median in this share of resamples
+BOOTSTRAP_RESAMPLES = 200
+BOOTSTRAP_SEED = 0
 
 
 def duration_population(trials: pd.DataFrame) -> pd.DataFrame:
@@ -62,6 +65,32 @@ def score(predict, trials: pd.DataFrame, target: str) -> dict[str, float]:
     if not len(y):
         return {"n": 0}
     return interval_metrics(predict(features), y, weights)
+
+
+def evidence_share(model_predict, baseline_predict_fn, trials: pd.DataFrame, target: str) -> float:
+    """Share of bootstrap resamples of ``trials`` in which the model's median absolute log error is lower."""
+    if target == "duration":
+        rows = duration_population(trials)
+        features = feature_frame(rows)
+        log_time = np.log(rows["duration_months"].to_numpy(float))
+        event = rows["completed"].to_numpy(bool)
+        mids = [p(features)["mid"].to_numpy(float) for p in (model_predict, baseline_predict_fn)]
+
+        def error(mid: np.ndarray, pick: np.ndarray) -> float:
+            return censored_median_abs_error(mid[pick], log_time[pick], event[pick])
+    else:
+        features, y, _, weights = training_data(trials, target)
+        mids = [p(features)["mid"].to_numpy(float) for p in (model_predict, baseline_predict_fn)]
+
+        def error(mid: np.ndarray, pick: np.ndarray) -> float:
+            return weighted_quantile(np.abs(y[pick] - mid[pick]), weights[pick], 0.5)
+    n = len(mids[0])
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    wins = 0
+    for _ in range(BOOTSTRAP_RESAMPLES):
+        pick = rng.integers(0, n, n)
+        wins += error(mids[0], pick) < error(mids[1], pick)
+    return wins / BOOTSTRAP_RESAMPLES
 
 
 def baseline_predict(baseline: PhaseBaseline):
@@ -95,9 +124,11 @@ class FeasibilityPredictor:
         if "model" not in v:
             return f"Phase median: {v.get('note', 'no validation window')}."
         m, b = v["model"]["median_abs_log_error"], v["baseline"]["median_abs_log_error"]
-        verdict = "the model was closer" if self.method == "model" else "the model was not closer"
+        verdict = "the model was reliably closer" if self.method == "model" else "the model was not reliably closer"
         return (f"{METHOD_LABELS[self.method]}: on the {v['trials']:,} trials started {v['window'][0]}-{v['window'][1]} "
-                f"(fitted on earlier starts) {verdict}: median absolute log error {m:.3f} against {b:.3f}.")
+                f"(fitted on earlier starts) {verdict} than the phase median: median absolute log error {m:.3f} "
+                f"against {b:.3f}, lower in {v['evidence']:.0%} of bootstrap resamples "
+                f"(the model is kept from {EVIDENCE_SHARE:.0%}).")
 
 
 def _fit_both(trials: pd.DataFrame, target: str, seed: int) -> tuple[ConformalQuantileModel, PhaseBaseline] | None:
@@ -126,9 +157,10 @@ def fit_predictor(trials: pd.DataFrame, target: str, seed: int, window: tuple[in
         validation["note"] = (f"too few trials to test the model on a split by start year (before {window[0]}, "
                               f"then {window[0]}-{window[1]})")
         return FeasibilityPredictor(*fitted, method="baseline", validation=validation)
-    validation.update(trials=scored["model"]["n"], **scored)
-    better = scored["model"]["median_abs_log_error"] < scored["baseline"]["median_abs_log_error"]
-    return FeasibilityPredictor(*fitted, method="model" if better else "baseline", validation=validation)
+    evidence = evidence_share(inner[0].predict, baseline_predict(inner[1]), inside, target)
+    validation.update(trials=scored["model"]["n"], evidence=evidence, **scored)
+    return FeasibilityPredictor(*fitted, method="model" if evidence >= EVIDENCE_SHARE else "baseline",
+                                validation=validation)
 
 
 def validation_window(as_of_year: int, years_before: int = SETTLED_YEARS) -> tuple[int, int]:
