@@ -201,7 +201,9 @@ model_rate = prediction.set_index("target").loc["rate"] if "rate" in set(predict
 basis_options = ["benchmark"] + (["model"] if model_rate is not None else [])
 s1, s2, s3, s4 = st.columns(4)
 basis = s1.segmented_control("Rate from", basis_options, default="benchmark", key=f"sc_basis_{key}",
-                             format_func=lambda b: {"benchmark": "Comparable trials", "model": "Model"}[b]) or "benchmark"
+                             format_func=lambda b: {"benchmark": "Comparable trials",
+                                                    "model": "Model" if model_rate is None or model_rate["method"] == "model"
+                                                    else "Phase median (prediction)"}[b]) or "benchmark"
 source_rate = (model_rate["mid"], model_rate["lo"], model_rate["hi"]) if basis == "model" else (
     _num(rates["p50"], 0.5), _num(rates["p10"], 0.2), _num(rates["p90"], 1.2))
 screen_failure = s2.slider("Screen-failure rate", 0.0, 0.9, float(round(sf_default, 2)), 0.01, key="sc_sf",
@@ -306,7 +308,9 @@ model_rows = None
 if not prediction.empty:
     model_rows = pd.DataFrame({"label": prediction["label"], "unit": prediction["unit"],
                                "value": [f"{r.lo:.2f}-{r.hi:.2f} (median {r.mid:.2f})" for r in prediction.itertuples()],
-                               "basis": "conformal quantile boosting on this source's trials"})
+                               "basis": ["conformal quantile boosting on this source's trials" if m == "model" else
+                                         "phase median and 10th-90th percentiles (the model did not beat it)"
+                                         for m in prediction["method"]]})
 facts = summary_facts(selection.describe(), service.SOURCE_LABELS.get(source, source), bench, len(trials), model_rows,
                       result, resources if result is not None else None,
                       assumptions if result is not None else None, ctx.as_of)

@@ -48,6 +48,7 @@ from analytics.feasibility.selection import METHOD_LABELS, METHODS, MIN_WINDOW_T
 from analytics.feasibility.trials import RUNNING, build_trial_table
 
 TEST_SEEDS = (9401, 9402, 9403)  # held out: never run while developing
+CALIBRATION_SEEDS = (9301, 9302, 9303)  # settings are chosen on these (``eval feasibility --calibrate``)
 PRESET = "demo"
 SPLIT_YEARS_BEFORE_AS_OF = SETTLED_YEARS
 COVERAGE_POINTS = 5.0

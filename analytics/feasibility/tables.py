@@ -72,10 +72,9 @@ def sites_display(sites: pd.DataFrame) -> pd.DataFrame:
 
 def metrics_display(metrics: pd.DataFrame, chosen: dict[str, str] | None = None) -> pd.DataFrame:
     """Cross-validated figures per target and method; ``chosen`` (target -> method) marks what the user gets."""
-    labels = {"model": "Model (conformal quantile boosting)", "baseline": "Phase median, 10th-90th percentiles"}
     chosen = chosen or {}
     return pd.DataFrame({
-        "Target": metrics["target"].map(lambda t: TARGETS[t][1]), "Method": metrics["method"].map(labels),
+        "Target": metrics["target"].map(lambda t: TARGETS[t][1]), "Method": metrics["method"].map(METHOD_LABELS),
         "You get": ["yes" if chosen.get(t) == m else "" for t, m in zip(metrics["target"], metrics["method"])],
         "Trials (out of fold)": metrics["trials"].map(count),
         "Median abs. error (log)": metrics["median_abs_log_error"].round(2),
@@ -88,8 +87,9 @@ def metrics_display(metrics: pd.DataFrame, chosen: dict[str, str] | None = None)
 def prediction_display(prediction: pd.DataFrame) -> pd.DataFrame:
     method = prediction["method"] if "method" in prediction else pd.Series("model", index=prediction.index)
     return pd.DataFrame({"Target": prediction["label"], "From": method.map(METHOD_LABELS), "Unit": prediction["unit"],
-                         "Low (80% interval)": prediction["lo"].round(2), "Median": prediction["mid"].round(2),
-                         "High (80% interval)": prediction["hi"].round(2)})
+                         **{label: [_fmt(v, 1 if t == "duration" else 2) for v, t in zip(prediction[k], prediction["target"])]
+                            for k, label in (("lo", "Low (80% interval)"), ("mid", "Median"),
+                                             ("hi", "High (80% interval)"))}})
 
 
 def resources_display(resources: pd.DataFrame) -> pd.DataFrame:
