@@ -12,6 +12,7 @@ import streamlit as st
 from analytics.feasibility import figures, service, tables
 from analytics.feasibility.benchmarks import MEASURES, MEASURES_BY_KEY, trial_list
 from analytics.feasibility.complexity import complexity_association
+from analytics.feasibility.model import TARGETS
 from analytics.feasibility.resources import ASSUMPTIONS, resource_estimate
 from analytics.feasibility.saved import comparison_table, save_scenario, saved_scenarios, withdraw_scenario
 from analytics.feasibility.scenario import ScenarioInputs
@@ -138,7 +139,11 @@ with right:
     if metrics.empty:
         st.info("No stored model for these trials: too few have a known outcome (completed, with sites).")
     else:
-        st.dataframe(tables.metrics_display(metrics), hide_index=True, width="stretch")
+        choices = service.model_choices(wh, source)
+        st.dataframe(tables.metrics_display(metrics, dict(zip(choices["target"], choices["method"]))),
+                     hide_index=True, width="stretch")
+        for choice in choices.itertuples(index=False):
+            st.caption(f"**{TARGETS[choice.target][1]}**: you get the {choice.reason[0].lower()}{choice.reason[1:]}")
         st.caption("Five-fold cross-validation on every trial of this source with a known outcome. The model's 80% "
                    "intervals are calibrated by split conformal prediction; the baseline is the phase's median "
                    "and 10th-90th percentiles. `python -m analytics eval feasibility` splits by start year instead.")
@@ -196,7 +201,9 @@ model_rate = prediction.set_index("target").loc["rate"] if "rate" in set(predict
 basis_options = ["benchmark"] + (["model"] if model_rate is not None else [])
 s1, s2, s3, s4 = st.columns(4)
 basis = s1.segmented_control("Rate from", basis_options, default="benchmark", key=f"sc_basis_{key}",
-                             format_func=lambda b: {"benchmark": "Comparable trials", "model": "Model"}[b]) or "benchmark"
+                             format_func=lambda b: {"benchmark": "Comparable trials",
+                                                    "model": "Model" if model_rate is None or model_rate["method"] == "model"
+                                                    else "Phase median (prediction)"}[b]) or "benchmark"
 source_rate = (model_rate["mid"], model_rate["lo"], model_rate["hi"]) if basis == "model" else (
     _num(rates["p50"], 0.5), _num(rates["p10"], 0.2), _num(rates["p90"], 1.2))
 screen_failure = s2.slider("Screen-failure rate", 0.0, 0.9, float(round(sf_default, 2)), 0.01, key="sc_sf",
@@ -243,7 +250,8 @@ else:
     left.plotly_chart(figures.scenario_figure(result), width="stretch", key="scenario")
     right.plotly_chart(figures.sites_figure(result), width="stretch", key="sites_curve")
     if not prediction.empty:
-        st.markdown("**The model's prediction for this protocol** (80% interval and median)")
+        st.markdown("**The prediction for this protocol** (80% interval and median; from the model, or the phase "
+                    "median where the model did not beat it)")
         st.dataframe(tables.prediction_display(prediction), hide_index=True, width="stretch")
 
     st.markdown("**Resource estimate**")
@@ -300,7 +308,9 @@ model_rows = None
 if not prediction.empty:
     model_rows = pd.DataFrame({"label": prediction["label"], "unit": prediction["unit"],
                                "value": [f"{r.lo:.2f}-{r.hi:.2f} (median {r.mid:.2f})" for r in prediction.itertuples()],
-                               "basis": "conformal quantile boosting on this source's trials"})
+                               "basis": ["conformal quantile boosting on this source's trials" if m == "model" else
+                                         "phase median and 10th-90th percentiles (the model did not beat it)"
+                                         for m in prediction["method"]]})
 facts = summary_facts(selection.describe(), service.SOURCE_LABELS.get(source, source), bench, len(trials), model_rows,
                       result, resources if result is not None else None,
                       assumptions if result is not None else None, ctx.as_of)

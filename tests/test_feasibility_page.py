@@ -66,3 +66,14 @@ def test_a_saved_scenario_is_compared_from_the_url(feasibility_env: Path) -> Non
     assert names[0].set_index("Figure").filter(like="Base case").iloc[:, 0]["Proposal"] == "RFP 2026-14"
     again = _open({"compare": scenario_id})  # the link alone reproduces the comparison
     assert any("Figure" in df.value.columns for df in again.dataframe)
+
+
+def test_the_page_says_whether_a_user_gets_the_model_or_the_phase_median(feasibility_env: Path) -> None:
+    at = _open({})
+    assert not at.exception, [e.value for e in at.exception]
+    said = [c.value for c in at.caption if "you get the" in c.value]
+    assert len(said) == 2 and all("bootstrap resamples" in c for c in said)  # duration and rate, with the evidence
+    metrics = next(df.value for df in at.dataframe if "You get" in df.value.columns)
+    assert (metrics["You get"] == "yes").sum() == 2  # one method per target
+    benchmark = next(df.value for df in at.dataframe if "P50" in df.value.columns)
+    assert benchmark["Trials"].str.fullmatch(r"\d{1,3}(,\d{3})*").all()  # counts with thousands separators

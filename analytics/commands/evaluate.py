@@ -64,9 +64,11 @@ def _capa(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _feasibility(args: argparse.Namespace) -> dict[str, object]:
-    from analytics.evaluation.feasibility import TEST_SEEDS, evaluate_feasibility, summary_lines
+    from analytics.evaluation.feasibility import CALIBRATION_SEEDS, TEST_SEEDS, evaluate_feasibility, summary_lines
 
-    result = evaluate_feasibility(seeds=tuple(args.seeds) if args.seeds else TEST_SEEDS)
+    seeds = tuple(args.seeds) if args.seeds else (CALIBRATION_SEEDS if args.calibrate else TEST_SEEDS)
+    # Calibration runs choose settings: generated seeds only, never the real exports' test window.
+    result = evaluate_feasibility(seeds=seeds, include_real=not args.calibrate)
     print("\n".join(summary_lines(result)))
     return result
 
@@ -97,7 +99,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="rbm: two test seeds, one calibration seed, ~200 injected sites per level (a few minutes)")
     p.add_argument("--scenarios", nargs="+", help="rbm: only these scenarios (names in analytics/evaluation/rbm/scenarios.py)")
     p.add_argument("--calibrate", action="store_true",
-                   help="enrollment, capa: compare the variants on the calibration seeds (how the defaults were chosen)")
+                   help="enrollment, capa, feasibility: compare the variants on the calibration seeds (how the defaults were chosen)")
     p.set_defaults(func=run)
 
 

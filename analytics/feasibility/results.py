@@ -18,8 +18,8 @@ import pandas as pd
 import sklearn
 
 from analytics.core.derived import DerivedResult, RefreshRun
-from analytics.feasibility.model import MIN_TRAINING_TRIALS, TARGETS, ConformalQuantileModel, cross_validate, \
-    method_metrics, training_data
+from analytics.feasibility.model import MIN_TRAINING_TRIALS, TARGETS, cross_validate, method_metrics, training_data
+from analytics.feasibility.selection import FeasibilityPredictor, fit_predictor, validation_window
 from analytics.feasibility.trials import TRIAL_SQL, build_trial_table
 
 MODEL_SEED = 20_260_601
@@ -43,9 +43,18 @@ def reader_fingerprint(wh) -> str:
     return str(wh.reference(FINGERPRINT_SQL.format(table="historical_trials"))["fingerprint"].iloc[0])
 
 
-def fit_source(trials: pd.DataFrame, source: str, progress=lambda message: None) -> dict[str, list[dict]]:
-    """Model rows, metric rows and prediction rows for one data source's trials."""
+def fit_source(trials: pd.DataFrame, source: str, progress=lambda message: None,
+               as_of_year: int | None = None) -> dict[str, list[dict]]:
+    """Model rows, metric rows and prediction rows for one data source's trials.
+
+    The stored predictor holds the model and the phase median and which of the two a user gets,
+    chosen on the start years :data:`~analytics.feasibility.selection.SETTLED_YEARS` before the
+    as-of year (``as_of_year``; the latest start when not given).
+    """
     out: dict[str, list[dict]] = {t: [] for t in TABLES}
+    if as_of_year is None:
+        as_of_year = int(trials["start_year"].max())
+    window = validation_window(as_of_year)
     for target in TARGETS:
         features, y, rows, weights = training_data(trials, target)
         if len(y) < MIN_TRAINING_TRIALS:
@@ -59,9 +68,10 @@ def fit_source(trials: pd.DataFrame, source: str, progress=lambda message: None)
         out["feasibility_cv_predictions"] += [
             {"data_source": source, "target": target, "nct_id": nct, **{c: float(v[i]) for c, v in natural.items()}}
             for i, nct in enumerate(rows["nct_id"].to_numpy()[predictions["row"].to_numpy()])]
-        model = ConformalQuantileModel(seed=MODEL_SEED).fit(features, y, weights)
+        predictor = fit_predictor(trials, target, MODEL_SEED, window)
+        model = predictor.model
         out["feasibility_models"].append({
-            "data_source": source, "target": target, "model": pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL),
+            "data_source": source, "target": target, "model": pickle.dumps(predictor, protocol=pickle.HIGHEST_PROTOCOL),
             "trained_on": model.trained_on, "calibrated_on": model.calibrated_on, "correction": model.correction,
             "latest_start": rows["start_date"].max(), "sklearn_version": sklearn.__version__})
     return out
@@ -72,7 +82,8 @@ def compute_feasibility_model(run: RefreshRun) -> dict[str, pd.DataFrame]:
     trials = build_trial_table(run.warehouse.reference(TRIAL_SQL), run.as_of)
     rows: dict[str, list[dict]] = {t: [] for t in TABLES}
     for source in sorted(trials["data_source"].dropna().unique()):
-        for table, found in fit_source(trials[trials["data_source"] == source], source, run.progress).items():
+        for table, found in fit_source(trials[trials["data_source"] == source], source, run.progress,
+                                       run.as_of.year).items():
             rows[table] += found
     run.inputs["trials"] = int(len(trials))
     return {table: pd.DataFrame(found) for table, found in rows.items()}
@@ -83,13 +94,14 @@ FEASIBILITY_MODEL_RESULT = DerivedResult(
     description="Duration and rate models from historical trials, cross-validated against the phase median",
     tables=TABLES,
     compute=compute_feasibility_model,
-    code=("analytics.feasibility.results", "analytics.feasibility.model", "analytics.feasibility.trials",
+    code=("analytics.feasibility.results", "analytics.feasibility.model", "analytics.feasibility.selection",
+          "analytics.feasibility.censoring", "analytics.feasibility.trials",
           "analytics.feasibility.complexity", "analytics.feasibility.conditions", "analytics.feasibility.places"),
     params=(("seed", MODEL_SEED), ("sklearn", sklearn.__version__)),
     reference=reference_fingerprint,
 )
 
 
-def load_model(blob: bytes) -> ConformalQuantileModel:
+def load_model(blob: bytes) -> FeasibilityPredictor:
     """A stored model (only ever written by :func:`fit_source`)."""
     return pickle.loads(blob)  # noqa: S301 - the warehouse's derived tables are written by the workbench only

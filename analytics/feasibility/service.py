@@ -180,6 +180,14 @@ def _stored_models(wh: Warehouse, source: str) -> dict[str, object]:
     return {t: load_model(bytes(b)) for t, b in zip(rows["target"], rows["model"])}
 
 
+def model_choices(wh: Warehouse, source: str | None) -> pd.DataFrame:
+    """Per target: which method a user gets (model or phase median) and why (rows: target, method, reason)."""
+    if not source or "code changed" in model_freshness(wh).stale.values():
+        return pd.DataFrame(columns=["target", "method", "reason"])
+    return pd.DataFrame([{"target": t, "method": p.method, "reason": p.reason()}
+                         for t, p in _stored_models(wh, source).items()], columns=["target", "method", "reason"])
+
+
 def predict(wh: Warehouse, source: str | None, protocol: Mapping[str, object]) -> pd.DataFrame:
     """The stored models' 80% interval and median for one protocol (rows: target; natural units)."""
     if not source or "code changed" in model_freshness(wh).stale.values():
@@ -191,7 +199,7 @@ def predict(wh: Warehouse, source: str | None, protocol: Mapping[str, object]) -
     rows = []
     for target, model in models.items():
         p = model.predict(frame).iloc[0]
-        rows.append({"target": target, "label": TARGETS[target][1], "unit": TARGETS[target][2],
+        rows.append({"target": target, "label": TARGETS[target][1], "unit": TARGETS[target][2], "method": model.method,
                      "lo": float(np.exp(p["lo"])), "mid": float(np.exp(p["mid"])), "hi": float(np.exp(p["hi"]))})
     return pd.DataFrame(rows)
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analytics.display.formats import count, share
 from analytics.feasibility.model import TARGETS
+from analytics.feasibility.selection import METHOD_LABELS
 
 
 def _fmt(value: object, digits: int) -> str:
@@ -28,7 +30,7 @@ def benchmark_display(bench: pd.DataFrame) -> pd.DataFrame:
         if b.measure == "duration":
             note += f" ({b.completed:,} completed, {b.censored:,} censored)"
         rows.append({"Measure": b.label, "Unit": b.unit, "P10": p["p10"], "P50": p["p50"], "P90": p["p90"],
-                     "Trials": int(b.trials), "Basis": note})
+                     "Trials": count(b.trials), "Basis": note})
     return pd.DataFrame(rows)
 
 
@@ -37,17 +39,17 @@ def trials_display(trials: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "NCT number": trials["nct_id"], "Link": trials["url"], "Title": trials["title"], "Phase": trials["phase"],
         "Condition group": trials["group"], "Status": trials["status"], "Sponsor class": trials["sponsor_class"],
-        "Start": pd.to_datetime(trials["start_date"]).dt.date, "Enrollment": trials["enrollment"],
+        "Start": pd.to_datetime(trials["start_date"]).dt.date, "Enrollment": trials["enrollment"].map(count),
         "Duration (months)": trials["duration_months"].round(1),
         "Duration": np.where(trials["completed"], "completed", np.where(trials["censored"], "censored", "")),
-        "Sites": trials["n_sites"], "Countries": trials["n_countries"],
+        "Sites": trials["n_sites"].map(count), "Countries": trials["n_countries"].map(count),
         "Rate (per site-month)": trials["rate"].round(2),
     })
 
 
 def complexity_display(association: pd.DataFrame, unit: str) -> pd.DataFrame:
     return pd.DataFrame({
-        "Feature": association["label"], "Trials carrying it": association["trials"],
+        "Feature": association["label"], "Trials carrying it": association["trials"].map(count),
         "Spearman correlation": association["spearman"].round(2), "Split": association["split"],
         f"Median, lower half ({unit})": association["low_median"].round(2),
         f"Median, upper half ({unit})": association["high_median"].round(2),
@@ -55,32 +57,39 @@ def complexity_display(association: pd.DataFrame, unit: str) -> pd.DataFrame:
 
 
 def countries_display(countries: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({"Country": countries["country"], "Recruiting now": countries["recruiting"],
-                         "Not yet recruiting": countries["starting"], "Their sites in the country": countries["sites"],
-                         "Trials without listed sites": countries["without_locations"]})
+    return pd.DataFrame({"Country": countries["country"], "Recruiting now": countries["recruiting"].map(count),
+                         "Not yet recruiting": countries["starting"].map(count),
+                         "Their sites in the country": countries["sites"].map(count),
+                         "Trials without listed sites": countries["without_locations"].map(count)})
 
 
 def sites_display(sites: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"Candidate site": sites["name"], "City": sites["city"], "Country": sites["country_code"],
-                         "Competing trials recruiting": sites["recruiting"], "Not yet recruiting": sites["starting"],
+                         "Competing trials recruiting": sites["recruiting"].map(count),
+                         "Not yet recruiting": sites["starting"].map(count),
                          "NCT numbers": sites["trials"]})
 
 
-def metrics_display(metrics: pd.DataFrame) -> pd.DataFrame:
-    labels = {"model": "Model (conformal quantile boosting)", "baseline": "Phase median, 10th-90th percentiles"}
+def metrics_display(metrics: pd.DataFrame, chosen: dict[str, str] | None = None) -> pd.DataFrame:
+    """Cross-validated figures per target and method; ``chosen`` (target -> method) marks what the user gets."""
+    chosen = chosen or {}
     return pd.DataFrame({
-        "Target": metrics["target"].map(lambda t: TARGETS[t][1]), "Method": metrics["method"].map(labels),
-        "Trials (out of fold)": metrics["trials"], "Median abs. error (log)": metrics["median_abs_log_error"].round(2),
+        "Target": metrics["target"].map(lambda t: TARGETS[t][1]), "Method": metrics["method"].map(METHOD_LABELS),
+        "You get": ["yes" if chosen.get(t) == m else "" for t, m in zip(metrics["target"], metrics["method"])],
+        "Trials (out of fold)": metrics["trials"].map(count),
+        "Median abs. error (log)": metrics["median_abs_log_error"].round(2),
         "Typical error (x or /)": np.exp(metrics["median_abs_log_error"]).round(2),
-        "80% interval coverage": (metrics["coverage_80"] * 100).round(1).astype(str) + "%",
+        "80% interval coverage": metrics["coverage_80"].map(lambda v: share(v, 1)),
         "Median interval width (hi / lo)": metrics["median_width_ratio"].round(1),
     })
 
 
 def prediction_display(prediction: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({"Target": prediction["label"], "Unit": prediction["unit"],
-                         "Low (80% interval)": prediction["lo"].round(2), "Median": prediction["mid"].round(2),
-                         "High (80% interval)": prediction["hi"].round(2)})
+    method = prediction["method"] if "method" in prediction else pd.Series("model", index=prediction.index)
+    return pd.DataFrame({"Target": prediction["label"], "From": method.map(METHOD_LABELS), "Unit": prediction["unit"],
+                         **{label: [_fmt(v, 1 if t == "duration" else 2) for v, t in zip(prediction[k], prediction["target"])]
+                            for k, label in (("lo", "Low (80% interval)"), ("mid", "Median"),
+                                             ("hi", "High (80% interval)"))}})
 
 
 def resources_display(resources: pd.DataFrame) -> pd.DataFrame:

@@ -144,9 +144,13 @@ def _age_groups(min_age: np.ndarray, max_age: np.ndarray) -> list[str]:
     return groups
 
 
-def historical_trials(preset: Preset, seed: int, institutions: Institutions | None = None
-                      ) -> tuple[dict[str, pa.Array], dict[str, pa.Array]]:
-    """Columns of ``main.historical_trials`` and ``main.historical_trial_sites`` for ``preset``."""
+def historical_trials(preset: Preset, seed: int, institutions: Institutions | None = None,
+                      truth: dict[str, np.ndarray] | None = None) -> tuple[dict[str, pa.Array], dict[str, pa.Array]]:
+    """Columns of ``main.historical_trials`` and ``main.historical_trial_sites`` for ``preset``.
+
+    ``truth``, when given, receives what no registry shows (for evaluations): every trial's
+    ``nct_id`` and true ``duration_months`` (start to completion, also of trials still running).
+    """
     rng = np.random.default_rng([seed, 1])
     n = preset.historical_trials
     as_of = day_number(preset.as_of)
@@ -249,6 +253,8 @@ def historical_trials(preset: Preset, seed: int, institutions: Institutions | No
                               + (["DRUG: Placebo"] if a >= 2 else []))
                      for i, a in enumerate(arms)]
     nct = np.array([f"NCT9{i:07d}" for i in rng.permutation(n)])
+    if truth is not None:
+        truth.update(nct_id=nct, duration_months=months)
     trials = {
         "nct_id": pa.array(nct.tolist()),
         "title": pa.array(titles),

@@ -1,0 +1,84 @@
+"""Feasibility model scoring with running trials censored, and the choice between the model and the phase median."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analytics.feasibility.censoring import censored_coverage, censored_median_abs_error
+from analytics.feasibility.complexity import COMPLEXITY_FEATURES
+from analytics.feasibility.selection import EVIDENCE_SHARE, fit_predictor
+from analytics.feasibility.trials import build_trial_table
+
+DEV_SEED = 5  # a development seed (the evaluation's held-out seeds are never used in tests)
+
+
+def _history(seed: int, truth: dict | None = None) -> pd.DataFrame:
+    from analytics.generator.history import historical_trials
+    from analytics.generator.presets import PRESETS
+
+    columns, _ = historical_trials(PRESETS["demo"], seed, truth=truth)
+    return build_trial_table(pd.DataFrame({k: v.to_pandas() for k, v in columns.items()}), PRESETS["demo"].as_of)
+
+
+def test_coverage_counts_running_trials_instead_of_dropping_them() -> None:
+    rng = np.random.default_rng(3)
+    n = 4000
+    log_duration = rng.normal(3.5, 0.6, n)  # months ~ 33 median, a long right tail
+    lo, hi = np.full(n, 3.5 - 1.2816 * 0.6), np.full(n, 3.5 + 1.2816 * 0.6)  # the true 10-90% band: covers 80%
+    follow_up = np.log(rng.uniform(40, 90, n))  # as-of date minus start: administrative censoring
+    event = log_duration <= follow_up
+    seen = np.where(event, log_duration, follow_up)
+    completed_only = np.mean((log_duration[event] >= lo[event]) & (log_duration[event] <= hi[event]))
+    assert completed_only > 0.85  # dropping running trials drops the long ones the band misses
+    assert censored_coverage(lo, hi, seen, event) == pytest.approx(0.80, abs=0.02)
+    # A running trial already past its interval's upper end is a known miss.
+    assert censored_coverage(np.array([0.0, 0.0]), np.array([1.0, 1.0]), np.array([0.5, 2.0]),
+                             np.array([True, False])) == pytest.approx(0.5)
+
+
+def test_the_censored_median_error_is_the_plain_median_without_censoring() -> None:
+    rng = np.random.default_rng(4)
+    observed, mid = rng.normal(0, 1, 501), rng.normal(0, 0.3, 501)
+    assert censored_median_abs_error(mid, observed, np.ones(501, bool)) == pytest.approx(
+        np.median(np.abs(observed - mid)), abs=0.002)
+
+
+def test_the_estimate_is_close_to_the_true_coverage_of_a_generated_window() -> None:
+    from analytics.feasibility.model import feature_frame
+    from analytics.feasibility.selection import duration_population, score
+
+    truth: dict = {}
+    trials = _history(DEV_SEED, truth)
+    years = trials["start_year"].astype(float)
+    predictor = fit_predictor(trials[years < 2018], "duration", 1, (2015, 2017))
+    window = trials[(years >= 2018) & (years <= 2020)]
+    rows = duration_population(window)
+    assert (~rows["completed"]).sum() > 30  # the window has running trials
+    true_log = np.log(rows["nct_id"].map(pd.Series(truth["duration_months"], index=truth["nct_id"])).to_numpy(float))
+    pred = predictor.model.predict(feature_frame(rows))
+    true_coverage = np.mean((true_log >= pred["lo"]) & (true_log <= pred["hi"]))
+    estimated = score(predictor.model.predict, window, "duration")["coverage_80"]
+    done = rows["completed"].to_numpy(bool)
+    completed_only = np.mean((true_log[done] >= pred["lo"][done]) & (true_log[done] <= pred["hi"][done]))
+    assert abs(estimated - true_coverage) < 0.04 < completed_only - true_coverage
+
+
+def test_the_phase_median_is_what_a_user_gets_when_the_features_carry_nothing_more() -> None:
+    trials = _history(DEV_SEED)
+    informative = fit_predictor(trials, "duration", 1, (2015, 2017))
+    assert informative.method == "model" and informative.validation["evidence"] >= EVIDENCE_SHARE
+    # Features shuffled within each phase: only the phase still says anything about duration.
+    rng = np.random.default_rng(0)
+    noise = trials.copy()
+    features = ["group", "sponsor_class", "enrollment", "n_sites", "n_countries", *COMPLEXITY_FEATURES]
+    for _, index in noise.groupby("phase").groups.items():
+        noise.loc[index, features] = noise.loc[rng.permutation(index), features].to_numpy()
+    uninformative = fit_predictor(noise, "duration", 1, (2015, 2017))
+    assert uninformative.method == "baseline" and uninformative.validation["evidence"] < EVIDENCE_SHARE
+    assert "Phase median" in uninformative.reason() and "not reliably closer" in uninformative.reason()
+    x = pd.DataFrame({"phase": [5.0]}).reindex(columns=informative.model.columns)  # PHASE3, nothing else known
+    got = uninformative.predict(x.assign(phase=5.0)).iloc[0]
+    expected = uninformative.baseline.predict(pd.Series(["PHASE3"])).iloc[0]
+    assert got["mid"] == pytest.approx(expected["mid"])
