@@ -80,6 +80,16 @@ def test_a_poisson_series_is_not_corrected_and_a_doubled_rate_is_flagged_at_once
     assert chart.points.loc[:11, "concern_flag"].sum() <= 1
 
 
+def test_laney_is_applied_only_beyond_the_chance_spread_of_a_poisson_baseline() -> None:
+    threshold = spc.laney_chance_threshold(12)
+    assert 1.35 < threshold < 1.6  # 12 months without over-dispersion exceed sigma_z 1 half the time
+    rng = np.random.default_rng(8)
+    visits = np.full(30, 1_000.0)
+    corrected = [spc.control_chart(_series(rng.poisson(0.03 * visits).astype(float), visits),
+                                   spc.CHARTS_BY_ID["deviations"]).laney for _ in range(200)]
+    assert np.mean(corrected) < 0.12
+
+
 def test_over_dispersed_months_get_laney_limits_wider_than_poisson() -> None:
     rng = np.random.default_rng(4)
     visits = np.full(30, 2_000.0)

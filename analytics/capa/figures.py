@@ -33,8 +33,8 @@ def control_chart_figure(chart: ControlChart, subtitle: str = "") -> go.Figure:
     points = chart.points
     title = spec.name + (f": {subtitle}" if subtitle else "")
     if not points["evaluable"].any():
-        return empty_figure(title, f"No month has enough data to judge ({spec.denominator_label}: at least "
-                                   f"{spec.min_denominator:,.0f}) in the chosen studies and dates.")
+        return empty_figure(title, f"No month has enough data to judge<br>({spec.denominator_label}: at least "
+                                   f"{spec.min_denominator:,.0f})<br>in the chosen studies and dates.")
     scale = 100.0 if spec.family == "p" else 1.0
     y_title = f"{spec.unit[0].upper()}{spec.unit[1:]}"
     fig = go.Figure()
@@ -49,7 +49,7 @@ def control_chart_figure(chart: ControlChart, subtitle: str = "") -> go.Figure:
     if chart.risk_adjusted:  # the expected rate follows each month's mix of phases and studies
         fig.add_scatter(x=points["month"], y=points["centre"].where(judged) * scale, mode="lines",
                         line=dict(color="#1f4e79", width=1.5, shape="hvh"),
-                        name="Expected for the month's visit mix", hoverinfo="skip")
+                        name="Expected (screening / treatment mix)", hoverinfo="skip")
     else:
         fig.add_hline(y=chart.centre * scale, line=dict(color="#1f4e79", width=1.5),
                       annotation_text=f"centre {chart.centre * scale:.2f}", annotation_position="top left")

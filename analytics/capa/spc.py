@@ -7,18 +7,20 @@ engine, :func:`control_chart`, on a monthly series of numerators and denominator
   point sigma ``sqrt(ubar / n_i)``;
 * ``p`` (share of trials, e.g. CAPAs closed on time): centre ``pbar``, sigma ``sqrt(pbar (1 - pbar) / n_i)``.
 
-Months with more than a few hundred subject-visits behave unlike Poisson counts: sites differ and
-their mix changes from month to month, so the ordinary limits are too narrow and flag most months.
-Laney's correction (u' and p' charts) measures that extra month-to-month variation as the average
-moving range of the standardized values, ``sigma_z = mean |z_i - z_(i-1)| / 1.128``, and widens every
-point's sigma by it whenever ``sigma_z >`` :data:`LANEY_THRESHOLD` over the baseline (it never narrows limits). The
-chi-square dispersion test of the baseline against the binomial/Poisson is reported beside it; with
-12 baseline months it missed most of the over-dispersion that made the plain limits flag stable
-months on the calibration seeds, so it does not decide.
+Months with many subject-visits can vary more than Poisson counts: sites differ and their mix changes
+from month to month, so the ordinary limits would be too narrow. Laney's correction (u' and p'
+charts) measures that extra month-to-month variation as the average moving range of the
+standardized values, ``sigma_z = mean |z_i - z_(i-1)| / 1.128``, and widens every point's sigma by it
+when the baseline's ``sigma_z`` is beyond what chance gives a chart without over-dispersion
+(:func:`laney_chance_threshold`: 1.48 for 12 months; it never narrows limits). "Whenever sigma_z > 1"
+would widen the limits of about half of all charts by chance alone, and on the calibration seeds the
+risk-adjusted deviation charts behave like Poisson ones (the correction applies to 4% of them at the
+chance threshold). The chi-square dispersion test of the baseline is reported beside it.
 
 The centre line and ``sigma_z`` come from the chart's *baseline*: ``baseline_points`` evaluable months
-after the first ``baseline_skip`` (a study's start-up months, whose mix of screening and treatment
-visits is unlike the rest), or the first ones when the series is shorter, and are then held, as
+after the first ``baseline_skip`` (none for the risk-adjusted deviation chart, whose expected line
+already follows the start-up mix of screening and treatment), or the first ones when the series is
+shorter, and are then held, as
 Phase I / Phase II practice has it, so a later shift is judged against what came before rather than
 absorbed into it.
 The run rules (:mod:`analytics.capa.rules`) are applied to every evaluable point.
@@ -39,6 +41,7 @@ ordinary u-chart.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,7 +51,10 @@ from scipy import stats
 from analytics.capa.rules import RULES, apply_rules, signal_onsets
 
 MOVING_RANGE_D2 = 1.128  # E|x1 - x2| / sigma for two normal values
-LANEY_THRESHOLD = 1.0  # Laney widens the limits when the baseline's sigma_z exceeds this (never narrows them)
+# Laney widens the limits when the baseline's sigma_z exceeds this (never narrows them); None: when it
+# exceeds what a baseline of that many months without over-dispersion gives 95% of the time.
+LANEY_THRESHOLD: float | None = None
+LANEY_CHANCE_LEVEL = 0.95
 MEDIAN_MOVING_RANGE_D4 = 0.954  # median |x1 - x2| / sigma for two normal values
 LANEY_MOVING_RANGE = "mean"  # "mean" (Laney) or "median" (robust to one outlying baseline month)
 
@@ -96,7 +102,7 @@ class ChartSpec:
 
 CHARTS: tuple[ChartSpec, ...] = (
     ChartSpec("deviations", "Protocol deviations per 100 subject-visits", "u", "deviations per 100 subject-visits",
-              100.0, "high", 100.0, 12, 6, "Deviations", "Subject-visits",
+              100.0, "high", 100.0, 12, 0, "Deviations", "Subject-visits",
               "Protocol deviations that occurred in the month per 100 completed subject-visits in the month, "
               "against the rate expected from the month's mix of screening and treatment visits and studies.",
               risk_adjusted=True),
@@ -125,6 +131,24 @@ class ControlChart:
     def signals(self) -> pd.DataFrame:
         """Points that break a rule in the direction of concern."""
         return self.points[self.points["concern_flag"]]
+
+
+@functools.lru_cache(maxsize=64)
+def laney_chance_threshold(points: int, level: float = LANEY_CHANCE_LEVEL, estimator: str = "mean") -> float:
+    """The ``level`` quantile of the moving-range sigma_z of ``points`` independent standard normal values.
+
+    With 12 baseline months the moving-range estimate of sigma_z exceeds 1 in about half of charts with
+    no over-dispersion at all (its standard deviation is about 0.27), so "sigma_z > 1" would widen the
+    limits of every other chart by chance; the correction is applied when the estimate is beyond this
+    quantile instead. Monte Carlo with a fixed seed (20,000 series), so the value is reproducible.
+    """
+    if points < 3:
+        return float("inf")
+    z = np.random.default_rng(0).standard_normal((20_000, points))
+    ranges = np.abs(np.diff(z, axis=1))
+    estimate = np.median(ranges, axis=1) / MEDIAN_MOVING_RANGE_D4 if estimator == "median" \
+        else ranges.mean(axis=1) / MOVING_RANGE_D2
+    return float(np.quantile(estimate, level))
 
 
 def _sigma(spec: ChartSpec, centre: float, exposure: np.ndarray) -> np.ndarray:
@@ -207,7 +231,9 @@ def control_chart(series: pd.DataFrame, spec: ChartSpec, strata: pd.DataFrame | 
         ranges = np.abs(np.diff(base_z))
         moving = float(np.median(ranges)) / MEDIAN_MOVING_RANGE_D4 if LANEY_MOVING_RANGE == "median" \
             else float(np.mean(ranges)) / MOVING_RANGE_D2
-        if moving > LANEY_THRESHOLD:
+        threshold = laney_chance_threshold(len(base_z), LANEY_CHANCE_LEVEL, LANEY_MOVING_RANGE) \
+            if LANEY_THRESHOLD is None else LANEY_THRESHOLD
+        if moving > threshold:
             sigma_z, laney = max(moving, 1.0), True
     sigma = raw_sigma * sigma_z
     upper_bound = np.inf if spec.family == "u" else 1.0

@@ -58,16 +58,21 @@ def _charts(**changes: object) -> tuple[spc.ChartSpec, ...]:
     return tuple(dataclasses.replace(c, **changes) if c.family == "u" else c for c in spc.CHARTS)
 
 
+WE1_3 = tuple(r for r in RULES if r.id in ("we1", "we2", "we3"))
 CALIBRATION_VARIANTS: dict[str, tuple[tuple[object, str, object], ...]] = {
     "default": (),
     "no risk adjustment": ((spc, "CHARTS", _charts(risk_adjusted=False)),),
     "risk adjustment per visit": ((data, "RISK_EXPOSURE", "visits"),),
-    "Laney: median moving range": ((spc, "LANEY_MOVING_RANGE", "median"),),
+    "Laney when sigma_z > 1": ((spc, "LANEY_THRESHOLD", 1.0),),
     "Laney when sigma_z > 1.2": ((spc, "LANEY_THRESHOLD", 1.2),),
+    "Laney: median moving range": ((spc, "LANEY_MOVING_RANGE", "median"),),
+    "no Laney": ((spc, "LANEY_THRESHOLD", float("inf")),),
     "baseline 18 months": ((spc, "CHARTS", _charts(baseline_points=18)),),
     "baseline 6 months": ((spc, "CHARTS", _charts(baseline_points=6)),),
+    "baseline after 6 months": ((spc, "CHARTS", _charts(baseline_skip=6)),),
     "baseline after 3 months": ((spc, "CHARTS", _charts(baseline_skip=3)),),
-    "rules WE1-3 only": ((spc, "RULES", tuple(r for r in RULES if r.id in ("we1", "we2", "we3"))),),
+    "rules WE1-3 only": ((spc, "RULES", WE1_3),),
+    "rules WE1-3, Laney when sigma_z > 1": ((spc, "RULES", WE1_3), (spc, "LANEY_THRESHOLD", 1.0)),
     "themes: distance 0.7": ((themes, "DISTANCE_THRESHOLD", 0.7),),
     "recurrence similarity 0.4": ((themes, "THEME_REPEAT_SIMILARITY", 0.4),),
 }
@@ -299,6 +304,8 @@ def evaluate_capa(seeds: tuple[int, ...] = TEST_SEEDS, preset: str = "capa", wor
                  for name, (c, t, e) in collected.items()}
     if calibrate:
         result["variants"] = summaries
+        result["variant_shift_rows"] = {name: [r for r in c if r.get("magnitude") is not None]
+                                        for name, (c, _, _) in collected.items()}
     else:
         result.update(summaries["default"])
         result["chart_rows"] = collected["default"][0]
