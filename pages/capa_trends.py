@@ -130,7 +130,10 @@ if view == "trends":
     with st.expander("Months that break a rule, and what each rule looks for"):
         for chart_id, table in signal_rows.items():
             st.markdown(f"**{spc.CHARTS_BY_ID[chart_id].name}**")
-            st.dataframe(table, hide_index=True, width="stretch") if len(table) else st.info("No month breaks a rule.")
+            if len(table):  # a statement, not a conditional expression: Streamlit's magic would print its value
+                st.dataframe(table, hide_index=True, width="stretch")
+            else:
+                st.info("No month breaks a rule.")
         st.dataframe(tables.rules_table(), hide_index=True, width="stretch")
         _downloads("capa_control_chart_signals", {spc.CHARTS_BY_ID[k].name[:31]: t for k, t in signal_rows.items()},
                    "signals")

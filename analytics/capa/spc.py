@@ -104,7 +104,8 @@ CHARTS: tuple[ChartSpec, ...] = (
     ChartSpec("deviations", "Protocol deviations per 100 subject-visits", "u", "deviations per 100 subject-visits",
               100.0, "high", 100.0, 12, 0, "Deviations", "Subject-visits",
               "Protocol deviations that occurred in the month per 100 completed subject-visits in the month, "
-              "against the rate expected from the month's mix of screening and treatment visits and studies.",
+              "against the rate expected from the time subjects spent in screening and in treatment that month "
+              "(each study's baseline rates).",
               risk_adjusted=True),
     ChartSpec("on_time", "CAPAs closed on time", "p", "% closed by the due date",
               1.0, "low", 5.0, 12, 0, "Closed on time", "CAPAs due",
