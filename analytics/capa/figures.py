@@ -78,7 +78,7 @@ def control_chart_figure(chart: ControlChart, subtitle: str = "") -> go.Figure:
     laney = f"Laney-adjusted (sigma x{chart.sigma_z:.2f})" if chart.laney else "no over-dispersion correction"
     kind = "risk-adjusted u-chart (observed against expected)" if chart.risk_adjusted else f"{spec.family}-chart"
     fig.update_layout(height=HEIGHT, title=dict(text=f"{title}<br><sup>{kind}, {laney}</sup>"),
-                      xaxis_title="Month", yaxis_title=y_title, legend=dict(orientation="h", y=-0.2),
+                      xaxis_title="Month", yaxis_title=y_title, legend=dict(orientation="h", yanchor="top", y=-0.25),
                       margin=dict(l=10, r=10, t=70, b=10))
     return fig
 

@@ -14,7 +14,7 @@ standardized values, ``sigma_z = mean |z_i - z_(i-1)| / 1.128``, and widens ever
 when the baseline's ``sigma_z`` is beyond what chance gives a chart without over-dispersion
 (:func:`laney_chance_threshold`: 1.48 for 12 months; it never narrows limits). "Whenever sigma_z > 1"
 would widen the limits of about half of all charts by chance alone, and on the calibration seeds the
-risk-adjusted deviation charts behave like Poisson ones (the correction applies to 4% of them at the
+risk-adjusted deviation charts behave like Poisson ones (the correction applies to 6% of them at the
 chance threshold). The chi-square dispersion test of the baseline is reported beside it.
 
 The centre line and ``sigma_z`` come from the chart's *baseline*: ``baseline_points`` evaluable months

@@ -18,8 +18,11 @@ temporary warehouses; only this module reads ``truth``. Measured:
   labelled theme in the 365 days before; recall and precision of ``possible_recurrence``, with Wilson
   intervals, and recall on the generator's injected recurrences.
 
-Test seeds are never used in development; the choices (baseline length, theme distance threshold,
-recurrence similarity) were made with ``--calibrate`` on the calibration seeds.
+Test seeds are never used in development; the choices (risk adjustment and its exposure, baseline
+length and start, Laney threshold, rules, theme distance threshold, recurrence similarity) were made
+with ``--calibrate`` on the calibration seeds. Each deviation shift's size in the chart's own sigma
+(:func:`shift_size`) is reported beside whether it was flagged, so a miss can be told from a shift too
+small to flag within the window.
 """
 
 from __future__ import annotations
