@@ -112,21 +112,28 @@ if view == "trends":
     study = widgets.selectbox(ctx, "chart_study", placeholder="All chosen studies")
     subtitle = studies.get(study, "") if study else "all chosen studies"
     charts = {"deviations": spc.control_chart(data.monthly_deviations(wh, scope, filters, study),
-                                              spc.CHARTS_BY_ID["deviations"]),
+                                              spc.CHARTS_BY_ID["deviations"],
+                                              data.monthly_deviation_strata(wh, scope, filters, study)),
               "on_time": spc.control_chart(data.monthly_on_time(wh, scope, filters, study),
                                            spc.CHARTS_BY_ID["on_time"])}
     left, right = st.columns(2)
     for column, chart in zip((left, right), charts.values()):
         column.plotly_chart(figures.control_chart_figure(chart, subtitle), width="stretch", key=f"chart_{chart.spec.id}")
         column.caption(chart.spec.definition)
-    st.caption("Red diamonds break a Western Electric rule or the Nelson trend rule in the worse direction; the "
-               f"centre and limits come from the first {spc.CHARTS[0].baseline_points} judged months (shaded) and "
-               "are held after them, so a later change shows against what came before.")
+    st.caption("Red diamonds break a Western Electric rule or the Nelson trend rule in the worse direction. "
+               f"Rates come from {spc.CHARTS[0].baseline_points} judged months (shaded) and are held after them, so "
+               "a later change shows against what came before. The deviation chart is risk-adjusted: each "
+               "month's expected rate applies the baseline rate of each study's screening and treatment phases "
+               "to the time subjects spent in them that month, so enrollment ramping up or treatment winding "
+               "down moves the expected line and the limits rather than raising a signal.")
     signal_rows = {k: tables.signals_table(c) for k, c in charts.items()}
     with st.expander("Months that break a rule, and what each rule looks for"):
         for chart_id, table in signal_rows.items():
             st.markdown(f"**{spc.CHARTS_BY_ID[chart_id].name}**")
-            st.dataframe(table, hide_index=True, width="stretch") if len(table) else st.info("No month breaks a rule.")
+            if len(table):  # a statement, not a conditional expression: Streamlit's magic would print its value
+                st.dataframe(table, hide_index=True, width="stretch")
+            else:
+                st.info("No month breaks a rule.")
         st.dataframe(tables.rules_table(), hide_index=True, width="stretch")
         _downloads("capa_control_chart_signals", {spc.CHARTS_BY_ID[k].name[:31]: t for k, t in signal_rows.items()},
                    "signals")

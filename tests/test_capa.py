@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import datetime as dt
 import io
 import json
@@ -78,6 +80,16 @@ def test_a_poisson_series_is_not_corrected_and_a_doubled_rate_is_flagged_at_once
     assert chart.points.loc[:11, "concern_flag"].sum() <= 1
 
 
+def test_laney_is_applied_only_beyond_the_chance_spread_of_a_poisson_baseline() -> None:
+    threshold = spc.laney_chance_threshold(12)
+    assert 1.35 < threshold < 1.6  # 12 months without over-dispersion exceed sigma_z 1 half the time
+    rng = np.random.default_rng(8)
+    visits = np.full(30, 1_000.0)
+    corrected = [spc.control_chart(_series(rng.poisson(0.03 * visits).astype(float), visits),
+                                   spc.CHARTS_BY_ID["deviations"]).laney for _ in range(200)]
+    assert np.mean(corrected) < 0.12
+
+
 def test_over_dispersed_months_get_laney_limits_wider_than_poisson() -> None:
     rng = np.random.default_rng(4)
     visits = np.full(30, 2_000.0)
@@ -88,6 +100,53 @@ def test_over_dispersed_months_get_laney_limits_wider_than_poisson() -> None:
     poisson_sigma = np.sqrt(chart.centre / (visits / 100))
     assert np.allclose(chart.points["sigma"], poisson_sigma * chart.sigma_z)
     assert chart.points["concern_flag"].mean() < 0.15  # without Laney most months would be flagged
+
+
+def _phase_strata(months: pd.DatetimeIndex, screening: np.ndarray, treatment: np.ndarray,
+                  dev_screening: np.ndarray, dev_treatment: np.ndarray) -> pd.DataFrame:
+    return pd.concat([
+        pd.DataFrame({"month": months, "study_id": "S1", "phase": "screening", "numerator": dev_screening,
+                      "denominator": screening}),
+        pd.DataFrame({"month": months, "study_id": "S1", "phase": "treatment", "numerator": dev_treatment,
+                      "denominator": treatment})], ignore_index=True)
+
+
+def test_the_risk_adjusted_chart_follows_the_visit_mix_and_still_flags_a_step() -> None:
+    """Screening visits carry 8 deviations per 100, treatment visits 2; the study moves from screening to
+    treatment, then enrolls a second wave. The plain u-chart reads the changing mix as runs away from its
+    centre; the risk-adjusted one expects them, and flags a doubling of the treatment rate."""
+    rng = np.random.default_rng(11)
+    n = 40
+    months = pd.date_range("2022-01-01", periods=n, freq="MS")
+    screening = np.linspace(900, 100, n).round()
+    screening[30:] = 700  # a second enrollment wave late in the study
+    treatment = np.linspace(100, 1_500, n).round()
+    dev_s = rng.poisson(0.08 * screening).astype(float)
+    dev_t = rng.poisson(0.02 * treatment).astype(float)
+    stable = _phase_strata(months, screening, treatment, dev_s, dev_t)
+    series = stable.groupby("month", as_index=False)[["numerator", "denominator"]].sum()
+    spec = spc.CHARTS_BY_ID["deviations"]
+    plain = spc.control_chart(series, dataclasses.replace(spec, risk_adjusted=False), stable)
+    adjusted = spc.control_chart(series, spec, stable)
+    assert adjusted.risk_adjusted and not plain.risk_adjusted
+    assert (plain.points["concern_flag"] | plain.points["favourable_flag"]).sum() >= 10
+    assert (adjusted.points["concern_flag"] | adjusted.points["favourable_flag"]).sum() <= 1
+    expected = adjusted.points["expected"].to_numpy()
+    assert expected[30] / series["denominator"][30] > expected[29] / series["denominator"][29]  # follows the mix
+    assert np.allclose(adjusted.points["centre"], expected / (series["denominator"] / 100))
+    shifted = _phase_strata(months, screening, treatment, dev_s, dev_t + np.where(np.arange(n) >= 34, dev_t, 0))
+    shifted_series = shifted.groupby("month", as_index=False)[["numerator", "denominator"]].sum()
+    step = spc.control_chart(shifted_series, spec, shifted)
+    assert step.points.loc[34:35, "concern_flag"].any()
+
+
+def test_a_stratum_without_baseline_exposure_takes_its_phase_rate() -> None:
+    months = pd.date_range("2022-01-01", periods=3, freq="MS")
+    strata = pd.DataFrame({"month": list(months) * 2, "study_id": ["A"] * 3 + ["B"] * 3,
+                           "phase": "treatment", "numerator": [4, 4, 4, 0, 0, 9],
+                           "denominator": [100, 100, 100, 0, 0, 300]})
+    expected = spc.expected_counts(strata, pd.Series(months), pd.Series(months[:2]))
+    assert expected == pytest.approx([4.0, 4.0, 4.0 + 12.0])  # study B, new in month 3, at study A's 4 per 100
 
 
 def test_a_p_chart_flags_a_drop_in_on_time_closure_and_skips_thin_months() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from analytics.evaluation.capa import evaluate_capa, summary_lines
+from analytics.evaluation.capa import CALIBRATION_SEEDS, TEST_SEEDS, evaluate_capa, summary_lines
 
 
 def test_capa_evaluation_measures_shifts_themes_and_recurrences_on_a_small_seed(tmp_path) -> None:
@@ -15,3 +15,9 @@ def test_capa_evaluation_measures_shifts_themes_and_recurrences_on_a_small_seed(
     recurrence = result["recurrence"]
     assert recurrence["true_recurrences"] > 0 and recurrence["precision"]["share"] >= 0.5
     assert any(line.startswith("themes: adjusted Rand") for line in summary_lines(result))
+    sizes = [r["shift_sigma"] for r in result["chart_rows"] if r["chart"] == "deviations" and r["magnitude"]]
+    assert all(s is None or s > 0 for s in sizes)  # an upward shift moves the chart up
+
+
+def test_settings_are_chosen_on_seeds_apart_from_the_held_out_ones() -> None:
+    assert len(CALIBRATION_SEEDS) >= 2 and not set(CALIBRATION_SEEDS) & set(TEST_SEEDS)

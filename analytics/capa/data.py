@@ -102,6 +102,96 @@ def monthly_deviations(wh: Warehouse, scope: AccessScope, filters: PortfolioFilt
     return _on_grid(frame, wh.as_of())
 
 
+RISK_EXPOSURES = ("subject_days", "visits")
+RISK_EXPOSURE = "subject_days"  # what a stratum's rate is per (chosen on the calibration seeds)
+
+_DEVIATION_PHASES = """
+        dev AS (
+            SELECT date_trunc('month', p.occurred_date) AS month, p.study_id,
+                   CASE WHEN p.subject_id IS NULL THEN 'site'
+                        WHEN s.randomization_date IS NOT NULL AND p.occurred_date >= s.randomization_date
+                        THEN 'treatment' ELSE 'screening' END AS phase,
+                   count(*) AS numerator
+            FROM protocol_deviations p LEFT JOIN subjects s ON s.subject_id = p.subject_id
+            WHERE p.occurred_date IS NOT NULL AND {study_p}
+            GROUP BY ALL)"""
+_VISIT_EXPOSURE = """
+        exposure AS (
+            SELECT date_trunc('month', actual_date) AS month, study_id,
+                   CASE WHEN visit_number = 0 THEN 'screening' ELSE 'treatment' END AS phase,
+                   count(*) AS denominator
+            FROM visits WHERE status = 'Completed' AND actual_date IS NOT NULL AND {study}
+            GROUP BY ALL)"""
+# Time on study: screening from the screening visit to randomization (a screen failure: for the study's
+# median screening-to-randomization time); treatment from randomization to discontinuation, to the
+# as-of date while on study, or for a completer to one visit interval after the last visit (its last
+# dosing interval), the interval being the study's median between scheduled treatment visits.
+_SUBJECT_DAY_EXPOSURE = """
+        last_visit AS (
+            SELECT subject_id, max(actual_date) AS last_date FROM visits
+            WHERE status = 'Completed' AND {study} GROUP BY 1),
+        visit_gap AS (
+            SELECT study_id, median(gap) AS days FROM (
+                SELECT study_id, scheduled_date - lag(scheduled_date) OVER (
+                    PARTITION BY subject_id ORDER BY visit_number) AS gap
+                FROM visits WHERE visit_number > 0 AND {study})
+            WHERE gap IS NOT NULL GROUP BY 1),
+        screening_time AS (
+            SELECT study_id, median(randomization_date - screening_date) AS days FROM subjects
+            WHERE randomization_date IS NOT NULL AND {study} GROUP BY 1),
+        spans AS (
+            SELECT s.study_id, 'screening' AS phase, s.screening_date AS start_date,
+                   least(coalesce(s.randomization_date,
+                                  s.screening_date + CAST(coalesce(t.days, 0) AS INTEGER)), $as_of) AS stop_date
+            FROM subjects s LEFT JOIN screening_time t ON t.study_id = s.study_id
+            WHERE s.screening_date IS NOT NULL AND {study_s}
+            UNION ALL
+            SELECT s.study_id, 'treatment', s.randomization_date,
+                   least(CASE WHEN s.discontinuation_date IS NOT NULL THEN s.discontinuation_date
+                              WHEN s.status = 'Completed'
+                              THEN coalesce(v.last_date, s.randomization_date) + CAST(coalesce(g.days, 0) AS INTEGER)
+                              ELSE $as_of END, $as_of)
+            FROM subjects s LEFT JOIN last_visit v ON v.subject_id = s.subject_id
+            LEFT JOIN visit_gap g ON g.study_id = s.study_id
+            WHERE s.randomization_date IS NOT NULL AND {study_s}),
+        exposure AS (
+            SELECT CAST(m AS DATE) AS month, study_id, phase,
+                   sum(date_diff('day', greatest(start_date, CAST(m AS DATE)),
+                                 least(stop_date, CAST(m + INTERVAL 1 MONTH AS DATE)))) AS denominator
+            FROM (SELECT *, unnest(generate_series(date_trunc('month', start_date), stop_date, INTERVAL 1 MONTH)) AS m
+                  FROM spans WHERE stop_date > start_date)
+            GROUP BY ALL)"""
+
+
+@cached
+def monthly_deviation_strata(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter,
+                             study_id: str | None = None, exposure: str | None = None) -> pd.DataFrame:
+    """Per month, study and phase: deviations and their exposure (the risk adjustment's strata).
+
+    A deviation is of the ``screening`` phase when its subject was not (yet) randomized on the day it
+    occurred, of the ``treatment`` phase otherwise, and of the ``site`` phase when it names no
+    subject (its exposure is all of the study's, :func:`analytics.capa.spc.expected_counts`).
+    ``exposure`` (default :data:`RISK_EXPOSURE`): ``subject_days``, the days subjects spent in the
+    phase in the month; or ``visits``, the phase's completed visits (a screening visit has
+    ``visit_number`` 0, SDTM VISITNUM).
+    """
+    exposure = exposure or RISK_EXPOSURE
+    if exposure not in RISK_EXPOSURES:
+        raise ValueError(f"exposure must be one of {RISK_EXPOSURES}, not {exposure!r}")
+    template = _SUBJECT_DAY_EXPOSURE if exposure == "subject_days" else _VISIT_EXPOSURE
+    ctes = (_DEVIATION_PHASES.format(study_p=_STUDY_PARAM.format(col="p.study_id")) + "," + template.format(
+        study=_STUDY_PARAM.format(col="study_id"), study_s=_STUDY_PARAM.format(col="s.study_id")))
+    frame = wh.query_with(scope, ctes, """
+        SELECT month, study_id, phase, coalesce(numerator, 0) AS numerator,
+               coalesce(denominator, 0) AS denominator
+        FROM exposure FULL JOIN dev USING (month, study_id, phase)
+        WHERE month BETWEEN date_trunc('month', $date_from::DATE) AND $date_to
+        ORDER BY month, study_id, phase
+    """, {**_studies(study_id), "as_of": wh.as_of()}, filters)
+    frame["month"] = pd.to_datetime(frame["month"])
+    return frame[frame["month"] <= pd.Timestamp(last_full_month(wh.as_of()))].reset_index(drop=True)
+
+
 @cached
 def monthly_on_time(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter,
                     study_id: str | None = None) -> pd.DataFrame:

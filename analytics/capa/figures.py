@@ -33,8 +33,8 @@ def control_chart_figure(chart: ControlChart, subtitle: str = "") -> go.Figure:
     points = chart.points
     title = spec.name + (f": {subtitle}" if subtitle else "")
     if not points["evaluable"].any():
-        return empty_figure(title, f"No month has enough data to judge ({spec.denominator_label}: at least "
-                                   f"{spec.min_denominator:,.0f}) in the chosen studies and dates.")
+        return empty_figure(title, f"No month has enough data to judge<br>({spec.denominator_label}: at least "
+                                   f"{spec.min_denominator:,.0f})<br>in the chosen studies and dates.")
     scale = 100.0 if spec.family == "p" else 1.0
     y_title = f"{spec.unit[0].upper()}{spec.unit[1:]}"
     fig = go.Figure()
@@ -46,8 +46,13 @@ def control_chart_figure(chart: ControlChart, subtitle: str = "") -> go.Figure:
         for i, col in enumerate((column, lower)):  # limits only where a month is judged
             fig.add_scatter(x=points["month"], y=points[col].where(judged) * scale, mode="lines", line=dict(color="#5c6b73", dash=dash,
                             width=1, shape="hvh"), name=name, legendgroup=name, showlegend=i == 0, hoverinfo="skip")
-    fig.add_hline(y=chart.centre * scale, line=dict(color="#1f4e79", width=1.5),
-                  annotation_text=f"centre {chart.centre * scale:.2f}", annotation_position="top left")
+    if chart.risk_adjusted:  # the expected rate follows each month's mix of phases and studies
+        fig.add_scatter(x=points["month"], y=points["centre"].where(judged) * scale, mode="lines",
+                        line=dict(color="#1f4e79", width=1.5, shape="hvh"),
+                        name="Expected (screening / treatment mix)", hoverinfo="skip")
+    else:
+        fig.add_hline(y=chart.centre * scale, line=dict(color="#1f4e79", width=1.5),
+                      annotation_text=f"centre {chart.centre * scale:.2f}", annotation_position="top left")
     state = np.select([~points["evaluable"], points["concern_flag"], points["favourable_flag"]],
                       ["not judged", "concern", "favourable"], "ok")
     legend = {"concern": "Breaks a rule (worse)", "favourable": "Breaks a rule (better)",
@@ -58,8 +63,10 @@ def control_chart_figure(chart: ControlChart, subtitle: str = "") -> go.Figure:
             continue
         rules = part[f"rules_{spec.concern}"] if key == "concern" else part[
             "rules_low" if spec.concern == "high" else "rules_high"]
-        hover = [f"{m:%b %Y}: {v * scale:.2f}<br>{int(n):,} / {int(d):,}" + (f"<br>{_rule_text(r)}" if r else "")
-                 for m, v, n, d, r in zip(part["month"], part["value"], part["numerator"], part["denominator"], rules)]
+        hover = [f"{m:%b %Y}: {v * scale:.2f} (expected {c * scale:.2f})<br>{int(n):,} / {int(d):,}"
+                 + (f" ({e:.1f} expected)" if chart.risk_adjusted else "") + (f"<br>{_rule_text(r)}" if r else "")
+                 for m, v, c, n, d, e, r in zip(part["month"], part["value"], part["centre"], part["numerator"],
+                                                part["denominator"], part["expected"], rules)]
         fig.add_scatter(x=part["month"], y=part["value"] * scale, mode="markers", name=label,
                         marker=dict(color=POINT_COLORS[key], size=9 if key == "concern" else 7,
                                     symbol="diamond" if key == "concern" else "circle"),
@@ -69,8 +76,9 @@ def control_chart_figure(chart: ControlChart, subtitle: str = "") -> go.Figure:
         fig.add_vrect(x0=base.min(), x1=base.max(), fillcolor="#dbe4ee", opacity=0.35, line_width=0,
                       annotation_text="baseline", annotation_position="top left")
     laney = f"Laney-adjusted (sigma x{chart.sigma_z:.2f})" if chart.laney else "no over-dispersion correction"
-    fig.update_layout(height=HEIGHT, title=dict(text=f"{title}<br><sup>{spec.family}-chart, {laney}</sup>"),
-                      xaxis_title="Month", yaxis_title=y_title, legend=dict(orientation="h", y=-0.2),
+    kind = "risk-adjusted u-chart (observed against expected)" if chart.risk_adjusted else f"{spec.family}-chart"
+    fig.update_layout(height=HEIGHT, title=dict(text=f"{title}<br><sup>{kind}, {laney}</sup>"),
+                      xaxis_title="Month", yaxis_title=y_title, legend=dict(orientation="h", yanchor="top", y=-0.25),
                       margin=dict(l=10, r=10, t=70, b=10))
     return fig
 

@@ -7,25 +7,41 @@ engine, :func:`control_chart`, on a monthly series of numerators and denominator
   point sigma ``sqrt(ubar / n_i)``;
 * ``p`` (share of trials, e.g. CAPAs closed on time): centre ``pbar``, sigma ``sqrt(pbar (1 - pbar) / n_i)``.
 
-Months with more than a few hundred subject-visits behave unlike Poisson counts: sites differ and
-their mix changes from month to month, so the ordinary limits are too narrow and flag most months.
-Laney's correction (u' and p' charts) measures that extra month-to-month variation as the average
-moving range of the standardized values, ``sigma_z = mean |z_i - z_(i-1)| / 1.128``, and widens every
-point's sigma by it whenever ``sigma_z > 1`` over the baseline (it never narrows limits). The
-chi-square dispersion test of the baseline against the binomial/Poisson is reported beside it; with
-12 baseline months it missed most of the over-dispersion that made the plain limits flag stable
-months on the calibration seeds, so it does not decide.
+Months with many subject-visits can vary more than Poisson counts: sites differ and their mix changes
+from month to month, so the ordinary limits would be too narrow. Laney's correction (u' and p'
+charts) measures that extra month-to-month variation as the average moving range of the
+standardized values, ``sigma_z = mean |z_i - z_(i-1)| / 1.128``, and widens every point's sigma by it
+when the baseline's ``sigma_z`` is beyond what chance gives a chart without over-dispersion
+(:func:`laney_chance_threshold`: 1.48 for 12 months; it never narrows limits). "Whenever sigma_z > 1"
+would widen the limits of about half of all charts by chance alone, and on the calibration seeds the
+risk-adjusted deviation charts behave like Poisson ones (the correction applies to 6% of them at the
+chance threshold). The chi-square dispersion test of the baseline is reported beside it.
 
 The centre line and ``sigma_z`` come from the chart's *baseline*: ``baseline_points`` evaluable months
-after the first ``baseline_skip`` (a study's start-up months, whose mix of screening and treatment
-visits is unlike the rest), or the first ones when the series is shorter, and are then held, as
+after the first ``baseline_skip`` (none for the risk-adjusted deviation chart, whose expected line
+already follows the start-up mix of screening and treatment), or the first ones when the series is
+shorter, and are then held, as
 Phase I / Phase II practice has it, so a later shift is judged against what came before rather than
 absorbed into it.
 The run rules (:mod:`analytics.capa.rules`) are applied to every evaluable point.
+
+**Risk adjustment** (``ChartSpec.risk_adjusted``, the deviation chart): a study's deviations per visit
+differ by phase (a screening visit stands for a different stretch of a subject's time than a
+treatment visit; screen failures and the last treatment interval have deviations but few visits),
+so the rate per visit of all its visits drifts as enrollment gives way to treatment and treatment
+winds down, which a single frozen centre line reads as a shift. Given *strata* (per month, study
+and phase: deviations and visits, :func:`analytics.capa.data.monthly_deviation_strata`), each
+stratum's rate is estimated over the baseline months and the month's *expected* deviations are
+``E_i = sum_k rate_k x_ik`` (indirect standardization). The chart is then a standardized one:
+``z_i = (O_i - E_i) / sqrt(E_i)`` (Laney's ``sigma_z`` from their moving ranges, as above), drawn on
+the rate scale with the expected rate ``E_i / n_i`` as a centre line that follows the month's mix and
+limits ``(E_i +- k sigma_z sqrt(E_i)) / n_i``. Without strata (or with one stratum) this is the
+ordinary u-chart.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +51,12 @@ from scipy import stats
 from analytics.capa.rules import RULES, apply_rules, signal_onsets
 
 MOVING_RANGE_D2 = 1.128  # E|x1 - x2| / sigma for two normal values
+# Laney widens the limits when the baseline's sigma_z exceeds this (never narrows them); None: when it
+# exceeds what a baseline of that many months without over-dispersion gives 95% of the time.
+LANEY_THRESHOLD: float | None = None
+LANEY_CHANCE_LEVEL = 0.95
+MEDIAN_MOVING_RANGE_D4 = 0.954  # median |x1 - x2| / sigma for two normal values
+LANEY_MOVING_RANGE = "mean"  # "mean" (Laney) or "median" (robust to one outlying baseline month)
 
 
 @dataclass(frozen=True)
@@ -53,6 +75,8 @@ class ChartSpec:
         baseline_skip: evaluable months left out before the baseline (a study's start-up months).
         numerator_label, denominator_label: what is counted, for tables and hovers.
         definition: what the chart shows, in a quality manager's words.
+        risk_adjusted: u-charts: the centre line is each month's expected rate from the strata's
+            baseline rates (observed against expected), when strata are given.
     """
 
     id: str
@@ -67,6 +91,7 @@ class ChartSpec:
     numerator_label: str
     denominator_label: str
     definition: str
+    risk_adjusted: bool = False
 
     def __post_init__(self) -> None:
         if self.family not in ("u", "p"):
@@ -77,8 +102,11 @@ class ChartSpec:
 
 CHARTS: tuple[ChartSpec, ...] = (
     ChartSpec("deviations", "Protocol deviations per 100 subject-visits", "u", "deviations per 100 subject-visits",
-              100.0, "high", 100.0, 12, 6, "Deviations", "Subject-visits",
-              "Protocol deviations that occurred in the month per 100 completed subject-visits in the month."),
+              100.0, "high", 100.0, 12, 0, "Deviations", "Subject-visits",
+              "Protocol deviations that occurred in the month per 100 completed subject-visits in the month, "
+              "against the rate expected from the time subjects spent in screening and in treatment that month "
+              "(each study's baseline rates).",
+              risk_adjusted=True),
     ChartSpec("on_time", "CAPAs closed on time", "p", "% closed by the due date",
               1.0, "low", 5.0, 12, 0, "Closed on time", "CAPAs due",
               "Of the CAPAs whose current due date fell in the month, the share closed on or before it "
@@ -98,11 +126,30 @@ class ControlChart:
     laney: bool
     dispersion_p: float
     baseline_months: int
+    risk_adjusted: bool = False
 
     @property
     def signals(self) -> pd.DataFrame:
         """Points that break a rule in the direction of concern."""
         return self.points[self.points["concern_flag"]]
+
+
+@functools.lru_cache(maxsize=64)
+def laney_chance_threshold(points: int, level: float = LANEY_CHANCE_LEVEL, estimator: str = "mean") -> float:
+    """The ``level`` quantile of the moving-range sigma_z of ``points`` independent standard normal values.
+
+    With 12 baseline months the moving-range estimate of sigma_z exceeds 1 in about half of charts with
+    no over-dispersion at all (its standard deviation is about 0.27), so "sigma_z > 1" would widen the
+    limits of every other chart by chance; the correction is applied when the estimate is beyond this
+    quantile instead. Monte Carlo with a fixed seed (20,000 series), so the value is reproducible.
+    """
+    if points < 3:
+        return float("inf")
+    z = np.random.default_rng(0).standard_normal((20_000, points))
+    ranges = np.abs(np.diff(z, axis=1))
+    estimate = np.median(ranges, axis=1) / MEDIAN_MOVING_RANGE_D4 if estimator == "median" \
+        else ranges.mean(axis=1) / MOVING_RANGE_D2
+    return float(np.quantile(estimate, level))
 
 
 def _sigma(spec: ChartSpec, centre: float, exposure: np.ndarray) -> np.ndarray:
@@ -112,14 +159,44 @@ def _sigma(spec: ChartSpec, centre: float, exposure: np.ndarray) -> np.ndarray:
         return np.sqrt(centre * (1 - centre) / exposure)
 
 
-def control_chart(series: pd.DataFrame, spec: ChartSpec) -> ControlChart:
+def expected_counts(strata: pd.DataFrame, months: pd.Series, baseline_months: pd.Series) -> np.ndarray:
+    """Expected numerator per month from each stratum's rate over the baseline months.
+
+    ``strata`` has columns ``month``, ``study_id``, ``phase``, ``numerator``, ``denominator``. A
+    stratum's rate is its baseline numerator over its baseline denominator; a stratum with no baseline
+    exposure (a study that started after the baseline, in a chart of several) takes its phase's rate
+    over all studies, else the overall baseline rate. Phase ``site`` (deviations that name no subject)
+    has the study's visits of every phase as its exposure.
+    """
+    frame = strata.assign(month=pd.to_datetime(strata["month"]))
+    visits = frame.groupby(["month", "study_id"], as_index=False)["denominator"].sum()
+    site = frame[frame["phase"] == "site"].drop(columns="denominator").merge(visits, on=["month", "study_id"],
+                                                                              how="left")
+    frame = pd.concat([frame[frame["phase"] != "site"], site.fillna({"denominator": 0})], ignore_index=True)
+    in_base = frame["month"].isin(pd.to_datetime(baseline_months))
+    base = frame[in_base]
+    overall = base["numerator"].sum() / base["denominator"].sum() if base["denominator"].sum() > 0 else np.nan
+    by_phase = base.groupby("phase")[["numerator", "denominator"]].sum()
+    phase_rate = (by_phase["numerator"] / by_phase["denominator"]).where(by_phase["denominator"] > 0)
+    by_stratum = base.groupby(["study_id", "phase"])[["numerator", "denominator"]].sum()
+    stratum_rate = (by_stratum["numerator"] / by_stratum["denominator"]).where(by_stratum["denominator"] > 0)
+    keys = pd.MultiIndex.from_frame(frame[["study_id", "phase"]])
+    rate = pd.Series(stratum_rate.reindex(keys).to_numpy(), index=frame.index)
+    rate = rate.fillna(frame["phase"].map(phase_rate)).fillna(overall)
+    expected = (rate * frame["denominator"]).groupby(frame["month"]).sum()
+    return expected.reindex(pd.to_datetime(months)).fillna(0.0).to_numpy(dtype="float64")
+
+
+def control_chart(series: pd.DataFrame, spec: ChartSpec, strata: pd.DataFrame | None = None) -> ControlChart:
     """The control chart of ``series`` (columns ``month``, ``numerator``, ``denominator``; months in order).
 
-    Adds per month: ``value`` (numerator / denominator * per), ``evaluable``, ``baseline``, ``centre``,
-    ``sigma`` (Laney-adjusted), ``lcl``/``ucl`` (3 sigma), ``lwl``/``uwl`` (2 sigma), ``z``
-    (standardized, Laney-adjusted), the rule columns of :func:`~analytics.capa.rules.apply_rules`,
-    ``concern_flag`` (any rule broken in the direction of concern), ``favourable_flag`` (the other
-    direction) and ``signal_start`` (a concern flag whose previous evaluable month had none).
+    Adds per month: ``value`` (numerator / denominator * per), ``evaluable``, ``baseline``, ``expected``
+    (numerator expected at the baseline rates), ``centre`` (the expected value: the baseline rate, or
+    with ``strata`` and ``spec.risk_adjusted`` the month's risk-adjusted rate), ``sigma`` (Laney-
+    adjusted), ``lcl``/``ucl`` (3 sigma), ``lwl``/``uwl`` (2 sigma), ``z`` (standardized, Laney-
+    adjusted), the rule columns of :func:`~analytics.capa.rules.apply_rules`, ``concern_flag`` (any
+    rule broken in the direction of concern), ``favourable_flag`` (the other direction) and
+    ``signal_start`` (a concern flag whose previous evaluable month had none).
     """
     points = series[["month", "numerator", "denominator"]].reset_index(drop=True).copy()
     numerator = points["numerator"].to_numpy(dtype="float64")
@@ -135,32 +212,48 @@ def control_chart(series: pd.DataFrame, spec: ChartSpec) -> ControlChart:
     else:
         baseline[judged[spec.baseline_skip: spec.baseline_skip + spec.baseline_points]] = True
     centre = float(numerator[baseline].sum() / exposure[baseline].sum()) if baseline.any() else float("nan")
-    raw_sigma = _sigma(spec, centre, exposure)
+    adjusted = spec.risk_adjusted and spec.family == "u" and strata is not None and len(strata) > 0 \
+        and bool(baseline.any())
+    if adjusted:
+        expected = expected_counts(strata, points["month"], points.loc[baseline, "month"])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            centre_i = np.where(exposure > 0, expected / exposure, centre)
+    else:
+        centre_i = np.full(len(points), centre)
+        expected = centre_i * exposure
+    raw_sigma = _sigma(spec, centre_i, exposure)
     with np.errstate(divide="ignore", invalid="ignore"):
-        raw_z = np.where(raw_sigma > 0, (value - centre) / raw_sigma, np.nan)
+        raw_z = np.where(raw_sigma > 0, (value - centre_i) / raw_sigma, np.nan)
     sigma_z, laney, dispersion_p = 1.0, False, float("nan")
     base_z = raw_z[baseline]
     base_z = base_z[np.isfinite(base_z)]
     if len(base_z) >= 3:
         dispersion_p = float(stats.chi2.sf(float(np.sum(base_z ** 2)), len(base_z) - 1))
-        moving = float(np.mean(np.abs(np.diff(base_z)))) / MOVING_RANGE_D2
-        if moving > 1.0:
-            sigma_z, laney = moving, True
+        ranges = np.abs(np.diff(base_z))
+        moving = float(np.median(ranges)) / MEDIAN_MOVING_RANGE_D4 if LANEY_MOVING_RANGE == "median" \
+            else float(np.mean(ranges)) / MOVING_RANGE_D2
+        threshold = laney_chance_threshold(len(base_z), LANEY_CHANCE_LEVEL, LANEY_MOVING_RANGE) \
+            if LANEY_THRESHOLD is None else LANEY_THRESHOLD
+        if moving > threshold:
+            sigma_z, laney = max(moving, 1.0), True
     sigma = raw_sigma * sigma_z
     upper_bound = np.inf if spec.family == "u" else 1.0
     points["value"] = value
     points["evaluable"] = evaluable
     points["baseline"] = baseline
-    points["centre"] = centre
+    points["expected"] = expected
+    points["centre"] = centre_i
     points["sigma"] = sigma
     points["z"] = raw_z / sigma_z
     for k, low, high in ((3, "lcl", "ucl"), (2, "lwl", "uwl")):
-        points[low] = np.clip(centre - k * sigma, 0.0, upper_bound)
-        points[high] = np.clip(centre + k * sigma, 0.0, upper_bound)
-    flags = apply_rules(points["z"], value, evaluable, RULES)
+        points[low] = np.clip(centre_i - k * sigma, 0.0, upper_bound)
+        points[high] = np.clip(centre_i + k * sigma, 0.0, upper_bound)
+    # The trend rule reads the plotted values; on a risk-adjusted chart a run of rising rates may be the
+    # mix changing, so it reads the standardized residuals instead.
+    flags = apply_rules(points["z"], points["z"] if adjusted else value, evaluable, RULES)
     points = pd.concat([points, flags], axis=1)
     concern, other = spec.concern, "low" if spec.concern == "high" else "high"
     points["concern_flag"] = points[f"rules_{concern}"] != ""
     points["favourable_flag"] = points[f"rules_{other}"] != ""
     points["signal_start"] = signal_onsets(points["concern_flag"], evaluable)
-    return ControlChart(spec, points, centre, sigma_z, laney, dispersion_p, int(baseline.sum()))
+    return ControlChart(spec, points, centre, sigma_z, laney, dispersion_p, int(baseline.sum()), adjusted)

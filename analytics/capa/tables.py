@@ -77,7 +77,9 @@ def signals_table(chart: ControlChart) -> pd.DataFrame:
         spec.numerator_label: rows["numerator"].map(count),
         spec.denominator_label: rows["denominator"].map(count),
         "Value": rows["value"].map(lambda v: f"{v * scale:.2f}"),
-        "Centre": rows["centre"].map(lambda v: f"{v * scale:.2f}"),
+        "Expected" if chart.risk_adjusted else "Centre": rows["centre"].map(lambda v: f"{v * scale:.2f}"),
+        **({f"{spec.numerator_label} expected": rows["expected"].map(lambda v: f"{v:.1f}")}
+           if chart.risk_adjusted else {}),
         "Rules broken": rows[f"rules_{spec.concern}"].map(
             lambda ids: "; ".join(RULES_BY_ID[i].name for i in ids.split(", ") if i)),
         "New signal": rows["signal_start"].map(lambda s: "yes" if s else ""),

@@ -18,8 +18,11 @@ temporary warehouses; only this module reads ``truth``. Measured:
   labelled theme in the 365 days before; recall and precision of ``possible_recurrence``, with Wilson
   intervals, and recall on the generator's injected recurrences.
 
-Test seeds are never used in development; the choices (baseline length, theme distance threshold,
-recurrence similarity) were made with ``--calibrate`` on the calibration seeds.
+Test seeds are never used in development; the choices (risk adjustment and its exposure, baseline
+length and start, Laney threshold, rules, theme distance threshold, recurrence similarity) were made
+with ``--calibrate`` on the calibration seeds. Each deviation shift's size in the chart's own sigma
+(:func:`shift_size`) is reported beside whether it was flagged, so a miss can be told from a shift too
+small to flag within the window.
 """
 
 from __future__ import annotations
@@ -38,12 +41,13 @@ from sklearn.metrics import adjusted_rand_score
 from statsmodels.stats.proportion import proportion_confint
 
 from analytics.capa import data, results, spc, themes
+from analytics.capa.rules import RULES
 from analytics.core import warehouse
 from analytics.core.scope import NO_FILTER, AccessScope, PortfolioFilter
 from analytics.generator import GENERATOR_VERSION, PRESETS, generate_portfolio
 
 TEST_SEEDS = (9301, 9302, 9303)  # held out: never run while developing
-CALIBRATION_SEEDS = (9201, 9202)
+CALIBRATION_SEEDS = (9201, 9202, 9203, 9204)
 DETECTION_DAYS = 62  # "within two months" of the shift's first day
 MIN_THEME_EVENTS = 30
 BOOTSTRAP = 1000
@@ -53,13 +57,26 @@ TARGETS = {
     "theme_adjusted_rand_min": 0.7,
 }
 # --calibrate compares these (each a change of one module constant from the default).
+def _charts(**changes: object) -> tuple[spc.ChartSpec, ...]:
+    return tuple(dataclasses.replace(c, **changes) if c.family == "u" else c for c in spc.CHARTS)
+
+
+WE1_3 = tuple(r for r in RULES if r.id in ("we1", "we2", "we3"))
 CALIBRATION_VARIANTS: dict[str, tuple[tuple[object, str, object], ...]] = {
     "default": (),
-    "baseline 24 months": ((spc, "CHARTS", tuple(dataclasses.replace(c, baseline_points=24) for c in spc.CHARTS)),),
-    "baseline 6 months": ((spc, "CHARTS", tuple(dataclasses.replace(c, baseline_points=6) for c in spc.CHARTS)),),
+    "no risk adjustment": ((spc, "CHARTS", _charts(risk_adjusted=False)),),
+    "risk adjustment per visit": ((data, "RISK_EXPOSURE", "visits"),),
+    "Laney when sigma_z > 1": ((spc, "LANEY_THRESHOLD", 1.0),),
+    "Laney when sigma_z > 1.2": ((spc, "LANEY_THRESHOLD", 1.2),),
+    "Laney: median moving range": ((spc, "LANEY_MOVING_RANGE", "median"),),
+    "no Laney": ((spc, "LANEY_THRESHOLD", float("inf")),),
+    "baseline 18 months": ((spc, "CHARTS", _charts(baseline_points=18)),),
+    "baseline 6 months": ((spc, "CHARTS", _charts(baseline_points=6)),),
+    "baseline after 6 months": ((spc, "CHARTS", _charts(baseline_skip=6)),),
+    "baseline after 3 months": ((spc, "CHARTS", _charts(baseline_skip=3)),),
+    "rules WE1-3 only": ((spc, "RULES", WE1_3),),
+    "rules WE1-3, Laney when sigma_z > 1": ((spc, "RULES", WE1_3), (spc, "LANEY_THRESHOLD", 1.0)),
     "themes: distance 0.7": ((themes, "DISTANCE_THRESHOLD", 0.7),),
-    "themes: distance 0.8": ((themes, "DISTANCE_THRESHOLD", 0.8),),
-    "recurrence similarity 0": ((themes, "THEME_REPEAT_SIMILARITY", 0.0),),
     "recurrence similarity 0.4": ((themes, "THEME_REPEAT_SIMILARITY", 0.4),),
 }
 Log = Callable[[str], None]
@@ -99,6 +116,29 @@ def chart_outcome(chart: spc.ControlChart, start: pd.Timestamp | None) -> dict[s
     return out
 
 
+def shift_size(chart: spc.ControlChart, start: pd.Timestamp | None, magnitude: float | None) -> float | None:
+    """How far an injected rate shift moves the chart, in the chart's own sigma, at its best month in the window.
+
+    For each judged month ending within :data:`DETECTION_DAYS` of the start, the extra count the shift
+    adds on average (``(magnitude - 1) E_i`` times the share of the month after the start) over the
+    point's sigma (``sigma_z sqrt(E_i)``). Below about 2 the rules cannot be expected to flag the
+    shift within the window; the size of the target's demand, not a property of the method.
+    """
+    if start is None or magnitude is None:
+        return None
+    points = chart.points[chart.points["evaluable"]]
+    ends = points["month"].map(_month_end)
+    window = points[(ends >= start) & (ends <= start + pd.Timedelta(days=DETECTION_DAYS))]
+    if not len(window):
+        return None
+    days = (window["month"].map(_month_end) - window["month"]).dt.days + 1
+    after = ((window["month"].map(_month_end) - start).dt.days + 1).clip(upper=days) / days
+    expected = window["expected"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        size = (magnitude - 1) * expected * after.to_numpy() / (chart.sigma_z * np.sqrt(expected))
+    return float(np.nanmax(size)) if np.isfinite(size).any() else None
+
+
 def _shifts(con, kind: str) -> pd.DataFrame:
     return con.execute("SELECT DISTINCT a.study_id, s.sponsor_id, a.magnitude, a.start_date FROM truth.anomalies a "
                        "JOIN main.studies s USING (study_id) WHERE anomaly_type = ?", [kind]).df()
@@ -114,11 +154,13 @@ def score_charts(path: Path) -> list[dict[str, object]]:
     specs = {c.id: c for c in spc.CHARTS}
     rows = []
     for study_id in studies["study_id"]:
-        chart = spc.control_chart(data.monthly_deviations(wh, FULL, NO_FILTER, study_id), specs["deviations"])
+        strata = data.monthly_deviation_strata(wh, FULL, NO_FILTER, study_id, data.RISK_EXPOSURE)
+        chart = spc.control_chart(data.monthly_deviations(wh, FULL, NO_FILTER, study_id), specs["deviations"], strata)
         shift = deviation.loc[study_id] if study_id in deviation.index else None
         start = None if shift is None else pd.Timestamp(shift["start_date"])
-        rows.append({"chart": "deviations", "unit": study_id, "magnitude": None if shift is None else
-                     float(shift["magnitude"]), **chart_outcome(chart, start), "laney": chart.laney})
+        magnitude = None if shift is None else float(shift["magnitude"])
+        rows.append({"chart": "deviations", "unit": study_id, "magnitude": magnitude, **chart_outcome(chart, start),
+                     "laney": chart.laney, "shift_sigma": shift_size(chart, start, magnitude)})
     for sponsor_id in sorted(studies["sponsor_id"].unique()):
         series = data.monthly_on_time(wh, FULL, PortfolioFilter(sponsor_ids=(sponsor_id,)))
         chart = spc.control_chart(series, specs["on_time"])
@@ -186,6 +228,8 @@ def summarize(charts: pd.DataFrame, theme_rows: pd.DataFrame, events: pd.DataFra
         by_magnitude = {f"x{m:g}": _share(int(g["flagged_in_window"].sum()), len(g))
                         for m, g in evaluable.groupby("magnitude")}
         delays = evaluable["delay_days"].dropna()
+        sizes = evaluable["shift_sigma"].dropna() if "shift_sigma" in evaluable else pd.Series(dtype=float)
+        small = evaluable[evaluable["shift_sigma"] < 2] if "shift_sigma" in evaluable else evaluable.iloc[:0]
         out["charts"][chart_id] = {
             "charts": len(part), "laney_share": float(part["laney"].mean()),
             "shifts": len(shifted), "shifts_evaluable": len(evaluable),
@@ -193,6 +237,8 @@ def summarize(charts: pd.DataFrame, theme_rows: pd.DataFrame, events: pd.DataFra
             "flagged_within_2_months_by_magnitude": by_magnitude,
             "flagged_ever_after_start": _share(int(evaluable["delay_days"].notna().sum()), len(evaluable)),
             "median_delay_days": float(delays.median()) if len(delays) else None,
+            "median_shift_sigma": float(sizes.median()) if len(sizes) else None,
+            "shifts_under_2_sigma": len(small), "shifts_under_2_sigma_flagged": int(small["flagged_in_window"].sum()),
             "stable_points": int(part["stable_points"].sum()),
             "false_signals": _poisson_rate(int(part["stable_signals"].sum()), int(part["stable_points"].sum())),
             "false_flagged_points": _poisson_rate(int(part["stable_flagged"].sum()), int(part["stable_points"].sum())),
@@ -239,7 +285,7 @@ def evaluate_capa(seeds: tuple[int, ...] = TEST_SEEDS, preset: str = "capa", wor
                         setattr(module, attr, value)
                     touched = {module for module, _, _ in changes}
                     charts, theme_rows, events = [], [], pd.DataFrame()
-                    if not touched or spc in touched:  # a variant re-runs only what it changes
+                    if not touched or touched & {spc, data}:  # a variant re-runs only what it changes
                         log(f"seed {seed}: {name}: control charts")
                         charts = [dict(r, seed=seed) for r in score_charts(path)]
                     if not touched or themes in touched:
@@ -261,6 +307,8 @@ def evaluate_capa(seeds: tuple[int, ...] = TEST_SEEDS, preset: str = "capa", wor
                  for name, (c, t, e) in collected.items()}
     if calibrate:
         result["variants"] = summaries
+        result["variant_shift_rows"] = {name: [r for r in c if r.get("magnitude") is not None]
+                                        for name, (c, _, _) in collected.items()}
     else:
         result.update(summaries["default"])
         result["chart_rows"] = collected["default"][0]
@@ -293,6 +341,10 @@ def summary_lines(result: dict[str, object]) -> list[str]:
                          f"points {_rate(c['false_flagged_points'])} over {c['stable_points']} points; "
                          f"Laney on {c['laney_share']:.0%} of charts; not evaluable shifts "
                          f"{c['shifts'] - c['shifts_evaluable']}")
+            if c.get("median_shift_sigma") is not None:
+                lines.append(f"{chart_id}: shift size at its best month in the window, median "
+                             f"{c['median_shift_sigma']:.2f} sigma; {c['shifts_under_2_sigma']} shifts under 2 sigma "
+                             f"({c['shifts_under_2_sigma_flagged']} of them flagged)")
         if "themes" in summary:
             t = summary["themes"]
             lines.append(f"themes: adjusted Rand {t['adjusted_rand']:.3f} [{t['low']:.3f}, {t['high']:.3f}] over "
