@@ -70,6 +70,23 @@ def marginal_dispersion(family: str, y: np.ndarray, n: np.ndarray, e: np.ndarray
     return float(np.clip((((y - n * p) ** 2) - n * p * (1 - p)).sum() / pairs, 0.0, 1.0))
 
 
+def uniform_margin(p: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """The pseudo-sites' p-values of one KRI replaced by their mid-ranks in the pool (exactly uniform).
+
+    The permutation is there for the *dependence* between a site's KRIs; each KRI's margin is the
+    model's (a clean real site's p-value is uniform). The pseudo-sites' tails come from a simpler
+    model (marginal dispersion, plain leave-one-out reference) whose margins are a few percent off
+    for some KRIs (conservative for screen failures and deviations), which would shift the whole
+    null of the combined score; ranking them within the pool keeps their order (the dependence)
+    and makes each margin uniform.
+    """
+    out = np.array(p, dtype="float64", copy=True)
+    rows = np.flatnonzero(ok)
+    if len(rows):
+        out[rows] = (stats.rankdata(p[rows], method="average") - 0.5) / len(rows)
+    return out
+
+
 def _pseudo_sums(values: np.ndarray, shuffled: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """Sums of ``values`` (rows, or rows x columns) over every pseudo-site: (permutations x sites)[ x columns]."""
     gathered = values[shuffled]  # permutations x rows[ x columns], rows in shuffled order
@@ -159,9 +176,12 @@ def _site_score_p(null_q: np.ndarray, null_cells: np.ndarray, q: np.ndarray, cel
             width += 1
         reference = np.sort(null_q[pool])
         rows = np.flatnonzero((cells == k) & np.isfinite(q))
-        below = np.searchsorted(reference, q[rows], side="right")
-        for code, count in zip(codes[rows], below):
-            out[int(code)] = float((1 + count) / (1 + len(reference)))
+        # Mid-rank among the pseudo-sites and the site itself: ties (small sites have few, discrete
+        # p-values) count half, so a clean site's p-value is uniform rather than pushed up.
+        below = np.searchsorted(reference, q[rows], side="left")
+        tied = np.searchsorted(reference, q[rows], side="right") - below
+        for code, count, ties in zip(codes[rows], below, tied):
+            out[int(code)] = float((count + (ties + 1) / 2) / (1 + len(reference)))
     return out
 
 
@@ -230,7 +250,7 @@ def permutation_null(
             if "high" in dirs:
                 min_p = np.where(ok, np.fmin(min_p, high), min_p)
             tests += ok * len(dirs)
-            p = directional_p(fit.spec, np.nan_to_num(low, nan=1.0), np.nan_to_num(high, nan=1.0))
+            p = uniform_margin(directional_p(fit.spec, np.nan_to_num(low, nan=1.0), np.nan_to_num(high, nan=1.0)), ok)
             sum_log += np.where(ok, -np.log(np.clip(p, 1e-300, 1.0)), 0.0)
             cells += ok
         ratios[int(group)] = _effective_ratio(min_p, tests, amber_rate)
