@@ -10,7 +10,7 @@ from scipy import stats
 from sklearn.metrics import roc_auc_score
 
 from analytics.evaluation.rbm import build_portfolio
-from analytics.kri.atypical import TESTS, atypical_inputs, combine, copied_vectors, score_atypical, shared_traits
+from analytics.kri.atypical import TEST_WEIGHTS, TESTS, atypical_inputs, combine, copied_vectors, score_atypical, shared_traits
 from analytics.core.scope import NO_FILTER, AccessScope
 from analytics.core.warehouse import Warehouse
 
@@ -48,15 +48,16 @@ def test_copied_vectors_only_counts_repeats_beyond_chance():
     assert np.isnan(p.loc[("S", "a")]) and p.loc[("S", "c")] < 1e-10
 
 
-def test_combined_score_is_stouffer_over_available_tests():
+def test_combined_score_is_weighted_stouffer_over_available_tests():
     frame = pd.DataFrame({t: [np.nan, 0.5, 0.05] for t in TESTS})
     frame.loc[2, "copied_vectors"] = np.nan  # no repeated vector: that test says nothing
     out = combine(frame)
     assert np.isnan(out["atypical_p"].iloc[0])
     assert out["atypical_p"].iloc[1] == pytest.approx(0.5)
-    k = len(TESTS) - 1
-    assert out["atypical_p"].iloc[2] == pytest.approx(stats.norm.sf(k * stats.norm.isf(0.05) / np.sqrt(k)))
-    assert out["tests_available"].iloc[2] == k and out["atypical_flag"].iloc[2]
+    weights = np.array([TEST_WEIGHTS[t] for t in TESTS if t != "copied_vectors"])
+    expected = stats.norm.sf(weights.sum() * stats.norm.isf(0.05) / np.sqrt((weights**2).sum()))
+    assert out["atypical_p"].iloc[2] == pytest.approx(expected)
+    assert out["tests_available"].iloc[2] == len(TESTS) - 1 and out["atypical_flag"].iloc[2]
 
 
 def _digits(site_roundness: dict[str, float], rng: np.random.Generator) -> pd.DataFrame:

@@ -50,6 +50,12 @@ TEST_LABELS = {
     "regular_visits": "Too-regular visit dates",
     "shared_traits": "Subjects unlike their site's others in several ways",
 }
+# Weights of the tests in the combined score, fixed on the evaluation's calibration seeds (7001-7003;
+# checked on 7004-7006, never on its test seeds): the tests a benign *site-wide* quirk also moves
+# (scheduled clinics for visit dates, population shifts for typicality) count less, the test that
+# looks for a subset of subjects unlike the site's others, and the steadiness of values, more.
+TEST_WEIGHTS = {"digit_preference": 1.0, "low_variance": 1.5, "inliers": 0.5, "copied_vectors": 1.0,
+                "regular_visits": 0.5, "shared_traits": 2.0}
 ATYPICAL_ALPHA = 0.01  # combined p below this flags a site as atypical
 MIN_SUBJECTS = 2  # sites with fewer subjects with vital signs are "insufficient"
 MIN_DIGIT_VALUES = 20  # values of a variable a site needs for the digit test
@@ -371,15 +377,19 @@ def shared_traits(digits: pd.DataFrame, within: pd.DataFrame, visits: pd.DataFra
 
 
 def combine(tests: pd.DataFrame) -> pd.DataFrame:
-    """Stouffer-combined p-value and score over the available tests of each site.
+    """Weighted-Stouffer-combined p-value and score over the available tests of each site.
 
-    Stouffer (the sum of the tests' normal scores over the square root of their number) rather than
-    Fisher: fabrication usually leaves several weak traces more often than one loud one.
+    Stouffer (the weighted sum of the tests' normal scores over the square root of the sum of the
+    squared weights, :data:`TEST_WEIGHTS`) rather than Fisher: fabrication usually leaves several
+    weak traces more often than one loud one. Under the null the statistic is standard normal
+    whatever the weights.
     """
     p = tests[list(TESTS)].clip(lower=1e-15, upper=1 - 1e-15)
     available = p.notna().sum(1)
     z = pd.DataFrame(stats.norm.isf(p.to_numpy()), index=p.index, columns=p.columns)
-    statistic = z.sum(1, min_count=1) / np.sqrt(available.clip(lower=1))
+    weights = pd.Series(TEST_WEIGHTS).reindex(p.columns).to_numpy()
+    norm = np.sqrt((p.notna().to_numpy() * weights**2).sum(1))
+    statistic = (z.fillna(0.0).to_numpy() * weights).sum(1) / np.where(norm > 0, norm, 1.0)
     combined = pd.Series(stats.norm.sf(statistic), index=tests.index)
     out = tests.copy()
     out["tests_available"] = available
