@@ -848,7 +848,7 @@ TABLES: tuple[Table, ...] = (
             _c("shared_traits", "DOUBLE", "p: a subset of subjects unlike the site's others in several traits at once."),
             _c("subjects_with_vitals", "BIGINT", "Subjects with vital signs (count)."),
             _c("tests_available", "BIGINT", "Tests with enough data (count)."),
-            _c("atypical_p", "DOUBLE", "Combined (Fisher) p-value."),
+            _c("atypical_p", "DOUBLE", "Combined (weighted Stouffer) p-value."),
             _c("atypical_score", "DOUBLE", "Combined score, -log10 p."),
             _c("atypical_flag", "BOOLEAN", "Flagged as atypical."),
         ),
