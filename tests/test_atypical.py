@@ -10,7 +10,7 @@ from scipy import stats
 from sklearn.metrics import roc_auc_score
 
 from analytics.evaluation.rbm import build_portfolio
-from analytics.kri.atypical import TESTS, atypical_inputs, combine, copied_vectors, score_atypical
+from analytics.kri.atypical import TEST_WEIGHTS, TESTS, atypical_inputs, combine, copied_vectors, score_atypical, shared_traits
 from analytics.core.scope import NO_FILTER, AccessScope
 from analytics.core.warehouse import Warehouse
 
@@ -48,14 +48,16 @@ def test_copied_vectors_only_counts_repeats_beyond_chance():
     assert np.isnan(p.loc[("S", "a")]) and p.loc[("S", "c")] < 1e-10
 
 
-def test_combined_score_is_stouffer_over_available_tests():
+def test_combined_score_is_weighted_stouffer_over_available_tests():
     frame = pd.DataFrame({t: [np.nan, 0.5, 0.05] for t in TESTS})
     frame.loc[2, "copied_vectors"] = np.nan  # no repeated vector: that test says nothing
     out = combine(frame)
     assert np.isnan(out["atypical_p"].iloc[0])
     assert out["atypical_p"].iloc[1] == pytest.approx(0.5)
-    assert out["atypical_p"].iloc[2] == pytest.approx(stats.norm.sf(4 * stats.norm.isf(0.05) / np.sqrt(4)))
-    assert out["tests_available"].iloc[2] == 4 and out["atypical_flag"].iloc[2]
+    weights = np.array([TEST_WEIGHTS[t] for t in TESTS if t != "copied_vectors"])
+    expected = stats.norm.sf(weights.sum() * stats.norm.isf(0.05) / np.sqrt((weights**2).sum()))
+    assert out["atypical_p"].iloc[2] == pytest.approx(expected)
+    assert out["tests_available"].iloc[2] == len(TESTS) - 1 and out["atypical_flag"].iloc[2]
 
 
 def _digits(site_roundness: dict[str, float], rng: np.random.Generator) -> pd.DataFrame:
@@ -87,3 +89,34 @@ def test_subjects_moved_between_sites_are_scored_under_their_new_site():
     within = pd.DataFrame({"study_id": ["S", "S"], "study_site_id": ["a", "b"], "subject_id": ["x", "y"]})
     (moved,) = relabel_sites((within,), pd.Series({"x": "b", "y": "a"}))
     assert list(moved["study_site_id"]) == ["b", "a"]
+
+
+def _trait_inputs(fabricated: dict[str, int], steady: dict[str, float], rng: np.random.Generator):
+    """Subject-level inputs of one study: per site, ``fabricated`` subjects steadier, rounder and punctual,
+    and a site-wide noise factor ``steady`` (a benign device or practice) on every subject."""
+    within, digits, visits = [], [], []
+    for site in steady:
+        for s in range(12):
+            fake = s < fabricated.get(site, 0)
+            subject = f"{site}-{s}"
+            for test, sd in (("SYSBP", 10.0), ("DIABP", 7.0), ("PULSE", 8.0)):
+                values = rng.normal(100, sd * steady[site] * (0.6 if fake else 1.0), size=10)
+                within.append({"study_id": "S", "study_site_id": site, "subject_id": subject, "test_code": test,
+                               "domain": "VS", "n": 10, "variance": values.var(ddof=1),
+                               "mean_value": 100 + rng.normal(0, 0.6 if fake else 1.0) * sd})
+                r = rng.binomial(1, 0.5 if fake else 0.15, size=30).mean()
+                digits.append({"study_id": "S", "study_site_id": site, "subject_id": subject, "test_code": test,
+                               "n": 30, "roundness": r, "roundness_sq": r})
+            visits.append({"study_id": "S", "study_site_id": site, "subject_id": subject, "visits": 10,
+                           "on_day": int(rng.binomial(10, 0.7 if fake else 0.2))})
+    return pd.DataFrame(digits), pd.DataFrame(within), pd.DataFrame(visits)
+
+
+def test_shared_traits_finds_a_subset_of_subjects_not_a_site_wide_quirk():
+    rng = np.random.default_rng(11)
+    steady = {f"s{i:02d}": 1.0 for i in range(20)} | {"quirk": 0.5, "fabricated": 1.0}
+    digits, within, visits = _trait_inputs({"fabricated": 5}, steady, rng)
+    p = shared_traits(digits, within, visits)["shared_traits"].droplevel("study_id")
+    assert p["fabricated"] < 0.01
+    assert p["quirk"] > 0.05  # every subject of the site equally steady: nothing unlike the site's others
+    assert (p.drop(["fabricated", "quirk"]) < 0.01).sum() == 0

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 ID_MAX_LENGTH = 64  # identifiers: study, site, subject, sponsor keys
 TEXT_MAX_LENGTH = 4_000  # ordinary text: names, terms, descriptions
@@ -845,9 +845,10 @@ TABLES: tuple[Table, ...] = (
             _c("regular_visits", "DOUBLE", "p: visits too often exactly on the scheduled day."),
             _c("on_day_share", "DOUBLE", "Share of the site's visits on the scheduled day."),
             _c("study_on_day_share", "DOUBLE", "Same share at the study's other sites."),
+            _c("shared_traits", "DOUBLE", "p: a subset of subjects unlike the site's others in several traits at once."),
             _c("subjects_with_vitals", "BIGINT", "Subjects with vital signs (count)."),
             _c("tests_available", "BIGINT", "Tests with enough data (count)."),
-            _c("atypical_p", "DOUBLE", "Combined (Fisher) p-value."),
+            _c("atypical_p", "DOUBLE", "Combined (weighted Stouffer) p-value."),
             _c("atypical_score", "DOUBLE", "Combined score, -log10 p."),
             _c("atypical_flag", "BOOLEAN", "Flagged as atypical."),
         ),

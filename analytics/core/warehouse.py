@@ -252,6 +252,11 @@ def _migration_7_recruitment(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(schema.table(name).ddl())
 
 
+def _migration_8_atypical_shared_traits(con: duckdb.DuckDBPyConnection) -> None:
+    """Atypical-data sites carry the shared-traits test's p-value (literal DDL; the next refresh fills it)."""
+    con.execute("ALTER TABLE derived.atypical_sites ADD COLUMN IF NOT EXISTS shared_traits DOUBLE")
+
+
 # version -> (description, function): the step from version - 1. Never edit an applied step.
 MIGRATIONS: dict[int, tuple[str, Migration | None]] = {
     1: ("Initial CRO warehouse schema", None),
@@ -268,6 +273,8 @@ MIGRATIONS: dict[int, tuple[str, Migration | None]] = {
         _migration_6_feasibility),
     7: ("Recruitment: study eligibility criteria, pre-screening pools (patients, conditions, observations, "
         "medications), parsed criteria, pre-screening ground truth", _migration_7_recruitment),
+    8: ("Atypical data: the shared-traits test (a subset of a site's subjects unlike its others)",
+        _migration_8_atypical_shared_traits),
 }
 
 

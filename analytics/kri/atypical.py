@@ -1,6 +1,6 @@
 """Atypical-data (fabrication) tests per site, combined into one atypical-data score.
 
-Five tests, each a one-sided p-value per site against the *other* sites of its own study:
+Six tests, each a one-sided p-value per site against the *other* sites of its own study:
 
 * ``digit_preference``: per vital-sign variable, the "roundness" of terminal digits (a value ending
   in 0 counts 1, in 5 counts 0.5, in another even digit 0.2, odd 0), judged against the study's
@@ -13,6 +13,12 @@ Five tests, each a one-sided p-value per site against the *other* sites of its o
 * ``copied_vectors``: visits whose whole vital-sign vector equals another subject's vector at the
   same site; Poisson upper tail against the study's chance rate.
 * ``regular_visits``: treatment visits on exactly their scheduled day; upper tail.
+* ``shared_traits``: fabricated subjects are usually a *subset* of a site's subjects that differ
+  from the site's other subjects in several ways at once (steadier values, closer to the centre,
+  rounder numbers, punctual visits). Each subject's traits are measured against its own site's
+  subjects, so a benign site-wide quirk (a device, a clinic schedule, a population) cancels, and
+  summed; the within-site variance of that sum, against the study's other sites, is the test
+  (upper tail).
 
 Sites legitimately differ (devices, clinic schedules, populations), so every test but the copy
 count is a random-effects z: the site's deviation from its peers over the square root of its
@@ -34,17 +40,26 @@ from scipy import stats
 from analytics.core.scope import AccessScope, PortfolioFilter
 from analytics.core.warehouse import Warehouse
 
-TESTS: tuple[str, ...] = ("digit_preference", "low_variance", "inliers", "copied_vectors", "regular_visits")
+TESTS: tuple[str, ...] = ("digit_preference", "low_variance", "inliers", "copied_vectors", "regular_visits",
+                          "shared_traits")
 TEST_LABELS = {
     "digit_preference": "Terminal-digit preference",
     "low_variance": "Low within-subject variance",
     "inliers": "Too-typical subjects",
     "copied_vectors": "Identical value vectors",
     "regular_visits": "Too-regular visit dates",
+    "shared_traits": "Subjects unlike their site's others in several ways",
 }
+# Weights of the tests in the combined score, fixed on the evaluation's calibration seeds (7001-7003;
+# checked on 7004-7006, never on its test seeds): the tests a benign *site-wide* quirk also moves
+# (scheduled clinics for visit dates, population shifts for typicality) count less, the test that
+# looks for a subset of subjects unlike the site's others, and the steadiness of values, more.
+TEST_WEIGHTS = {"digit_preference": 1.0, "low_variance": 1.5, "inliers": 0.5, "copied_vectors": 1.0,
+                "regular_visits": 0.5, "shared_traits": 2.0}
 ATYPICAL_ALPHA = 0.01  # combined p below this flags a site as atypical
 MIN_SUBJECTS = 2  # sites with fewer subjects with vital signs are "insufficient"
 MIN_DIGIT_VALUES = 20  # values of a variable a site needs for the digit test
+MIN_TRAIT_SUBJECTS = 4  # subjects (with at least two traits) a site needs for the shared-traits test
 COPY_RATE_FLOOR = 1e-4  # chance share of copied vectors assumed at least this (per visit)
 CHI2_1_MEDIAN = float(stats.chi2.median(1))
 PRIOR_SITES = 5  # weight (in sites) of the all-study median in a study's benign between-site variance
@@ -216,23 +231,34 @@ def low_variance(within: pd.DataFrame) -> pd.DataFrame:
                          "variance_ratio": np.exp(site["deviation"])}, index=site.index)
 
 
-def inliers(within: pd.DataFrame) -> pd.DataFrame:
-    """Subjects' squared Mahalanobis distances (vital-sign means) below their study's, lower tail."""
+def subject_distances(within: pd.DataFrame) -> pd.DataFrame:
+    """Per subject: squared Mahalanobis distance of its vital-sign means from its study's centre, over k tests.
+
+    Columns ``d2`` (divided by ``k``, about chi-square(k)/k) and ``k``; indexed by study, site and subject.
+    """
     vs = within[within["domain"] == "VS"]
     means = vs.pivot_table(index=["study_id", "study_site_id", "subject_id"], columns="test_code",
                            values="mean_value").dropna()
-    rows = []
-    for study_id, block in means.groupby(level="study_id"):
+    parts = []
+    for _, block in means.groupby(level="study_id"):
         x = block.to_numpy()
         if len(x) < x.shape[1] + 5:
             continue
         centred = x - np.median(x, axis=0)
         precision = np.linalg.pinv(np.cov(x, rowvar=False))
         d2 = np.einsum("ij,jk,ik->i", centred, precision, centred) / x.shape[1]
-        sites = block.index.get_level_values("study_site_id")
-        frame = pd.DataFrame({"d2": d2, "site": sites}).groupby("site")["d2"].agg(["sum", "size"])
-        rows.append(pd.DataFrame({"study_id": study_id, "study_site_id": frame.index, "sum": frame["sum"].to_numpy(),
-                                  "size": frame["size"].to_numpy(), "k": x.shape[1]}))
+        parts.append(pd.DataFrame({"d2": d2, "k": x.shape[1]}, index=block.index))
+    return pd.concat(parts) if parts else pd.DataFrame({"d2": [], "k": []}, index=means.index[:0])
+
+
+def inliers(within: pd.DataFrame) -> pd.DataFrame:
+    """Subjects' squared Mahalanobis distances (vital-sign means) below their study's, lower tail."""
+    distances = subject_distances(within)
+    rows = []
+    if len(distances):
+        grouped = distances.groupby(level=SITE_KEYS)
+        rows.append(pd.DataFrame({"sum": grouped["d2"].sum(), "size": grouped["d2"].size(),
+                                  "k": grouped["k"].first()}).reset_index())
     if not rows:
         return pd.DataFrame(columns=["inliers", "mean_distance"],
                             index=pd.MultiIndex.from_arrays([[], []], names=SITE_KEYS))
@@ -294,16 +320,76 @@ def regular_visits(visits: pd.DataFrame) -> pd.DataFrame:
                          "study_on_day_share": peer.to_numpy()}, index=out.index)
 
 
-def combine(tests: pd.DataFrame) -> pd.DataFrame:
-    """Stouffer-combined p-value and score over the available tests of each site.
+def _within_site_standardized(frame: pd.DataFrame, value: str, by_test: bool) -> pd.Series:
+    """``value`` centred on its site's mean (per test) over the study's pooled within-site SD (per test)."""
+    keys = ["study_id"] + (["test_code"] if by_test else []) + ["study_site_id"]
+    centred = frame[value] - frame.groupby(keys)[value].transform("mean")
+    size = frame.groupby(keys)[value].transform("size")
+    resid2 = centred**2 * size / (size - 1).where(size > 1)
+    sd = np.sqrt(resid2.groupby([frame[k] for k in keys[:-1]]).transform("mean"))
+    return centred / sd.where(sd > 0)
 
-    Stouffer (the sum of the tests' normal scores over the square root of their number) rather than
-    Fisher: fabrication usually leaves several weak traces more often than one loud one.
+
+def shared_traits(digits: pd.DataFrame, within: pd.DataFrame, visits: pd.DataFrame) -> pd.DataFrame:
+    """A subset of the site's subjects steadier, more typical, rounder and more punctual than the rest (upper tail).
+
+    Each trait is oriented so that fabrication raises it and standardized *within the subject's
+    site*; the subject's sum over its traits has a within-site variance that grows when some
+    subjects share several traits. Its log is compared with the study's other sites (random-effects
+    z, as the other tests), with the sampling variance ``2 / (m - 1)`` of a log variance over m subjects.
+    """
+    subject = SITE_KEYS + ["subject_id"]
+    traits = []
+    w = within[(within["domain"] == "VS") & (within["n"] >= 3) & (within["variance"] > 0)].copy()
+    if len(w):
+        w["steady"] = -np.log(w["variance"])
+        w["steady"] = _within_site_standardized(w, "steady", True)
+        traits.append(w.groupby(subject)["steady"].mean())
+    d = digits[digits["n"] >= 3].copy()
+    if len(d):
+        d["rounding"] = _within_site_standardized(d, "roundness", True)
+        traits.append(d.groupby(subject)["rounding"].mean())
+    v = visits[visits["visits"] >= 2].copy()
+    if len(v):
+        v["logit"] = np.log((v["on_day"] + 0.5) / (v["visits"] - v["on_day"] + 0.5))
+        v["punctual"] = _within_site_standardized(v, "logit", False)
+        traits.append(v.set_index(subject)["punctual"])
+    distances = subject_distances(within)
+    if len(distances):
+        t = (-np.log(distances["d2"].clip(lower=1e-9))).rename("value").reset_index()
+        t["typical"] = _within_site_standardized(t, "value", False)
+        traits.append(t.set_index(subject)["typical"])
+    empty = pd.DataFrame({"shared_traits": pd.Series(dtype="float64")},
+                         index=pd.MultiIndex.from_arrays([[], []], names=SITE_KEYS))
+    if not traits:
+        return empty
+    table = pd.concat(traits, axis=1)
+    table = table[table.notna().sum(axis=1) >= 2]
+    by_site = table.fillna(0.0).sum(axis=1).groupby(level=SITE_KEYS)
+    site = pd.DataFrame({"m": by_site.size(), "variance": by_site.var()})
+    site = site[(site["m"] >= MIN_TRAIT_SUBJECTS) & (site["variance"] > 0)]
+    if site.empty:
+        return empty
+    study = pd.Series(site.index.get_level_values("study_id"), index=site.index)
+    log_variance = np.log(site["variance"])
+    z = random_effect_z(log_variance - log_variance.groupby(study).transform("median"), 2.0 / (site["m"] - 1), study)
+    return pd.DataFrame({"shared_traits": stats.norm.sf(z.to_numpy(dtype="float64"))}, index=site.index)
+
+
+def combine(tests: pd.DataFrame) -> pd.DataFrame:
+    """Weighted-Stouffer-combined p-value and score over the available tests of each site.
+
+    Stouffer (the weighted sum of the tests' normal scores over the square root of the sum of the
+    squared weights, :data:`TEST_WEIGHTS`) rather than Fisher: fabrication usually leaves several
+    weak traces more often than one loud one. Under the null the statistic is standard normal
+    whatever the weights.
     """
     p = tests[list(TESTS)].clip(lower=1e-15, upper=1 - 1e-15)
     available = p.notna().sum(1)
     z = pd.DataFrame(stats.norm.isf(p.to_numpy()), index=p.index, columns=p.columns)
-    statistic = z.sum(1, min_count=1) / np.sqrt(available.clip(lower=1))
+    weights = pd.Series(TEST_WEIGHTS).reindex(p.columns).to_numpy()
+    norm = np.sqrt((p.notna().to_numpy() * weights**2).sum(1))
+    statistic = (z.fillna(0.0).to_numpy() * weights).sum(1) / np.where(norm > 0, norm, 1.0)
     combined = pd.Series(stats.norm.sf(statistic), index=tests.index)
     out = tests.copy()
     out["tests_available"] = available
@@ -317,7 +403,7 @@ _EMPTY_RESULT = pd.DataFrame({
     "study_id": pd.Series(dtype="str"), "study_site_id": pd.Series(dtype="str"),
     **{name: pd.Series(dtype="float64") for name in (
         "digit_preference", "digit_values", "low_variance", "variance_ratio", "inliers", "mean_distance",
-        "copied_vectors", "copied_share", "regular_visits", "on_day_share", "study_on_day_share")},
+        "copied_vectors", "copied_share", "regular_visits", "on_day_share", "study_on_day_share", "shared_traits")},
     "subjects_with_vitals": pd.Series(dtype="int64"), "tests_available": pd.Series(dtype="int64"),
     "atypical_p": pd.Series(dtype="float64"), "atypical_score": pd.Series(dtype="float64"),
     "atypical_flag": pd.Series(dtype="bool"),
@@ -325,12 +411,12 @@ _EMPTY_RESULT = pd.DataFrame({
 
 
 def score_atypical(digits: pd.DataFrame, within: pd.DataFrame, vectors: pd.DataFrame, visits: pd.DataFrame) -> pd.DataFrame:
-    """All five tests and the combined score per site (one row per site) from subject-level inputs."""
+    """All six tests and the combined score per site (one row per site) from subject-level inputs."""
     if within.empty and visits.empty:  # no vital signs or visits at all (e.g. operational tables only)
         return _EMPTY_RESULT.copy()
     parts = [digit_preference(digits) if len(digits) else None, low_variance(within), inliers(within),
              copied_vectors(copy_counts(vectors)) if len(vectors) else None,
-             regular_visits(visits) if len(visits) else None]
+             regular_visits(visits) if len(visits) else None, shared_traits(digits, within, visits)]
     table = pd.concat([p for p in parts if p is not None], axis=1)
     if table.empty:
         return _EMPTY_RESULT.copy()

@@ -70,6 +70,29 @@ def marginal_dispersion(family: str, y: np.ndarray, n: np.ndarray, e: np.ndarray
     return float(np.clip((((y - n * p) ** 2) - n * p * (1 - p)).sum() / pairs, 0.0, 1.0))
 
 
+def uniform_margin(p: np.ndarray, ok: np.ndarray, stratum: np.ndarray) -> np.ndarray:
+    """The pseudo-sites' p-values of one KRI replaced by their mid-ranks within their size stratum (uniform).
+
+    The permutation is there for the *dependence* between a site's KRIs; each KRI's margin is the
+    model's (a clean real site's p-value is uniform at every size). The pseudo-sites' tails come
+    from a simpler model (marginal dispersion, plain leave-one-out reference) whose margins are a
+    few percent off for some KRIs (conservative for screen failures and deviations, and for small
+    pseudo-sites, whose counts are discrete), which would shift the null of the combined score;
+    ranking them among the pseudo-sites of the same size stratum keeps their order (the
+    dependence) and makes each margin uniform at each size.
+    """
+    out = np.array(p, dtype="float64", copy=True)
+    for value in np.unique(stratum[ok]):
+        rows = np.flatnonzero(ok & (stratum == value))
+        out[rows] = (stats.rankdata(p[rows], method="average") - 0.5) / len(rows)
+    return out
+
+
+def size_stratum(size: np.ndarray) -> np.ndarray:
+    """Site-size strata for the pseudo-sites' margins: 1, 2, 3-4, 5-8, ... subjects (powers of two)."""
+    return np.ceil(np.log2(np.maximum(size, 1))).astype("int64")
+
+
 def _pseudo_sums(values: np.ndarray, shuffled: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """Sums of ``values`` (rows, or rows x columns) over every pseudo-site: (permutations x sites)[ x columns]."""
     gathered = values[shuffled]  # permutations x rows[ x columns], rows in shuffled order
@@ -159,9 +182,12 @@ def _site_score_p(null_q: np.ndarray, null_cells: np.ndarray, q: np.ndarray, cel
             width += 1
         reference = np.sort(null_q[pool])
         rows = np.flatnonzero((cells == k) & np.isfinite(q))
-        below = np.searchsorted(reference, q[rows], side="right")
-        for code, count in zip(codes[rows], below):
-            out[int(code)] = float((1 + count) / (1 + len(reference)))
+        # Mid-rank among the pseudo-sites and the site itself: ties (small sites have few, discrete
+        # p-values) count half, so a clean site's p-value is uniform rather than pushed up.
+        below = np.searchsorted(reference, q[rows], side="left")
+        tied = np.searchsorted(reference, q[rows], side="right") - below
+        for code, count, ties in zip(codes[rows], below, tied):
+            out[int(code)] = float((count + (ties + 1) / 2) / (1 + len(reference)))
     return out
 
 
@@ -221,6 +247,7 @@ def permutation_null(
         tests = np.zeros(size)
         sum_log = np.zeros(size)
         cells = np.zeros(size)
+        stratum = size_stratum(np.tile(sizes, n_perm))
         for fit in fits.values():
             low, high, evaluable = _pseudo_tails(fit, rows, shuffled, starts, group)
             ok = evaluable & np.isfinite(low) & np.isfinite(high)
@@ -230,7 +257,8 @@ def permutation_null(
             if "high" in dirs:
                 min_p = np.where(ok, np.fmin(min_p, high), min_p)
             tests += ok * len(dirs)
-            p = directional_p(fit.spec, np.nan_to_num(low, nan=1.0), np.nan_to_num(high, nan=1.0))
+            p = uniform_margin(directional_p(fit.spec, np.nan_to_num(low, nan=1.0), np.nan_to_num(high, nan=1.0)), ok,
+                               stratum)
             sum_log += np.where(ok, -np.log(np.clip(p, 1e-300, 1.0)), 0.0)
             cells += ok
         ratios[int(group)] = _effective_ratio(min_p, tests, amber_rate)

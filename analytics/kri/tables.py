@@ -21,6 +21,8 @@ TEST_EXPLANATIONS = {
     "inliers": "Subjects sit implausibly close to the study's average (too typical to be real).",
     "copied_vectors": "Identical sets of vital-sign values in different subjects.",
     "regular_visits": "Visits fall exactly on the scheduled day more often than at the study's other sites.",
+    "shared_traits": ("Some of the site's subjects are steadier, more typical, rounder and more punctual than its "
+                      "other subjects, together (a site-wide habit does not count)."),
 }
 format_p = p_value
 FLAG_LABELS = {-1: "Insufficient data", 0: "No signal", 1: "Amber", 2: "Red"}
@@ -97,7 +99,7 @@ def breakdown_table(breakdown: pd.DataFrame) -> pd.DataFrame:
 
 
 def atypical_table(row: pd.Series) -> pd.DataFrame:
-    """The five atypical-data tests of one site: what each looks for and its p-value."""
+    """The atypical-data tests of one site: what each looks for and its p-value."""
     return pd.DataFrame({
         "Test": [TEST_LABELS[t] for t in TESTS],
         "Looks for": [TEST_EXPLANATIONS[t] for t in TESTS],
