@@ -252,6 +252,15 @@ def _migration_7_recruitment(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(schema.table(name).ddl())
 
 
+def _migration_8_enrollment_horizon(con: duckdb.DuckDBPyConnection) -> None:
+    """Enrollment forecasts carry the simulation horizon, so a quantile beyond it reads "after <date>" (literal DDL).
+
+    The next refresh recomputes the enrollment results (the engine's code changed), filling the columns.
+    """
+    for table in ("enrollment_study_summary", "enrollment_timeline"):
+        con.execute(f"ALTER TABLE derived.{table} ADD COLUMN IF NOT EXISTS horizon_date DATE")
+
+
 # version -> (description, function): the step from version - 1. Never edit an applied step.
 MIGRATIONS: dict[int, tuple[str, Migration | None]] = {
     1: ("Initial CRO warehouse schema", None),
@@ -268,6 +277,7 @@ MIGRATIONS: dict[int, tuple[str, Migration | None]] = {
         _migration_6_feasibility),
     7: ("Recruitment: study eligibility criteria, pre-screening pools (patients, conditions, observations, "
         "medications), parsed criteria, pre-screening ground truth", _migration_7_recruitment),
+    8: ("Enrollment forecasts: the simulation horizon of the study summary and timeline", _migration_8_enrollment_horizon),
 }
 
 
