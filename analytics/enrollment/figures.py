@@ -162,8 +162,10 @@ def timeline_chart(timeline: pd.DataFrame, title: str = "") -> go.Figure:
     if len(reached):
         fig.add_trace(go.Scatter(x=reached["actual_date"], y=reached["milestone"], mode="markers", name="Actual",
                                  marker={"color": COLORS["actual"], "size": 12, "symbol": "star"}))
+    # The legend goes under the chart: beside it, it squeezes the dates in a half-width column.
     fig.update_layout(title=title or "Milestones: forecast against plan", xaxis_title="Date",
-                      yaxis_title="Milestone", legend_title_text="Date")
+                      yaxis_title="Milestone", legend_title_text="Date",
+                      legend={"orientation": "h", "yanchor": "top", "y": -0.25, "xanchor": "left", "x": 0})
     return fig
 
 
