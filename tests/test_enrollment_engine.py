@@ -125,3 +125,39 @@ def test_a_study_with_no_randomizations_forecasts_from_its_plan() -> None:
     assert medians[12] < medians[24]
     with pytest.raises(ValueError, match="no randomizations and no plan"):
         PoissonGammaModel().fit(table.assign(planned_activation_date=pd.NaT), CUT, 200, None)
+
+
+def test_the_start_up_ramp_is_part_of_a_young_sites_exposure() -> None:
+    """Sites open one to four months enroll below their rate at first; the ramped exposure recovers the rate."""
+    from scipy import integrate
+
+    from analytics.enrollment.poisson_gamma import RAMP_DAYS, site_exposure
+
+    share, g = 0.3, -0.2 / 365.25
+    numeric = integrate.quad(lambda s: (1 - share * np.exp(-s / RAMP_DAYS)) * np.exp(g * s), 0, 75)[0]
+    assert site_exposure(np.array([75.0]), g, share)[0] == pytest.approx(numeric, rel=1e-6)
+    rng = np.random.default_rng(8)
+    table, rates = _poisson_gamma_sites(rng, 3000, alpha=2.0, rate_per_month=0.8)
+    open_days = rng.uniform(30, 120, len(table))
+    table["open_days"] = open_days
+    table["randomized"] = rng.poisson(rates * site_exposure(open_days, 0.0, share))
+    with_ramp = fit_rates(table, time_varying=False, ramp_share=share)
+    without = fit_rates(table, time_varying=False, ramp_share=0.0)
+    assert with_ramp.rate_per_site_month == pytest.approx(0.8, rel=0.06)
+    assert without.rate_per_site_month < 0.93 * with_ramp.rate_per_site_month  # young sites look slow
+
+
+def test_sites_not_yet_active_count_as_censored_even_when_planned_after_the_cut() -> None:
+    """Only the early few of the sites planned around the cut are active: the rest say delays are longer."""
+    from analytics.enrollment.activation import EARLIEST_DAYS, fit_activation
+
+    planned = CUT + pd.to_timedelta(np.r_[np.full(4, -20.0), np.full(16, 10.0)], unit="D")
+    activation = pd.Series(pd.NaT, index=range(20), dtype="datetime64[ns]")
+    activation[:4] = CUT - pd.Timedelta(days=40)  # the four active ones came 20 days early
+    table = pd.DataFrame({"planned_activation_date": planned, "activation_date": activation, "dropped": False})
+    everyone = fit_activation(table, CUT)
+    active_only = fit_activation(table[activation.notna()], CUT)
+    median_delay = np.exp(everyone.mu) - EARLIEST_DAYS
+    assert median_delay > np.exp(active_only.mu) - EARLIEST_DAYS + 10
+    # None of the sixteen waiting sites activated in the 10 days before its planned date.
+    assert everyone.survival(np.array([-10.0]))[0] > 0.5

@@ -203,3 +203,30 @@ def test_prophet_gives_portfolio_and_country_weekly_baselines(demo_results) -> N
     assert history["y"].sum() == (subjects["randomization_date"] <= cut).sum()
     by_country = portfolio_baseline(subjects, cut, horizon_weeks=4, by="country_code")
     assert by_country["group"].nunique() > 5
+
+
+def test_a_date_beyond_the_simulated_horizon_reads_after_the_horizon(demo_results) -> None:
+    """Where a forecast quantile lies past the last simulated date, planners read "after <that date>", not a dash."""
+    from analytics.enrollment.tables import portfolio_table, timeline_table
+    from analytics.portfolio.overview import milestone_table
+
+    _, _, results = demo_results
+    summary = results["enrollment_study_summary"]
+    forecast = summary[summary["randomized"] < summary["target"]]
+    assert forecast["horizon_date"].notna().all()
+    assert (forecast["lpi_p50"].isna() | (forecast["lpi_p50"] <= forecast["horizon_date"])).all()
+    row = forecast.iloc[[0]].copy().assign(protocol_id="P-1", sponsor="S", lpi_p80=pd.NaT,
+                                           horizon_date=pd.Timestamp("2031-03-04"))
+    shown = portfolio_table(row).iloc[0]
+    assert shown["80% sure by"] == "after 04 Mar 2031"
+    assert shown["Forecast (median)"] != "—"
+    timeline = results["enrollment_timeline"]
+    lpi = timeline[(timeline["study_id"] == row["study_id"].iloc[0])].copy()
+    lpi[["p50", "p90"]] = pd.NaT
+    shown = timeline_table(lpi)
+    assert shown["Forecast (median)"].str.startswith("after ").all()
+    assert shown["10-90%"].str.contains("after ").all()
+    milestones = pd.DataFrame({"protocol_id": ["P-1"], "milestone": ["Database lock"], "planned_date": [pd.Timestamp("2027-01-01")],
+                               "days_late": [-400], "forecast_date": [pd.NaT], "forecast_horizon": [pd.Timestamp("2032-05-06")],
+                               "p_by_planned": [0.1], "study_id": ["ST001"]})
+    assert milestone_table(milestones)["Forecast (median)"].iloc[0] == "after 06 May 2032"

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 ID_MAX_LENGTH = 64  # identifiers: study, site, subject, sponsor keys
 TEXT_MAX_LENGTH = 4_000  # ordinary text: names, terms, descriptions
@@ -659,6 +659,7 @@ TABLES: tuple[Table, ...] = (
             _c("lpi_p50", "DATE", "Median date the target is reached."),
             _c("lpi_p80", "DATE", "Date by which the target is reached with 80% probability."),
             _c("lpi_p90", "DATE", "Date the target is reached: 90th percentile."),
+            _c("horizon_date", "DATE", "Last date the forecast simulates; an empty LPI quantile is after this date."),
             _c("rate_per_site_month", "DOUBLE", "Fitted mean randomizations per active site per month."),
             _c("rate_shape", "DOUBLE", "Gamma shape alpha of site rates (smaller = more site-to-site variation)."),
             _c("trend_per_year", "DOUBLE", "Fitted log-rate change per year of site open time (0 = constant)."),
@@ -705,6 +706,7 @@ TABLES: tuple[Table, ...] = (
             _c("p50", "DATE", "Median forecast date."),
             _c("p80", "DATE", "Date reached with 80% probability."),
             _c("p90", "DATE", "90th percentile of the forecast date."),
+            _c("horizon_date", "DATE", "Latest date the forecast covers; an empty quantile is after this date."),
             _c("p_by_planned", "DOUBLE", "Probability of reaching it by the planned date (0-1)."),
         ),
         schema="derived",

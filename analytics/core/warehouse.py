@@ -257,6 +257,15 @@ def _migration_8_atypical_shared_traits(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE derived.atypical_sites ADD COLUMN IF NOT EXISTS shared_traits DOUBLE")
 
 
+def _migration_9_enrollment_horizon(con: duckdb.DuckDBPyConnection) -> None:
+    """Enrollment forecasts carry the simulation horizon, so a quantile beyond it reads "after <date>" (literal DDL).
+
+    The next refresh recomputes the enrollment results (the engine's code changed), filling the columns.
+    """
+    for table in ("enrollment_study_summary", "enrollment_timeline"):
+        con.execute(f"ALTER TABLE derived.{table} ADD COLUMN IF NOT EXISTS horizon_date DATE")
+
+
 # version -> (description, function): the step from version - 1. Never edit an applied step.
 MIGRATIONS: dict[int, tuple[str, Migration | None]] = {
     1: ("Initial CRO warehouse schema", None),
@@ -275,6 +284,7 @@ MIGRATIONS: dict[int, tuple[str, Migration | None]] = {
         "medications), parsed criteria, pre-screening ground truth", _migration_7_recruitment),
     8: ("Atypical data: the shared-traits test (a subset of a site's subjects unlike its others)",
         _migration_8_atypical_shared_traits),
+    9: ("Enrollment forecasts: the simulation horizon of the study summary and timeline", _migration_9_enrollment_horizon),
 }
 
 

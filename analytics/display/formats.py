@@ -49,3 +49,14 @@ def p_value(value: object) -> str:
         return "—"
     p = float(value)  # type: ignore[arg-type]
     return f"< {P_FLOOR:g}" if p < P_FLOOR else f"{p:.3f}"
+
+
+def forecast_date(value: object, horizon: object = None) -> str:
+    """A forecast date; one beyond the simulated horizon (missing, with the horizon known) reads "after <horizon>"."""
+    import pandas as pd
+
+    if value is not None and not pd.isna(value):
+        return f"{pd.Timestamp(value):%d %b %Y}"
+    if horizon is not None and not pd.isna(horizon):
+        return f"after {pd.Timestamp(horizon):%d %b %Y}"
+    return "—"

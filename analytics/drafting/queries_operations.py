@@ -145,7 +145,7 @@ def monitoring_visit_facts(ctx: FactContext) -> list[Fact]:
 # --- sponsor status update --------------------------------------------------------------------
 
 _FORECAST_SQL = """
-SELECT study_id, p_on_time, lpi_p50, lpi_p80, planned_lpi FROM enrollment_study_summary
+SELECT study_id, p_on_time, lpi_p50, lpi_p80, planned_lpi, horizon_date FROM enrollment_study_summary
 WHERE list_contains($studies, study_id)"""
 
 _RANDOMIZED_BEFORE_SQL = """
@@ -216,9 +216,14 @@ def status_update_facts(ctx: FactContext) -> list[Fact]:
                 percent("p_on_time", "Probability of reaching the target by the planned last patient in",
                         fc.p_on_time, 1, "enrollment_study_summary", key, group=group, decimals=0),
                 fact("planned_lpi", "Planned last patient in", fc.planned_lpi, "date", "studies", key, group=group),
-                fact("forecast_lpi", "Forecast last patient in (median)", fc.lpi_p50, "date",
-                     "enrollment_study_summary", key, group=group),
             ]
+            if pd.isna(fc.lpi_p50) and pd.notna(fc.horizon_date):
+                # The median lies beyond the simulated horizon: what is known is that it is later.
+                facts.append(fact("forecast_lpi_after", "Forecast last patient in (median) is after",
+                                  fc.horizon_date, "date", "enrollment_study_summary", key, group=group))
+            else:
+                facts.append(fact("forecast_lpi", "Forecast last patient in (median)", fc.lpi_p50, "date",
+                                  "enrollment_study_summary", key, group=group))
         late = milestones[(milestones["study_id"] == r.study_id) & (milestones["days_late"] > 0)]
         if not late.empty:
             m = late.iloc[0]

@@ -3,8 +3,8 @@
 The activation delay against the planned date, ``D = activation - planned``, is modelled as a
 shifted log-normal, ``log(D + EARLIEST_DAYS) ~ Normal(mu, sigma)``, and a share ``never`` of sites
 never activates (a cure-type mixture). It is fitted by maximum a posteriori on the study's own sites
-at the cut: activated sites give their delay; sites past their planned date and still not active
-are censored (either never, or later than now); sites known to be dropped count as never. Weak
+at the cut: activated sites give their delay; sites not active yet are censored at the cut (either
+never, or later than now); sites known to be dropped count as never. Weak
 priors (median delay 60 days, 10% never; about five sites' worth) keep it sensible with few sites.
 A pending site's activation is then drawn from the conditional distribution given it is not active
 at the cut. Without planned dates nothing is known about sites to come, and none are simulated.
@@ -90,10 +90,12 @@ def fit_activation(site_table: pd.DataFrame, cut_date: pd.Timestamp) -> Activati
     has_plan = planned.notna().to_numpy()
     active = activation.notna().to_numpy() & has_plan
     dropped = site_table["dropped"].to_numpy(bool) & has_plan
-    overdue = ~active & ~dropped & has_plan & (planned < cut).to_numpy()
+    # Every site not active by the cut is censored, also those planned after it: leaving those out
+    # would keep the early activators among them and bias the fitted delays early.
+    waiting = ~active & ~dropped & has_plan
     delays = (activation[active] - planned[active]).dt.days.to_numpy(float)
     log_delay = np.log(np.maximum(delays + EARLIEST_DAYS, 1.0))
-    censor = (cut - planned[overdue]).dt.days.to_numpy(float)
+    censor = (cut - planned[waiting]).dt.days.to_numpy(float)
     log_censor = np.log(np.maximum(censor + EARLIEST_DAYS, 1.0))
     n_dropped = int(dropped.sum())
     prior_mu = _prior_mu()

@@ -138,6 +138,10 @@ def timeline_chart(timeline: pd.DataFrame, title: str = "") -> go.Figure:
     """LPI, LPLV and database lock: planned, actual and forecast median with its 10-90% interval."""
     frame = timeline.copy()
     fig = go.Figure()
+    # Quantiles beyond the simulated horizon are empty: the interval runs to the horizon, marked "after".
+    horizon = frame["horizon_date"] if "horizon_date" in frame else pd.Series(pd.NaT, index=frame.index)
+    beyond = frame["p90"].isna() & horizon.notna() & frame["actual_date"].isna()
+    frame["p90"] = frame["p90"].where(~beyond, horizon)
     has_interval = frame["p10"].notna() & frame["p90"].notna()
     for _, row in frame[has_interval].iterrows():
         fig.add_trace(go.Scatter(x=[row["p10"], row["p90"]], y=[row["milestone"]] * 2, mode="lines",
@@ -148,14 +152,20 @@ def timeline_chart(timeline: pd.DataFrame, title: str = "") -> go.Figure:
                              marker={"color": COLORS["poisson_gamma"], "size": 11}))
     fig.add_trace(go.Scatter(x=frame["p80"], y=frame["milestone"], mode="markers", name="Reached with 80% probability",
                              marker={"color": COLORS["poisson_gamma"], "size": 9, "symbol": "triangle-right"}))
+    if beyond.any():
+        fig.add_trace(go.Scatter(x=horizon[beyond], y=frame.loc[beyond, "milestone"], mode="markers",
+                                 name="Later than the simulated horizon",
+                                 marker={"color": COLORS["poisson_gamma"], "size": 12, "symbol": "arrow-right"}))
     fig.add_trace(go.Scatter(x=frame["planned_date"], y=frame["milestone"], mode="markers", name="Planned",
                              marker={"color": COLORS["plan"], "size": 11, "symbol": "diamond"}))
     reached = frame[frame["actual_date"].notna()]
     if len(reached):
         fig.add_trace(go.Scatter(x=reached["actual_date"], y=reached["milestone"], mode="markers", name="Actual",
                                  marker={"color": COLORS["actual"], "size": 12, "symbol": "star"}))
+    # The legend goes under the chart: beside it, it squeezes the dates in a half-width column.
     fig.update_layout(title=title or "Milestones: forecast against plan", xaxis_title="Date",
-                      yaxis_title="Milestone", legend_title_text="Date")
+                      yaxis_title="Milestone", legend_title_text="Date",
+                      legend={"orientation": "h", "yanchor": "top", "y": -0.25, "xanchor": "left", "x": 0})
     return fig
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 from scipy import stats
 
 from analytics.enrollment import DAYS_PER_MONTH
-from analytics.enrollment.poisson_gamma import exposure
+from analytics.enrollment.poisson_gamma import exposure, ramp_delay_days, site_exposure
 from analytics.enrollment.simulate import Simulation
 
 FAN_QUANTILES = (0.05, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95)
@@ -36,6 +36,11 @@ class Forecast:
     @property
     def cut(self) -> pd.Timestamp:
         return self.model.cut_date_
+
+    @property
+    def horizon_date(self) -> pd.Timestamp:
+        """The last date simulated: a completion quantile that is None lies after it."""
+        return self.cut + pd.Timedelta(days=float(self.sims.x[-1]))
 
     def completion_dates(self, probabilities=(0.1, 0.5, 0.8, 0.9)) -> dict[float, pd.Timestamp | None]:
         """Date the target is reached at each probability (quantiles of the completion time)."""
@@ -75,7 +80,7 @@ class Forecast:
         active = table["activation_date"].notna().to_numpy()
         dropped = table["dropped"].to_numpy(bool)
         shape = np.where(active, alpha + k, alpha)
-        rate = np.where(active, beta + exposure(tau, g), beta)
+        rate = np.where(active, beta + site_exposure(tau, g, model.ramp_share), beta)
         drift_now = np.exp(g * tau)
         current = stats.gamma(shape, scale=1 / rate)
         future = np.where(active, drift_now * exposure(np.full_like(tau, x_end), g), 0.0)
@@ -88,7 +93,8 @@ class Forecast:
             offset = (planned[ok] - self.cut).dt.days.to_numpy(float)
             never, quantiles = model.activation_.pending(offset, np.maximum(-offset, 0))
             rows = np.flatnonzero(pending)[ok]
-            open_for = np.maximum(x_end - quantiles - float(table["lag_days"].iloc[0]), 0.0)
+            open_for = np.maximum(x_end - quantiles - float(table["lag_days"].iloc[0]) - ramp_delay_days(model.ramp_share),
+                                  0.0)
             exposure_q = exposure(open_for, g)
             future[rows] = (1 - never) * exposure_q.mean(axis=1)
             zero = (1 + exposure_q / beta) ** (-alpha)

@@ -33,8 +33,11 @@ from analytics.enrollment.prior import DEFAULT_CERTAINTY, NO_PRIOR, PlanPrior, p
 
 DAYS_PER_YEAR = 365.25
 ALPHA_PRIOR = (np.log(1.5), 1.0)  # log alpha ~ Normal(mean, sd): weak
-GAMMA_PRIOR_SD_PER_YEAR = 0.2  # drift ~ Normal(0, sd) per year of open time (chosen on calibration seeds)
+GAMMA_PRIOR_MEAN_PER_YEAR = 0.0  # drift ~ Normal(mean, sd) per year of open time (chosen on calibration seeds)
+GAMMA_PRIOR_SD_PER_YEAR = 0.2
 GAMMA_LIMIT_PER_YEAR = 1.5
+RAMP_DAYS = 30.0  # a new site's start-up shortfall fades with this time constant (activation to first patient ~32 days)
+RAMP_SHARE = 0.3  # the rate's shortfall at activation, as a share (chosen on calibration seeds 8201-8208 from 0, 0.3, 0.5)
 WALK_PRIOR_SD = 0.06  # random-walk SD per month the study estimate is shrunk to (chosen on calibration seeds)
 WALK_PRIOR_MONTHS = 24.0  # the prior's weight, in months of the study's own evidence
 WALK_MIN_EXPECTED = 5.0  # months expecting fewer randomizations say little about the walk
@@ -75,20 +78,39 @@ def exposure(open_days: np.ndarray, gamma_per_day: float | np.ndarray) -> np.nda
     return np.where(small, open_days * (1 + 0.5 * g * open_days), np.expm1(g * open_days) / safe)
 
 
+def site_exposure(open_days: np.ndarray, gamma_per_day: float | np.ndarray, ramp_share: float = RAMP_SHARE) -> np.ndarray:
+    """A site's exposure after ``open_days`` with its start-up ramp: ``integral_0^tau (1 - r e^(-s/T)) e^(gamma s) ds``.
+
+    New sites screen slowly at first (staff trained, referrals not yet flowing); ignoring that makes
+    young sites look slow and rates look like they rise with open time (a spurious positive drift).
+    ``r`` is :data:`RAMP_SHARE`, ``T`` :data:`RAMP_DAYS`.
+    """
+    g = np.asarray(gamma_per_day, float)
+    full = exposure(open_days, g)
+    return full - ramp_share * exposure(open_days, g - 1 / RAMP_DAYS) if ramp_share else full
+
+
+def ramp_delay_days(ramp_share: float = RAMP_SHARE) -> float:
+    """The exposure a new site loses to its ramp, as days of full-rate enrollment (``r T``)."""
+    return ramp_share * RAMP_DAYS
+
+
 def _negative_log_posterior(params: np.ndarray, k: np.ndarray, tau: np.ndarray, s_sum: np.ndarray,
-                            prior: PlanPrior, time_varying: bool, drift_prior_sd: float) -> float:
+                            prior: PlanPrior, time_varying: bool, drift_prior_sd: float,
+                            drift_prior_mean: float = GAMMA_PRIOR_MEAN_PER_YEAR, ramp_share: float = RAMP_SHARE) -> float:
     log_alpha, log_mu, gamma_year = params
     if not time_varying:
         gamma_year = 0.0
     alpha, mu = np.exp(log_alpha), np.exp(log_mu)
     beta = alpha / mu
-    h = exposure(tau, gamma_year / DAYS_PER_YEAR)
+    h = site_exposure(tau, gamma_year / DAYS_PER_YEAR, ramp_share)
+    # The ramp's factor at each randomization does not depend on the parameters: it drops out.
     ll = np.sum(gammaln(alpha + k) - gammaln(alpha) + alpha * np.log(beta) - (alpha + k) * np.log(beta + h))
     ll += gamma_year / DAYS_PER_YEAR * np.sum(s_sum)
     ll += prior.log_density(mu)
     ll += -0.5 * ((log_alpha - ALPHA_PRIOR[0]) / ALPHA_PRIOR[1]) ** 2
     if time_varying:
-        ll += -0.5 * (gamma_year / drift_prior_sd) ** 2
+        ll += -0.5 * ((gamma_year - drift_prior_mean) / drift_prior_sd) ** 2
     return -float(ll)
 
 
@@ -108,7 +130,8 @@ def _hessian(fun, x: np.ndarray, steps: np.ndarray) -> np.ndarray:
 
 
 def fit_rates(site_table: pd.DataFrame, prior: PlanPrior = NO_PRIOR, time_varying: bool = True,
-              drift_prior_sd: float = GAMMA_PRIOR_SD_PER_YEAR) -> FittedRates:
+              drift_prior_sd: float = GAMMA_PRIOR_SD_PER_YEAR,
+              drift_prior_mean: float = GAMMA_PRIOR_MEAN_PER_YEAR, ramp_share: float = RAMP_SHARE) -> FittedRates:
     """Fit ``(alpha, mu, gamma)`` on the active sites of ``site_table`` (see the module docstring)."""
     active = site_table["activation_date"].notna().to_numpy() & (site_table["open_days"].to_numpy() > 0)
     k = site_table["randomized"].to_numpy(float)[active]
@@ -120,10 +143,10 @@ def fit_rates(site_table: pd.DataFrame, prior: PlanPrior = NO_PRIOR, time_varyin
         start_mu = prior.rate_per_day
     else:
         start_mu = k.sum() / max(tau.sum(), 1.0)
-    start = np.array([ALPHA_PRIOR[0], np.log(max(start_mu, 1e-6)), 0.0])
+    start = np.array([ALPHA_PRIOR[0], np.log(max(start_mu, 1e-6)), drift_prior_mean if time_varying else 0.0])
 
     def objective(p: np.ndarray) -> float:
-        return _negative_log_posterior(p, k, tau, s_sum, prior, time_varying, drift_prior_sd)
+        return _negative_log_posterior(p, k, tau, s_sum, prior, time_varying, drift_prior_sd, drift_prior_mean, ramp_share)
 
     limit = GAMMA_LIMIT_PER_YEAR if time_varying else 0.0
     bounds = [(np.log(0.05), np.log(200.0)), (np.log(1e-7), np.log(10.0)), (-limit, limit)]
@@ -145,7 +168,7 @@ def fit_rates(site_table: pd.DataFrame, prior: PlanPrior = NO_PRIOR, time_varyin
 
 
 def estimate_walk_sd(site_table: pd.DataFrame, randomization_dates: pd.Series, cut_date: pd.Timestamp,
-                     rates: FittedRates, prior_sd: float = WALK_PRIOR_SD) -> float:
+                     rates: FittedRates, prior_sd: float = WALK_PRIOR_SD, ramp_share: float = RAMP_SHARE) -> float:
     """Month-to-month SD of the study's log rate beyond Poisson noise (moment estimator, shrunk to a prior).
 
     The study's 30-day counts over the last :data:`WALK_WINDOW_MONTHS` months are compared with
@@ -169,11 +192,11 @@ def estimate_walk_sd(site_table: pd.DataFrame, randomization_dates: pd.Series, c
     k = site_table["randomized"].to_numpy(float)
     tau = site_table["open_days"].to_numpy(float)
     g = rates.gamma_per_day
-    mean_rate = (rates.alpha + k) / (rates.beta_per_day + exposure(tau, g))
+    mean_rate = (rates.alpha + k) / (rates.beta_per_day + site_exposure(tau, g, ramp_share))
     start_days = ((pd.DatetimeIndex(edges[:-1]) - cut).days.to_numpy(float))[None, :] + tau[:, None]
     end_days = start_days + 30
     lo, hi = np.clip(start_days, 0, None), np.clip(end_days, 0, None)
-    within = exposure(hi, g) - exposure(lo, g)
+    within = site_exposure(hi, g, ramp_share) - site_exposure(lo, g, ramp_share)
     expected = (mean_rate[:, None] * within * activation.notna().to_numpy()[:, None]).sum(axis=0)
     keep = expected > 1.0
     if keep.sum() < 4:
@@ -198,12 +221,16 @@ class PoissonGammaModel:
         rate_walk: simulate the study-level random walk of the log rate.
         include_pending: simulate sites not yet active (False: "Poisson-Gamma without activation").
         drift_prior_sd: prior SD of the drift (log-rate change per year of open time).
+        drift_prior_mean: prior mean of the drift.
+        ramp_share: a new site's rate shortfall at activation, fading over :data:`RAMP_DAYS` (0: none).
         walk_prior_sd: the random walk's SD per month that the study's estimate is shrunk to.
     """
 
     certainty: float = DEFAULT_CERTAINTY
     time_varying: bool = True
     drift_prior_sd: float = GAMMA_PRIOR_SD_PER_YEAR
+    drift_prior_mean: float = GAMMA_PRIOR_MEAN_PER_YEAR
+    ramp_share: float = RAMP_SHARE
     walk_prior_sd: float = WALK_PRIOR_SD
     rate_walk: bool = True
     include_pending: bool = True
@@ -228,10 +255,11 @@ class PoissonGammaModel:
         """
         cut = pd.Timestamp(cut_date)
         prior = plan_prior(site_table, planned_lpi, target, self.certainty) if self.certainty > 0 else NO_PRIOR
-        rates = fit_rates(site_table, prior, self.time_varying, self.drift_prior_sd)
+        rates = fit_rates(site_table, prior, self.time_varying, self.drift_prior_sd, self.drift_prior_mean,
+                          self.ramp_share)
         if self.rate_walk:
             randomization_dates = randomization_dates if randomization_dates is not None else pd.Series(dtype="datetime64[ns]")
-            walk = estimate_walk_sd(site_table, randomization_dates, cut, rates, self.walk_prior_sd)
+            walk = estimate_walk_sd(site_table, randomization_dates, cut, rates, self.walk_prior_sd, self.ramp_share)
             rates = FittedRates(rates.alpha, rates.mu_per_day, rates.gamma_per_year, rates.covariance, walk,
                                 rates.prior_weight)
         self.rates_ = rates

@@ -104,7 +104,7 @@ def forecast_study(study: pd.Series, sites: pd.DataFrame, subjects: pd.DataFrame
                "pending_sites": int((sites["activation_date"].isna() & ~sites["dropped"]).sum()),
                "planned_lpi": planned_lpi}
     site_frame = pd.DataFrame()
-    lpi_days, actual_lpi, remaining = None, None, max(target - n_randomized, 0)
+    lpi_days, horizon_days, actual_lpi, remaining = None, None, None, max(target - n_randomized, 0)
     if target and n_randomized >= target:
         actual_lpi = known["randomization_date"].sort_values().iloc[target - 1]
         on_time = float(actual_lpi <= planned_lpi) if planned_lpi is not None else np.nan
@@ -122,12 +122,14 @@ def forecast_study(study: pd.Series, sites: pd.DataFrame, subjects: pd.DataFrame
             fan = forecast.fan(seed=seed)
             curves.append(_series(study_id, "poisson_gamma", fan))
             lpi_days = forecast.sims.completion_days
+            horizon_days = float(forecast.sims.x[-1])
             quantiles = forecast.completion_dates((0.1, 0.5, 0.8, 0.9))
             scenario = sites_to_add(forecast, planned_lpi, seed=seed)
             rates = model.rates_
             summary.update({
                 "p_on_time": forecast.p_target_by(planned_lpi), "lpi_p10": quantiles[0.1], "lpi_p50": quantiles[0.5],
-                "lpi_p80": quantiles[0.8], "lpi_p90": quantiles[0.9], "rate_per_site_month": rates.rate_per_site_month,
+                "lpi_p80": quantiles[0.8], "lpi_p90": quantiles[0.9], "horizon_date": forecast.horizon_date,
+                "rate_per_site_month": rates.rate_per_site_month,
                 "rate_shape": rates.alpha, "trend_per_year": rates.gamma_per_year, "prior_weight": rates.prior_weight,
                 "sites_to_add": scenario["sites_to_add"], "add_sites_by": scenario["add_sites_by"],
                 "p_on_time_with_added": scenario["p_on_time_with_added"],
@@ -144,7 +146,7 @@ def forecast_study(study: pd.Series, sites: pd.DataFrame, subjects: pd.DataFrame
                     curves.append(_series(study_id, "prophet", prophet["fan"][prophet["fan"]["date"] <= grid.max()]))
                     summary["prophet_lpi"] = prophet["completion"][0.5]
     study_milestones = milestones[milestones["study_id"] == study_id]
-    timeline_frame = timeline(study, cut, lpi_days, actual_lpi, study_milestones, lock_days)
+    timeline_frame = timeline(study, cut, lpi_days, actual_lpi, study_milestones, lock_days, horizon_days)
     demographics = enrollment_by_group(subjects, study, targets[targets["study_id"] == study_id], population,
                                        site_frame if len(site_frame) else None, remaining, seed=seed % (2 ** 32))
     forecast_frame = pd.concat(curves, ignore_index=True)

@@ -23,7 +23,8 @@ import numpy as np
 
 from analytics.enrollment import DAYS_PER_MONTH
 from analytics.enrollment.activation import QUANTILE_POINTS
-from analytics.enrollment.poisson_gamma import DAYS_PER_YEAR, GAMMA_LIMIT_PER_YEAR, exposure
+from analytics.enrollment.poisson_gamma import DAYS_PER_YEAR, GAMMA_LIMIT_PER_YEAR, exposure, ramp_delay_days, \
+    site_exposure
 
 STEP_DAYS = 7
 PARAMETER_DRAWS = 256
@@ -106,7 +107,7 @@ def simulate(model, n_sims: int = 10_000, seed: int = 0, horizon_days: int | Non
     k = table["randomized"].to_numpy(float)[active]
     tau = table["open_days"].to_numpy(float)[active]
     shape = alpha_d[:, None] + k[None, :]
-    rate = beta_d[:, None] + exposure(tau[None, :], gamma_d[:, None])
+    rate = beta_d[:, None] + site_exposure(tau[None, :], gamma_d[:, None], model.ramp_share)
     weight = np.exp(gamma_d[:, None] * tau[None, :])
     mean = (weight * shape / rate).sum(axis=1)
     var = (weight ** 2 * shape / rate ** 2).sum(axis=1)
@@ -122,8 +123,11 @@ def simulate(model, n_sims: int = 10_000, seed: int = 0, horizon_days: int | Non
         planned = table.loc[pending, "planned_activation_date"]
         has_plan = planned.notna().to_numpy()
         offset = (planned[has_plan] - model.cut_date_).dt.days.to_numpy(float)
-        # Randomizing starts a screening period after activation; never-activating levels are inf.
-        when = model.activation_.mixture_table(offset) + float(table["lag_days"].iloc[0])
+        # Randomizing starts a screening period after activation, and the start-up ramp costs about
+        # r T days of full-rate enrollment (a shift is the ramp's effect on the count to within a
+        # few days); never-activating levels are inf.
+        when = (model.activation_.mixture_table(offset) + float(table["lag_days"].iloc[0])
+                + ramp_delay_days(model.ramp_share))
         week_table = np.minimum(np.floor(when / STEP_DAYS), n_steps).astype(np.int32)  # n_steps: not in horizon
         n_pending = len(offset)
         pick = rng.integers(0, QUANTILE_POINTS, (n_sims, n_pending), dtype=np.uint8)

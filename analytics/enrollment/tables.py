@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import pandas as pd
 
+from analytics.display.formats import forecast_date
+
 
 def _date(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values).dt.strftime("%d %b %Y").fillna("—")
+
+
+def _forecast(values: pd.Series, horizons: pd.Series | None) -> pd.Series:
+    """Forecast dates; one beyond the simulation's horizon says "after <horizon>"."""
+    if horizons is None:
+        return _date(values)
+    return pd.Series([forecast_date(v, h) for v, h in zip(pd.to_datetime(values), pd.to_datetime(horizons))],
+                     index=values.index)
 
 
 def _share(values: pd.Series) -> pd.Series:
@@ -19,6 +29,7 @@ def portfolio_table(summaries: pd.DataFrame) -> pd.DataFrame:
     A study that has reached its target shows the date it did and whether that was on time.
     """
     done = (summaries["randomized"] >= summaries["target"]).fillna(False)
+    horizon = summaries["horizon_date"] if "horizon_date" in summaries else None
     state = pd.Series("Enrolling", index=summaries.index)
     late = pd.to_datetime(summaries["lpi_p50"]) > pd.to_datetime(summaries["planned_lpi"])
     state[done] = ["Complete, late" if x else "Complete, on time" for x in late[done]]
@@ -28,8 +39,8 @@ def portfolio_table(summaries: pd.DataFrame) -> pd.DataFrame:
         "Randomized": summaries["randomized"].astype("Int64"),
         "Target": summaries["target"].astype("Int64"),
         "Planned last patient in": _date(summaries["planned_lpi"]),
-        "Forecast (median)": _date(summaries["lpi_p50"]),
-        "80% sure by": _date(summaries["lpi_p80"]),
+        "Forecast (median)": _forecast(summaries["lpi_p50"], horizon),
+        "80% sure by": _forecast(summaries["lpi_p80"], horizon),
         "P(on time)": _share(summaries["p_on_time"]),
         "Sites to add for 80% on time": summaries["sites_to_add"].map(
             lambda n: "—" if pd.isna(n) else ("none" if n == 0 else f"{int(n):,}")),
@@ -64,11 +75,13 @@ def site_table(sites: pd.DataFrame) -> pd.DataFrame:
 
 def timeline_table(timeline: pd.DataFrame) -> pd.DataFrame:
     """LPI, LPLV and database lock: planned, actual, forecast with interval, chance of meeting the plan."""
+    horizon = timeline["horizon_date"] if "horizon_date" in timeline else None
+    low, high = _forecast(timeline["p10"], horizon), _forecast(timeline["p90"], horizon)
     return pd.DataFrame({
         "Milestone": timeline["milestone"],
         "Planned": _date(timeline["planned_date"]),
         "Actual": _date(timeline["actual_date"]),
-        "Forecast (median)": _date(timeline["p50"]),
-        "10-90%": [f"{a} – {b}" if a != "—" else "—" for a, b in zip(_date(timeline["p10"]), _date(timeline["p90"]))],
+        "Forecast (median)": _forecast(timeline["p50"], horizon),
+        "10-90%": [b if a.startswith("after") else (f"{a} – {b}" if a != "—" else "—") for a, b in zip(low, high)],
         "P(by the planned date)": _share(timeline["p_by_planned"]),
     })

@@ -34,7 +34,7 @@ def lock_lag_sample(milestones: pd.DataFrame, n: int, rng: np.random.Generator) 
 
 
 def timeline(study: pd.Series, cut: pd.Timestamp, lpi_days: np.ndarray | None, actual_lpi: pd.Timestamp | None,
-             milestones: pd.DataFrame, lock_days: np.ndarray) -> pd.DataFrame:
+             milestones: pd.DataFrame, lock_days: np.ndarray, horizon_days: float | None = None) -> pd.DataFrame:
     """The three milestones of one study: planned, actual, forecast quantiles and P(by planned date).
 
     Args:
@@ -44,6 +44,8 @@ def timeline(study: pd.Series, cut: pd.Timestamp, lpi_days: np.ndarray | None, a
         actual_lpi: the date the target was reached, if it was.
         milestones: this study's rows of the milestones table.
         lock_days: draws of LPLV-to-lock days (:func:`lock_lag_sample`).
+        horizon_days: the last day after the cut the LPI simulation covers; a milestone's empty
+            quantile is after its ``horizon_date`` (that day plus treatment and follow-up for LPLV and lock).
     """
     treatment = float(study.get("treatment_duration_days") or 0) if pd.notna(study.get("treatment_duration_days")) else np.nan
     follow_up = float(study.get("follow_up_days")) if pd.notna(study.get("follow_up_days")) else 0.0
@@ -57,8 +59,11 @@ def timeline(study: pd.Series, cut: pd.Timestamp, lpi_days: np.ndarray | None, a
         lpi = np.full(len(lock_days), np.inf)
     lplv = lpi + treatment + follow_up
     lock = lplv + lock_days
+    lpi_horizon = cut + pd.Timedelta(days=float(horizon_days)) if horizon_days is not None else pd.NaT
+    after_lpi = pd.Timedelta(days=float(np.nan_to_num(treatment) + follow_up))
+    horizons = (lpi_horizon, lpi_horizon + after_lpi, lpi_horizon + after_lpi)
     rows = []
-    for name, days in zip(MILESTONES, (lpi, lplv, lock)):
+    for name, days, horizon in zip(MILESTONES, (lpi, lplv, lock), horizons):
         reached = actual.get(name) if name in actual.index else None
         plan = planned.get(name) if name in planned.index else None
         finite = np.where(np.isfinite(days), days, 1e9)
@@ -72,8 +77,9 @@ def timeline(study: pd.Series, cut: pd.Timestamp, lpi_days: np.ndarray | None, a
         rows.append({"study_id": study["study_id"], "milestone": name,
                      "planned_date": plan if plan is not None else pd.NaT,
                      "actual_date": reached if reached is not None else pd.NaT,
-                     **{f"p{round(p * 100)}": d for p, d in zip(TIMELINE_QUANTILES, dates)}, "p_by_planned": p_by})
+                     **{f"p{round(p * 100)}": d for p, d in zip(TIMELINE_QUANTILES, dates)}, "p_by_planned": p_by,
+                     "horizon_date": pd.NaT if reached is not None and pd.notna(reached) else horizon})
     frame = pd.DataFrame(rows)
-    for column in ("planned_date", "actual_date", "p10", "p50", "p80", "p90"):
+    for column in ("planned_date", "actual_date", "p10", "p50", "p80", "p90", "horizon_date"):
         frame[column] = pd.to_datetime(frame[column])
     return frame

@@ -14,6 +14,7 @@ import streamlit as st
 
 from analytics.core.caching import cached
 from analytics.core.scope import NO_FILTER, AccessScope, PortfolioFilter
+from analytics.display.formats import forecast_date
 from analytics.kri.service import site_flag_counts
 from analytics.core.warehouse import Warehouse
 
@@ -179,7 +180,7 @@ def milestones_at_risk(wh: Warehouse, scope: AccessScope, filters: PortfolioFilt
         """
         SELECT m.study_id, st.protocol_id, m.milestone, m.sequence, m.planned_date,
                date_diff('day', m.planned_date, $as_of) AS days_late,
-               t.p50 AS forecast_date, t.p_by_planned
+               t.p50 AS forecast_date, t.horizon_date AS forecast_horizon, t.p_by_planned
         FROM milestones m JOIN scoped_studies st USING (study_id)
         LEFT JOIN enrollment_timeline t ON t.study_id = m.study_id AND t.milestone = m.milestone
         WHERE m.actual_date IS NULL
@@ -278,7 +279,8 @@ def milestone_table(milestones: pd.DataFrame) -> pd.DataFrame:
         "Planned": pd.to_datetime(milestones["planned_date"]).dt.strftime("%d %b %Y"),
         "Status": [f"Overdue by {d:,} days" if d > 0 else ("Due today" if d == 0 else f"Due in {-d:,} days")
                    for d in milestones["days_late"].astype(int)],
-        "Forecast (median)": pd.to_datetime(milestones["forecast_date"]).dt.strftime("%d %b %Y").fillna("—"),
+        "Forecast (median)": [forecast_date(d, h) for d, h in zip(pd.to_datetime(milestones["forecast_date"]),
+                                                                  pd.to_datetime(milestones["forecast_horizon"]))],
         "P(by the planned date)": milestones["p_by_planned"].map(lambda p: "—" if pd.isna(p) else f"{p:.0%}"),
         "Study": milestones["study_id"],
     })
