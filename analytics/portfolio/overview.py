@@ -55,19 +55,20 @@ def study_overview(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter =
         ),
         -- With a country or site filter, the plan is the filtered sites' share of the study's plan.
         study_plan AS (
-            SELECT unnest($plan_studies) AS study_id, unnest($plan_totals) AS planned_all
+            SELECT study_id, array_extract($plan_totals, array_position($plan_studies, study_id)) AS planned_all
+            FROM scoped_studies
         ),
         q AS (
             SELECT q.study_id,
                    count(*) FILTER (WHERE q.status <> 'Closed') AS open_queries,
-                   count(*) FILTER (WHERE q.status <> 'Closed' AND $as_of - q.opened_date > 30) AS queries_open_30d
+                   count(*) FILTER (WHERE q.status <> 'Closed' AND date_diff('day', q.opened_date, $as_of) > 30) AS queries_open_30d
             FROM queries q JOIN scoped_sites USING (study_site_id)
             WHERE q.opened_date BETWEEN $date_from AND $date_to
             GROUP BY ALL
         ),
         pages AS (
             SELECT v.study_id,
-                   count(*) FILTER (WHERE v.entry_date IS NULL AND $as_of - v.actual_date > $late_days) AS overdue_visits
+                   count(*) FILTER (WHERE v.entry_date IS NULL AND date_diff('day', v.actual_date, $as_of) > $late_days) AS overdue_visits
             FROM visits v JOIN scoped_sites USING (study_site_id)
             WHERE v.actual_date BETWEEN $date_from AND $date_to
             GROUP BY ALL
@@ -85,7 +86,7 @@ def study_overview(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter =
         SELECT st.study_id, st.protocol_id, st.sponsor_id, sp.name AS sponsor_name, st.data_source, st.phase,
                st.therapeutic_area, st.indication, st.status, st.blinded,
                st.planned_fpi, st.planned_lpi,
-               CASE WHEN len($f_countries) = 0 AND len($f_sites) = 0 THEN 1.0
+               CASE WHEN array_length($f_countries) = 0 AND array_length($f_sites) = 0 THEN 1.0
                     ELSE coalesce(site_counts.planned_here / nullif(study_plan.planned_all, 0), 1.0) END AS plan_share,
                round(st.target_enrollment * plan_share)::INTEGER AS target_enrollment,
                coalesce(site_counts.sites, 0) AS sites, coalesce(site_counts.active_sites, 0) AS active_sites,
@@ -106,7 +107,7 @@ def study_overview(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter =
         LEFT JOIN subj USING (study_id) LEFT JOIN q USING (study_id)
         LEFT JOIN pages USING (study_id) LEFT JOIN capa USING (study_id)
         -- with a country or site filter, only studies that have such sites
-        WHERE (len($f_countries) = 0 AND len($f_sites) = 0) OR site_counts.sites > 0
+        WHERE (array_length($f_countries) = 0 AND array_length($f_sites) = 0) OR site_counts.sites > 0
         ORDER BY st.study_id
         """,
         {"as_of": as_of, "late_days": LATE_ENTRY_DAYS, "plan_studies": plan["study_id"].tolist(),
