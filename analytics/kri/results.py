@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analytics.core.derived import DerivedResult, RefreshRun, stored_inputs
+from analytics.core.derived import EVIDENCE, DerivedResult, RefreshRun, stored_inputs
 from analytics.core.scope import NO_FILTER
 from analytics.kri.atypical import atypical_inputs, score_atypical
 from analytics.kri.calibrated import fit_calibrated
@@ -81,23 +81,44 @@ def _measures(run: RefreshRun) -> pd.DataFrame:
     return run.scratch[key]
 
 
+def kri_evidence(run: RefreshRun) -> pd.DataFrame:
+    """The per-site evidence for the portfolio prior of ``run.study_ids`` (each study's own data only)."""
+    return _variance_inputs(variance_evidence(_measures(run)))
+
+
 def plan_kri(run: RefreshRun) -> tuple[set[str], str]:
-    """The studies to rescore: the stale ones, or all when the portfolio prior moved too far."""
-    if run.everything:
+    """The studies to rescore: the stale ones, or all when the portfolio prior moved too far.
+
+    Fixes the portfolio prior in ``run.inputs["prior"]`` (which :func:`compute_kri` then uses),
+    except when every study is scored in one run, whose engine pools over the whole frame itself.
+    An engine that scores studies apart (Spark) computes the evidence per study first and passes it
+    in ``run.scratch[EVIDENCE]``.
+    """
+    evidence = run.scratch.get(EVIDENCE)
+    if run.everything and evidence is None:
         return set(run.study_ids), ""
-    run.progress("estimating the portfolio prior")
-    own = _variance_inputs(variance_evidence(_measures(run)))
+    if evidence is None:
+        run.progress("estimating the portfolio prior")
+        evidence = kri_evidence(run)
     others = run.con.execute(
         "SELECT snap, study_id, study_site_id, kri, implied FROM derived.kri_variance_inputs "
         "WHERE NOT list_contains($ids, study_id)", {"ids": list(run.study_ids)}).df()
-    priors = _priors(pd.concat([others, own], ignore_index=True))
-    run.scratch["priors"] = priors
+    priors = _priors(pd.concat([others, evidence], ignore_index=True))
+    run.inputs["prior"] = priors
+    if run.everything:
+        return set(run.study_ids), ""
     moved = max((_moved(stored.get("prior", {}), priors)
                  for stored in stored_inputs(run.con, "kri", run.study_ids)), default=0.0)
     if moved > PRIOR_TOLERANCE:
         return set(run.all_study_ids), (f"the portfolio prior's between-site SD moved by {moved:.3f} "
                                         f"(> {PRIOR_TOLERANCE}), so every study was rescored")
     return set(run.study_ids), ""
+
+
+def _study_site_codes(cells: pd.DataFrame) -> pd.Series:
+    """Each cell's site index within its own study (what the engine gives when it scores the study alone)."""
+    codes = cells.groupby(["study_id", "snap", "study_site_id"], sort=True).ngroup()
+    return (codes - codes.groupby(cells["study_id"]).transform("min")).astype("int64")
 
 
 def _with_persistence(cells: pd.DataFrame) -> pd.DataFrame:
@@ -119,7 +140,7 @@ def _with_persistence(cells: pd.DataFrame) -> pd.DataFrame:
 def compute_kri(run: RefreshRun) -> dict[str, pd.DataFrame]:
     """Every method's cells and sites for ``run.study_ids`` at the monthly snapshots."""
     frame = _measures(run)
-    priors = None if run.everything else run.scratch.get("priors")
+    priors = run.inputs.get("prior")
     cells, sites, evidence = [], [], None
     for method in METHODS:
         run.progress(f"scoring KRIs ({method})")
@@ -127,7 +148,8 @@ def compute_kri(run: RefreshRun) -> dict[str, pd.DataFrame]:
         method_sites = result.sites.copy()
         if method == "calibrated":
             evidence = _variance_inputs(result)
-        cells.append(_with_persistence(result.cells).assign(method=method))
+        cells.append(_with_persistence(result.cells.assign(site_code=_study_site_codes(result.cells)))
+                     .assign(method=method))
         sites.append(method_sites.assign(method=method))
     if evidence is None:
         evidence = pd.DataFrame(columns=["snap", "study_id", "study_site_id", "kri", "implied"])
@@ -154,6 +176,8 @@ KRI_RESULT = DerivedResult(
     code=(*_ENGINE_MODULES, "analytics.kri.results"),
     params=(("methods", METHODS), ("prior_tolerance", PRIOR_TOLERANCE)),
     plan=plan_kri,
+    evidence=kri_evidence,
+    evidence_table="kri_variance_inputs",
 )
 
 ATYPICAL_RESULT = DerivedResult(
