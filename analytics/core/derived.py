@@ -88,6 +88,10 @@ class DerivedResult:
             is pooled from (rows of ``evidence_table``, each study from its own data only). An engine
             that computes studies apart computes it per study and hands it to ``plan`` in
             ``run.scratch[EVIDENCE]``; ``plan`` then fixes the input and ``compute`` runs per study.
+        evidence_columns: the evidence's (name, type) columns when it has no ``evidence_table``.
+        evidence_stages: how many times the engine computes the evidence and calls ``plan`` (an
+            input that depends on another one fixed first).
+        evidence_of_all: the evidence is needed from every study (not only those computed now).
         reference: set for a *portfolio-level* result computed from reference data (historical
             trials) rather than per study: a function giving a fingerprint of the data it reads.
             Such a result is one unit (its state row has study_id :data:`PORTFOLIO`), stale when
@@ -105,6 +109,9 @@ class DerivedResult:
     reference: Callable[[duckdb.DuckDBPyConnection], str] | None = None
     evidence: Callable[[RefreshRun], pd.DataFrame] | None = None
     evidence_table: str = ""
+    evidence_columns: tuple[tuple[str, str], ...] = ()
+    evidence_stages: int = 1
+    evidence_of_all: bool = False
 
     @cached_property
     def version(self) -> str:

@@ -218,7 +218,11 @@ def study_files(folder: Path, study_ids: tuple[str, ...] | None) -> list[str]:
 
 def table_select(export: Export, table: schema.Table, study_ids: tuple[str, ...] | None = None) -> str:
     """SQL reading ``table`` from ``export`` with its declared columns in order (``study_ids``: only those)."""
-    folder = export.table_dir(table)
+    return folder_select(export.table_dir(table), table, study_ids)
+
+
+def folder_select(folder: Path, table: schema.Table, study_ids: tuple[str, ...] | None = None) -> str:
+    """SQL reading ``table`` from its folder of an export (or of results Spark wrote in the same layout)."""
     columns = ", ".join(c.name for c in table.columns)
     if partitioned(table):
         if study_ids is None and folder.is_dir():

@@ -43,11 +43,25 @@ INPUTS = "_inputs"
 SEPARATOR = "__"
 
 
-def _study_run(source: str, study_id: str, all_ids: tuple[str, ...], as_of, inputs: dict) -> RefreshRun:
-    """A refresh run of one study over its partition of the export (inside a Spark task)."""
+Fresh = dict[str, tuple[str, tuple[str, ...]]]  # derived table -> (folder Spark wrote it to, studies computed)
+
+
+def _study_run(source: str, study_id: str, all_ids: tuple[str, ...], as_of, inputs: dict,
+               fresh: Fresh) -> RefreshRun:
+    """A refresh run of one study over its partition of the export (inside a Spark task).
+
+    A derived table an earlier result of the same refresh recomputed for this study (``fresh``) is
+    read from what Spark wrote, not from the export, as the local engine reads its own writes (the
+    data-quality signals read the atypical-data tests).
+    """
     export = parquet.open_export(source)
     con = duckdb.connect(":memory:")
     parquet.attach_export(con, source, blinded=export.restricted() is None, study_ids=(study_id,))
+    for name, (folder, computed) in fresh.items():
+        if study_id in computed:
+            table = schema.table(name)
+            con.execute(f"CREATE OR REPLACE VIEW wh.{table.qualified_name} AS "
+                        f"{parquet.folder_select(Path(folder), table, (study_id,))}")
     return RefreshRun(con, (study_id,), all_ids, as_of, inputs=dict(inputs))
 
 
@@ -78,27 +92,40 @@ def _union_ddl(result: DerivedResult) -> str:
     return sparkutil.spark_ddl(fields)
 
 
-def evidence_task(result_name: str, source: str, all_ids: tuple[str, ...], as_of):
+def _evidence_columns(result: DerivedResult) -> list[tuple[str, str]]:
+    if result.evidence_table:
+        return [(c.name, c.type) for c in schema.table(result.evidence_table).columns]
+    return list(result.evidence_columns)
+
+
+def _evidence_arrow(result: DerivedResult, frame: pd.DataFrame) -> pa.Table:
+    columns = _evidence_columns(result)
+    arrow = pa.schema([pa.field(name, sparkutil.ARROW_TYPES[type_]) for name, type_ in columns])
+    return pa.Table.from_pandas(frame[[name for name, _ in columns]].reset_index(drop=True), schema=arrow,
+                                preserve_index=False)
+
+
+def evidence_task(result_name: str, source: str, all_ids: tuple[str, ...], as_of, fresh: Fresh, inputs: dict):
     """The grouped-map function computing one study's evidence for a portfolio-level input."""
     def task(key: tuple, rows: pa.Table) -> pa.Table:
         from analytics.registry import result as registered
 
         result = registered(result_name)
-        run = _study_run(source, key[0].as_py() if hasattr(key[0], "as_py") else key[0], all_ids, as_of, {})
+        run = _study_run(source, key[0].as_py() if hasattr(key[0], "as_py") else key[0], all_ids, as_of, inputs, fresh)
         try:
-            return _to_arrow(result.evidence(run), schema.table(result.evidence_table))
+            return _evidence_arrow(result, result.evidence(run))
         finally:
             run.con.close()
     return task
 
 
-def compute_task(result_name: str, source: str, all_ids: tuple[str, ...], as_of, inputs: dict):
+def compute_task(result_name: str, source: str, all_ids: tuple[str, ...], as_of, inputs: dict, fresh: Fresh):
     """The grouped-map function computing every table of a result for one study."""
     def task(key: tuple, rows: pa.Table) -> pa.Table:
         from analytics.registry import result as registered
 
         result = registered(result_name)
-        run = _study_run(source, key[0].as_py() if hasattr(key[0], "as_py") else key[0], all_ids, as_of, inputs)
+        run = _study_run(source, key[0].as_py() if hasattr(key[0], "as_py") else key[0], all_ids, as_of, inputs, fresh)
         try:
             frames = result.compute(run)
         finally:
@@ -129,6 +156,7 @@ class SparkEngine(RefreshEngine):
         self.results_dir = Path(results_dir)
         self.keep_results = keep_results
         self.written: list[Path] = []
+        self.fresh: Fresh = {}
 
     # -- checks ---------------------------------------------------------------------------------
 
@@ -166,12 +194,16 @@ class SparkEngine(RefreshEngine):
         self.check_source(run)
         if result.evidence is None:
             return
-        run.progress(f"per-study evidence on Spark ({len(run.study_ids)} studies)")
-        table = schema.table(result.evidence_table)
-        ddl = sparkutil.spark_ddl([(c.name, c.type) for c in table.columns])
-        task = evidence_task(result.name, str(self.export.root), run.all_study_ids, run.as_of)
-        evidence = self._studies(run.study_ids).applyInArrow(task, ddl).toArrow()
-        run.scratch[derived.EVIDENCE] = evidence.to_pandas()
+        studies = run.all_study_ids if result.evidence_of_all else run.study_ids
+        ddl = sparkutil.spark_ddl(_evidence_columns(result))
+        for stage in range(result.evidence_stages):
+            run.progress(f"per-study evidence on Spark ({len(studies)} studies, pass {stage + 1})")
+            task = evidence_task(result.name, str(self.export.root), run.all_study_ids, run.as_of, dict(self.fresh),
+                                 dict(run.inputs))
+            evidence = self._studies(studies).applyInArrow(task, ddl).toArrow()
+            run.scratch[derived.EVIDENCE] = evidence.to_pandas()
+            if stage + 1 < result.evidence_stages and result.plan is not None:
+                result.plan(run)  # fixes what the next pass needs
 
     def compute(self, result: DerivedResult, run: RefreshRun) -> dict[str, Rows]:
         from pyspark import StorageLevel
@@ -182,7 +214,8 @@ class SparkEngine(RefreshEngine):
             raise WarehouseError(f"the export at {self.export.root} has no study {missing[0]}; export it again")
         self.check_source(run)
         run.progress(f"computing {len(run.study_ids)} studies on Spark")
-        task = compute_task(result.name, str(self.export.root), run.all_study_ids, run.as_of, run.inputs)
+        task = compute_task(result.name, str(self.export.root), run.all_study_ids, run.as_of, run.inputs,
+                            dict(self.fresh))
         union = self._studies(run.study_ids).applyInArrow(task, _union_ddl(result))
         union = union.persist(StorageLevel.DISK_ONLY)
         try:
@@ -201,6 +234,7 @@ class SparkEngine(RefreshEngine):
                 (union.where(F.col(TABLE) == name).select(*columns)
                  .write.mode("overwrite").partitionBy("study_id").parquet(str(target)))
                 out[name] = target
+                self.fresh[name] = (str(target), tuple(run.study_ids))
         finally:
             union.unpersist()
         return out

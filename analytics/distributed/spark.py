@@ -8,7 +8,9 @@ installed (the tasks import :mod:`analytics`).
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -18,6 +20,7 @@ import pyarrow as pa
 from analytics.core import schema
 
 DEFAULT_MASTER = "local[2]"
+JAVA_VERSIONS = (17, 21)  # the Java releases Spark 4 supports
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # pyspark 4.x warns that it "does not yet fully support pandas >= 3"; the grouped-map tasks here
 # exchange Arrow tables, not pandas frames, and the results are checked digit for digit in the tests.
@@ -25,11 +28,12 @@ PANDAS_WARNING = "PySpark does not yet fully support pandas"
 
 ARROW_TYPES = {
     "VARCHAR": pa.string(), "DOUBLE": pa.float64(), "INTEGER": pa.int32(), "BIGINT": pa.int64(),
-    "BOOLEAN": pa.bool_(), "DATE": pa.date32(), "TIMESTAMP": pa.timestamp("us"),
+    "BOOLEAN": pa.bool_(), "DATE": pa.date32(), "TIMESTAMP": pa.timestamp("us"), "BLOB": pa.binary(),
+    "DOUBLE[]": pa.list_(pa.float64()),
 }
 SPARK_TYPES = {
     "VARCHAR": "STRING", "DOUBLE": "DOUBLE", "INTEGER": "INT", "BIGINT": "BIGINT", "BOOLEAN": "BOOLEAN",
-    "DATE": "DATE", "TIMESTAMP": "TIMESTAMP_NTZ",
+    "DATE": "DATE", "TIMESTAMP": "TIMESTAMP_NTZ", "BLOB": "BINARY", "DOUBLE[]": "ARRAY<DOUBLE>",
 }
 
 
@@ -43,8 +47,32 @@ def check_available() -> None:
         import pyspark  # noqa: F401
     except ImportError:
         raise SparkUnavailable("pyspark is not installed: pip install -r requirements.txt") from None
-    if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
-        raise SparkUnavailable("Spark needs Java 17 or 21 (Debian: apt-get install openjdk-17-jre-headless)")
+    java = str(Path(os.environ["JAVA_HOME"]) / "bin" / "java") if os.environ.get("JAVA_HOME") else shutil.which("java")
+    if not java or not Path(java).exists():
+        raise SparkUnavailable(f"Spark needs Java {' or '.join(map(str, JAVA_VERSIONS))} "
+                               "(Debian: apt-get install default-jre-headless)")
+    version = java_version(java)
+    if version not in JAVA_VERSIONS:
+        raise SparkUnavailable(f"{java} is Java {version}; Spark 4 runs on Java {' or '.join(map(str, JAVA_VERSIONS))} "
+                               "(Debian: apt-get install openjdk-17-jre-headless, or set JAVA_HOME)")
+
+
+def java_version(java: str) -> int | None:
+    """The major version of the Java runtime at ``java`` (None when it does not say)."""
+    output = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60).stderr
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', output)
+    if not match:
+        return None
+    major = int(match.group(1))
+    return int(match.group(2)) if major == 1 and match.group(2) else major  # "1.8" is Java 8
+
+
+def blas_threads() -> int:
+    """The BLAS threads this process's numpy uses (its matrix products' summation order depends on them)."""
+    from threadpoolctl import threadpool_info
+
+    counts = [int(pool["num_threads"]) for pool in threadpool_info() if pool.get("user_api") == "blas"]
+    return max(counts) if counts else (os.cpu_count() or 1)
 
 
 def session(master: str = DEFAULT_MASTER, app_name: str = "cro-analytics"):
@@ -74,6 +102,10 @@ def session(master: str = DEFAULT_MASTER, app_name: str = "cro-analytics"):
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.driver.memory", os.environ.get("CRO_SPARK_DRIVER_MEMORY", "4g"))
         .config("spark.executorEnv.PYTHONPATH", os.environ["PYTHONPATH"])
+        # PySpark gives its Python workers one BLAS thread per task core unless told otherwise; the
+        # driver's count keeps matrix products (the CAPA text themes) the local engine's to the last digit.
+        .config("spark.executorEnv.OMP_NUM_THREADS", str(blas_threads()))
+        .config("spark.executorEnv.OPENBLAS_NUM_THREADS", str(blas_threads()))
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")
