@@ -23,7 +23,7 @@ import pandas as pd
 
 from analytics.core.derived import EVIDENCE, DerivedResult, RefreshRun, stored_inputs
 from analytics.core.scope import NO_FILTER
-from analytics.kri.atypical import atypical_inputs, score_atypical
+from analytics.kri.atypical import Pool, atypical_inputs, pool_medians, score_atypical
 from analytics.kri.calibrated import fit_calibrated
 from analytics.kri.engine import METHODS, KRIRun, run_engine
 from analytics.kri.extract import snapshot_dates, subject_measures
@@ -158,10 +158,45 @@ def compute_kri(run: RefreshRun) -> dict[str, pd.DataFrame]:
             "kri_variance_inputs": evidence}
 
 
+def atypical_evidence(run: RefreshRun) -> pd.DataFrame:
+    """The values the atypical tests' all-study medians are taken over, for ``run.study_ids``, given
+    the medians already fixed in ``run.inputs["pool"]``."""
+    pool = Pool(fixed=dict(run.inputs.get("pool") or {}))
+    score_atypical(*atypical_inputs(run.warehouse, run.scope, NO_FILTER), pool=pool)
+    return pool.evidence()
+
+
+def plan_atypical(run: RefreshRun) -> tuple[set[str], str]:
+    """Fix the all-study medians in ``run.inputs["pool"]`` unless every study is scored in one run.
+
+    A refresh of some studies takes them over every study's data (one more pass of the tests), so
+    its studies get what a full refresh gives them. An engine that scores studies apart hands every
+    study's evidence in ``run.scratch[EVIDENCE]`` twice: the between-site variances first (they
+    depend on the data alone), then the score inflations (which depend on those).
+    """
+    evidence = run.scratch.get(EVIDENCE)
+    if evidence is None:
+        if run.everything:
+            return set(run.study_ids), ""
+        run.progress("atypical-data medians over every study")
+        every = RefreshRun(run.con, run.all_study_ids, run.all_study_ids, run.as_of, run.progress)
+        evidence = atypical_evidence(every)
+        run.inputs["pool"] = pool_medians(evidence)
+    elif "pool" in run.inputs:
+        run.inputs["pool"] = pool_medians(evidence)
+    else:
+        run.inputs["pool"] = {k: v for k, v in pool_medians(evidence).items() if k.endswith(":tau2")}
+    return set(run.study_ids), ""
+
+
 def compute_atypical(run: RefreshRun) -> dict[str, pd.DataFrame]:
     """The atypical-data tests of ``run.study_ids`` (each site against its own study)."""
     run.progress("atypical-data tests")
-    return {"atypical_sites": score_atypical(*atypical_inputs(run.warehouse, run.scope, NO_FILTER))}
+    pool = Pool(fixed=dict(run.inputs.get("pool") or {}))
+    sites = score_atypical(*atypical_inputs(run.warehouse, run.scope, NO_FILTER), pool=pool)
+    if not pool.fixed:  # one run over every study: record the medians it took, as a fixed pool is
+        run.inputs["pool"] = pool_medians(pool.evidence())
+    return {"atypical_sites": sites}
 
 
 _ENGINE_MODULES = ("analytics.kri.engine", "analytics.kri.calibrated", "analytics.kri.models", "analytics.kri.specs",
@@ -185,5 +220,10 @@ ATYPICAL_RESULT = DerivedResult(
     description="atypical-data tests per site",
     tables=("atypical_sites",),
     compute=compute_atypical,
-    code=("analytics.kri.atypical",),
+    code=("analytics.kri.atypical", "analytics.kri.results"),
+    plan=plan_atypical,
+    evidence=atypical_evidence,
+    evidence_columns=(("key", "VARCHAR"), ("study_id", "VARCHAR"), ("value", "DOUBLE")),
+    evidence_stages=2,
+    evidence_of_all=True,
 )
