@@ -61,11 +61,22 @@ def _array_extract(node: exp.Anonymous) -> exp.Expression:
 SPARK_REWRITES = {"ARRAY_EXTRACT": _array_extract, "LIST_EXTRACT": _array_extract}
 
 
-def to_spark_sql(duckdb_sql: str) -> str:
-    """``duckdb_sql`` (as the warehouse ran it) in Spark's dialect, over the export's views."""
-    tree = sqlglot.parse_one(duckdb_sql, read="duckdb")
-    tree = tree.transform(lambda n: SPARK_REWRITES[n.name.upper()](n)
-                          if isinstance(n, exp.Anonymous) and n.name.upper() in SPARK_REWRITES else n)
+def to_spark_sql(duckdb_sql: str, params: dict[str, object] | None = None) -> str:
+    """``duckdb_sql`` (as the warehouse ran it) in Spark's dialect, over the export's views.
+
+    ``params`` tells which parameters are lists: DuckDB's ``len`` takes text or a list, Spark's
+    ``length`` only text (a list's is ``size``), and sqlglot cannot tell them apart without types.
+    """
+    lists = {name for name, value in (params or {}).items() if isinstance(value, (list, tuple))}
+
+    def rewrite(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Anonymous) and node.name.upper() in SPARK_REWRITES:
+            return SPARK_REWRITES[node.name.upper()](node)
+        if isinstance(node, exp.Length) and isinstance(node.this, exp.Placeholder) and node.this.name in lists:
+            return exp.ArraySize(this=node.this.copy())
+        return node
+
+    tree = sqlglot.parse_one(duckdb_sql, read="duckdb").transform(rewrite)
     for node in tree.find_all(exp.Table):
         if node.catalog == READER_CATALOG and node.db:
             node.set("this", exp.to_identifier(f"{node.db}_{node.name}"))
@@ -108,4 +119,4 @@ def register_export(spark, export: Export) -> list[str]:
 
 def run_on_spark(spark, duckdb_sql: str, params: dict[str, object]) -> pd.DataFrame:
     """Run a recorded DuckDB query on Spark SQL over the registered views."""
-    return spark.sql(to_spark_sql(duckdb_sql), args=spark_args(params)).toPandas()
+    return spark.sql(to_spark_sql(duckdb_sql, params), args=spark_args(params)).toPandas()

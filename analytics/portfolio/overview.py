@@ -86,7 +86,7 @@ def study_overview(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter =
         SELECT st.study_id, st.protocol_id, st.sponsor_id, sp.name AS sponsor_name, st.data_source, st.phase,
                st.therapeutic_area, st.indication, st.status, st.blinded,
                st.planned_fpi, st.planned_lpi,
-               CASE WHEN array_length($f_countries) = 0 AND array_length($f_sites) = 0 THEN 1.0
+               CASE WHEN len($f_countries) = 0 AND len($f_sites) = 0 THEN 1.0
                     ELSE coalesce(site_counts.planned_here / nullif(study_plan.planned_all, 0), 1.0) END AS plan_share,
                round(st.target_enrollment * plan_share)::INTEGER AS target_enrollment,
                coalesce(site_counts.sites, 0) AS sites, coalesce(site_counts.active_sites, 0) AS active_sites,
@@ -107,7 +107,7 @@ def study_overview(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter =
         LEFT JOIN subj USING (study_id) LEFT JOIN q USING (study_id)
         LEFT JOIN pages USING (study_id) LEFT JOIN capa USING (study_id)
         -- with a country or site filter, only studies that have such sites
-        WHERE (array_length($f_countries) = 0 AND array_length($f_sites) = 0) OR site_counts.sites > 0
+        WHERE (len($f_countries) = 0 AND len($f_sites) = 0) OR site_counts.sites > 0
         ORDER BY st.study_id
         """,
         {"as_of": as_of, "late_days": LATE_ENTRY_DAYS, "plan_studies": plan["study_id"].tolist(),
