@@ -92,6 +92,9 @@ class DerivedResult:
         evidence_stages: how many times the engine computes the evidence and calls ``plan`` (an
             input that depends on another one fixed first).
         evidence_of_all: the evidence is needed from every study (not only those computed now).
+        portfolio_tables: tables ``compute`` reads over every study for a portfolio-level input (the
+            enrollment lock lag reads every study's milestones); an engine that computes studies
+            apart gives each computation these tables whole.
         reference: set for a *portfolio-level* result computed from reference data (historical
             trials) rather than per study: a function giving a fingerprint of the data it reads.
             Such a result is one unit (its state row has study_id :data:`PORTFOLIO`), stale when
@@ -112,6 +115,7 @@ class DerivedResult:
     evidence_columns: tuple[tuple[str, str], ...] = ()
     evidence_stages: int = 1
     evidence_of_all: bool = False
+    portfolio_tables: tuple[str, ...] = ()
 
     @cached_property
     def version(self) -> str:

@@ -47,16 +47,20 @@ Fresh = dict[str, tuple[str, tuple[str, ...]]]  # derived table -> (folder Spark
 
 
 def _study_run(source: str, study_id: str, all_ids: tuple[str, ...], as_of, inputs: dict,
-               fresh: Fresh) -> RefreshRun:
+               fresh: Fresh, portfolio_tables: tuple[str, ...] = ()) -> RefreshRun:
     """A refresh run of one study over its partition of the export (inside a Spark task).
 
     A derived table an earlier result of the same refresh recomputed for this study (``fresh``) is
     read from what Spark wrote, not from the export, as the local engine reads its own writes (the
-    data-quality signals read the atypical-data tests).
+    data-quality signals read the atypical-data tests). ``portfolio_tables`` are read whole (see
+    :attr:`~analytics.core.derived.DerivedResult.portfolio_tables`).
     """
     export = parquet.open_export(source)
     con = duckdb.connect(":memory:")
     parquet.attach_export(con, source, blinded=export.restricted() is None, study_ids=(study_id,))
+    for name in portfolio_tables:
+        table = schema.table(name)
+        con.execute(f"CREATE OR REPLACE VIEW wh.{table.qualified_name} AS {parquet.table_select(export, table)}")
     for name, (folder, computed) in fresh.items():
         if study_id in computed:
             table = schema.table(name)
@@ -111,7 +115,8 @@ def evidence_task(result_name: str, source: str, all_ids: tuple[str, ...], as_of
         from analytics.registry import result as registered
 
         result = registered(result_name)
-        run = _study_run(source, key[0].as_py() if hasattr(key[0], "as_py") else key[0], all_ids, as_of, inputs, fresh)
+        run = _study_run(source, key[0].as_py() if hasattr(key[0], "as_py") else key[0], all_ids, as_of, inputs, fresh,
+                         result.portfolio_tables)
         try:
             return _evidence_arrow(result, result.evidence(run))
         finally:
@@ -125,7 +130,8 @@ def compute_task(result_name: str, source: str, all_ids: tuple[str, ...], as_of,
         from analytics.registry import result as registered
 
         result = registered(result_name)
-        run = _study_run(source, key[0].as_py() if hasattr(key[0], "as_py") else key[0], all_ids, as_of, inputs, fresh)
+        run = _study_run(source, key[0].as_py() if hasattr(key[0], "as_py") else key[0], all_ids, as_of, inputs, fresh,
+                         result.portfolio_tables)
         try:
             frames = result.compute(run)
         finally:
