@@ -16,8 +16,10 @@ from analytics.evaluation import performance as bench
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="time every page (cold and warm) against an existing warehouse, "
                                      "or the enrollment simulation (`bench enrollment`), all data-quality checks "
-                                     "(`bench quality`), or matching (`bench recruitment`)")
-    p.add_argument("target", nargs="?", choices=("pages", "enrollment", "quality", "recruitment", "load", "refresh"), default="pages",
+                                     "(`bench quality`), matching (`bench recruitment`), concurrent sessions "
+                                     "(`bench load`), or the refresh on both engines (`bench refresh`)")
+    p.add_argument("target", nargs="?", choices=("pages", "enrollment", "quality", "recruitment", "load", "refresh"),
+                   default="pages",
                    help="what to time (default: pages; quality: all data-quality checks over --db)")
     p.add_argument("--db", type=Path, help="pages: warehouse to measure (built beforehand)")
     p.add_argument("--out", type=Path, help="JSON file for the figures (required for pages)")
@@ -27,6 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sessions", type=int, default=20, help="load: concurrent sessions (default 20)")
     p.add_argument("--rounds", type=int, default=3, help="load: times each session opens every page (default 3)")
     p.add_argument("--master", default="local[2]", help="refresh: Spark master (default local[2])")
+    p.add_argument("--studies", type=int, metavar="N", help="refresh: measure on the warehouse's first N studies only")
+    p.add_argument("--scratch", type=Path, metavar="DIR", help="refresh: folder for the copies and the export "
+                                                               "(default: the system's temporary folder)")
     p.set_defaults(func=run)
 
 
@@ -94,7 +99,7 @@ def _run_server_side(args: argparse.Namespace) -> int:
     else:
         from analytics.evaluation.refresh_speed import bench_refresh, format_refresh
 
-        report = bench_refresh(args.db, master=args.master)
+        report = bench_refresh(args.db, master=args.master, scratch=args.scratch, studies=args.studies)
         text = format_refresh(report)
         ok = report["identical"] and report["local"]["returncode"] == report["spark"]["returncode"] == 0
     print(text)

@@ -6,7 +6,9 @@ exports it as Parquet, and runs ``python -m analytics refresh --all`` on one cop
 its own process so its figures are the whole run's: wall time, CPU seconds of the process tree (the
 Spark JVM and its Python workers included) and peak memory. Then it checks that both copies hold
 the same derived rows, bit for bit. The export is timed apart (Spark's input would be kept current
-by the writers in a real deployment, not rewritten per refresh).
+by the writers in a real deployment, not rewritten per refresh). ``--studies N`` measures on the
+first N studies of the warehouse (the others' rows removed from both copies first), for a large
+portfolio on a machine where a refresh of all of it takes too long.
 """
 
 from __future__ import annotations
@@ -61,12 +63,26 @@ def measured(command: list[str]) -> dict:
             "output_tail": output.strip().splitlines()[-6:]}
 
 
-def bench_refresh(db: Path, master: str = "local[2]", scratch: Path | None = None) -> dict:
-    """Both engines' refresh of every study of ``db`` (on copies); the figures."""
+def keep_studies(db: Path, count: int) -> list[str]:
+    """Remove every study but the first ``count`` (by id) from the warehouse at ``db``; those kept."""
+    with warehouse.modify_aside(db, purpose="benchmark subset") as con:
+        kept = [r[0] for r in con.execute("SELECT study_id FROM main.studies ORDER BY 1 LIMIT $n", {"n": count}).fetchall()]
+        for table in schema.TABLES:
+            if any(c.name == "study_id" for c in table.columns):
+                name = f"restricted.main.{table.name}" if table.schema == "restricted" else table.qualified_name
+                con.execute(f"DELETE FROM {name} WHERE NOT list_contains($ids, study_id)", {"ids": kept})
+    return kept
+
+
+def bench_refresh(db: Path, master: str = "local[2]", scratch: Path | None = None, studies: int | None = None) -> dict:
+    """Both engines' refresh of every study of ``db`` (on copies; of its first ``studies`` only when
+    given); the figures."""
     with tempfile.TemporaryDirectory(dir=scratch, prefix="bench-refresh-") as folder:
         root = Path(folder)
         local_db = warehouse.copy_warehouse(db, root / "local" / "warehouse.duckdb")
-        spark_db = warehouse.copy_warehouse(db, root / "spark" / "warehouse.duckdb")
+        if studies is not None:
+            keep_studies(local_db, studies)
+        spark_db = warehouse.copy_warehouse(local_db, root / "spark" / "warehouse.duckdb")
         cli = [sys.executable, "-m", "analytics"]
         load_before = os.getloadavg()
         exported = measured(cli + ["export", "--format", "parquet", "--db", str(spark_db), "--out", str(root / "export"),
@@ -75,11 +91,13 @@ def bench_refresh(db: Path, master: str = "local[2]", scratch: Path | None = Non
         spark = measured(cli + ["refresh", "--all", "--engine", "spark", "--master", master,
                                 "--source", str(root / "export"), "--db", str(spark_db)])
         differences = derived_differences(local_db, spark_db)
-        with warehouse.inspect(db) as con:
+        with warehouse.inspect(local_db) as con:
             studies = con.execute("SELECT count(*) FROM main.studies").fetchone()[0]
             preset = con.execute("SELECT value FROM meta.warehouse_info WHERE key = 'preset'").fetchone()
+            measurements = con.execute("SELECT count(*) FROM main.measurements").fetchone()[0]
     return {
-        "db": str(db), "preset": preset[0] if preset else None, "studies": studies, "master": master,
+        "db": str(db), "preset": preset[0] if preset else None, "studies": studies, "measurements": measurements,
+        "master": master,
         "export": exported, "local": local, "spark": spark,
         "identical": all(only_a == only_b == 0 for _, only_a, only_b in differences.values()),
         "differences": differences, "load_average_before": load_before, "load_average_after": os.getloadavg(),
@@ -89,8 +107,8 @@ def bench_refresh(db: Path, master: str = "local[2]", scratch: Path | None = Non
 
 def format_refresh(report: dict) -> str:
     """The figures as a short text table."""
-    lines = [f"refresh of all {report['studies']} studies of {report['db']} (preset {report['preset']}), "
-             f"Spark master {report['master']}, {report['cpu_count']} cores",
+    lines = [f"refresh of all {report['studies']} studies ({report['measurements']:,} results) of {report['db']} "
+             f"(preset {report['preset']}), Spark master {report['master']}, {report['cpu_count']} cores",
              f"{'step':<28} {'wall':>9} {'CPU':>9} {'peak memory':>12}  exit"]
     for key, label in (("export", "export to Parquet"), ("local", "refresh --engine local"),
                        ("spark", "refresh --engine spark")):
