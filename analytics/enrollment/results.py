@@ -213,5 +213,5 @@ ENROLLMENT_RESULT = DerivedResult(
         "activation", "data", "demographics", "forecast", "linear", "poisson_gamma", "prior", "prophet_baseline",
         "results", "scenario", "simulate", "site_table", "timeline")),
     params=(("n_sims", N_SIMS), ("prophet_horizon_weeks", PROPHET_HORIZON_WEEKS)),
-    portfolio_tables=("milestones",),
+    portfolio_tables=("studies", "milestones"),
 )
