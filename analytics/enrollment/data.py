@@ -71,4 +71,6 @@ def read_condition_population(wh: Warehouse, indications: list[str]) -> pd.DataF
     """Reference shares of the conditions' populations per country (not trial data)."""
     return wh.reference(
         "SELECT indication, country_code, dimension, category, population_share, source "
-        "FROM condition_population WHERE list_contains($indications, indication)", {"indications": list(indications)})
+        "FROM condition_population WHERE list_contains($indications, indication) "
+        "ORDER BY indication, country_code, dimension, category",  # one order however the table is stored
+        {"indications": list(indications)})

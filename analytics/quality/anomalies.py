@@ -375,5 +375,6 @@ def signal_inputs(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter) -
     """The per-subject test aggregates, visit entry lags and stored atypical tests (from DuckDB)."""
     per_subject = wh.query_with(scope, LIMITS_CTES, _SUBJECT_TEST_SQL, range_parameters(), filters)
     entries = wh.query(scope, _ENTRY_SQL, None, filters)
-    atypical = wh.query(scope, "SELECT * FROM atypical_sites", None, filters)
+    # In key order: a site's place decides its row in the isolation forest's fit.
+    atypical = wh.query(scope, "SELECT * FROM atypical_sites ORDER BY study_id, study_site_id", None, filters)
     return per_subject, entries, atypical
