@@ -21,6 +21,7 @@ The combined score ranks sites; it is a pointer for a data manager's review, nev
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -174,7 +175,9 @@ def consistent_shifts(z: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=["study_id", "study_site_id", "statistic", "tests", "same_direction", "z", "p"])
     clipped = z.assign(zc=z["z"].clip(-Z_CLIP, Z_CLIP), up=(z["z"] > 0).astype("int64"))
     grouped = clipped.groupby(["study_id", "study_site_id", "statistic"])
-    out = grouped.agg(tests=("zc", "size"), total=("zc", "sum"), positive=("up", "sum"))
+    # math.fsum: pandas' grouped float sum of a group can differ in the last digit with the other
+    # groups in the frame, and a site's score must not depend on the studies scored with it.
+    out = grouped.agg(tests=("zc", "size"), total=("zc", math.fsum), positive=("up", "sum"))
     out["z"] = out["total"] / np.sqrt(out["tests"])
     out["same_direction"] = np.where(out["z"] > 0, out["positive"], out["tests"] - out["positive"])
     out["p"] = _two_sided(out["z"])
