@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "analytics.commands.contract",
     "analytics.commands.bench",
     "analytics.commands.refresh",
+    "analytics.commands.export",
     "analytics.commands.records",
     "analytics.commands.quality",
 )

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import duckdb
@@ -20,10 +22,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--all", action="store_true", help="recompute every study, stale or not")
     p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                    help="wait this long for another writer to finish (default: fail at once)")
+    p.add_argument("--engine", choices=("local", "spark"), default="local",
+                   help="where to compute: this process (default) or Spark, per study, from --source")
+    p.add_argument("--source", type=Path, metavar="DIR",
+                   help="spark: the Parquet export of the warehouse (`python -m analytics export --format parquet`)")
+    p.add_argument("--master", default="local[2]", help="spark: master URL (default local[2], this machine's cores)")
+    p.add_argument("--results-out", type=Path, metavar="DIR",
+                   help="spark: keep the results Spark writes (Parquet by study) in this folder "
+                        "(default: a temporary folder beside the warehouse, removed once loaded)")
     p.set_defaults(func=run)
 
 
-def refresh_results(con: duckdb.DuckDBPyConnection, force: bool = False) -> list[derived.RefreshOutcome]:
+def refresh_results(con: duckdb.DuckDBPyConnection, force: bool = False,
+                    engine: derived.RefreshEngine = derived.LOCAL) -> list[derived.RefreshOutcome]:
     """Refresh every registered result through a writer's connection, printing what was done."""
     bar = ProgressBar("derived results")
     done = [0]
@@ -33,7 +44,7 @@ def refresh_results(con: duckdb.DuckDBPyConnection, force: bool = False) -> list
         done[0] += 1
         bar(min(done[0] / steps, 0.99), message)
 
-    outcomes = derived.refresh(con, REGISTRY, progress, force=force)
+    outcomes = derived.refresh(con, REGISTRY, progress, force=force, engine=engine)
     bar(1.0, "stored")
     for outcome in outcomes:
         print(f"  {outcome.describe()}", file=sys.stderr)
@@ -50,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.all and not any(stale.values()):
         print(f"{args.db}: every stored result is current")
         return 0
+    if args.engine == "spark":
+        return _run_on_spark(args, started)
     try:
         with warehouse.modify_aside(args.db, purpose="refresh", wait_seconds=args.wait) as con:
             outcomes = refresh_results(con, force=args.all)
@@ -59,4 +72,40 @@ def run(args: argparse.Namespace) -> int:
     for outcome in outcomes:
         print(outcome.describe())
     print(f"refreshed {args.db} in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def _run_on_spark(args: argparse.Namespace, started: float) -> int:
+    """The refresh computed on Spark from the export at ``--source``, loaded into ``--db`` in one swap."""
+    from analytics.core import parquet
+    from analytics.distributed import spark as sparkutil
+    from analytics.distributed.refresh import SparkEngine
+
+    if args.source is None:
+        print("--engine spark needs --source DIR, a Parquet export of the warehouse "
+              f"(`python -m analytics export --format parquet --db {args.db} --out DIR`)", file=sys.stderr)
+        return 2
+    results = args.results_out or args.db.with_name(f"{args.db.name}.spark-results-{uuid.uuid4().hex[:8]}")
+    try:
+        spark = sparkutil.session(args.master)
+    except sparkutil.SparkUnavailable as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    engine = None
+    try:
+        engine = SparkEngine(spark, args.source, results, keep_results=args.results_out is not None)
+        with warehouse.modify_aside(args.db, purpose="refresh on Spark", wait_seconds=args.wait) as con:
+            outcomes = refresh_results(con, force=args.all, engine=engine)
+    except (warehouse.WarehouseError, parquet.ExportError) as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    finally:
+        if engine is not None:
+            engine.clean()
+        if args.results_out is None:
+            shutil.rmtree(results, ignore_errors=True)
+        spark.stop()
+    for outcome in outcomes:
+        print(outcome.describe())
+    print(f"refreshed {args.db} on Spark ({args.master}) from {args.source} in {time.perf_counter() - started:.1f} s")
     return 0

@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -35,6 +36,7 @@ from analytics.core.scope import AccessScope, PortfolioFilter
 from analytics.core.warehouse import ConnectedWarehouse, Warehouse
 
 PORTFOLIO = "*"  # study_id of a portfolio-level result's state row
+EVIDENCE = "evidence"  # run.scratch key: per-study evidence for a portfolio-level input, computed by an engine
 Progress = Callable[[str], None]
 
 
@@ -80,7 +82,19 @@ class DerivedResult:
         code: modules whose source decides the result (their hash is part of the version).
         params: parameters that decide the result (part of the version).
         plan: optional; given the stale studies, the studies to compute (a result with a
-            portfolio-level input widens the set when that input moved) and why.
+            portfolio-level input widens the set when that input moved) and why. It may fix
+            portfolio-level inputs in ``run.inputs``, which ``compute`` then reads.
+        evidence: optional; for a result with a portfolio-level input, the per-study evidence it
+            is pooled from (rows of ``evidence_table``, each study from its own data only). An engine
+            that computes studies apart computes it per study and hands it to ``plan`` in
+            ``run.scratch[EVIDENCE]``; ``plan`` then fixes the input and ``compute`` runs per study.
+        evidence_columns: the evidence's (name, type) columns when it has no ``evidence_table``.
+        evidence_stages: how many times the engine computes the evidence and calls ``plan`` (an
+            input that depends on another one fixed first).
+        evidence_of_all: the evidence is needed from every study (not only those computed now).
+        portfolio_tables: tables ``compute`` reads over every study for a portfolio-level input (the
+            enrollment lock lag reads every study's milestones); an engine that computes studies
+            apart gives each computation these tables whole.
         reference: set for a *portfolio-level* result computed from reference data (historical
             trials) rather than per study: a function giving a fingerprint of the data it reads.
             Such a result is one unit (its state row has study_id :data:`PORTFOLIO`), stale when
@@ -96,6 +110,12 @@ class DerivedResult:
     params: tuple[tuple[str, object], ...] = ()
     plan: Callable[[RefreshRun], tuple[set[str], str]] | None = None
     reference: Callable[[duckdb.DuckDBPyConnection], str] | None = None
+    evidence: Callable[[RefreshRun], pd.DataFrame] | None = None
+    evidence_table: str = ""
+    evidence_columns: tuple[tuple[str, str], ...] = ()
+    evidence_stages: int = 1
+    evidence_of_all: bool = False
+    portfolio_tables: tuple[str, ...] = ()
 
     @cached_property
     def version(self) -> str:
@@ -123,6 +143,26 @@ class RefreshOutcome:
             return f"{self.result}: up to date"
         which = ", ".join(self.studies) if len(self.studies) <= 6 else f"{len(self.studies)} studies"
         return f"{self.result}: refreshed {which} ({self.reason}; {self.rows:,} rows, {self.seconds:.1f} s)"
+
+
+Rows = pd.DataFrame | Path  # a frame, or a folder of Parquet files (hive-partitioned by study_id)
+
+
+class RefreshEngine:
+    """Where a refresh computes: this process (the default) or elsewhere (Spark, see
+    :mod:`analytics.distributed.refresh`). The registry's bookkeeping stays in :func:`refresh`."""
+
+    name = "local"
+
+    def prepare(self, result: DerivedResult, run: RefreshRun) -> None:
+        """Before ``result.plan``: anything the plan needs computed first (nothing here)."""
+
+    def compute(self, result: DerivedResult, run: RefreshRun) -> dict[str, Rows]:
+        """``result``'s rows for ``run.study_ids``, per table."""
+        return result.compute(run)
+
+
+LOCAL = RefreshEngine()
 
 
 def mark_changed(con: duckdb.DuckDBPyConnection, study_ids: list[str] | tuple[str, ...] | set[str]) -> None:
@@ -187,10 +227,13 @@ def refresh(
     results: tuple[DerivedResult, ...],
     progress: Progress = _silent,
     force: bool = False,
+    engine: RefreshEngine = LOCAL,
 ) -> list[RefreshOutcome]:
     """Recompute every stale result through a writer's open connection; what was done per result.
 
-    Rows of studies that no longer exist are removed. ``force`` recomputes every study.
+    Rows of studies that no longer exist are removed. ``force`` recomputes every study. ``engine``
+    computes the rows (:data:`LOCAL`: in this process); staleness, plans, the writes and
+    ``meta.derived_state`` are the same whichever engine computes.
     """
     all_ids = _studies(con)
     for study_id in set(all_ids) - {r[0] for r in con.execute("SELECT study_id FROM meta.study_versions").fetchall()}:
@@ -214,17 +257,18 @@ def refresh(
         run = RefreshRun(con, tuple(sorted(reasons)), all_ids, _as_of(con),
                          lambda message, name=result.name: progress(f"{name}: {message}"))
         reason = _summarize(reasons)
+        engine.prepare(result, run)
         if result.plan is not None:
             widened, why = result.plan(run)
             if set(widened) != set(run.study_ids):
                 run.study_ids = tuple(sorted(widened))
                 reason += f"; {why}"
-        frames = result.compute(run) if run.study_ids else {}
+        frames = engine.compute(result, run) if run.study_ids else {}
         rows = 0
         for table in result.tables:
             qualified = schema.table(table).qualified_name
             con.execute(f"DELETE FROM {qualified} WHERE list_contains($ids, study_id)", {"ids": list(run.study_ids)})
-            rows += _insert_rows(con, table, frames.get(table))
+            rows += _insert(con, table, frames.get(table))
         seconds = time.perf_counter() - started
         _record_state(con, result, run, rows, seconds)
         outcomes.append(RefreshOutcome(result.name, run.study_ids, reason, rows, seconds))
@@ -247,16 +291,27 @@ def _match_declared_tables(con: duckdb.DuckDBPyConnection, result: DerivedResult
             con.execute("DELETE FROM meta.derived_state WHERE result = $r", {"r": result.name})
 
 
-def _insert_rows(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame | None) -> int:
-    """Append a result's rows to its table; the rows written."""
-    if frame is None or not len(frame):
+def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: Rows | None) -> int:
+    """Append ``rows`` (a frame or a Parquet folder) to the derived ``table``; the number of rows."""
+    if rows is None:
         return 0
-    con.register("_derived_rows", frame[[c.name for c in schema.table(table).columns]])
+    spec = schema.table(table)
+    columns = ", ".join(c.name for c in spec.columns)
+    if isinstance(rows, Path):
+        files = sorted(str(p) for p in rows.rglob("*.parquet"))
+        if not files:
+            return 0
+        return int(con.execute(
+            f"INSERT INTO {spec.qualified_name} BY NAME SELECT {columns} FROM read_parquet($files, "
+            "hive_partitioning = true, hive_types = {'study_id': VARCHAR})", {"files": files}).fetchone()[0])
+    if not len(rows):
+        return 0
+    con.register("_derived_rows", rows[[c.name for c in spec.columns]])
     try:
-        con.execute(f"INSERT INTO {schema.table(table).qualified_name} BY NAME SELECT * FROM _derived_rows")
+        return int(con.execute(f"INSERT INTO {spec.qualified_name} BY NAME SELECT {columns} FROM _derived_rows")
+                   .fetchone()[0])
     finally:
         con.unregister("_derived_rows")
-    return len(frame)
 
 
 def _portfolio_state(fetch: Callable[[str, dict], pd.DataFrame], result: DerivedResult) -> dict | None:
@@ -294,7 +349,7 @@ def _refresh_portfolio(con: duckdb.DuckDBPyConnection, result: DerivedResult, al
     for table in result.tables:
         qualified = schema.table(table).qualified_name
         con.execute(f"DELETE FROM {qualified}")
-        rows += _insert_rows(con, table, frames.get(table))
+        rows += _insert(con, table, frames.get(table))
     seconds = time.perf_counter() - started
     con.execute("DELETE FROM meta.derived_state WHERE result = $r AND study_id = $p", {"r": result.name, "p": PORTFOLIO})
     con.execute("INSERT INTO meta.derived_state VALUES ($r, $p, $code, $data, $as_of, $inputs, $now, $rows, $seconds)",

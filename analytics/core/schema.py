@@ -776,7 +776,7 @@ TABLES: tuple[Table, ...] = (
             _c("p_low", "DOUBLE", "Mid-p lower tail."),
             _c("p_high", "DOUBLE", "Mid-p upper tail."),
             _c("evaluable", "BOOLEAN", "Expected count large enough to flag."),
-            _c("site_code", "BIGINT", "Engine-internal site index."),
+            _c("site_code", "BIGINT", "Engine-internal site index within the study (snapshot, study-site order)."),
             _c("scale", "DOUBLE", "Multiplier from numerator/denominator to the KRI's unit."),
             _c("rate", "DOUBLE", "Observed rate in the KRI's unit."),
             _c("expected_rate", "DOUBLE", "Expected rate in the KRI's unit."),

@@ -540,8 +540,46 @@ def inspect(path: Path | str) -> Iterator[duckdb.DuckDBPyConnection]:
 
 
 def _file_identity(path: Path) -> tuple[int, int]:
-    stat = path.stat()
+    """Changes when the file is swapped (for a Parquet export folder: when its manifest is)."""
+    stat = (path / "warehouse.json").stat() if path.is_dir() else path.stat()
     return (stat.st_ino, stat.st_mtime_ns)
+
+
+def _check_version(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    version = current_version(con, READER_CATALOG)
+    if version != schema.SCHEMA_VERSION:
+        raise WarehouseError(
+            f"{path} has schema version {version}, this release needs {schema.SCHEMA_VERSION}; "
+            f"run `python -m analytics migrate --db {path}`"
+        )
+
+
+def _attach_file(con: duckdb.DuckDBPyConnection, path: Path, blinded: bool) -> None:
+    """A reader on a warehouse file: the file, and its restricted store unless blinded."""
+    con.execute(f"ATTACH {_quoted(path)} AS {READER_CATALOG} (READ_ONLY)")
+    _check_version(con, path)
+    if not blinded:
+        row = con.execute(f"SELECT value FROM {READER_CATALOG}.meta.warehouse_info WHERE key = ?",
+                          [RESTRICTED_INFO_KEY]).fetchone()
+        store = path.with_name(row[0]) if row and row[0] else None
+        if store is None or not store.exists():
+            raise WarehouseError(f"the restricted store of {path} is missing ({row[0] if row else 'not recorded'})")
+        con.execute(f"ATTACH {_quoted(store)} AS restricted (READ_ONLY)")
+
+
+def _attach_export(con: duckdb.DuckDBPyConnection, path: Path, blinded: bool) -> None:
+    """A reader on a Parquet export folder (read-only replicas): views over its files, which stay the
+    only files the connection may open once external access is off (the restricted export's only
+    for unblinded readers)."""
+    from analytics.core import parquet
+
+    try:
+        folders = parquet.attach_export(con, path, blinded)
+    except parquet.ExportError as error:
+        raise WarehouseError(str(error)) from None
+    _check_version(con, path)
+    con.execute("SET allowed_directories = $dirs", {"dirs": [f"{folder}{os.sep}" for folder in folders]})
+    con.execute("SET parquet_metadata_cache = true")
 
 
 class _ReaderInstance:
@@ -554,20 +592,10 @@ class _ReaderInstance:
         self.lock = threading.Lock()
         con = duckdb.connect(":memory:", config={"memory_limit": READER_MEMORY_LIMIT})
         try:
-            con.execute(f"ATTACH {_quoted(path)} AS {READER_CATALOG} (READ_ONLY)")
-            version = current_version(con, READER_CATALOG)
-            if version != schema.SCHEMA_VERSION:
-                raise WarehouseError(
-                    f"{path} has schema version {version}, this release needs {schema.SCHEMA_VERSION}; "
-                    f"run `python -m analytics migrate --db {path}`"
-                )
-            if not blinded:
-                row = con.execute(f"SELECT value FROM {READER_CATALOG}.meta.warehouse_info WHERE key = ?",
-                                  [RESTRICTED_INFO_KEY]).fetchone()
-                store = path.with_name(row[0]) if row and row[0] else None
-                if store is None or not store.exists():
-                    raise WarehouseError(f"the restricted store of {path} is missing ({row[0] if row else 'not recorded'})")
-                con.execute(f"ATTACH {_quoted(store)} AS restricted (READ_ONLY)")
+            if path.is_dir():
+                _attach_export(con, path, blinded)
+            else:
+                _attach_file(con, path, blinded)
             con.execute("SET enable_external_access = false")
             con.execute("SET lock_configuration = true")
         except BaseException:

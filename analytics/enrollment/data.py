@@ -47,7 +47,7 @@ def read_subjects(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter) -
         SELECT s.study_id, s.study_site_id, ss.country_code, s.screening_date, s.consent_date, s.randomization_date,
                s.screen_failure_reason, s.status, s.sex, s.age, s.race, s.ethnicity
         FROM subjects s JOIN scoped_sites ss USING (study_site_id)
-        ORDER BY s.study_id, s.randomization_date
+        ORDER BY s.study_id, s.randomization_date, s.subject_id  -- a total order: ties decide the sites' order
     """, None, filters))
 
 
@@ -71,4 +71,6 @@ def read_condition_population(wh: Warehouse, indications: list[str]) -> pd.DataF
     """Reference shares of the conditions' populations per country (not trial data)."""
     return wh.reference(
         "SELECT indication, country_code, dimension, category, population_share, source "
-        "FROM condition_population WHERE list_contains($indications, indication)", {"indications": list(indications)})
+        "FROM condition_population WHERE list_contains($indications, indication) "
+        "ORDER BY indication, country_code, dimension, category",  # one order however the table is stored
+        {"indications": list(indications)})

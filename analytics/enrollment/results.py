@@ -166,12 +166,13 @@ def forecast_study(study: pd.Series, sites: pd.DataFrame, subjects: pd.DataFrame
 
 
 def compute_enrollment_results(wh: Warehouse, scope: AccessScope, study_ids: list[str] | tuple[str, ...],
-                               n_sims: int = N_SIMS) -> dict[str, pd.DataFrame]:
+                               n_sims: int = N_SIMS, portfolio_scope: AccessScope | None = None
+                               ) -> dict[str, pd.DataFrame]:
     """Derived enrollment tables for ``study_ids`` (those the scope lets it see) at the warehouse's as-of date.
 
     Returns ``{table name: frame}`` for :data:`RESULT_TABLES`, columns as declared in the ``derived``
     schema, ``study_id`` on every row. Deterministic: each study's simulations use a seed derived
-    from its id.
+    from its id. ``portfolio_scope``: the studies the lock lag learns from (default ``scope``).
     """
     filters = PortfolioFilter(study_ids=tuple(study_ids))
     cut = pd.Timestamp(wh.as_of())
@@ -182,7 +183,7 @@ def compute_enrollment_results(wh: Warehouse, scope: AccessScope, study_ids: lis
     targets = read_targets(wh, scope, filters)
     population = read_condition_population(wh, studies["indication"].dropna().unique().tolist())
     # The lock lag learns from every study the scope sees, not only those being recomputed.
-    portfolio_milestones = read_milestones(wh, scope, PortfolioFilter())
+    portfolio_milestones = read_milestones(wh, portfolio_scope or scope, PortfolioFilter())
     lock_days, _ = lock_lag_sample(portfolio_milestones, n_sims, np.random.default_rng(0))
     parts: dict[str, list[pd.DataFrame]] = {name: [] for name in RESULT_TABLES}
     for _, study in studies.iterrows():
@@ -199,7 +200,10 @@ def compute_enrollment_results(wh: Warehouse, scope: AccessScope, study_ids: lis
 
 def _compute_for_registry(run: RefreshRun) -> dict[str, pd.DataFrame]:
     run.progress("forecasting enrollment (Poisson-Gamma, linear, Prophet)")
-    return compute_enrollment_results(run.warehouse, run.scope, list(run.study_ids))
+    # The lock lag from every study of the warehouse, however many are recomputed now (a study's
+    # forecast must not depend on the studies refreshed with it).
+    every = AccessScope(study_ids=frozenset(run.all_study_ids), blinded=False)
+    return compute_enrollment_results(run.warehouse, run.scope, list(run.study_ids), portfolio_scope=every)
 
 
 ENROLLMENT_RESULT = DerivedResult(
@@ -211,4 +215,5 @@ ENROLLMENT_RESULT = DerivedResult(
         "activation", "data", "demographics", "forecast", "linear", "poisson_gamma", "prior", "prophet_baseline",
         "results", "scenario", "simulate", "site_table", "timeline")),
     params=(("n_sims", N_SIMS), ("prophet_horizon_weeks", PROPHET_HORIZON_WEEKS)),
+    portfolio_tables=("studies", "milestones"),
 )

@@ -27,11 +27,20 @@ sampling variance *plus* the benign between-site variance of that statistic, est
 then not flagged for a benign quirk its sampling precision would otherwise make "significant".
 The tests are combined by Stouffer's method into one p-value.
 
+The all-study medians (:class:`Pool`) are the one place a study's result depends on other studies:
+scored together, they are taken over the frame; a refresh that scores studies apart (a stale few,
+or one per Spark task) fixes them from every study's evidence first, so each study gets the numbers
+it gets in a full run. For the same reason every query returns its rows in key order and sums
+floating-point values in measurement order: the same digits however the rows are stored
+or split between threads (a warehouse file, one study's Parquet partition).
+
 Inputs are subject-level aggregates from DuckDB (:func:`atypical_inputs`), so a site is just a
 label on its subjects: the evaluation reshuffles subjects between sites to check calibration.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -82,25 +91,30 @@ test_precision AS (
 
 _DIGITS_SQL = f"""
 SELECT study_id, study_site_id, subject_id, test_code, count(*) AS n,
-       avg({ROUNDNESS_SQL}) AS roundness, avg(({ROUNDNESS_SQL}) * ({ROUNDNESS_SQL})) AS roundness_sq
+       -- Floating-point sums in measurement order (see the module docstring).
+       list_aggregate(list({ROUNDNESS_SQL} ORDER BY measurement_id), 'avg') AS roundness,
+       list_aggregate(list(({ROUNDNESS_SQL}) * ({ROUNDNESS_SQL}) ORDER BY measurement_id), 'avg') AS roundness_sq
 FROM (
-    SELECT m.study_id, m.study_site_id, m.subject_id, m.test_code,
+    SELECT m.study_id, m.study_site_id, m.subject_id, m.test_code, m.measurement_id,
            CAST(round(abs(m.value) * power(10, p.decimals)) AS BIGINT) % 10 AS digit
     FROM measurements m JOIN scoped_sites USING (study_site_id)
     JOIN test_precision p ON p.study_id = m.study_id AND p.test_code = m.test_code
     WHERE m.domain = 'VS' AND m.value IS NOT NULL
 )
 GROUP BY ALL
+ORDER BY ALL
 """
 
 _WITHIN_SQL = """
 SELECT m.study_id, m.study_site_id, m.subject_id, m.test_code, m.domain,
        count(*) AS n,
-       var_samp(CASE WHEN m.domain = 'LB' AND m.value > 0 THEN ln(m.value) ELSE m.value END) AS variance,
-       avg(m.value) AS mean_value
+       list_aggregate(list(CASE WHEN m.domain = 'LB' AND m.value > 0 THEN ln(m.value) ELSE m.value END
+                           ORDER BY m.measurement_id), 'var_samp') AS variance,
+       list_aggregate(list(m.value ORDER BY m.measurement_id), 'avg') AS mean_value
 FROM measurements m JOIN scoped_sites USING (study_site_id)
 WHERE m.value IS NOT NULL
 GROUP BY ALL
+ORDER BY m.study_id, m.study_site_id, m.subject_id, m.test_code, m.domain
 """
 
 _VECTORS_SQL = """
@@ -110,6 +124,7 @@ FROM measurements m JOIN scoped_sites USING (study_site_id)
 WHERE m.domain = 'VS' AND m.value IS NOT NULL
 GROUP BY ALL
 HAVING count(*) >= 3
+ORDER BY ALL
 """
 
 _VISITS_SQL = """
@@ -118,7 +133,35 @@ SELECT v.study_id, v.study_site_id, v.subject_id, count(*) AS visits,
 FROM visits v JOIN scoped_sites USING (study_site_id)
 WHERE v.visit_number > 0 AND v.actual_date IS NOT NULL AND v.scheduled_date IS NOT NULL
 GROUP BY ALL
+ORDER BY ALL
 """
+
+
+@dataclass
+class Pool:
+    """The all-study medians the tests shrink toward, by key (``<test>:<variable>:tau2``, ``<test>:inflation``).
+
+    Without ``fixed`` (the default) each is the median over the frame being scored; a key in
+    ``fixed`` is used as given. Every value a median is taken over is kept in ``seen`` (the evidence
+    :func:`pool_medians` pools over studies).
+    """
+
+    fixed: dict[str, float] = field(default_factory=dict)
+    seen: list[pd.DataFrame] = field(default_factory=list)
+
+    def median(self, key: str, values: pd.Series, study: pd.Series, empty: float) -> float:
+        self.seen.append(pd.DataFrame({"key": key, "study_id": study.to_numpy(), "value": values.to_numpy()}))
+        if key in self.fixed:
+            return self.fixed[key]
+        return float(values.median()) if len(values) else empty
+
+    def evidence(self) -> pd.DataFrame:
+        return pd.concat(self.seen, ignore_index=True) if self.seen else pd.DataFrame(columns=["key", "study_id", "value"])
+
+
+def pool_medians(evidence: pd.DataFrame) -> dict[str, float]:
+    """The medians over every study's evidence, by key (what one run over all the studies takes)."""
+    return {str(k): float(v) for k, v in evidence.groupby("key", sort=True)["value"].median().items()}
 
 
 def _loso(frame: pd.DataFrame, columns: list[str], by: list[str]) -> pd.DataFrame:
@@ -127,7 +170,8 @@ def _loso(frame: pd.DataFrame, columns: list[str], by: list[str]) -> pd.DataFram
     return totals - frame[columns]
 
 
-def random_effect_z(deviation: pd.Series, sampling_variance: pd.Series, study: pd.Series) -> pd.Series:
+def random_effect_z(deviation: pd.Series, sampling_variance: pd.Series, study: pd.Series, pool: Pool | None = None,
+                    key: str = "tau2") -> pd.Series:
     """Deviation over sqrt(sampling variance + benign between-site variance), the latter per study.
 
     Each site implies the between-site variance at which its squared deviation equals the
@@ -136,7 +180,7 @@ def random_effect_z(deviation: pd.Series, sampling_variance: pd.Series, study: p
     """
     implied = deviation**2 / CHI2_1_MEDIAN - sampling_variance
     ok = implied.notna() & np.isfinite(implied)
-    pooled = max(float(implied[ok].median()), 0.0) if ok.any() else 0.0
+    pooled = max((pool or Pool()).median(key, implied[ok], study[ok], 0.0), 0.0)
     grouped = implied[ok].groupby(study[ok])
     own = grouped.median().clip(lower=0.0)
     count = grouped.size()
@@ -145,7 +189,8 @@ def random_effect_z(deviation: pd.Series, sampling_variance: pd.Series, study: p
     return deviation / np.sqrt(total.where(total > 0))
 
 
-def combined_z(z: pd.Series, k: pd.Series, study: pd.Series) -> pd.Series:
+def combined_z(z: pd.Series, k: pd.Series, study: pd.Series, pool: Pool | None = None,
+               key: str = "inflation") -> pd.Series:
     """Stouffer's sum over a site's ``k`` per-test z-scores, rescaled for their correlation.
 
     A subject's tests move together (an unstable patient varies in every vital sign), so the sum
@@ -155,13 +200,13 @@ def combined_z(z: pd.Series, k: pd.Series, study: pd.Series) -> pd.Series:
     """
     stouffer = z / np.sqrt(k)
     ratio = stouffer**2 / CHI2_1_MEDIAN
-    pooled = float(ratio.median()) if len(ratio) else 1.0
+    pooled = (pool or Pool()).median(key, ratio, study, 1.0)
     grouped = ratio.groupby(study)
     inflation = (grouped.median() * grouped.size() + pooled * PRIOR_SITES) / (grouped.size() + PRIOR_SITES)
     return stouffer / np.sqrt(study.map(inflation.clip(lower=1.0)).to_numpy())
 
 
-def digit_preference(digits: pd.DataFrame) -> pd.DataFrame:
+def digit_preference(digits: pd.DataFrame, pool: Pool | None = None) -> pd.DataFrame:
     """More rounding than the study's other sites, per variable, combined over variables (one-sided)."""
     d = digits[digits["n"] > 0].copy()
     d["r_sum"] = d["roundness"] * d["n"]
@@ -187,16 +232,20 @@ def digit_preference(digits: pd.DataFrame) -> pd.DataFrame:
     site = site[(site["n"] >= MIN_DIGIT_VALUES) & site["peer"].notna()].copy()
     site["z"] = np.nan
     for test, block in site.groupby("test_code"):
-        site.loc[block.index, "z"] = random_effect_z(block["own"] - block["peer"], block["variance"], block["study_id"])
+        site.loc[block.index, "z"] = random_effect_z(block["own"] - block["peer"], block["variance"], block["study_id"],
+                                                     pool, f"digit_preference:{test}:tau2")
     per_site = site.dropna(subset=["z"]).groupby(SITE_KEYS).agg(z=("z", "sum"), k=("z", "size"),
                                                                 values=("n", "sum"))
+    if per_site.empty:  # no site with enough values (a small study scored alone)
+        return pd.DataFrame({"digit_preference": pd.Series(dtype="float64"),
+                             "digit_values": pd.Series(dtype="float64")}, index=per_site.index)
     study = pd.Series(per_site.index.get_level_values("study_id"), index=per_site.index)
-    p = stats.norm.sf(combined_z(per_site["z"], per_site["k"], study))
+    p = stats.norm.sf(combined_z(per_site["z"], per_site["k"], study, pool, "digit_preference:inflation"))
     return pd.DataFrame({"digit_preference": p, "digit_values": per_site["values"].astype("float64")},
                         index=per_site.index)
 
 
-def low_variance(within: pd.DataFrame) -> pd.DataFrame:
+def low_variance(within: pd.DataFrame, pool: Pool | None = None) -> pd.DataFrame:
     """Subjects' within-subject variances lower than at the study's other sites (lower tail).
 
     Per test, each subject's log variance (over its visits; labs on the log scale) is averaged per
@@ -219,7 +268,8 @@ def low_variance(within: pd.DataFrame) -> pd.DataFrame:
     per = per[np.isfinite(per["deviation"]) & np.isfinite(per["sampling"]) & (per["sampling"] > 0)].copy()
     per["z"] = np.nan
     for test, block in per.groupby("test_code"):
-        per.loc[block.index, "z"] = random_effect_z(block["deviation"], block["sampling"], block["study_id"])
+        per.loc[block.index, "z"] = random_effect_z(block["deviation"], block["sampling"], block["study_id"], pool,
+                                                    f"low_variance:{test}:tau2")
     per["z"] = pd.to_numeric(per["z"], errors="coerce").astype("float64")
     site = per.dropna(subset=["z"]).groupby(SITE_KEYS).agg(z=("z", "sum"), k=("z", "size"),
                                                            deviation=("deviation", "mean"))
@@ -227,7 +277,8 @@ def low_variance(within: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame({"low_variance": pd.Series(dtype="float64"),
                              "variance_ratio": pd.Series(dtype="float64")}, index=site.index)
     study = pd.Series(site.index.get_level_values("study_id"), index=site.index)
-    return pd.DataFrame({"low_variance": stats.norm.cdf(combined_z(site["z"], site["k"], study)),
+    return pd.DataFrame({"low_variance": stats.norm.cdf(combined_z(site["z"], site["k"], study, pool,
+                                                                   "low_variance:inflation")),
                          "variance_ratio": np.exp(site["deviation"])}, index=site.index)
 
 
@@ -251,7 +302,7 @@ def subject_distances(within: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts) if parts else pd.DataFrame({"d2": [], "k": []}, index=means.index[:0])
 
 
-def inliers(within: pd.DataFrame) -> pd.DataFrame:
+def inliers(within: pd.DataFrame, pool: Pool | None = None) -> pd.DataFrame:
     """Subjects' squared Mahalanobis distances (vital-sign means) below their study's, lower tail."""
     distances = subject_distances(within)
     rows = []
@@ -268,7 +319,7 @@ def inliers(within: pd.DataFrame) -> pd.DataFrame:
     site = site[np.isfinite(site["log_ratio"])].copy()
     # A mean of n chi-square(k)/k terms has log-scale variance about 2 / (k n).
     sampling = 2.0 / (site["k"] * site["size"]) + 2.0 / (site["k"] * other.loc[site.index, "size"])
-    z = random_effect_z(site["log_ratio"], sampling, site["study_id"])
+    z = random_effect_z(site["log_ratio"], sampling, site["study_id"], pool, "inliers:tau2")
     site = site.set_index(SITE_KEYS)
     return pd.DataFrame({"inliers": stats.norm.cdf(z.to_numpy()), "mean_distance": (site["sum"] / site["size"]).to_numpy()},
                         index=site.index)
@@ -296,7 +347,7 @@ def copied_vectors(copies: pd.DataFrame) -> pd.DataFrame:
     return c.set_index(SITE_KEYS)[["copied_vectors", "copied_share"]]
 
 
-def regular_visits(visits: pd.DataFrame) -> pd.DataFrame:
+def regular_visits(visits: pd.DataFrame, pool: Pool | None = None) -> pd.DataFrame:
     """Treatment visits on exactly their scheduled day, more often than at the study's other sites (upper tail)."""
     v = visits.copy()
     v["share"] = v["on_day"] / v["visits"].where(v["visits"] > 0)
@@ -314,7 +365,7 @@ def regular_visits(visits: pd.DataFrame) -> pd.DataFrame:
     d = site["study_id"].map(design).fillna(1.0)
     sampling = d * (1 / (site["visits"] * own * (1 - own)) + 1 / ((other["visits"] + 1) * peer * (1 - peer)))
     deviation = np.log(own / (1 - own)) - np.log(peer / (1 - peer))
-    z = random_effect_z(deviation, sampling, site["study_id"])
+    z = random_effect_z(deviation, sampling, site["study_id"], pool, "regular_visits:tau2")
     out = site.set_index(SITE_KEYS)
     return pd.DataFrame({"regular_visits": stats.norm.sf(z.to_numpy()), "on_day_share": (out["on_day"] / out["visits"]).to_numpy(),
                          "study_on_day_share": peer.to_numpy()}, index=out.index)
@@ -330,7 +381,8 @@ def _within_site_standardized(frame: pd.DataFrame, value: str, by_test: bool) ->
     return centred / sd.where(sd > 0)
 
 
-def shared_traits(digits: pd.DataFrame, within: pd.DataFrame, visits: pd.DataFrame) -> pd.DataFrame:
+def shared_traits(digits: pd.DataFrame, within: pd.DataFrame, visits: pd.DataFrame,
+                  pool: Pool | None = None) -> pd.DataFrame:
     """A subset of the site's subjects steadier, more typical, rounder and more punctual than the rest (upper tail).
 
     Each trait is oriented so that fabrication raises it and standardized *within the subject's
@@ -372,7 +424,8 @@ def shared_traits(digits: pd.DataFrame, within: pd.DataFrame, visits: pd.DataFra
         return empty
     study = pd.Series(site.index.get_level_values("study_id"), index=site.index)
     log_variance = np.log(site["variance"])
-    z = random_effect_z(log_variance - log_variance.groupby(study).transform("median"), 2.0 / (site["m"] - 1), study)
+    z = random_effect_z(log_variance - log_variance.groupby(study).transform("median"), 2.0 / (site["m"] - 1), study,
+                        pool, "shared_traits:tau2")
     return pd.DataFrame({"shared_traits": stats.norm.sf(z.to_numpy(dtype="float64"))}, index=site.index)
 
 
@@ -384,7 +437,8 @@ def combine(tests: pd.DataFrame) -> pd.DataFrame:
     weak traces more often than one loud one. Under the null the statistic is standard normal
     whatever the weights.
     """
-    p = tests[list(TESTS)].clip(lower=1e-15, upper=1 - 1e-15)
+    # A test with no site in a small study leaves an object-typed column of NAs.
+    p = tests[list(TESTS)].astype("float64").clip(lower=1e-15, upper=1 - 1e-15)
     available = p.notna().sum(1)
     z = pd.DataFrame(stats.norm.isf(p.to_numpy()), index=p.index, columns=p.columns)
     weights = pd.Series(TEST_WEIGHTS).reindex(p.columns).to_numpy()
@@ -410,13 +464,17 @@ _EMPTY_RESULT = pd.DataFrame({
 })
 
 
-def score_atypical(digits: pd.DataFrame, within: pd.DataFrame, vectors: pd.DataFrame, visits: pd.DataFrame) -> pd.DataFrame:
-    """All six tests and the combined score per site (one row per site) from subject-level inputs."""
+def score_atypical(digits: pd.DataFrame, within: pd.DataFrame, vectors: pd.DataFrame, visits: pd.DataFrame,
+                   pool: Pool | None = None) -> pd.DataFrame:
+    """All six tests and the combined score per site (one row per site) from subject-level inputs.
+
+    ``pool``: the all-study medians (default: over these inputs' studies; see :class:`Pool`).
+    """
     if within.empty and visits.empty:  # no vital signs or visits at all (e.g. operational tables only)
         return _EMPTY_RESULT.copy()
-    parts = [digit_preference(digits) if len(digits) else None, low_variance(within), inliers(within),
+    parts = [digit_preference(digits, pool) if len(digits) else None, low_variance(within, pool), inliers(within, pool),
              copied_vectors(copy_counts(vectors)) if len(vectors) else None,
-             regular_visits(visits) if len(visits) else None, shared_traits(digits, within, visits)]
+             regular_visits(visits, pool) if len(visits) else None, shared_traits(digits, within, visits, pool)]
     table = pd.concat([p for p in parts if p is not None], axis=1)
     if table.empty:
         return _EMPTY_RESULT.copy()

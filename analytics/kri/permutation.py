@@ -17,11 +17,14 @@ Two things come out of the pool of pseudo-sites (:data:`TARGET_PSEUDO_SITES` per
 * the **site score's p-value**: the site's Fisher combination of its KRI p-values, ranked among
   the pseudo-sites' with as many evaluable KRIs (uniform for a clean site).
 
-All work is vectorized over permutations with ``numpy.bincount`` on per-subject aggregates.
+All work is vectorized over permutations with ``numpy.bincount`` on per-subject aggregates. Each
+study draws from its own random stream (seeded by the seed and the study id), so a study's results
+do not depend on which other studies are scored with it (one at a time on Spark, or all at once).
 """
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -209,6 +212,11 @@ def _effective_ratio(min_p: np.ndarray, tests: np.ndarray, rate: float) -> float
     return float(optimize.brentq(excess, lo, hi, xtol=1e-3))
 
 
+def study_stream(seed: int, study_id: str) -> np.random.Generator:
+    """The random stream of one study's reshuffles (independent of the other studies scored)."""
+    return np.random.default_rng([seed, zlib.crc32(study_id.encode("utf-8"))])
+
+
 def permutation_null(
     fits: dict[str, KRIFit], index: SiteIndex, snap: int, excluded: np.ndarray, amber_rate: float,
     site_sum_log: np.ndarray, site_tests: np.ndarray, seed: int = 0,
@@ -223,9 +231,8 @@ def permutation_null(
         amber_rate: the family false-positive rate ``r`` is matched at.
         site_sum_log: per site, its Fisher sum ``sum(-ln p)`` over evaluable cells.
         site_tests: per site, the number of evaluable cells in that sum.
-        seed: random seed (results are reproducible for a seed).
+        seed: random seed (results are reproducible for a seed; each study has its own stream).
     """
-    rng = np.random.default_rng(seed)
     row_order = np.argsort(index.row_group, kind="stable")
     bounds = np.searchsorted(index.row_group[row_order], np.arange(index.n_groups + 1))
     ratios: dict[int, float] = {}
@@ -241,6 +248,7 @@ def permutation_null(
         starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
         n_perm = int(np.clip(np.ceil(TARGET_PSEUDO_SITES / len(site_codes)), MIN_PERMUTATIONS, MAX_PERMUTATIONS))
         # A random order of the pool's patients per permutation; the sites' sizes cut it into pseudo-sites.
+        rng = study_stream(seed, str(index.sites["study_id"].iat[int(np.flatnonzero(index.site_group == group)[0])]))
         shuffled = np.argsort(rng.random((n_perm, len(rows))), axis=1)
         size = n_perm * len(site_codes)
         min_p = np.ones(size)

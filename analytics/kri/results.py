@@ -21,9 +21,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analytics.core.derived import DerivedResult, RefreshRun, stored_inputs
+from analytics.core.derived import EVIDENCE, DerivedResult, RefreshRun, stored_inputs
 from analytics.core.scope import NO_FILTER
-from analytics.kri.atypical import atypical_inputs, score_atypical
+from analytics.kri.atypical import Pool, atypical_inputs, pool_medians, score_atypical
 from analytics.kri.calibrated import fit_calibrated
 from analytics.kri.engine import METHODS, KRIRun, run_engine
 from analytics.kri.extract import snapshot_dates, subject_measures
@@ -81,23 +81,44 @@ def _measures(run: RefreshRun) -> pd.DataFrame:
     return run.scratch[key]
 
 
+def kri_evidence(run: RefreshRun) -> pd.DataFrame:
+    """The per-site evidence for the portfolio prior of ``run.study_ids`` (each study's own data only)."""
+    return _variance_inputs(variance_evidence(_measures(run)))
+
+
 def plan_kri(run: RefreshRun) -> tuple[set[str], str]:
-    """The studies to rescore: the stale ones, or all when the portfolio prior moved too far."""
-    if run.everything:
+    """The studies to rescore: the stale ones, or all when the portfolio prior moved too far.
+
+    Fixes the portfolio prior in ``run.inputs["prior"]`` (which :func:`compute_kri` then uses),
+    except when every study is scored in one run, whose engine pools over the whole frame itself.
+    An engine that scores studies apart (Spark) computes the evidence per study first and passes it
+    in ``run.scratch[EVIDENCE]``.
+    """
+    evidence = run.scratch.get(EVIDENCE)
+    if run.everything and evidence is None:
         return set(run.study_ids), ""
-    run.progress("estimating the portfolio prior")
-    own = _variance_inputs(variance_evidence(_measures(run)))
+    if evidence is None:
+        run.progress("estimating the portfolio prior")
+        evidence = kri_evidence(run)
     others = run.con.execute(
         "SELECT snap, study_id, study_site_id, kri, implied FROM derived.kri_variance_inputs "
         "WHERE NOT list_contains($ids, study_id)", {"ids": list(run.study_ids)}).df()
-    priors = _priors(pd.concat([others, own], ignore_index=True))
-    run.scratch["priors"] = priors
+    priors = _priors(pd.concat([others, evidence], ignore_index=True))
+    run.inputs["prior"] = priors
+    if run.everything:
+        return set(run.study_ids), ""
     moved = max((_moved(stored.get("prior", {}), priors)
                  for stored in stored_inputs(run.con, "kri", run.study_ids)), default=0.0)
     if moved > PRIOR_TOLERANCE:
         return set(run.all_study_ids), (f"the portfolio prior's between-site SD moved by {moved:.3f} "
                                         f"(> {PRIOR_TOLERANCE}), so every study was rescored")
     return set(run.study_ids), ""
+
+
+def _study_site_codes(cells: pd.DataFrame) -> pd.Series:
+    """Each cell's site index within its own study (what the engine gives when it scores the study alone)."""
+    codes = cells.groupby(["study_id", "snap", "study_site_id"], sort=True).ngroup()
+    return (codes - codes.groupby(cells["study_id"]).transform("min")).astype("int64")
 
 
 def _with_persistence(cells: pd.DataFrame) -> pd.DataFrame:
@@ -119,7 +140,7 @@ def _with_persistence(cells: pd.DataFrame) -> pd.DataFrame:
 def compute_kri(run: RefreshRun) -> dict[str, pd.DataFrame]:
     """Every method's cells and sites for ``run.study_ids`` at the monthly snapshots."""
     frame = _measures(run)
-    priors = None if run.everything else run.scratch.get("priors")
+    priors = run.inputs.get("prior")
     cells, sites, evidence = [], [], None
     for method in METHODS:
         run.progress(f"scoring KRIs ({method})")
@@ -127,7 +148,8 @@ def compute_kri(run: RefreshRun) -> dict[str, pd.DataFrame]:
         method_sites = result.sites.copy()
         if method == "calibrated":
             evidence = _variance_inputs(result)
-        cells.append(_with_persistence(result.cells).assign(method=method))
+        cells.append(_with_persistence(result.cells.assign(site_code=_study_site_codes(result.cells)))
+                     .assign(method=method))
         sites.append(method_sites.assign(method=method))
     if evidence is None:
         evidence = pd.DataFrame(columns=["snap", "study_id", "study_site_id", "kri", "implied"])
@@ -136,10 +158,45 @@ def compute_kri(run: RefreshRun) -> dict[str, pd.DataFrame]:
             "kri_variance_inputs": evidence}
 
 
+def atypical_evidence(run: RefreshRun) -> pd.DataFrame:
+    """The values the atypical tests' all-study medians are taken over, for ``run.study_ids``, given
+    the medians already fixed in ``run.inputs["pool"]``."""
+    pool = Pool(fixed=dict(run.inputs.get("pool") or {}))
+    score_atypical(*atypical_inputs(run.warehouse, run.scope, NO_FILTER), pool=pool)
+    return pool.evidence()
+
+
+def plan_atypical(run: RefreshRun) -> tuple[set[str], str]:
+    """Fix the all-study medians in ``run.inputs["pool"]`` unless every study is scored in one run.
+
+    A refresh of some studies takes them over every study's data (one more pass of the tests), so
+    its studies get what a full refresh gives them. An engine that scores studies apart hands every
+    study's evidence in ``run.scratch[EVIDENCE]`` twice: the between-site variances first (they
+    depend on the data alone), then the score inflations (which depend on those).
+    """
+    evidence = run.scratch.get(EVIDENCE)
+    if evidence is None:
+        if run.everything:
+            return set(run.study_ids), ""
+        run.progress("atypical-data medians over every study")
+        every = RefreshRun(run.con, run.all_study_ids, run.all_study_ids, run.as_of, run.progress)
+        evidence = atypical_evidence(every)
+        run.inputs["pool"] = pool_medians(evidence)
+    elif "pool" in run.inputs:
+        run.inputs["pool"] = pool_medians(evidence)
+    else:
+        run.inputs["pool"] = {k: v for k, v in pool_medians(evidence).items() if k.endswith(":tau2")}
+    return set(run.study_ids), ""
+
+
 def compute_atypical(run: RefreshRun) -> dict[str, pd.DataFrame]:
     """The atypical-data tests of ``run.study_ids`` (each site against its own study)."""
     run.progress("atypical-data tests")
-    return {"atypical_sites": score_atypical(*atypical_inputs(run.warehouse, run.scope, NO_FILTER))}
+    pool = Pool(fixed=dict(run.inputs.get("pool") or {}))
+    sites = score_atypical(*atypical_inputs(run.warehouse, run.scope, NO_FILTER), pool=pool)
+    if not pool.fixed:  # one run over every study: record the medians it took, as a fixed pool is
+        run.inputs["pool"] = pool_medians(pool.evidence())
+    return {"atypical_sites": sites}
 
 
 _ENGINE_MODULES = ("analytics.kri.engine", "analytics.kri.calibrated", "analytics.kri.models", "analytics.kri.specs",
@@ -154,6 +211,8 @@ KRI_RESULT = DerivedResult(
     code=(*_ENGINE_MODULES, "analytics.kri.results"),
     params=(("methods", METHODS), ("prior_tolerance", PRIOR_TOLERANCE)),
     plan=plan_kri,
+    evidence=kri_evidence,
+    evidence_table="kri_variance_inputs",
 )
 
 ATYPICAL_RESULT = DerivedResult(
@@ -161,5 +220,10 @@ ATYPICAL_RESULT = DerivedResult(
     description="atypical-data tests per site",
     tables=("atypical_sites",),
     compute=compute_atypical,
-    code=("analytics.kri.atypical",),
+    code=("analytics.kri.atypical", "analytics.kri.results"),
+    plan=plan_atypical,
+    evidence=atypical_evidence,
+    evidence_columns=(("key", "VARCHAR"), ("study_id", "VARCHAR"), ("value", "DOUBLE")),
+    evidence_stages=2,
+    evidence_of_all=True,
 )

@@ -56,19 +56,20 @@ def study_overview(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter =
         ),
         -- With a country or site filter, the plan is the filtered sites' share of the study's plan.
         study_plan AS (
-            SELECT unnest($plan_studies) AS study_id, unnest($plan_totals) AS planned_all
+            SELECT study_id, array_extract($plan_totals, array_position($plan_studies, study_id)) AS planned_all
+            FROM scoped_studies
         ),
         q AS (
             SELECT q.study_id,
                    count(*) FILTER (WHERE q.status <> 'Closed') AS open_queries,
-                   count(*) FILTER (WHERE q.status <> 'Closed' AND $as_of - q.opened_date > 30) AS queries_open_30d
+                   count(*) FILTER (WHERE q.status <> 'Closed' AND date_diff('day', q.opened_date, $as_of) > 30) AS queries_open_30d
             FROM queries q JOIN scoped_sites USING (study_site_id)
             WHERE q.opened_date BETWEEN $date_from AND $date_to
             GROUP BY ALL
         ),
         pages AS (
             SELECT v.study_id,
-                   count(*) FILTER (WHERE v.entry_date IS NULL AND $as_of - v.actual_date > $late_days) AS overdue_visits
+                   count(*) FILTER (WHERE v.entry_date IS NULL AND date_diff('day', v.actual_date, $as_of) > $late_days) AS overdue_visits
             FROM visits v JOIN scoped_sites USING (study_site_id)
             WHERE v.actual_date BETWEEN $date_from AND $date_to
             GROUP BY ALL

@@ -21,6 +21,7 @@ The combined score ranks sites; it is a pointer for a data manager's review, nev
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -31,6 +32,7 @@ from sklearn.ensemble import IsolationForest
 from analytics.core.scope import AccessScope, PortfolioFilter
 from analytics.core.warehouse import Warehouse
 from analytics.kri.atypical import TEST_LABELS
+from analytics.kri.permutation import study_stream
 from analytics.quality.specs import LIMITS_CTES, range_parameters
 
 Z_FLAG = 3.5  # robust z beyond this is a signal (Iglewicz and Hoaglin's outlier rule)
@@ -53,9 +55,13 @@ STATISTICS = {
 _SUBJECT_TEST_SQL = """
 SELECT m.study_id, m.study_site_id, m.subject_id, m.test_code, any_value(m.domain) AS domain,
        any_value(coalesce(m.test_name, m.test_code)) AS test_name, any_value(m.unit) AS unit,
-       count(*) AS n, avg(CASE WHEN m.domain = 'LB' THEN ln(m.value) ELSE m.value END) AS centre,
-       var_samp(CASE WHEN m.domain = 'LB' THEN ln(m.value) ELSE m.value END) AS within_var,
-       avg(m.value) AS mean_value,
+       -- Floating-point sums in measurement order: a study's digits however its rows are stored or split.
+       count(*) AS n,
+       list_aggregate(list(CASE WHEN m.domain = 'LB' THEN ln(m.value) ELSE m.value END ORDER BY m.measurement_id),
+                      'avg') AS centre,
+       list_aggregate(list(CASE WHEN m.domain = 'LB' THEN ln(m.value) ELSE m.value END ORDER BY m.measurement_id),
+                      'var_samp') AS within_var,
+       list_aggregate(list(m.value ORDER BY m.measurement_id), 'avg') AS mean_value,
        count(*) FILTER (WHERE m.value < m.ref_low OR m.value > m.ref_high) AS abnormal,
        count(*) FILTER (WHERE m.ref_low IS NOT NULL OR m.ref_high IS NOT NULL) AS with_range,
        count(*) FILTER (WHERE m.value = round(m.value)) AS integers,
@@ -66,12 +72,14 @@ LEFT JOIN pair_limits l ON l.test_code = m.test_code AND l.unit IS NOT DISTINCT 
 WHERE m.value IS NOT NULL AND (m.domain <> 'LB' OR m.value > 0)
   AND (l.canonical_unit IS NULL OR m.value BETWEEN l.low AND l.high)
 GROUP BY m.study_id, m.study_site_id, m.subject_id, m.test_code
+ORDER BY m.study_id, m.study_site_id, m.subject_id, m.test_code
 """
 
 _ENTRY_SQL = """
 SELECT v.study_id, v.study_site_id, v.actual_date, date_diff('day', v.actual_date, v.entry_date) AS lag
 FROM visits v JOIN scoped_sites USING (study_site_id)
 WHERE v.actual_date IS NOT NULL AND v.entry_date IS NOT NULL
+ORDER BY v.study_id, v.visit_id  -- the shuffles below draw per row: a study's rows in one order however read
 """
 
 
@@ -136,10 +144,16 @@ def entry_bursts(entries: pd.DataFrame, seed: int = RANDOM_STATE) -> pd.DataFram
     e["entry_day"] = e["visit_day"] + e["lag"].astype("int64")
     observed = e.groupby(["study_id", "study_site_id"]).agg(visits=("entry_day", "size"),
                                                            entry_days=("entry_day", "nunique"))
-    rng = np.random.default_rng(seed)
+    # One random stream per study: a study's bursts do not depend on the other studies scored with it.
+    studies = e["study_id"].to_numpy()
+    streams = {study: study_stream(seed, str(study)) for study in pd.unique(studies)}
+    rows_of = {study: np.flatnonzero(studies == study) for study in streams}
     expected = []
     for _ in range(BURST_SHUFFLES):
-        order = np.lexsort((rng.uniform(size=len(e)), e["study_site_id"].to_numpy()))
+        uniform = np.empty(len(e))
+        for study, rng in streams.items():
+            uniform[rows_of[study]] = rng.uniform(size=len(rows_of[study]))
+        order = np.lexsort((uniform, e["study_site_id"].to_numpy()))
         shuffled = e.iloc[order]
         sorted_e = e.sort_values("study_site_id", kind="stable")
         day = sorted_e["visit_day"].to_numpy() + shuffled["lag"].to_numpy()
@@ -161,7 +175,9 @@ def consistent_shifts(z: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=["study_id", "study_site_id", "statistic", "tests", "same_direction", "z", "p"])
     clipped = z.assign(zc=z["z"].clip(-Z_CLIP, Z_CLIP), up=(z["z"] > 0).astype("int64"))
     grouped = clipped.groupby(["study_id", "study_site_id", "statistic"])
-    out = grouped.agg(tests=("zc", "size"), total=("zc", "sum"), positive=("up", "sum"))
+    # math.fsum: pandas' grouped float sum of a group can differ in the last digit with the other
+    # groups in the frame, and a site's score must not depend on the studies scored with it.
+    out = grouped.agg(tests=("zc", "size"), total=("zc", math.fsum), positive=("up", "sum"))
     out["z"] = out["total"] / np.sqrt(out["tests"])
     out["same_direction"] = np.where(out["z"] > 0, out["positive"], out["tests"] - out["positive"])
     out["p"] = _two_sided(out["z"])
@@ -239,7 +255,8 @@ def _forest(profile: pd.DataFrame) -> pd.Series:
         if len(block) < MIN_SITES_FOREST:
             continue
         forest = IsolationForest(n_estimators=FOREST_TREES, random_state=RANDOM_STATE)
-        x = block.fillna(0.0).clip(-20, 20).to_numpy()
+        # Only the study's own columns: tests other studies measure would add constant zeros here.
+        x = block.dropna(axis=1, how="all").fillna(0.0).clip(-20, 20).to_numpy()
         forest.fit(x)
         scores.loc[block.index] = -forest.score_samples(x)
     return scores
@@ -361,5 +378,6 @@ def signal_inputs(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter) -
     """The per-subject test aggregates, visit entry lags and stored atypical tests (from DuckDB)."""
     per_subject = wh.query_with(scope, LIMITS_CTES, _SUBJECT_TEST_SQL, range_parameters(), filters)
     entries = wh.query(scope, _ENTRY_SQL, None, filters)
-    atypical = wh.query(scope, "SELECT * FROM atypical_sites", None, filters)
+    # In key order: a site's place decides its row in the isolation forest's fit.
+    atypical = wh.query(scope, "SELECT * FROM atypical_sites ORDER BY study_id, study_site_id", None, filters)
     return per_subject, entries, atypical
