@@ -120,3 +120,19 @@ def test_shared_traits_finds_a_subset_of_subjects_not_a_site_wide_quirk():
     assert p["fabricated"] < 0.01
     assert p["quirk"] > 0.05  # every subject of the site equally steady: nothing unlike the site's others
     assert (p.drop(["fabricated", "quirk"]) < 0.01).sum() == 0
+
+
+def test_a_study_s_atypical_tests_are_the_same_scored_alone_or_with_the_others(tiny_db) -> None:
+    """A Spark task or a partial refresh scores one study on its own: it must get the digits a full run gives it."""
+    from analytics.kri.atypical import Pool, pool_medians
+
+    inputs = atypical_inputs(Warehouse.open(tiny_db), AccessScope.full_access(), NO_FILTER)
+    pool = Pool()
+    together = score_atypical(*inputs, pool=pool)
+    fixed = pool_medians(pool.evidence())
+    studies = sorted(together["study_id"].unique())
+    assert len(studies) >= 2
+    for study in studies:
+        alone = score_atypical(*(f[f["study_id"] == study] for f in inputs), pool=Pool(fixed=fixed))
+        expected = together[together["study_id"] == study].reset_index(drop=True)
+        pd.testing.assert_frame_equal(alone.reset_index(drop=True), expected, check_exact=True, check_dtype=False)

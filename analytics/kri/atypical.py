@@ -381,6 +381,41 @@ def _within_site_standardized(frame: pd.DataFrame, value: str, by_test: bool) ->
     return centred / sd.where(sd > 0)
 
 
+def _trait_spread(digits: pd.DataFrame, within: pd.DataFrame, visits: pd.DataFrame) -> pd.DataFrame:
+    """One study's sites: subjects with two or more traits (``m``) and the variance of their trait sums.
+
+    Called per study: pandas' grouped floating-point sums over several studies need not give a
+    study the digits it gets alone (a Spark task, a partial refresh), so no sum spans two studies.
+    """
+    subject = SITE_KEYS + ["subject_id"]
+    traits = []
+    w = within[(within["domain"] == "VS") & (within["n"] >= 3) & (within["variance"] > 0)].sort_values(subject + ["test_code"])
+    if len(w):
+        w["steady"] = -np.log(w["variance"])
+        w["steady"] = _within_site_standardized(w, "steady", True)
+        traits.append(w.groupby(subject)["steady"].mean())
+    d = digits[digits["n"] >= 3].sort_values(subject + ["test_code"])
+    if len(d):
+        d["rounding"] = _within_site_standardized(d, "roundness", True)
+        traits.append(d.groupby(subject)["rounding"].mean())
+    v = visits[visits["visits"] >= 2].sort_values(subject)
+    if len(v):
+        v["logit"] = np.log((v["on_day"] + 0.5) / (v["visits"] - v["on_day"] + 0.5))
+        v["punctual"] = _within_site_standardized(v, "logit", False)
+        traits.append(v.set_index(subject)["punctual"])
+    distances = subject_distances(within)
+    if len(distances):
+        t = (-np.log(distances["d2"].clip(lower=1e-9))).rename("value").sort_index().reset_index()
+        t["typical"] = _within_site_standardized(t, "value", False)
+        traits.append(t.set_index(subject)["typical"])
+    if not traits:
+        return pd.DataFrame({"m": [], "variance": []}, index=pd.MultiIndex.from_arrays([[], []], names=SITE_KEYS))
+    table = pd.concat(traits, axis=1).sort_index()
+    table = table[table.notna().sum(axis=1) >= 2]
+    by_site = table.fillna(0.0).sum(axis=1).groupby(level=SITE_KEYS)
+    return pd.DataFrame({"m": by_site.size(), "variance": by_site.var()})
+
+
 def shared_traits(digits: pd.DataFrame, within: pd.DataFrame, visits: pd.DataFrame,
                   pool: Pool | None = None) -> pd.DataFrame:
     """A subset of the site's subjects steadier, more typical, rounder and more punctual than the rest (upper tail).
@@ -390,35 +425,15 @@ def shared_traits(digits: pd.DataFrame, within: pd.DataFrame, visits: pd.DataFra
     subjects share several traits. Its log is compared with the study's other sites (random-effects
     z, as the other tests), with the sampling variance ``2 / (m - 1)`` of a log variance over m subjects.
     """
-    subject = SITE_KEYS + ["subject_id"]
-    traits = []
-    w = within[(within["domain"] == "VS") & (within["n"] >= 3) & (within["variance"] > 0)].copy()
-    if len(w):
-        w["steady"] = -np.log(w["variance"])
-        w["steady"] = _within_site_standardized(w, "steady", True)
-        traits.append(w.groupby(subject)["steady"].mean())
-    d = digits[digits["n"] >= 3].copy()
-    if len(d):
-        d["rounding"] = _within_site_standardized(d, "roundness", True)
-        traits.append(d.groupby(subject)["rounding"].mean())
-    v = visits[visits["visits"] >= 2].copy()
-    if len(v):
-        v["logit"] = np.log((v["on_day"] + 0.5) / (v["visits"] - v["on_day"] + 0.5))
-        v["punctual"] = _within_site_standardized(v, "logit", False)
-        traits.append(v.set_index(subject)["punctual"])
-    distances = subject_distances(within)
-    if len(distances):
-        t = (-np.log(distances["d2"].clip(lower=1e-9))).rename("value").reset_index()
-        t["typical"] = _within_site_standardized(t, "value", False)
-        traits.append(t.set_index(subject)["typical"])
     empty = pd.DataFrame({"shared_traits": pd.Series(dtype="float64")},
                          index=pd.MultiIndex.from_arrays([[], []], names=SITE_KEYS))
-    if not traits:
+    parts = [dict(tuple(frame.groupby("study_id", sort=True))) for frame in (digits, within, visits)]
+    studies = sorted(set().union(*parts))
+    spreads = [_trait_spread(*(p.get(s, frame.iloc[0:0]) for p, frame in zip(parts, (digits, within, visits))))
+               for s in studies]
+    site = pd.concat(spreads) if spreads else empty.iloc[0:0]
+    if site.empty:
         return empty
-    table = pd.concat(traits, axis=1)
-    table = table[table.notna().sum(axis=1) >= 2]
-    by_site = table.fillna(0.0).sum(axis=1).groupby(level=SITE_KEYS)
-    site = pd.DataFrame({"m": by_site.size(), "variance": by_site.var()})
     site = site[(site["m"] >= MIN_TRAIT_SUBJECTS) & (site["variance"] > 0)]
     if site.empty:
         return empty
