@@ -176,3 +176,17 @@ def test_a_derived_table_of_an_older_layout_is_rebuilt_on_refresh(tiny_db: Path,
         columns = [r[0] for r in con.execute("DESCRIBE derived.kri_cells").fetchall()]
     assert "z_history" in columns
     assert derived.freshness(Warehouse.open(db), AccessScope(), NO_FILTER, KRI_RESULT).ok
+
+
+def test_a_study_with_no_subjects_yet_refreshes_alone(tiny_db: Path, tmp_path: Path) -> None:
+    """A planned study (sites not open, nobody consented) changed on its own, as an import or a Spark
+    task scores it: every per-study result refreshes it without error, and it gets no KRI rows."""
+    db = warehouse.copy_warehouse(tiny_db, tmp_path / "w.duckdb")
+    with warehouse.modify_aside(db) as con:
+        con.execute("INSERT INTO main.studies SELECT * REPLACE ('ST_PLANNED' AS study_id) FROM main.studies "
+                    "ORDER BY study_id LIMIT 1")
+        derived.mark_changed(con, ["ST_PLANNED"])
+        outcomes = derived.refresh(con, REGISTRY)
+    assert {o.result for o in outcomes if "ST_PLANNED" in o.studies} == {r.name for r in REGISTRY if r.reference is None}
+    with warehouse.inspect(db) as con:
+        assert con.execute("SELECT count(*) FROM derived.kri_sites WHERE study_id = 'ST_PLANNED'").fetchone()[0] == 0

@@ -475,7 +475,8 @@ def fit_spread(
     eps = np.asarray(CONTAMINATION_GRID)
     mixed = np.logaddexp(np.log1p(-eps)[None, None, :] + clean[:, :, None],
                          np.log(eps)[None, None, :] + outlier[:, None, None])
-    flat = (mixed * weights[:, None, None]).reshape(n_sites, -1)
+    # Explicit width: a study with no sites yet (planned, start-up) has zero rows to infer it from.
+    flat = (mixed * weights[:, None, None]).reshape(n_sites, len(TAU_GRID) * len(eps))
     loglik = np.column_stack([np.bincount(group, weights=flat[:, j], minlength=n_groups)
                               for j in range(flat.shape[1])]).reshape(n_groups, len(TAU_GRID), len(eps))
     sampling = data.sampling_log_variance() + reference_variance

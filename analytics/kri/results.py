@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analytics.core import schema
 from analytics.core.derived import EVIDENCE, DerivedResult, RefreshRun, stored_inputs
 from analytics.core.scope import NO_FILTER
 from analytics.kri.atypical import Pool, atypical_inputs, pool_medians, score_atypical
@@ -141,6 +142,11 @@ def compute_kri(run: RefreshRun) -> dict[str, pd.DataFrame]:
     """Every method's cells and sites for ``run.study_ids`` at the monthly snapshots."""
     frame = _measures(run)
     priors = run.inputs.get("prior")
+    if frame.empty:  # no subject yet (a planned study scored alone): no site to score, nothing to store
+        empty = pd.DataFrame(columns=["snap", "study_id", "study_site_id", "kri", "implied"])
+        run.inputs["prior"] = priors if priors is not None else _priors(empty)
+        return {name: pd.DataFrame(columns=[c.name for c in schema.table(name).columns])
+                for name in ("kri_cells", "kri_sites", "kri_variance_inputs")}
     cells, sites, evidence = [], [], None
     for method in METHODS:
         run.progress(f"scoring KRIs ({method})")
