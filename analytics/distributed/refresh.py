@@ -109,14 +109,20 @@ def _evidence_arrow(result: DerivedResult, frame: pd.DataFrame) -> pa.Table:
                                 preserve_index=False)
 
 
+def _task_run(result_name: str, key: tuple, source: str, all_ids: tuple[str, ...], as_of, inputs: dict,
+              fresh: Fresh) -> tuple[DerivedResult, RefreshRun]:
+    """In a Spark task: the registered result and a run over the group's study (``key``) of the export."""
+    from analytics.registry import result as registered
+
+    result = registered(result_name)
+    study_id = key[0].as_py() if hasattr(key[0], "as_py") else key[0]
+    return result, _study_run(source, study_id, all_ids, as_of, inputs, fresh, result.portfolio_tables)
+
+
 def evidence_task(result_name: str, source: str, all_ids: tuple[str, ...], as_of, fresh: Fresh, inputs: dict):
     """The grouped-map function computing one study's evidence for a portfolio-level input."""
     def task(key: tuple, rows: pa.Table) -> pa.Table:
-        from analytics.registry import result as registered
-
-        result = registered(result_name)
-        run = _study_run(source, key[0].as_py() if hasattr(key[0], "as_py") else key[0], all_ids, as_of, inputs, fresh,
-                         result.portfolio_tables)
+        result, run = _task_run(result_name, key, source, all_ids, as_of, inputs, fresh)
         try:
             return _evidence_arrow(result, result.evidence(run))
         finally:
@@ -127,11 +133,7 @@ def evidence_task(result_name: str, source: str, all_ids: tuple[str, ...], as_of
 def compute_task(result_name: str, source: str, all_ids: tuple[str, ...], as_of, inputs: dict, fresh: Fresh):
     """The grouped-map function computing every table of a result for one study."""
     def task(key: tuple, rows: pa.Table) -> pa.Table:
-        from analytics.registry import result as registered
-
-        result = registered(result_name)
-        run = _study_run(source, key[0].as_py() if hasattr(key[0], "as_py") else key[0], all_ids, as_of, inputs, fresh,
-                         result.portfolio_tables)
+        result, run = _task_run(result_name, key, source, all_ids, as_of, inputs, fresh)
         try:
             frames = result.compute(run)
         finally:
