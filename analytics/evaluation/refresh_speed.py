@@ -77,6 +77,8 @@ def keep_studies(db: Path, count: int) -> list[str]:
 def bench_refresh(db: Path, master: str = "local[2]", scratch: Path | None = None, studies: int | None = None) -> dict:
     """Both engines' refresh of every study of ``db`` (on copies; of its first ``studies`` only when
     given); the figures."""
+    if scratch is not None:
+        scratch.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=scratch, prefix="bench-refresh-") as folder:
         root = Path(folder)
         local_db = warehouse.copy_warehouse(db, root / "local" / "warehouse.duckdb")
@@ -90,7 +92,9 @@ def bench_refresh(db: Path, master: str = "local[2]", scratch: Path | None = Non
         local = measured(cli + ["refresh", "--all", "--db", str(local_db)])
         spark = measured(cli + ["refresh", "--all", "--engine", "spark", "--master", master,
                                 "--source", str(root / "export"), "--db", str(spark_db)])
-        differences = derived_differences(local_db, spark_db)
+        # Two failed refreshes leave two equal, stale copies: only finished runs can be compared.
+        comparable = exported["returncode"] == local["returncode"] == spark["returncode"] == 0
+        differences = derived_differences(local_db, spark_db) if comparable else {}
         with warehouse.inspect(local_db) as con:
             studies = con.execute("SELECT count(*) FROM main.studies").fetchone()[0]
             preset = con.execute("SELECT value FROM meta.warehouse_info WHERE key = 'preset'").fetchone()
@@ -99,7 +103,8 @@ def bench_refresh(db: Path, master: str = "local[2]", scratch: Path | None = Non
         "db": str(db), "preset": preset[0] if preset else None, "studies": studies, "measurements": measurements,
         "master": master,
         "export": exported, "local": local, "spark": spark,
-        "identical": all(only_a == only_b == 0 for _, only_a, only_b in differences.values()),
+        "comparable": comparable,
+        "identical": comparable and all(only_a == only_b == 0 for _, only_a, only_b in differences.values()),
         "differences": differences, "load_average_before": load_before, "load_average_after": os.getloadavg(),
         "cpu_count": os.cpu_count(),
     }
@@ -115,8 +120,15 @@ def format_refresh(report: dict) -> str:
         run = report[key]
         lines.append(f"{label:<28} {run['wall_seconds']:>8.1f}s {run['cpu_seconds']:>8.1f}s "
                      f"{run['peak_rss_mib']:>8,.0f} MiB  {run['returncode']}")
-    lines.append("derived tables identical, bit for bit: " + ("yes" if report["identical"] else
-                 "NO: " + ", ".join(f"{t} ({a}/{b} rows differ)" for t, (_, a, b) in report["differences"].items() if a or b)))
+    if not report["comparable"]:
+        failed = [key for key in ("export", "local", "spark") if report[key]["returncode"] != 0]
+        lines.append("derived tables NOT COMPARED: " + ", ".join(failed) + " failed; its output ends:")
+        for key in failed:
+            lines.extend(f"  [{key}] {line}" for line in report[key]["output_tail"])
+    else:
+        lines.append("derived tables identical, bit for bit: " + ("yes" if report["identical"] else
+                     "NO: " + ", ".join(f"{t} ({a}/{b} rows differ)" for t, (_, a, b) in report["differences"].items()
+                                        if a or b)))
     lines.append("load average before {:.1f} / {:.1f} / {:.1f}, after {:.1f} / {:.1f} / {:.1f}".format(
         *report["load_average_before"], *report["load_average_after"]))
     return "\n".join(lines)
