@@ -123,3 +123,19 @@ def test_a_version_1_file_gains_the_enrollment_columns_and_tables(tiny_db: Path,
         for table in schema.TABLES:
             columns = {r[0] for r in con.execute(f"DESCRIBE {table.qualified_name}").fetchall()}
             assert {c.name for c in table.columns} <= columns, table.qualified_name
+
+
+def test_a_copy_beside_its_source_has_its_own_restricted_store(tiny_db: Path, tmp_path: Path) -> None:
+    source = warehouse.copy_warehouse(tiny_db, tmp_path / "w.duckdb")
+    copy = warehouse.copy_warehouse(source, tmp_path / "w-copy.duckdb")
+    with warehouse.inspect(source) as con:
+        arms = con.execute("SELECT count(*) FROM restricted.treatment_assignments").fetchone()[0]
+    assert arms > 0
+    with warehouse.modify_aside(copy, purpose="test") as con:
+        con.execute("DELETE FROM restricted.treatment_assignments")
+    with warehouse.inspect(source) as con:
+        assert con.execute("SELECT count(*) FROM restricted.treatment_assignments").fetchone()[0] == arms
+    with warehouse.inspect(copy) as con:
+        assert con.execute("SELECT count(*) FROM restricted.treatment_assignments").fetchone()[0] == 0
+    with pytest.raises(warehouse.WarehouseError, match="onto itself"):
+        warehouse.copy_warehouse(source, source)

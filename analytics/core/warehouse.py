@@ -506,13 +506,25 @@ def create_empty(path: Path) -> None:
 
 
 def copy_warehouse(source: Path | str, destination: Path | str) -> Path:
-    """Copy a warehouse file and its restricted store (which keeps its recorded name) elsewhere."""
+    """Copy a warehouse file and its restricted store to ``destination``.
+
+    The copy gets a restricted store of its own, named after the destination and recorded in the
+    copy, so a copy beside its source (same folder) never shares or overwrites the source's store.
+    """
     source, destination = Path(source), Path(destination)
+    if destination.exists() and destination.resolve() == source.resolve():
+        raise WarehouseError(f"cannot copy the warehouse {source} onto itself")
     destination.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, destination)
     name = _referenced_restricted(source)
+    shutil.copyfile(source, destination)
     if name and source.with_name(name).exists():
-        shutil.copyfile(source.with_name(name), destination.with_name(name))
+        own = restricted_name(destination, uuid.uuid4().hex[:12])
+        shutil.copyfile(source.with_name(name), destination.with_name(own))
+        con = duckdb.connect(str(destination))
+        try:
+            set_info(con, {RESTRICTED_INFO_KEY: own})
+        finally:
+            con.close()
     return destination
 
 
