@@ -20,21 +20,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
-import subprocess
-import sys
-import tempfile
 import time
-import urllib.request
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from analytics.evaluation.app_server import app_server
 from analytics.evaluation.process_usage import TreeMonitor
 
-REPO = Path(__file__).resolve().parents[2]
 PAGE_TIMEOUT_SECONDS = 300.0
 
 
@@ -44,50 +38,6 @@ class PageLoad:
     page: str
     seconds: float
     error: str = ""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def app_server(db: Path, user: str):
-    """``streamlit run app.py`` on ``db`` as ``user`` on a free loopback port; yields (port, process).
-
-    The server's output goes to a temporary file (a pipe nobody reads would stall a long run) and
-    its tail is in the error when the server does not start.
-    """
-    port = _free_port()
-    env = {**os.environ, "CRO_WAREHOUSE": str(db), "CRO_USER": user}
-    with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
-                        if r.status == 200:
-                            break
-                except OSError:
-                    pass
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    log.seek(0)
-                    raise RuntimeError(f"streamlit did not start: {log.read().decode(errors='replace')[-2000:]}")
-                time.sleep(0.5)
-            yield port, proc
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 async def _open_page(ws, page: str) -> str:
@@ -116,12 +66,12 @@ async def _open_page(ws, page: str) -> str:
             return error
 
 
-async def _session(port: int, index: int, pages: list[str], rounds: int, loads: list[PageLoad]) -> None:
+async def _session(base: str, index: int, pages: list[str], rounds: int, loads: list[PageLoad]) -> None:
     import websockets
 
     order = pages[index % len(pages):] + pages[:index % len(pages)]  # sessions start on different pages
     try:
-        async with websockets.connect(f"ws://127.0.0.1:{port}/_stcore/stream", subprotocols=["streamlit"],
+        async with websockets.connect(base.replace("http://", "ws://", 1) + "/_stcore/stream", subprotocols=["streamlit"],
                                       max_size=None, open_timeout=PAGE_TIMEOUT_SECONDS) as ws:
             for _ in range(rounds):
                 for page in order:
@@ -153,16 +103,16 @@ def run_load(db: Path, sessions: int = 20, rounds: int = 3, user: str = "local")
     role = resolve_user(user).role
     pages = [p.url_path for p in PAGES if role.allows(p.needs)]
     load_before = os.getloadavg()
-    with app_server(db, user) as (port, proc), TreeMonitor(proc.pid) as server:
+    with app_server(db, user) as (base, proc), TreeMonitor(proc.pid) as server:
         cold: list[PageLoad] = []
-        asyncio.run(_session(port, 0, pages, 1, cold))  # every page once, caches empty
+        asyncio.run(_session(base, 0, pages, 1, cold))  # every page once, caches empty
         server.sample()
         cpu_start = server.cpu_seconds
         loads: list[PageLoad] = []
         started = time.perf_counter()
 
         async def all_sessions() -> None:
-            await asyncio.gather(*[_session(port, i, pages, rounds, loads) for i in range(sessions)])
+            await asyncio.gather(*[_session(base, i, pages, rounds, loads) for i in range(sessions)])
 
         asyncio.run(all_sessions())
         wall = time.perf_counter() - started

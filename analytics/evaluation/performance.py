@@ -144,14 +144,6 @@ def bench_pages(db: Path, runs: int = 5, user: str | None = None, log: Callable[
     }
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as handle:
-        handle.bind(("127.0.0.1", 0))
-        return handle.getsockname()[1]
-
-
 def bench_browser(db: Path, user: str | None, runs: int = 3, log: Callable[[str], None] = print) -> list[dict]:
     """Per view: seconds from navigation to idle with every chart drawn, in headless Chromium.
 
@@ -159,10 +151,9 @@ def bench_browser(db: Path, user: str | None, runs: int = 3, log: Callable[[str]
     then ``runs`` times as a deep link in a fresh tab (the median is reported).
     """
     import shutil
-    import subprocess
-    import sys
     import urllib.parse
-    import urllib.request
+
+    from analytics.evaluation.app_server import app_server
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
@@ -170,21 +161,8 @@ def bench_browser(db: Path, user: str | None, runs: int = 3, log: Callable[[str]
         return []
     from playwright.sync_api import sync_playwright
 
-    port = _free_port()
-    env = {**os.environ, warehouse.DB_ENV_VAR: str(db), **({"CRO_USER": user} if user else {})}
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(APP_PATH), "--server.port", str(port),
-                               "--server.address", "127.0.0.1", "--server.headless", "true"],
-                              cwd=APP_PATH.parent, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
     results = []
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2):
-                    break
-            except OSError:
-                time.sleep(0.3)
+    with app_server(db, user or None) as (base, _):
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, args=BROWSER_ARGS)
             from analytics.frame.pages import PAGES
@@ -213,9 +191,6 @@ def bench_browser(db: Path, user: str | None, runs: int = 3, log: Callable[[str]
                 results.append({"page": path, "title": title, "browser_seconds": median, "browser_runs": times,
                                 "meets_target": median < BROWSER_TARGET_SECONDS})
             browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
     return results
 
 
