@@ -88,7 +88,7 @@ class AtomResult:
             getattr(self, name)[mask] = getattr(other, name)[mask]
 
 
-def _compare(values: np.ndarray, atom: Atom) -> np.ndarray:
+def compare(values: np.ndarray, atom: Atom) -> np.ndarray:
     tol = RELATIVE_TOLERANCE * max(abs(atom.value or 0.0), abs(atom.value_high or 0.0), 1.0)
     v, t = values, atom.value
     if atom.comparator == ">=":
@@ -134,7 +134,7 @@ def _age(pool: Pool, atom: Atom) -> AtomResult:
     n = len(pool)
     result = AtomResult.blank(n, UNKNOWN, "age not recorded")
     known = ~np.isnan(pool.age)
-    result.status[known] = _compare(pool.age[known], atom).astype("int8")
+    result.status[known] = compare(pool.age[known], atom).astype("int8")
     result.reason[known] = R[""]
     result.value[known] = pool.age[known]
     result.unit[known] = "years"
@@ -175,14 +175,25 @@ def _converted(rows: pd.DataFrame, atom: Atom) -> np.ndarray:
     return out
 
 
+def lab_results(pool: Pool, atom: Atom) -> pd.DataFrame:
+    """The pool's results of the atom's test, each with ``converted``: the value in the criterion's unit (NaN when
+    it cannot be converted) and ``effective_date_before``: days before that patient's screening."""
+    rows = _lab_rows(pool, atom)
+    return rows.assign(converted=_converted(rows, atom)) if not rows.empty else rows
+
+
+def lab_window(atom: Atom) -> float:
+    """How far back (days before screening) a result still counts for the atom."""
+    return atom.within_days if atom.within_days is not None else DEFAULT_LAB_LOOKBACK_DAYS
+
+
 def _lab(pool: Pool, atom: Atom) -> AtomResult:
     n = len(pool)
     result = AtomResult.blank(n, UNKNOWN, "no result")
-    rows = _lab_rows(pool, atom)
+    rows = lab_results(pool, atom)
     if rows.empty:
         return result
-    rows = rows.assign(converted=_converted(rows, atom))
-    window = atom.within_days if atom.within_days is not None else DEFAULT_LAB_LOOKBACK_DAYS
+    window = lab_window(atom)
     before = rows["effective_date_before"].to_numpy()
     in_window = (before >= 0) & (before <= window)
     older = _latest_per_patient(rows.loc[(before > window)], "effective_date_before")
@@ -198,7 +209,7 @@ def _lab(pool: Pool, atom: Atom) -> AtomResult:
         result.unit[unusable["pi"].to_numpy()] = unusable["unit"].to_numpy(dtype=object)
     latest = _latest_per_patient(usable, "effective_date_before")
     if not latest.empty:
-        status = _compare(latest["converted"].to_numpy(), atom).astype("int8")
+        status = compare(latest["converted"].to_numpy(), atom).astype("int8")
         _fill(result, latest, status, "", "converted", atom.unit, "effective_date_before")
     _to_dates(result, pool)
     return result
@@ -360,6 +371,7 @@ class MatchResult:
     unit: np.ndarray  # object
     day: np.ndarray  # float64 days since 1970
     decided_by: np.ndarray  # int16: which atom of the criterion gave the evidence (-1 none)
+    chance: np.ndarray  # float64: chance the criterion passes (1/0 decided, estimate when unknown, NaN no records)
 
     @property
     def from_records(self) -> np.ndarray:
@@ -410,7 +422,11 @@ def _combine(results: list[AtomResult], combine: str) -> tuple[np.ndarray, np.nd
 
 
 def match(pool: Pool, criteria: list[Criterion] | tuple[Criterion, ...]) -> MatchResult:
-    """Evaluate every criterion for every patient of ``pool`` (vectorized; see the module docstring)."""
+    """Evaluate every criterion for every patient of ``pool`` (vectorized; see the module docstring), with the
+    chance each unknown passes for ranking (:mod:`analytics.recruitment.chance`)."""
+    # Imported here: the chance module reads this module's lab results.
+    from analytics.recruitment.chance import atom_chance, criterion_chance
+
     criteria = tuple(criteria)
     n, k = len(pool), len(criteria)
     statement = np.full((n, k), UNKNOWN, dtype="int8")
@@ -420,7 +436,9 @@ def match(pool: Pool, criteria: list[Criterion] | tuple[Criterion, ...]) -> Matc
     unit = np.full((n, k), None, dtype=object)
     day = np.full((n, k), np.nan)
     decided_by = np.full((n, k), -1, dtype="int16")
+    chance = np.full((n, k), np.nan)
     cache: dict[Atom, AtomResult] = {}
+    chance_cache: dict[Atom, np.ndarray] = {}
     for j, criterion in enumerate(criteria):
         if criterion.status != STRUCTURED or not criterion.atoms:
             if criterion.kind == "administrative":
@@ -445,4 +463,11 @@ def match(pool: Pool, criteria: list[Criterion] | tuple[Criterion, ...]) -> Matc
             day[chosen, j] = result.day[chosen]
     sections = np.array([c.section == EXCLUSION for c in criteria], dtype=bool)
     passes = np.where(statement == UNKNOWN, UNKNOWN, np.where(sections[None, :], 1 - statement, statement)).astype("int8")
-    return MatchResult(pool, criteria, statement, passes, reason, record, value, unit, day, decided_by)
+    for j, criterion in enumerate(criteria):
+        if criterion.status != STRUCTURED or not criterion.atoms:
+            continue
+        for atom in criterion.atoms:
+            if atom not in chance_cache:
+                chance_cache[atom] = atom_chance(pool, atom, cache[atom])
+        chance[:, j] = criterion_chance(criterion, [chance_cache[a] for a in criterion.atoms], passes[:, j])
+    return MatchResult(pool, criteria, statement, passes, reason, record, value, unit, day, decided_by, chance)

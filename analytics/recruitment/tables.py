@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analytics.display import formats
 from analytics.recruitment.criteria import KIND_LABELS, Criterion
 from analytics.recruitment.matching import MatchResult
 
@@ -59,6 +60,8 @@ def candidates_table(summary: pd.DataFrame, site_labels: dict[str, str], decisio
         "Age": summary["age"].astype("Int64"),
         "Pre-screen result": summary["category"],
         "Criteria failed": summary["failed"], "Unknown from records": summary["unknown_records"],
+        "Estimated chance the unknowns pass": [formats.share(c) if u else "" for c, u in
+                                               zip(summary["chance"], summary["unknown_records"])],
         "To confirm at the visit": summary["unknown_visit"],
         "Coordinator's decision": summary["patient_id"].map(decided).fillna("Not decided yet"),
     })
@@ -78,6 +81,8 @@ def evidence_table(result: MatchResult, position: int) -> pd.DataFrame:
         "#": frame["number"], "Section": frame["section"].map(SECTION_LABELS), "Criterion": frame["text"],
         "Result": frame["passes"].map(PASS_LABELS),
         "Why": frame["reason"].replace("", "from the record"),
+        "Estimated chance it passes": [formats.share(c) if p == -1 and not np.isnan(c) else ""
+                                       for c, p in zip(result.chance[position], frame["passes"])],
         "Value compared": [_value(v, u) for v, u in zip(frame["value"], frame["unit"])],
         "Date": frame["date"].dt.strftime("%Y-%m-%d").fillna(""),
         "Record": frame["record_id"].fillna(""),
