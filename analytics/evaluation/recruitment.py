@@ -101,6 +101,7 @@ FALSE_CANDIDATE_CAUSES = {
     "unit cannot be converted": "lab: unit cannot be converted", "needs review": "criterion needs review (text)",
     "confirm at screening": "pregnancy or breastfeeding: not recorded",
     "confirmed at screening (not from records)": "confirmed at screening (administrative)",
+    "list not stated complete": "condition or medication list not stated complete",
 }
 RANKED_RECALL = 0.98  # depth of the page's ranked list at which its precision is reported
 

@@ -490,6 +490,8 @@ def simulate_pool(rng: np.random.Generator, protocol: Protocol, study_id: str, s
         "study_site_id": np.asarray(site_ids, dtype=object)[site] if n else np.zeros(0, dtype=object),
         "sex": sim.sex, "age": sim.age,
         "screening_date": pd.to_datetime(EPOCH + screening.astype("int64")) if n else pd.Series(dtype="datetime64[s]"),
+        # The simulator writes every condition and medication a patient has: the lists are complete.
+        "conditions_complete": np.ones(n, dtype=bool), "medications_complete": np.ones(n, dtype=bool),
     })
     frames = [records.frame(patient_ids, screening) for records in (sim.conditions, sim.observations, sim.medications)]
     return SimulatedPool(patients, *frames, passes=passes, hard_case=sim.hard)

@@ -18,9 +18,12 @@ Rules (the generator's ground truth follows the same ones, written independently
   refuted or entered-in-error records never count. A window counts the onset or the abatement inside
   it, or a condition still active (acute events such as infarction and stroke count by onset only);
   a duration ("for at least 6 months") needs an onset at least that long before screening. No record:
-  not present.
+  not present, when the patient's condition list is stated complete; otherwise unknown ("list not
+  stated complete"), and so is every "not present" the records would give (a missing record could say
+  otherwise). A record that qualifies still counts.
 * **Medications**: WHO ATC prefixes, or drug and class names in the record; "current" means active at
-  screening, a window means used at any time within it (a washout), otherwise any use ever.
+  screening, a window means used at any time within it (a washout), otherwise any use ever. Absence
+  and every "not used" are unknown unless the medication list is stated complete, as for conditions.
 * **Pregnancy, breastfeeding, contraception**: from a pregnancy-status observation within
   :data:`PREGNANCY_STATUS_DAYS`; men, and women over :data:`CHILDBEARING_AGE_LIMIT`, are neither
   pregnant nor breastfeeding and need no contraception (documented assumptions); other women are
@@ -62,6 +65,7 @@ REASONS = (
     "age not recorded",
     "resolved",
     "diagnosed too recently",
+    "list not stated complete",
 )
 R = {name: code for code, name in enumerate(REASONS)}
 
@@ -340,8 +344,23 @@ def _reproductive(pool: Pool, atom: Atom) -> AtomResult:
     return result
 
 
+def _open_when_incomplete(evaluate, kind: str):
+    """``evaluate`` with each "not present" turned unknown for patients whose ``kind`` list is not stated complete."""
+
+    def evaluated(pool: Pool, atom: Atom) -> AtomResult:
+        result = evaluate(pool, atom)
+        opened = (result.status == NOT_MET) & ~pool.list_complete(kind)
+        result.status[opened] = UNKNOWN
+        result.reason[opened] = R["list not stated complete"]
+        return result
+
+    evaluated.__doc__ = evaluate.__doc__
+    return evaluated
+
+
 ATOM_EVALUATORS = {
-    "age": _age, "sex": _sex, "lab": _lab, "ecog": _lab, "condition": _condition, "medication": _medication,
+    "age": _age, "sex": _sex, "lab": _lab, "ecog": _lab, "condition": _open_when_incomplete(_condition, "conditions"),
+    "medication": _open_when_incomplete(_medication, "medications"),
     "pregnancy": _reproductive, "breastfeeding": _reproductive, "contraception": _reproductive,
 }
 
