@@ -363,7 +363,7 @@ class _Simulator:
         rho = ONE_YEAR_CORRELATION[atom.concept] ** (np.asarray(gap_days, dtype="float64") / 365.0)
         drawn = plan.mean + rho * (later - plan.mean) + plan.sd * np.sqrt(1 - rho ** 2) * self.rng.normal(size=len(later))
         if atom.kind == "ecog":
-            return np.clip(np.round(drawn), 0, 4)
+            return np.clip(np.round(drawn), 0, 4) + 0.0  # + 0.0: no "-0" score
         return _round(np.clip(drawn, plan.low, plan.high), term.decimals)
 
     # -- medications --
