@@ -145,8 +145,10 @@ st.plotly_chart(figures.categories_figure(summary, labels, "Pre-screen result by
 current = decisions.current_decisions(store, [study]) if store is not None else None
 candidates = tables.candidates_table(summary, labels, current)
 st.dataframe(candidates, hide_index=True, key="candidates")
-st.caption("Ranked: eligible on records first, then possible candidates with the fewest unknowns, then the rest by "
-           "criteria failed. Choose a patient below to see the evidence and record a decision.")
+st.caption("Ranked: eligible on records first, then possible candidates by the estimated chance that their unknown "
+           "criteria pass (learnt from this pool's own series of results: an old result predicts the current one), "
+           "then the rest by criteria failed. The chance only orders the list: an unknown stays unknown until a "
+           "person checks it. Choose a patient below to see the evidence and record a decision.")
 d1, d2 = st.columns(2)
 download_button(ctx, "Download the candidates (CSV)", lambda: exports.to_csv(candidates), "prescreen_candidates.csv",
                 "text/csv", key="download_candidates_csv", container=d1)

@@ -46,6 +46,10 @@ RECORDS = (
 )
 
 
+PROBLEM_LIST = {"system": "http://loinc.org", "code": "11450-4"}
+MEDICATION_LIST = {"system": "http://loinc.org", "code": "10160-0"}
+
+
 @pytest.fixture
 def db(tiny_db: Path, tmp_path: Path) -> Path:
     return warehouse.copy_warehouse(tiny_db, tmp_path / "warehouse.duckdb")
@@ -102,6 +106,10 @@ def test_a_csv_export_per_the_contract(db: Path, tmp_path: Path) -> None:
                                       "code": {"text": "asthma"}})}, ("export.json", 2, "patient_id")),
     ({"patients.csv": "patient_id,birth_date\nA1,1950-13-40\n"}, ("patients.csv", 1, "birth_date")),
     ({"patients.csv": "sex\nM\n"}, ("patients.csv", None, "patient_id")),
+    ({"patients.csv": "patient_id,conditions_complete\nA1,yes\nA2,maybe\n"}, ("patients.csv", 2, "conditions_complete")),
+    ({"export.json": bundle(PATIENT, {"resourceType": "List", "status": "current", "mode": "snapshot",
+                                      "subject": {"reference": "Patient/nobody"}, "code": {"coding": [PROBLEM_LIST]},
+                                      "emptyReason": {"coding": [{"code": "nilknown"}]}})}, ("export.json", 2, "subject")),
 ])
 def test_bad_input_is_refused_naming_file_row_and_column_and_nothing_changes(db: Path, tmp_path: Path, files,
                                                                              expected) -> None:
@@ -128,3 +136,85 @@ def test_an_unknown_study_site_is_refused(db: Path, tmp_path: Path) -> None:
 
 def test_the_published_contract_is_current() -> None:
     assert (REPO / "data" / "PRESCREEN_CONTRACT.md").read_text(encoding="utf-8") == prescreen_contract_markdown()
+
+
+def _completeness(db: Path) -> dict[str, tuple]:
+    with warehouse.inspect(db) as con:
+        rows = con.execute("SELECT patient_id, conditions_complete, medications_complete FROM main.prescreen_patients "
+                           "WHERE study_site_id = ?", [SITE]).fetchall()
+    return {p: (c, m) for p, c, m in rows}
+
+
+def test_csv_states_whether_each_patients_lists_are_complete(db: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "csv"
+    folder.mkdir()
+    (folder / "patients.csv").write_text("patient_id,sex,age,conditions_complete,medications_complete\n"
+                                         "A1,F,50,yes,No\nA2,M,60,,TRUE\n")
+    load = prepare_prescreen(folder, db, SITE, SCREENED)
+    assert not load.report.refused, load.report.summary_lines()
+    # Not stated and "no" are both not complete, and the report counts them.
+    warned = {i.column: i.message for i in load.report.warnings if "not stated complete" in i.message}
+    assert warned["conditions_complete"].startswith("1 of 2") and warned["medications_complete"].startswith("1 of 2")
+    commit(load, db)
+    assert _completeness(db) == {pseudonym(SITE, "A1"): (True, False), pseudonym(SITE, "A2"): (None, True)}
+
+
+def test_fhir_lists_state_completeness_per_patient_and_kind(db: Path, tmp_path: Path) -> None:
+    def listed(patient: str, code: dict, **fields) -> dict:
+        return {"resourceType": "List", "status": "current", "mode": "working", "code": {"coding": [code]},
+                "subject": {"reference": f"Patient/{patient}"}, **fields}
+
+    resources = [PATIENT, {"resourceType": "Patient", "id": "mrn-002", "gender": "male"},
+                 {"resourceType": "Patient", "id": "mrn-003", "gender": "male"}, *RECORDS,
+                 listed("mrn-001", PROBLEM_LIST, entry=[{"item": {"reference": "Condition/c1"}}]),
+                 listed("mrn-001", MEDICATION_LIST, emptyReason={"coding": [{"code": "notasked"}]}),
+                 listed("mrn-002", PROBLEM_LIST, mode="snapshot", emptyReason={"coding": [{"code": "nilknown"}]}),
+                 listed("mrn-002", MEDICATION_LIST, mode="changes", entry=[{"item": {"reference": "X/1"}}]),
+                 listed("mrn-003", MEDICATION_LIST, status="entered-in-error"),
+                 {"resourceType": "List", "status": "current", "mode": "working", "code": {"text": "allergies"}}]
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(bundle(*resources)))
+    load = prepare_prescreen(path, db, SITE, SCREENED)
+    assert not load.report.refused, load.report.summary_lines()
+    assert any("neither a problem list" in i.message and i.row == len(resources) for i in load.report.warnings)
+    commit(load, db)
+    assert _completeness(db) == {pseudonym(SITE, "mrn-001"): (True, False),  # entries; not asked
+                                 pseudonym(SITE, "mrn-002"): (True, False),  # nil known; only changes
+                                 pseudonym(SITE, "mrn-003"): (None, None)}  # no List that says anything
+
+
+def test_an_imported_list_not_stated_complete_leaves_absence_unknown(db: Path, tmp_path: Path) -> None:
+    from analytics.core.scope import AccessScope, PortfolioFilter
+    from analytics.core.warehouse import Warehouse
+    from analytics.recruitment import service
+    from analytics.recruitment.matching import MET, UNKNOWN, match
+    from analytics.recruitment.parser import parse_criteria
+
+    folder = tmp_path / "csv"
+    folder.mkdir()
+    (folder / "patients.csv").write_text("patient_id,sex,age,conditions_complete\nA1,F,50,yes\nA2,F,50,\nA3,F,50,no\n")
+    (folder / "conditions.csv").write_text("patient_id,code,display,onset_date,clinical_status\n"
+                                           "A3,I21.9,Myocardial infarction,2026-09-01,active\n")
+    load = prepare_prescreen(folder, db, SITE, SCREENED)
+    commit(load, db)
+    wh = Warehouse.open(db)
+    scope = AccessScope.full_access(blinded=True)
+    study = wh.query(scope, "SELECT study_id FROM study_sites WHERE study_site_id = $s", {"s": SITE})["study_id"].iloc[0]
+    pool = service.load_pool(wh, scope, PortfolioFilter(), str(study))
+    criteria = parse_criteria("Exclusion Criteria:\n* Myocardial infarction within 6 months before screening")
+    passes = dict(zip(pool.patients["patient_id"], match(pool, criteria).passes[:, 0]))
+    # A1's list is complete: no infarction. A2 (not stated): unknown. A3's incomplete list still shows one: fails.
+    assert [passes[pseudonym(SITE, p)] for p in ("A1", "A2", "A3")] == [MET, UNKNOWN, 0]
+
+
+def test_migration_10_marks_generated_pools_complete_and_leaves_imported_ones_not_stated() -> None:
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE main.prescreen_patients (patient_id VARCHAR, source VARCHAR)")  # the version 9 shape, in part
+    con.execute("INSERT INTO main.prescreen_patients VALUES ('G1', 'synthetic'), ('F1', 'fhir'), ('C1', 'csv')")
+    for _ in range(2):  # idempotent
+        warehouse.MIGRATIONS[10][1](con)
+    rows = con.execute("SELECT patient_id, conditions_complete, medications_complete FROM main.prescreen_patients "
+                       "ORDER BY patient_id").fetchall()
+    assert rows == [("C1", None, None), ("F1", None, None), ("G1", True, True)]

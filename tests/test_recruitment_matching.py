@@ -171,3 +171,16 @@ def test_the_evaluation_explains_every_false_candidate_by_an_unknown_not_a_wrong
     assert perfect["precision"] >= listed["precision"] - 0.01  # the parser reads the generated texts as written
     ranked = result["ranked list, read until 98% of the truly eligible"]
     assert ranked["recall"] >= 0.98 and ranked["patients_read"] <= listed["candidates"]
+
+
+def test_an_absent_condition_or_medication_is_unknown_unless_the_list_is_stated_complete() -> None:
+    people = [{"patient_id": f"P{i}", "sex": "F", "age": 50, "conditions_complete": c, "medications_complete": m}
+              for i, (c, m) in enumerate([(True, True), (False, False), (None, None), (False, True)])]
+    p = pool(people, conditions=[("P3", "I21.9", "ICD-10-CM", "MI", "2019-01-01", "2019-01-20", "resolved", "confirmed")],
+             medications=[("P1", "L04AX03", "ATC", "methotrexate", "2025-01-01", None, "active")])
+    # Exclusions: complete lists decide absence; incomplete or not stated leave it unknown; a record still counts.
+    assert passes(p, "Myocardial infarction within 6 months before screening") == [MET, UNKNOWN, UNKNOWN, UNKNOWN]
+    assert passes(p, "Current use of methotrexate") == [MET, NOT_MET, UNKNOWN, MET]
+    assert passes(p, "Diagnosis of myocardial infarction", "Inclusion") == [NOT_MET, UNKNOWN, UNKNOWN, MET]
+    result = match(p, parse_criteria("Exclusion Criteria:\n* Myocardial infarction within 6 months before screening"))
+    assert result.long_frame()["reason"].tolist()[1:] == ["list not stated complete"] * 3

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 ID_MAX_LENGTH = 64  # identifiers: study, site, subject, sponsor keys
 TEXT_MAX_LENGTH = 4_000  # ordinary text: names, terms, descriptions
@@ -1063,6 +1063,12 @@ TABLES: tuple[Table, ...] = (
             _c("age", "INTEGER", "Age at the screening date (years)."),
             _c("screening_date", "DATE", "Date the pool was drawn (time windows count back from it).", required=True),
             _c("source", "VARCHAR", "synthetic, fhir or csv."),
+            _c("conditions_complete", "BOOLEAN",
+               "True when the export states the patient's condition list is complete (a condition absent from it is "
+               "not present); false or empty (not stated): absence is unknown."),
+            _c("medications_complete", "BOOLEAN",
+               "True when the export states the patient's medication list is complete (a medication absent from it was "
+               "not taken); false or empty (not stated): absence is unknown."),
         ),
     ),
     Table(

@@ -266,6 +266,17 @@ def _migration_9_enrollment_horizon(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"ALTER TABLE derived.{table} ADD COLUMN IF NOT EXISTS horizon_date DATE")
 
 
+def _migration_10_prescreen_completeness(con: duckdb.DuckDBPyConnection) -> None:
+    """Pre-screening patients say whether their condition and medication lists are complete (literal DDL).
+
+    Generated pools hold complete lists by construction, so their rows are marked complete; imported rows keep
+    "not stated" (NULL), under which an absent condition or medication is unknown, not "not present".
+    """
+    for column in ("conditions_complete", "medications_complete"):
+        con.execute(f"ALTER TABLE main.prescreen_patients ADD COLUMN IF NOT EXISTS {column} BOOLEAN")
+        con.execute(f"UPDATE main.prescreen_patients SET {column} = true WHERE source = 'synthetic' AND {column} IS NULL")
+
+
 # version -> (description, function): the step from version - 1. Never edit an applied step.
 MIGRATIONS: dict[int, tuple[str, Migration | None]] = {
     1: ("Initial CRO warehouse schema", None),
@@ -285,6 +296,8 @@ MIGRATIONS: dict[int, tuple[str, Migration | None]] = {
     8: ("Atypical data: the shared-traits test (a subset of a site's subjects unlike its others)",
         _migration_8_atypical_shared_traits),
     9: ("Enrollment forecasts: the simulation horizon of the study summary and timeline", _migration_9_enrollment_horizon),
+    10: ("Recruitment: pre-screening patients state whether their condition and medication lists are complete",
+         _migration_10_prescreen_completeness),
 }
 
 

@@ -101,6 +101,7 @@ FALSE_CANDIDATE_CAUSES = {
     "unit cannot be converted": "lab: unit cannot be converted", "needs review": "criterion needs review (text)",
     "confirm at screening": "pregnancy or breastfeeding: not recorded",
     "confirmed at screening (not from records)": "confirmed at screening (administrative)",
+    "list not stated complete": "condition or medication list not stated complete",
 }
 RANKED_RECALL = 0.98  # depth of the page's ranked list at which its precision is reported
 
@@ -131,6 +132,22 @@ def _ranked_depth(result: MatchResult, eligible: np.ndarray, recall: float = RAN
 
 
 
+CHANCE_REASONS = ("result outside the window", "no result")  # unknowns whose estimated chance is scored
+
+
+def _chance_quality(truth: np.ndarray, chance: np.ndarray) -> dict[str, object]:
+    """How well the ranking's chance of an unknown criterion predicts the truth: discrimination (AUC),
+    calibration (mean estimate against the share that passes) and the Brier score."""
+    from sklearn.metrics import brier_score_loss, roc_auc_score
+
+    if len(truth) == 0:
+        return {"cells": 0}
+    out = {"cells": int(len(truth)), "share_passing": round(float(truth.mean()), 4),
+           "mean_chance": round(float(chance.mean()), 4), "brier": round(float(brier_score_loss(truth, chance)), 4)}
+    out["auc"] = round(float(roc_auc_score(truth, chance)), 4) if 0 < truth.sum() < len(truth) else None
+    return out
+
+
 def _interval(values_tp: np.ndarray, values_den: np.ndarray, rng: np.random.Generator) -> list[float]:
     """95% bootstrap interval of sum(tp)/sum(den) over protocols."""
     n = len(values_tp)
@@ -149,6 +166,7 @@ def evaluate_generated(seeds: tuple[int, ...] = TEST_SEEDS, patients: int = PATI
     match_seconds = 0.0
     causes, alone = collections.Counter(), collections.Counter()
     ceiling, ranked = [], []
+    chances: dict[str, tuple[list, list]] = {reason: ([], []) for reason in CHANCE_REASONS}
     for seed in seeds:
         for index, indication in enumerate(INDICATION_CONDITION):
             rng = np.random.default_rng([seed, index])
@@ -192,6 +210,10 @@ def evaluate_generated(seeds: tuple[int, ...] = TEST_SEEDS, patients: int = PATI
                                  int((on_records & eligible).sum()), int(on_records.sum())))
             _false_candidate_causes(result, pool.passes, candidates & ~eligible, causes, alone)
             ranked.append(_ranked_depth(result, eligible))
+            for reason, (truths, estimates) in chances.items():
+                at = (result.passes == UNKNOWN) & (result.reason == REASONS.index(reason))
+                truths.append(pool.passes[at])
+                estimates.append(result.chance[at])
             # The same pool read with the criteria's true structures: what perfect parsing would list.
             perfect = match(Pool(pool.patients, pool.conditions, pool.observations, pool.medications),
                             [c.truth for c in protocol.criteria])
@@ -218,7 +240,11 @@ def evaluate_generated(seeds: tuple[int, ...] = TEST_SEEDS, patients: int = PATI
     patient[f"ranked list, read until {RANKED_RECALL:.0%} of the truly eligible"] = {
         "precision": round(ranked_counts[:, 1].sum() / max(ranked_counts[:, 0].sum(), 1), 4),
         "precision_95ci": _interval(ranked_counts[:, 1], ranked_counts[:, 0], rng),
-        "recall": round(ranked_counts[:, 1].sum() / elig.sum(), 4), "patients_read": int(ranked_counts[:, 0].sum())}
+        "recall": round(ranked_counts[:, 1].sum() / elig.sum(), 4), "recall_95ci": _interval(ranked_counts[:, 1], elig, rng),
+        "patients_read": int(ranked_counts[:, 0].sum())}
+    patient["chance of an unknown criterion, against the truth"] = {
+        reason: _chance_quality(np.concatenate(truths), np.concatenate(estimates))
+        for reason, (truths, estimates) in chances.items()}
     patient["false candidates by cause"] = {
         "false_candidates": false_total,
         "with_this_cause": {k: {"patients": v, "share": round(v / max(false_total, 1), 4), "only_cause": alone[k]}
@@ -400,9 +426,12 @@ def evaluate_recruitment(seeds: tuple[int, ...] = TEST_SEEDS) -> dict[str, objec
         result["registry"] = {"skipped": f"{UROLOGY_ZIP} is absent"}
     result["speed"] = bench_matching(runs=3)
     candidates = result["generated"]["patient_level"]["candidates (no criterion failed)"]
+    ranked = result["generated"]["patient_level"][f"ranked list, read until {RANKED_RECALL:.0%} of the truly eligible"]
     result["meets_targets"] = {
         "recall": candidates["recall"] >= TARGETS["recall"],
         "precision": candidates["precision"] >= TARGETS["precision"],
+        "precision_of_the_ranked_list_at_98%_recall": ranked["precision"] >= TARGETS["precision"] and (
+            ranked["recall"] >= TARGETS["recall"]),
         "no_criterion_dropped": result["generated"]["criteria_dropped"] == 0 and (
             result["registry"].get("lines_not_assigned_to_a_criterion", 0) == 0),
         "speed": result["speed"]["meets_target"],
@@ -430,7 +459,11 @@ def summary_lines(result: dict[str, object]) -> list[str]:
         f"  candidates with perfect parsing (ceiling from records): precision {perfect['precision']:.4f} "
         f"{perfect['precision_95ci']}",
         f"  the page's ranked list read until {RANKED_RECALL:.0%} of the truly eligible: precision {ranked['precision']:.4f} "
-        f"{ranked['precision_95ci']}",
+        f"{ranked['precision_95ci']}, recall {ranked['recall']:.4f}",
+        "  chance of an unknown against the truth: " + "; ".join(
+            f"{k}: AUC {v.get('auc')}, mean chance {v.get('mean_chance')} vs share passing {v.get('share_passing')}, "
+            f"Brier {v.get('brier')} ({v['cells']:,} cells)"
+            for k, v in g["patient_level"]["chance of an unknown criterion, against the truth"].items()),
         f"  {false['false_candidates']:,} false candidates; causes (share, sole cause): " + "; ".join(
             f"{k} {v['share']:.0%} ({v['only_cause']})" for k, v in false["with_this_cause"].items()),
         "  criterion-level accuracy when decided (unknown share) by kind: " + "; ".join(

@@ -5,13 +5,24 @@ decides each patient's true status and writes the records an EHR export would ho
 hard cases a matcher must get right:
 
 * **missing data**: no result for a lab (the truth is the patient's unseen value);
-* **stale results**: only a result older than the criterion's window (unseen current value);
+* **stale results**: only a result older than the criterion's window (unseen current value, which the old
+  result predicts through the patient's own course: see *Within-patient course* below);
 * **units to convert**: results in the other unit some labs report (mmol/mol, µmol/L, g/L, /mm3, ...);
 * **values on the threshold**, ages on the limits, medications stopped exactly at the washout;
 * **outside the window**: an infarction years ago when the criterion asks for the last 6 months;
 * **negated conditions**: a "refuted" (ruled-out) diagnosis on the problem list;
 * **records by name only**: a medication coded in RxNorm or free text instead of ATC;
 * background conditions, labs and medications that no criterion is about.
+
+**Within-patient course.** A patient's results of one test are not independent draws: an old HbA1c,
+eGFR or haemoglobin predicts the current one. Each test follows a stationary Gaussian AR(1) course in
+continuous time (Ornstein-Uhlenbeck) around the population mean: two results ``gap`` days apart have
+correlation ``rho_1y ** (gap / 365)``, with the one-year correlation :data:`ONE_YEAR_CORRELATION` set
+per test from the literature on year-apart repeat measurements (sources in that table), before any
+evaluation was run and never adjusted to a result. Given the value at screening ``v``, an older result
+is drawn as ``mean + rho (v - mean) + sd sqrt(1 - rho^2) e``. Patients with only stale results get
+their old result this way; :data:`HISTORY_SHARE` of the patients with a recent result also have an
+earlier one (a real record holds a series), drawn the same way from the recent value.
 
 The truth is computed here from the simulated values with this module's own arithmetic (conversion
 factors from the analytes' molar masses, not pint), so the evaluation checks the matcher against an
@@ -36,6 +47,25 @@ MISSING_SHARE, STALE_SHARE, ALT_UNIT_SHARE, ON_THRESHOLD_SHARE = 0.07, 0.07, 0.1
 NEAR_MISS_SHARE = 0.35  # of patients for whom a condition or medication statement is false: a misleading record
 NAME_ONLY_SHARE = 0.2  # medication records coded only by name (RxNorm or free text)
 EPOCH = np.datetime64("1970-01-01", "D")
+HISTORY_SHARE = 0.5  # of patients with a recent result: also an earlier result of the same test
+# Correlation of two results of one patient a year apart (AR(1): rho ** (gap in years)). Set from the ranges
+# reported for year-apart repeat measurements, not fitted to anything here:
+# * HbA1c "tracks" within a person for years, year-to-year correlations significant up to 9 years (Diabetic
+#   Medicine 2010, 15-year paediatric clinic series; THIN UK primary-care cohort of 4,525 people with type 1
+#   diabetes): 0.7.
+# * Fasting glucose: ICC 0.70 over 4-14 weeks (short-term repeatability, PMC6276677), lower over a year: 0.6.
+# * Creatinine / eGFR: within-person CV about 5% (meta-analysis, Front Med 2022;9:1009358) against a much
+#   wider between-person spread in kidney disease: 0.85.
+# * Blood counts, liver tests, bilirubin, testosterone, LDL: indices of individuality well below 1
+#   (HCHS/SOL biological variation, Clin Chim Acta 2016;463:129), drifting over a year: 0.6-0.75.
+# * CRP: long-term reliability about 0.5 (Macy et al., Clin Chem 1997;43:52): 0.5.
+# * Body-mass index 0.9; systolic pressure 0.55 (blood-pressure tracking); LVEF 0.6; MMSE 0.75; PSA 0.75;
+#   ECOG performance status 0.5 (changes with the disease).
+ONE_YEAR_CORRELATION: dict[str, float] = {
+    "hba1c": 0.7, "fasting_glucose": 0.6, "creatinine": 0.85, "egfr": 0.85, "hemoglobin": 0.7, "platelets": 0.7,
+    "anc": 0.6, "alt": 0.6, "ast": 0.6, "bilirubin": 0.7, "psa": 0.75, "testosterone": 0.7, "bmi": 0.9,
+    "systolic_bp": 0.55, "lvef": 0.6, "mmse": 0.75, "crp": 0.5, "ldl": 0.75, "ecog": 0.5,
+}
 
 # canonical unit -> (other unit, factor or "hba1c", decimals in the other unit); factors from molar masses.
 ALT_UNITS: dict[str, tuple[str, object, int]] = {
@@ -312,14 +342,30 @@ class _Simulator:
         self.observations.add(patient=who, code=code, code_system="LOINC" if code else "", display=term.name,
                               value=value, unit=unit, value_text=None, ref_high=ref_high * ref_scale,
                               effective_date=when)
+        canonical_unit = term.unit if atom.kind != "ecog" else "{score}"
         old = np.flatnonzero(stale)
-        old_value = _round(np.clip(rng.normal(plan.mean, plan.sd, len(old)), plan.low, plan.high), term.decimals)
+        old_when = window + rng.uniform(1, 500, len(old)).round()
         self.observations.add(patient=old, code=code, code_system="LOINC" if code else "", display=term.name,
-                              value=old_value, unit=term.unit if atom.kind != "ecog" else "{score}", value_text=None,
-                              ref_high=np.full(len(old), ref_high),
-                              effective_date=window + rng.uniform(1, 500, len(old)).round())
+                              value=self._earlier(atom, hidden[old], old_when), unit=canonical_unit, value_text=None,
+                              ref_high=np.full(len(old), ref_high), effective_date=old_when)
+        # A series: an earlier result for some of the patients with a recent one, from the same course.
+        history = rng.uniform(size=len(who)) < HISTORY_SHARE
+        earlier_when = when[history] + rng.uniform(30, 700, int(history.sum())).round()
+        self.observations.add(patient=who[history], code=code, code_system="LOINC" if code else "", display=term.name,
+                              value=self._earlier(atom, hidden[who[history]], earlier_when - when[history]),
+                              unit=canonical_unit, value_text=None, ref_high=np.full(int(history.sum()), ref_high),
+                              effective_date=earlier_when)
         compared = true_value / plan.uln if atom.unit == ULN else true_value
         return _compare(compared, atom)
+
+    def _earlier(self, atom: Atom, later: np.ndarray, gap_days: np.ndarray) -> np.ndarray:
+        """Results ``gap_days`` before values ``later`` of the same patients (the AR(1) course, module docstring)."""
+        plan, term = LAB_PLANS[atom.concept], LABS_BY_KEY[atom.concept]
+        rho = ONE_YEAR_CORRELATION[atom.concept] ** (np.asarray(gap_days, dtype="float64") / 365.0)
+        drawn = plan.mean + rho * (later - plan.mean) + plan.sd * np.sqrt(1 - rho ** 2) * self.rng.normal(size=len(later))
+        if atom.kind == "ecog":
+            return np.clip(np.round(drawn), 0, 4) + 0.0  # + 0.0: no "-0" score
+        return _round(np.clip(drawn, plan.low, plan.high), term.decimals)
 
     # -- medications --
     def medication(self, j: int, criterion: GeneratedCriterion) -> np.ndarray:
@@ -445,6 +491,8 @@ def simulate_pool(rng: np.random.Generator, protocol: Protocol, study_id: str, s
         "study_site_id": np.asarray(site_ids, dtype=object)[site] if n else np.zeros(0, dtype=object),
         "sex": sim.sex, "age": sim.age,
         "screening_date": pd.to_datetime(EPOCH + screening.astype("int64")) if n else pd.Series(dtype="datetime64[s]"),
+        # The simulator writes every condition and medication a patient has: the lists are complete.
+        "conditions_complete": np.ones(n, dtype=bool), "medications_complete": np.ones(n, dtype=bool),
     })
     frames = [records.frame(patient_ids, screening) for records in (sim.conditions, sim.observations, sim.medications)]
     return SimulatedPool(patients, *frames, passes=passes, hard_case=sim.hard)

@@ -9,6 +9,12 @@ de-identified on the way in and loaded as that site's pool for one study.
   columns of :data:`CSV_CONTRACT` (published in ``data/PRESCREEN_CONTRACT.md`` by
   ``python -m analytics contract``).
 
+Completeness: whether a patient's condition and medication lists are complete decides what an absent
+record means (not present, or unknown). CSV states it in ``patients.csv`` (``conditions_complete``,
+``medications_complete``: yes / no, empty for not stated); FHIR with a ``List`` resource per patient and
+kind (:func:`list_statement`). Not stated is not complete: the matcher then leaves an absent condition
+or medication unknown, and the load's report counts the patients concerned.
+
 De-identification: names, addresses, telecoms and identifiers other than the site's own patient id
 are never read; the site's id becomes a pseudonym (a SHA-256 of the study-site and the id, so the
 site can find its patient again from its own list and nobody else can); the date of birth becomes
@@ -61,6 +67,12 @@ CSV_CONTRACT: dict[str, tuple[ContractColumn, ...]] = {
         ContractColumn("sex", "text", "F, M or U (also female, male, unknown)."),
         ContractColumn("birth_date", "date", "Date of birth, turned into the age at the screening date and not kept."),
         ContractColumn("age", "number", "Age in years at the screening date, when no date of birth is given."),
+        ContractColumn("conditions_complete", "yes/no",
+                       "yes: conditions.csv holds all of the patient's conditions (an absent one is not present); "
+                       "no or empty (not stated): an absent condition is unknown."),
+        ContractColumn("medications_complete", "yes/no",
+                       "yes: medications.csv holds all of the patient's medications (an absent one was not taken); "
+                       "no or empty (not stated): an absent medication is unknown."),
     ),
     "conditions": (
         ContractColumn("patient_id", "text", "The site's patient id, as in patients.csv.", True),
@@ -92,6 +104,34 @@ CSV_CONTRACT: dict[str, tuple[ContractColumn, ...]] = {
         ContractColumn("status", "text", "active, completed, stopped, on-hold, intended, not-taken."),
     ),
 }
+
+
+YES_NO = {"yes": True, "y": True, "true": True, "1": True, "no": False, "n": False, "false": False, "0": False}
+# FHIR List codes of a patient's problem list and medication list (LOINC; and FHIR's example list-use codes).
+LIST_KINDS = {("http://loinc.org", "11450-4"): "conditions", ("http://loinc.org", "10160-0"): "medications",
+              ("http://terminology.hl7.org/CodeSystem/list-example-use-codes", "problems"): "conditions",
+              ("http://terminology.hl7.org/CodeSystem/list-example-use-codes", "medications"): "medications"}
+NIL_KNOWN = "nilknown"  # list-empty-reason: a clinician's positive statement that there are no items
+
+
+def list_statement(resource: dict) -> tuple[str | None, bool | None]:
+    """What a FHIR ``List`` says: (``conditions`` / ``medications`` / None for another list, complete or not;
+    None when it says nothing: retired or entered in error).
+
+    Complete: status ``current``, mode ``working`` or ``snapshot`` (a whole list, not ``changes``), and
+    entries or an ``emptyReason`` of ``nilknown`` (no known items after reasonable investigation). Not
+    complete: mode ``changes``, any other ``emptyReason`` (notasked, withheld, unavailable, notstarted,
+    closed), or empty with no reason.
+    """
+    codings = (resource.get("code") or {}).get("coding") or []
+    kind = next((LIST_KINDS[(c.get("system"), c.get("code"))] for c in codings
+                 if (c.get("system"), c.get("code")) in LIST_KINDS), None)
+    if kind is None or resource.get("status") != "current":
+        return kind, None
+    empty_reason = _status(resource.get("emptyReason"))
+    if resource.get("mode") not in ("working", "snapshot") or (empty_reason and empty_reason != NIL_KNOWN):
+        return kind, False
+    return kind, bool(resource.get("entry")) or empty_reason == NIL_KNOWN
 
 
 def pseudonym(study_site_id: str, source_id: str) -> str:
@@ -146,7 +186,7 @@ def _read_fhir(paths: list[Path], report: ImportReport) -> dict[str, list[dict]]
     from fhir.resources.R4B import get_fhir_model_class
     from pydantic import ValidationError
 
-    rows: dict[str, list[dict]] = {name: [] for name in CSV_CONTRACT}
+    rows: dict[str, list[dict]] = {name: [] for name in (*CSV_CONTRACT, "lists")}
     for path in paths:
         try:
             document = json.loads(path.read_text(encoding="utf-8"))
@@ -155,7 +195,7 @@ def _read_fhir(paths: list[Path], report: ImportReport) -> dict[str, list[dict]]
             continue
         for index, resource in enumerate(_resources(document), start=1):
             kind = resource.get("resourceType")
-            if kind not in ("Patient", "Condition", "Observation", "MedicationStatement", "MedicationRequest"):
+            if kind not in ("Patient", "Condition", "Observation", "MedicationStatement", "MedicationRequest", "List"):
                 continue
             try:
                 get_fhir_model_class(kind).model_validate(resource)
@@ -170,6 +210,15 @@ def _read_fhir(paths: list[Path], report: ImportReport) -> dict[str, list[dict]]
                                          "_file": path.name})
                 continue
             subject = _subject(resource)
+            if kind == "List":
+                list_kind, complete = list_statement(resource)
+                if list_kind is None:
+                    report.warning(path.name, "List that is neither a problem list nor a medication list; ignored",
+                                   row=index, column="code")
+                elif complete is not None:
+                    rows["lists"].append({"patient_id": subject, "kind": list_kind, "complete": complete, "_row": index,
+                                          "_file": path.name})
+                continue
             if kind == "Condition":
                 code, system, display = _coding(resource.get("code"), "Condition")
                 rows["conditions"].append({
@@ -268,6 +317,41 @@ def _check_numbers(frame: pd.DataFrame, column: str, report: ImportReport) -> pd
     return parsed
 
 
+def _completeness(patients: pd.DataFrame, lists: list[dict], known: set[str],
+                  report: ImportReport) -> dict[str, pd.Series]:
+    """Per patient, whether each list is stated complete (True / False / NA not stated), from the CSV columns or
+    the FHIR Lists (a patient is complete for a kind only when every List of that kind says so)."""
+    out = {}
+    statements = pd.DataFrame(lists, columns=["patient_id", "kind", "complete", "_row", "_file"])
+    orphan = ~statements["patient_id"].astype(str).isin(known)
+    for index in np.flatnonzero(orphan.to_numpy())[:20]:
+        report.error(str(statements["_file"].iloc[index]), "List of a patient the export does not list",
+                     row=int(statements["_row"].iloc[index]), column="subject",
+                     found=str(statements["patient_id"].iloc[index]))
+    ids = patients["patient_id"].astype(str)
+    for kind in ("conditions", "medications"):
+        column = f"{kind}_complete"
+        if column in patients.columns:
+            raw = patients[column]
+            text = raw.astype("string").str.strip().str.lower()
+            stated = text.map(YES_NO)
+            bad = text.notna() & (text != "") & stated.isna()
+            for index in np.flatnonzero(bad.to_numpy())[:20]:
+                report.error(str(patients["_file"].iloc[index]), "not yes or no (empty: not stated)",
+                             row=int(patients["_row"].iloc[index]), column=column, found=str(raw.iloc[index])[:60])
+            values = stated.astype("boolean")
+        else:
+            of_kind = statements[statements["kind"] == kind]
+            every = of_kind.groupby(of_kind["patient_id"].astype(str))["complete"].all()
+            values = ids.map(every).astype("boolean")
+        out[column] = values.reset_index(drop=True)
+        not_stated = int((~values.fillna(False)).sum())
+        if not_stated:
+            report.warning("(load)", f"{not_stated:,} of {len(values):,} patients' {kind} lists are not stated complete: "
+                           f"a {kind[:-1]} absent from them is unknown, not 'not present'", column=column)
+    return out
+
+
 SEX_WORDS = {"f": "F", "female": "F", "m": "M", "male": "M", "u": "U", "unknown": "U", "other": "U"}
 
 
@@ -297,7 +381,8 @@ def prepare_prescreen(source: Path, db_path: Path, study_site_id: str, screening
     raw = _read_fhir(paths, report) if source_type == "fhir" else _read_csv(source, limits, report)
     if report.refused:
         return load
-    patients = pd.DataFrame(raw["patients"], columns=["patient_id", "sex", "birth_date", "age", "_row", "_file"])
+    stated = ["conditions_complete", "medications_complete"] if source_type == "csv" else []  # FHIR: from Lists
+    patients = pd.DataFrame(raw["patients"], columns=["patient_id", "sex", "birth_date", "age", *stated, "_row", "_file"])
     if patients.empty:
         report.error(source.name, "no patients in the export")
         return load
@@ -313,11 +398,13 @@ def prepare_prescreen(source: Path, db_path: Path, study_site_id: str, screening
     stated_age = _check_numbers(patients, "age", report)
     age = age_at(pd.Series(birth), screening_date).astype("Float64").fillna(stated_age.astype("Float64"))
     known = set(patients["patient_id"].astype(str))
+    completeness = _completeness(patients, raw.get("lists", []), known, report)
     out = {"prescreen_patients": pd.DataFrame({
         "patient_id": [pseudonym(study_site_id, str(p)) for p in patients["patient_id"]],
         "study_id": study_id, "study_site_id": study_site_id,
         "sex": patients["sex"].astype("string").str.strip().str.lower().map(SEX_WORDS).fillna("U"),
         "age": age.round().astype("Int64"), "screening_date": screening_date, "source": source_type,
+        **{column: values.to_numpy() for column, values in completeness.items()},
     })}
     columns = {"conditions": ("code", "code_system", "display", "onset_date", "abatement_date", "clinical_status",
                               "verification_status"),
@@ -386,9 +473,31 @@ def prescreen_contract_markdown() -> str:
         "conditions ICD-10-CM, ICD-10, SNOMED CT; observations LOINC; medications ATC, RxNorm (a medication or condition "
         "without a code the matcher reads is still matched by its name).",
         "",
+        "### Complete lists (`List`)",
+        "",
+        "Whether a patient's conditions and medications are all in the export decides what an absent one means. State "
+        "it with one `List` per patient and kind: `subject` the patient; `code` LOINC `11450-4` (problem list) or "
+        "`10160-0` (history of medication use), or `problems` / `medications` from "
+        "`http://terminology.hl7.org/CodeSystem/list-example-use-codes`.",
+        "",
+        "| the List | means |",
+        "|---|---|",
+        "| `status` current, `mode` working or snapshot, with entries | complete: a condition or medication not in the "
+        "export is not present |",
+        "| the same, empty, `emptyReason` `nilknown` | complete and empty (nil known, a clinician's statement) |",
+        "| `mode` changes; or `emptyReason` notasked, withheld, unavailable, notstarted or closed; or empty with no "
+        "reason | not complete: an absent one is unknown |",
+        "| `status` retired or entered-in-error | says nothing |",
+        "| no List of that kind for the patient | not stated: an absent one is unknown |",
+        "",
+        "A patient is complete for a kind only when every List of that kind says so. A List of a patient the export "
+        "does not list refuses the load (file, entry, `subject`); a List of another kind is ignored with a warning. "
+        "The report counts the patients whose lists are not stated complete.",
+        "",
         "## CSV (a folder with any of these files)",
         "",
-        "UTF-8 with a header row; dates `YYYY-MM-DD`; column names case-insensitive; other columns are ignored with a "
+        "UTF-8 with a header row; dates `YYYY-MM-DD`; yes/no columns take yes, no, true, false, y, n, 1, 0 (any case; "
+        "empty: not stated, which is not complete); column names case-insensitive; other columns are ignored with a "
         "warning.",
         "",
     ]

@@ -2,9 +2,12 @@
 and "what if" one criterion were relaxed.
 
 * **Ranking**: patients who pass every criterion records can decide, with nothing unknown, first; then
-  those with no failed criterion, fewest unknowns first; then those who fail, fewest failures first.
-  Unknowns that only the screening visit can settle (consent, contraception, a criterion that needs
-  review) are counted apart from unknowns that a record could settle (a missing or old lab).
+  those with no failed criterion, by the estimated chance that all their unknowns from records pass
+  (:mod:`analytics.recruitment.chance`: an old result predicts the current one), then fewest unknowns;
+  then those who fail, fewest failures first. The chance only orders the list: every unknown stays
+  unknown, shown with its evidence, for a person to settle. Unknowns that only the screening visit can
+  settle (consent, contraception, a criterion that needs review) are counted apart from unknowns that a
+  record could settle (a missing or old lab).
 * **Waterfall**: criteria in protocol order; each removes the remaining patients it definitely fails
   (unknown never removes anyone), so the bars show how many are left after each. Beside it, what each
   criterion costs on its own: patients it fails, and patients it alone fails (the gain of dropping it).
@@ -27,7 +30,8 @@ CATEGORIES = (ELIGIBLE, POSSIBLE, EXCLUDED)
 
 
 def patient_summary(result: MatchResult) -> pd.DataFrame:
-    """One row per patient: category, rank, criteria failed, unknown (from records / at the visit), met."""
+    """One row per patient: category, rank, criteria failed, unknown (from records / at the visit), met, and the
+    chance that every unknown from records passes (1 when none is open, 0 when a criterion fails)."""
     passes = result.passes
     record_criteria = result.from_records
     failed = (passes == NOT_MET).sum(1)
@@ -35,6 +39,8 @@ def patient_summary(result: MatchResult) -> pd.DataFrame:
     unknown_records = (unknown & record_criteria[None, :]).sum(1)
     unknown_visit = (unknown & ~record_criteria[None, :]).sum(1)
     met = (passes == MET).sum(1)
+    open_chances = np.where(unknown & record_criteria[None, :], result.chance, 1.0)
+    chance = np.where(failed > 0, 0.0, np.nan_to_num(open_chances, nan=1.0).prod(1))
     category = np.where(failed > 0, EXCLUDED, np.where(unknown_records > 0, POSSIBLE, ELIGIBLE))
     patients = result.pool.patients
     frame = pd.DataFrame({
@@ -47,10 +53,12 @@ def patient_summary(result: MatchResult) -> pd.DataFrame:
         "unknown_records": unknown_records,
         "unknown_visit": unknown_visit,
         "met": met,
+        "chance": chance,
     })
     order = pd.Categorical(frame["category"], categories=CATEGORIES, ordered=True)
-    frame = frame.assign(_order=order.codes).sort_values(
-        ["_order", "failed", "unknown_records", "unknown_visit", "patient_id"], kind="stable").drop(columns="_order")
+    frame = frame.assign(_order=order.codes, _chance=-frame["chance"].round(6)).sort_values(
+        ["_order", "failed", "_chance", "unknown_records", "unknown_visit", "patient_id"], kind="stable").drop(
+        columns=["_order", "_chance"])
     frame["rank"] = np.arange(1, len(frame) + 1)
     return frame.reset_index(drop=True)
 
@@ -104,12 +112,13 @@ def what_if(result: MatchResult, key: str, replacement: Criterion | None) -> Mat
         keep = [j for j in range(len(result.criteria)) if j != position]
         return MatchResult(result.pool, tuple(result.criteria[j] for j in keep), result.statement[:, keep],
                            result.passes[:, keep], result.reason[:, keep], result.record[:, keep], result.value[:, keep],
-                           result.unit[:, keep], result.day[:, keep], result.decided_by[:, keep])
+                           result.unit[:, keep], result.day[:, keep], result.decided_by[:, keep], result.chance[:, keep])
     single = match(result.pool, [replacement])
     out = MatchResult(result.pool, result.criteria[:position] + (replacement,) + result.criteria[position + 1:],
                       result.statement.copy(), result.passes.copy(), result.reason.copy(), result.record.copy(),
-                      result.value.copy(), result.unit.copy(), result.day.copy(), result.decided_by.copy())
-    for name in ("statement", "passes", "reason", "record", "value", "unit", "day", "decided_by"):
+                      result.value.copy(), result.unit.copy(), result.day.copy(), result.decided_by.copy(),
+                      result.chance.copy())
+    for name in ("statement", "passes", "reason", "record", "value", "unit", "day", "decided_by", "chance"):
         getattr(out, name)[:, position] = getattr(single, name)[:, 0]
     return out
 

@@ -18,9 +18,12 @@ Rules (the generator's ground truth follows the same ones, written independently
   refuted or entered-in-error records never count. A window counts the onset or the abatement inside
   it, or a condition still active (acute events such as infarction and stroke count by onset only);
   a duration ("for at least 6 months") needs an onset at least that long before screening. No record:
-  not present.
+  not present, when the patient's condition list is stated complete; otherwise unknown ("list not
+  stated complete"), and so is every "not present" the records would give (a missing record could say
+  otherwise). A record that qualifies still counts.
 * **Medications**: WHO ATC prefixes, or drug and class names in the record; "current" means active at
-  screening, a window means used at any time within it (a washout), otherwise any use ever.
+  screening, a window means used at any time within it (a washout), otherwise any use ever. Absence
+  and every "not used" are unknown unless the medication list is stated complete, as for conditions.
 * **Pregnancy, breastfeeding, contraception**: from a pregnancy-status observation within
   :data:`PREGNANCY_STATUS_DAYS`; men, and women over :data:`CHILDBEARING_AGE_LIMIT`, are neither
   pregnant nor breastfeeding and need no contraception (documented assumptions); other women are
@@ -62,6 +65,7 @@ REASONS = (
     "age not recorded",
     "resolved",
     "diagnosed too recently",
+    "list not stated complete",
 )
 R = {name: code for code, name in enumerate(REASONS)}
 
@@ -88,7 +92,7 @@ class AtomResult:
             getattr(self, name)[mask] = getattr(other, name)[mask]
 
 
-def _compare(values: np.ndarray, atom: Atom) -> np.ndarray:
+def compare(values: np.ndarray, atom: Atom) -> np.ndarray:
     tol = RELATIVE_TOLERANCE * max(abs(atom.value or 0.0), abs(atom.value_high or 0.0), 1.0)
     v, t = values, atom.value
     if atom.comparator == ">=":
@@ -134,7 +138,7 @@ def _age(pool: Pool, atom: Atom) -> AtomResult:
     n = len(pool)
     result = AtomResult.blank(n, UNKNOWN, "age not recorded")
     known = ~np.isnan(pool.age)
-    result.status[known] = _compare(pool.age[known], atom).astype("int8")
+    result.status[known] = compare(pool.age[known], atom).astype("int8")
     result.reason[known] = R[""]
     result.value[known] = pool.age[known]
     result.unit[known] = "years"
@@ -175,14 +179,25 @@ def _converted(rows: pd.DataFrame, atom: Atom) -> np.ndarray:
     return out
 
 
+def lab_results(pool: Pool, atom: Atom) -> pd.DataFrame:
+    """The pool's results of the atom's test, each with ``converted``: the value in the criterion's unit (NaN when
+    it cannot be converted) and ``effective_date_before``: days before that patient's screening."""
+    rows = _lab_rows(pool, atom)
+    return rows.assign(converted=_converted(rows, atom)) if not rows.empty else rows
+
+
+def lab_window(atom: Atom) -> float:
+    """How far back (days before screening) a result still counts for the atom."""
+    return atom.within_days if atom.within_days is not None else DEFAULT_LAB_LOOKBACK_DAYS
+
+
 def _lab(pool: Pool, atom: Atom) -> AtomResult:
     n = len(pool)
     result = AtomResult.blank(n, UNKNOWN, "no result")
-    rows = _lab_rows(pool, atom)
+    rows = lab_results(pool, atom)
     if rows.empty:
         return result
-    rows = rows.assign(converted=_converted(rows, atom))
-    window = atom.within_days if atom.within_days is not None else DEFAULT_LAB_LOOKBACK_DAYS
+    window = lab_window(atom)
     before = rows["effective_date_before"].to_numpy()
     in_window = (before >= 0) & (before <= window)
     older = _latest_per_patient(rows.loc[(before > window)], "effective_date_before")
@@ -198,7 +213,7 @@ def _lab(pool: Pool, atom: Atom) -> AtomResult:
         result.unit[unusable["pi"].to_numpy()] = unusable["unit"].to_numpy(dtype=object)
     latest = _latest_per_patient(usable, "effective_date_before")
     if not latest.empty:
-        status = _compare(latest["converted"].to_numpy(), atom).astype("int8")
+        status = compare(latest["converted"].to_numpy(), atom).astype("int8")
         _fill(result, latest, status, "", "converted", atom.unit, "effective_date_before")
     _to_dates(result, pool)
     return result
@@ -329,8 +344,23 @@ def _reproductive(pool: Pool, atom: Atom) -> AtomResult:
     return result
 
 
+def _open_when_incomplete(evaluate, kind: str):
+    """``evaluate`` with each "not present" turned unknown for patients whose ``kind`` list is not stated complete."""
+
+    def evaluated(pool: Pool, atom: Atom) -> AtomResult:
+        result = evaluate(pool, atom)
+        opened = (result.status == NOT_MET) & ~pool.list_complete(kind)
+        result.status[opened] = UNKNOWN
+        result.reason[opened] = R["list not stated complete"]
+        return result
+
+    evaluated.__doc__ = evaluate.__doc__
+    return evaluated
+
+
 ATOM_EVALUATORS = {
-    "age": _age, "sex": _sex, "lab": _lab, "ecog": _lab, "condition": _condition, "medication": _medication,
+    "age": _age, "sex": _sex, "lab": _lab, "ecog": _lab, "condition": _open_when_incomplete(_condition, "conditions"),
+    "medication": _open_when_incomplete(_medication, "medications"),
     "pregnancy": _reproductive, "breastfeeding": _reproductive, "contraception": _reproductive,
 }
 
@@ -360,6 +390,7 @@ class MatchResult:
     unit: np.ndarray  # object
     day: np.ndarray  # float64 days since 1970
     decided_by: np.ndarray  # int16: which atom of the criterion gave the evidence (-1 none)
+    chance: np.ndarray  # float64: chance the criterion passes (1/0 decided, estimate when unknown, NaN no records)
 
     @property
     def from_records(self) -> np.ndarray:
@@ -410,7 +441,11 @@ def _combine(results: list[AtomResult], combine: str) -> tuple[np.ndarray, np.nd
 
 
 def match(pool: Pool, criteria: list[Criterion] | tuple[Criterion, ...]) -> MatchResult:
-    """Evaluate every criterion for every patient of ``pool`` (vectorized; see the module docstring)."""
+    """Evaluate every criterion for every patient of ``pool`` (vectorized; see the module docstring), with the
+    chance each unknown passes for ranking (:mod:`analytics.recruitment.chance`)."""
+    # Imported here: the chance module reads this module's lab results.
+    from analytics.recruitment.chance import atom_chance, criterion_chance
+
     criteria = tuple(criteria)
     n, k = len(pool), len(criteria)
     statement = np.full((n, k), UNKNOWN, dtype="int8")
@@ -420,7 +455,9 @@ def match(pool: Pool, criteria: list[Criterion] | tuple[Criterion, ...]) -> Matc
     unit = np.full((n, k), None, dtype=object)
     day = np.full((n, k), np.nan)
     decided_by = np.full((n, k), -1, dtype="int16")
+    chance = np.full((n, k), np.nan)
     cache: dict[Atom, AtomResult] = {}
+    chance_cache: dict[Atom, np.ndarray] = {}
     for j, criterion in enumerate(criteria):
         if criterion.status != STRUCTURED or not criterion.atoms:
             if criterion.kind == "administrative":
@@ -445,4 +482,11 @@ def match(pool: Pool, criteria: list[Criterion] | tuple[Criterion, ...]) -> Matc
             day[chosen, j] = result.day[chosen]
     sections = np.array([c.section == EXCLUSION for c in criteria], dtype=bool)
     passes = np.where(statement == UNKNOWN, UNKNOWN, np.where(sections[None, :], 1 - statement, statement)).astype("int8")
-    return MatchResult(pool, criteria, statement, passes, reason, record, value, unit, day, decided_by)
+    for j, criterion in enumerate(criteria):
+        if criterion.status != STRUCTURED or not criterion.atoms:
+            continue
+        for atom in criterion.atoms:
+            if atom not in chance_cache:
+                chance_cache[atom] = atom_chance(pool, atom, cache[atom])
+        chance[:, j] = criterion_chance(criterion, [chance_cache[a] for a in criterion.atoms], passes[:, j])
+    return MatchResult(pool, criteria, statement, passes, reason, record, value, unit, day, decided_by, chance)

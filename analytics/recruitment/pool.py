@@ -19,7 +19,9 @@ import pandas as pd
 
 from analytics.recruitment.vocabulary import LAB_BY_LOINC, find_terms, lexicon
 
-PATIENT_COLUMNS = ("patient_id", "study_id", "study_site_id", "sex", "age", "screening_date")
+PATIENT_COLUMNS = ("patient_id", "study_id", "study_site_id", "sex", "age", "screening_date", "conditions_complete",
+                   "medications_complete")
+COMPLETENESS_COLUMNS = {"conditions": "conditions_complete", "medications": "medications_complete"}
 CONDITION_COLUMNS = ("record_id", "patient_id", "code", "code_system", "display", "onset_date", "abatement_date",
                      "clinical_status", "verification_status")
 OBSERVATION_COLUMNS = ("record_id", "patient_id", "code", "code_system", "display", "value", "unit", "value_text",
@@ -65,6 +67,18 @@ class Pool:
     @cached_property
     def age(self) -> np.ndarray:
         return pd.to_numeric(self.patients["age"], errors="coerce").to_numpy(dtype="float64")
+
+    def list_complete(self, kind: str) -> np.ndarray:
+        """Per patient, whether the ``kind`` ("conditions" or "medications") list is stated complete.
+
+        A pool whose patients frame has no such column holds complete lists (the generator's, hand-made
+        ones); where the column exists, only an explicit true counts (false or not stated: incomplete).
+        """
+        column = COMPLETENESS_COLUMNS[kind]
+        if column not in self.patients.columns:
+            return np.ones(len(self), dtype=bool)
+        values = self.patients[column].astype("boolean")
+        return values.fillna(False).to_numpy(dtype=bool)
 
     @cached_property
     def sex(self) -> np.ndarray:

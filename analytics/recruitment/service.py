@@ -84,7 +84,8 @@ def site_labels(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter, stu
 def load_pool(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter, study_id: str) -> Pool:
     """The study's pre-screening patients and records at the sites the scope and filters allow."""
     params = {"study": study_id}
-    patients = wh.query(scope, "SELECT patient_id, study_id, study_site_id, sex, age, screening_date "
+    patients = wh.query(scope, "SELECT patient_id, study_id, study_site_id, sex, age, screening_date, "
+                               "conditions_complete, medications_complete "
                                "FROM prescreen_patients WHERE study_id = $study ORDER BY patient_id", params, filters)
     tables = {}
     for name, columns in (("prescreen_conditions", CONDITION_COLUMNS), ("prescreen_observations", OBSERVATION_COLUMNS),

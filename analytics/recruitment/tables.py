@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analytics.display import formats
 from analytics.recruitment.criteria import KIND_LABELS, Criterion
 from analytics.recruitment.matching import MatchResult
 
@@ -48,18 +49,31 @@ def cost_table(steps: pd.DataFrame, total: int) -> pd.DataFrame:
     })
 
 
+def chance_label(chance: float) -> str:
+    """An estimated chance as a percentage; never "0%" or "100%" for what is still unknown."""
+    if chance is None or np.isnan(chance):
+        return ""
+    if chance > 0.99:
+        return "> 99%"
+    if chance < 0.01:
+        return "< 1%"
+    return formats.share(chance)
+
+
 def candidates_table(summary: pd.DataFrame, site_labels: dict[str, str], decisions: pd.DataFrame) -> pd.DataFrame:
     decided = {}
     if decisions is not None and not decisions.empty:
         decided = dict(zip(decisions["patient_id"], decisions["decision"] + " (" + decisions["actor"] + ")"))
     return pd.DataFrame({
         "Rank": summary["rank"], "Patient": summary["patient_id"],
+        "Pre-screen result": summary["category"],
+        "Chance the unknowns pass (estimate)": [chance_label(c) if u else "" for c, u in
+                                                zip(summary["chance"], summary["unknown_records"])],
+        "Criteria failed": summary["failed"], "Unknown from records": summary["unknown_records"],
+        "To confirm at the visit": summary["unknown_visit"],
         "Site": summary["study_site_id"].map(lambda s: site_labels.get(s, s)),
         "Sex": summary["sex"].map({"F": "Female", "M": "Male"}).fillna("Not recorded"),
         "Age": summary["age"].astype("Int64"),
-        "Pre-screen result": summary["category"],
-        "Criteria failed": summary["failed"], "Unknown from records": summary["unknown_records"],
-        "To confirm at the visit": summary["unknown_visit"],
         "Coordinator's decision": summary["patient_id"].map(decided).fillna("Not decided yet"),
     })
 
@@ -67,7 +81,7 @@ def candidates_table(summary: pd.DataFrame, site_labels: dict[str, str], decisio
 def _value(value: float, unit: object) -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return ""
-    shown = f"{value:.2f}".rstrip("0").rstrip(".")
+    shown = f"{value + 0.0:.2f}".rstrip("0").rstrip(".")  # + 0.0: a stored -0.0 reads "0"
     return f"{shown} {unit}" if unit and unit not in ("1", "{score}") else shown
 
 
@@ -78,6 +92,8 @@ def evidence_table(result: MatchResult, position: int) -> pd.DataFrame:
         "#": frame["number"], "Section": frame["section"].map(SECTION_LABELS), "Criterion": frame["text"],
         "Result": frame["passes"].map(PASS_LABELS),
         "Why": frame["reason"].replace("", "from the record"),
+        "Chance it passes (estimate)": [chance_label(c) if p == -1 else ""
+                                       for c, p in zip(result.chance[position], frame["passes"])],
         "Value compared": [_value(v, u) for v, u in zip(frame["value"], frame["unit"])],
         "Date": frame["date"].dt.strftime("%Y-%m-%d").fillna(""),
         "Record": frame["record_id"].fillna(""),
