@@ -122,7 +122,7 @@ if view == "trends":
     for column, chart in zip((left, right), charts.values()):
         column.plotly_chart(figures.control_chart_figure(chart, subtitle), width="stretch", key=f"chart_{chart.spec.id}")
         column.caption(chart.spec.definition)
-        if cusum.id in chart.spec.rules:
+        if cusum.id in chart.spec.rules and chart.points["evaluable"].any():  # under a chart with judged months
             column.plotly_chart(figures.cusum_figure(chart, cusum), width="stretch", key=f"cusum_{chart.spec.id}")
     st.caption("**How to read the charts.** A red diamond is a *signal*: the month is beyond the 3-sigma limit "
                "(WE rule 1), two of three months are beyond 2 sigma (WE rule 2), or the running total below "

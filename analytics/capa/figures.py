@@ -90,7 +90,7 @@ def cusum_figure(chart: ControlChart, rule: RuleSpec) -> go.Figure:
     """The CUSUM rule's running total of monthly excess (in sigma, less its allowance) against its decision line."""
     spec = chart.spec
     points = chart.points[chart.points["evaluable"]]
-    title = f"Running total of excess: {spec.name.lower()}"
+    title = "Running total of excess (CUSUM)"
     column = f"{rule.id}_sum_{spec.concern}"
     if points.empty or column not in points:
         return empty_figure(title, "No month has enough data to judge in the chosen studies and dates.")
@@ -106,10 +106,11 @@ def cusum_figure(chart: ControlChart, rule: RuleSpec) -> go.Figure:
         fig.add_scatter(x=broken["month"], y=broken[column], mode="markers", name="Passes the line: signal",
                         marker=dict(color=FLAG_COLORS["red"], size=9, symbol="diamond"),
                         hovertemplate="%{x|%b %Y}: %{y:.2f} sigma, signal (the total restarts at 0)<extra></extra>")
-    fig.update_layout(height=CUSUM_HEIGHT, title=dict(text=f"{title}<br><sup>CUSUM: each month adds its distance "
+    fig.update_layout(height=CUSUM_HEIGHT, title=dict(text=f"{title}<br><sup>each month adds its distance "
                                                            f"{direction} expected less {rule.reference:g} sigma; "
                                                            "never below 0</sup>"),
-                      xaxis_title="Month", yaxis_title="Sigma", legend=dict(orientation="h", y=-0.35),
+                      xaxis=dict(title="Month", range=[chart.points["month"].min(), chart.points["month"].max()]),
+                      yaxis_title="Sigma", legend=dict(orientation="h", y=-0.35),
                       margin=dict(l=10, r=10, t=60, b=10))
     return fig
 
