@@ -19,8 +19,9 @@ temporary warehouses; only this module reads ``truth``. Measured:
   intervals, and recall on the generator's injected recurrences.
 
 Test seeds are never used in development; the choices (risk adjustment and its exposure, baseline
-length and start, Laney threshold, rules, theme distance threshold, recurrence similarity) were made
-with ``--calibrate`` on the calibration seeds. Each deviation shift's size in the chart's own sigma
+length and start, Laney threshold, deviates, signal rules and the CUSUM's reference and line, theme
+distance threshold, recurrence similarity) were made with ``--calibrate`` on the calibration seeds, which
+also report each rule's breaks per 100 stable points. Each deviation shift's size in the chart's own sigma
 (:func:`shift_size`) is reported beside whether it was flagged, so a miss can be told from a shift too
 small to flag within the window.
 """
