@@ -10,6 +10,7 @@ import streamlit as st
 
 from analytics.capa import actions, cycle_time, data, exports, figures, metrics, qtl, service, spc, tables
 from analytics.capa.funnel import funnel
+from analytics.capa.rules import RULES_BY_ID
 from analytics.core.records import RecordsError
 from analytics.core.records_schema import CAPA_STATUSES
 from analytics.core.settings import SettingsError, load_settings
@@ -116,16 +117,28 @@ if view == "trends":
                                               data.monthly_deviation_strata(wh, scope, filters, study)),
               "on_time": spc.control_chart(data.monthly_on_time(wh, scope, filters, study),
                                            spc.CHARTS_BY_ID["on_time"])}
+    cusum = RULES_BY_ID["cusum"]
     left, right = st.columns(2)
     for column, chart in zip((left, right), charts.values()):
         column.plotly_chart(figures.control_chart_figure(chart, subtitle), width="stretch", key=f"chart_{chart.spec.id}")
         column.caption(chart.spec.definition)
-    st.caption("Red diamonds break a Western Electric rule or the Nelson trend rule in the worse direction. "
+        if cusum.id in chart.spec.rules and chart.points["evaluable"].any():  # under a chart with judged months
+            column.plotly_chart(figures.cusum_figure(chart, cusum), width="stretch", key=f"cusum_{chart.spec.id}")
+    st.caption("**How to read the charts.** A red diamond is a *signal*: the month is beyond the 3-sigma limit "
+               "(WE rule 1), two of three months are beyond 2 sigma (WE rule 2), or the running total below "
+               f"the chart passes its line (CUSUM: months each a little worse than expected add up, so a lasting "
+               "change too small for one month to pass the limits still shows within about two months). An "
+               "open amber diamond is a *pattern only*: WE rules 3 and 4 and the Nelson trend rule take four to "
+               "eight months to complete and on stable data break more often by chance, so they are shown to "
+               "look at, not counted as signals. "
                f"Rates come from {spc.CHARTS[0].baseline_points} judged months (shaded) and are held after them, so "
                "a later change shows against what came before. The deviation chart is risk-adjusted: each "
                "month's expected rate applies the baseline rate of each study's screening and treatment phases "
-               "to the time subjects spent in them that month, so enrollment ramping up or treatment winding "
-               "down moves the expected line and the limits rather than raising a signal.")
+               "to the time subjects spent in them that month (a study that started later has its own first "
+               "months as its baseline), so enrollment ramping up or treatment winding down moves the expected "
+               "line and the limits rather than raising a signal. Its limits are the counts a month would "
+               "reach by chance 2.3% and 0.13% of the time (Poisson), so months with few expected deviations "
+               "are not flagged for ordinary ups and downs.")
     signal_rows = {k: tables.signals_table(c) for k, c in charts.items()}
     with st.expander("Months that break a rule, and what each rule looks for"):
         for chart_id, table in signal_rows.items():
@@ -134,7 +147,7 @@ if view == "trends":
                 st.dataframe(table, hide_index=True, width="stretch")
             else:
                 st.info("No month breaks a rule.")
-        st.dataframe(tables.rules_table(), hide_index=True, width="stretch")
+        st.dataframe(tables.rules_table([c.spec for c in charts.values()]), hide_index=True, width="stretch")
         _downloads("capa_control_chart_signals", {spc.CHARTS_BY_ID[k].name[:31]: t for k, t in signal_rows.items()},
                    "signals")
     sites, curves, pooled, phi = funnel(data.site_deviation_rates(wh, scope, filters, study))

@@ -53,6 +53,44 @@ def test_the_trend_rule_needs_six_points_each_higher_than_the_one_before() -> No
     assert RULES_BY_ID["trend"].window == 6
 
 
+def test_the_cusum_adds_up_a_lasting_rise_that_no_single_month_shows_and_restarts_after_it() -> None:
+    z = [0.0, 1.7, 1.7, 1.7, 0.0, 1.7]
+    flags = _broken(z)
+    assert flags["cusum_high"].tolist() == [False, False, False, True, False, False]
+    assert flags["cusum_sum_high"].tolist() == pytest.approx([0.0, 0.7, 1.4, 2.1, 0.0, 0.7])  # restarts after it
+    assert not flags.loc[:3, ["we1_high", "we2_high", "we3_high", "we4_high"]].any().any()
+    assert not _broken([0.9] * 20)["cusum_high"].any()  # within its allowance of 1 sigma a month
+    assert _broken([-1.6, -1.6, -1.6, -1.6])["cusum_low"].iloc[3]
+
+
+def test_the_deviation_chart_raises_signals_with_we1_we2_and_cusum_and_marks_other_rules_as_patterns() -> None:
+    spec = spc.CHARTS_BY_ID["deviations"]
+    assert spec.rules == ("we1", "we2", "cusum")
+    visits = np.full(30, 1_000.0)
+    counts = np.full(30, 30.0)
+    counts[20:28] = 33.0  # eight months a little above the centre: WE4 completes, nothing reaches a limit
+    chart = spc.control_chart(_series(counts, visits), spec)
+    assert chart.points.loc[27, "we4_high"] and chart.points.loc[27, "pattern_flag"]
+    assert not chart.points["concern_flag"].any() and not chart.signals.size
+    with pytest.raises(ValueError, match="unknown rules"):
+        dataclasses.replace(spec, rules=("we9",))
+
+
+def test_poisson_deviates_keep_the_3_sigma_false_alarm_rate_for_a_few_expected_deviations() -> None:
+    rng = np.random.default_rng(5)
+    expected = np.full(400_000, 2.0)
+    counts = rng.poisson(expected).astype(float)
+    normal = (counts - expected) / np.sqrt(expected)
+    assert (normal > 3).mean() > 0.004  # (O - E) / sqrt(E): three times the nominal 0.135%
+    assert (spc.poisson_deviate(counts, expected) > 3).mean() < 0.00135
+    z = spc.poisson_deviate(np.array([0.0, 5.0, 28.0, 70.0]), np.array([2.0, 5.0, 15.33, 50.0]))
+    assert z[2] == pytest.approx(2.92, abs=0.03)  # the exact mid-p normal score of 28 against 15.33
+    assert spc.poisson_count(z, np.array([2.0, 5.0, 15.33, 50.0])) == pytest.approx([0.0, 5.0, 28.0, 70.0], abs=1e-6)
+    chart = spc.control_chart(_series(np.array([2.0] * 13 + [7.0]), np.full(14, 100.0)), spc.CHARTS_BY_ID["deviations"])
+    assert chart.points.loc[13, "value"] < chart.points.loc[13, "ucl"]  # 7 of 2 expected is inside the limit
+    assert not chart.points.loc[13, "we1_high"]
+
+
 def test_rules_skip_months_that_are_not_judged_and_signals_start_once() -> None:
     z = [3.5, np.nan, 3.5, 0.0]
     flags = apply_rules(z, z, [True, False, True, True])
@@ -147,6 +185,16 @@ def test_a_stratum_without_baseline_exposure_takes_its_phase_rate() -> None:
                            "denominator": [100, 100, 100, 0, 0, 300]})
     expected = spc.expected_counts(strata, pd.Series(months), pd.Series(months[:2]))
     assert expected == pytest.approx([4.0, 4.0, 4.0 + 12.0])  # study B, new in month 3, at study A's 4 per 100
+
+
+def test_a_study_that_starts_after_the_baseline_is_judged_against_its_own_first_months() -> None:
+    months = pd.date_range("2022-01-01", periods=6, freq="MS")
+    strata = pd.DataFrame({"month": list(months) * 2, "study_id": ["A"] * 6 + ["B"] * 6, "phase": "treatment",
+                           "numerator": [4, 4, 4, 4, 4, 4, 0, 0, 0, 10, 10, 30],
+                           "denominator": [100] * 6 + [0, 0, 0, 100, 100, 100]})
+    expected = spc.expected_counts(strata, pd.Series(months), pd.Series(months[:2]), own_baseline_points=2)
+    # study B's rate is its own first two months' 10 per 100, not study A's 4, so its tripling stands out
+    assert expected == pytest.approx([4.0, 4.0, 4.0, 14.0, 14.0, 14.0])
 
 
 def test_a_p_chart_flags_a_drop_in_on_time_closure_and_skips_thin_months() -> None:
@@ -371,7 +419,8 @@ def test_control_charts_mark_rule_breaking_months_and_the_funnel_has_a_legend(ap
     assert any(t.startswith("Protocol deviations per 100 subject-visits") for t in titles)
     assert any(t.startswith("CAPAs closed on time") for t in titles)
     names = {trace.get("name") for c in charts for trace in c["data"]}
-    assert "Breaks a rule (worse)" in names and "3-sigma limits" in names
+    assert "3-sigma limits" in names and "Running total (sigma above expected)" in names
+    assert sum(t.startswith("Running total of excess (CUSUM)") for t in titles) == 2  # one under each chart
     assert [m.label for m in at.metric][:3] == ["CAPAs", "Open", "Overdue"]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from analytics.capa.rules import RULES
 from analytics.evaluation.capa import CALIBRATION_SEEDS, TEST_SEEDS, evaluate_capa, summary_lines
 
 
@@ -10,6 +11,10 @@ def test_capa_evaluation_measures_shifts_themes_and_recurrences_on_a_small_seed(
     deviations = result["charts"]["deviations"]
     assert deviations["shifts"] >= 1 and deviations["stable_points"] > 30
     assert 0 <= deviations["false_signals"]["per_100"] <= deviations["false_flagged_points"]["per_100"]
+    breaks = deviations["false_breaks_by_rule"]
+    assert deviations["signal_rules"] == ["we1", "we2", "cusum"] and set(breaks) == {r.id for r in RULES}
+    # a flagged stable month breaks at least one signal rule
+    assert deviations["false_flagged_points"]["per_100"] <= sum(breaks[r]["per_100"] for r in ("we1", "we2", "cusum"))
     assert result["themes"]["studies"] >= 1 and 0.4 <= result["themes"]["adjusted_rand"] <= 1.0
     assert result["themes"]["low"] <= result["themes"]["adjusted_rand"] <= result["themes"]["high"]
     recurrence = result["recurrence"]

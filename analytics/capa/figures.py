@@ -10,12 +10,13 @@ import plotly.graph_objects as go
 
 from analytics.capa.funnel import LIMITS
 from analytics.capa.qtl import QTLSpec
-from analytics.capa.rules import RULES_BY_ID
+from analytics.capa.rules import RULES_BY_ID, RuleSpec
 from analytics.capa.spc import ControlChart
 from analytics.display.theme import FLAG_COLORS, empty_figure
 
-POINT_COLORS = {"concern": FLAG_COLORS["red"], "favourable": FLAG_COLORS["green"], "ok": FLAG_COLORS["blue"],
-                "not judged": FLAG_COLORS["grey"]}
+POINT_COLORS = {"concern": FLAG_COLORS["red"], "pattern": FLAG_COLORS["amber"], "favourable": FLAG_COLORS["green"],
+                "ok": FLAG_COLORS["blue"], "not judged": FLAG_COLORS["grey"]}
+CUSUM_HEIGHT = 230
 AGING_COLORS = {"Not overdue": "#a9d3a0", "Overdue against the original date only": FLAG_COLORS["amber"],
                 "Overdue (current due date)": FLAG_COLORS["red"]}
 STATUS_COLORS = {"Breached": FLAG_COLORS["red"], "Approaching": FLAG_COLORS["amber"],
@@ -53,23 +54,25 @@ def control_chart_figure(chart: ControlChart, subtitle: str = "") -> go.Figure:
     else:
         fig.add_hline(y=chart.centre * scale, line=dict(color="#1f4e79", width=1.5),
                       annotation_text=f"centre {chart.centre * scale:.2f}", annotation_position="top left")
-    state = np.select([~points["evaluable"], points["concern_flag"], points["favourable_flag"]],
-                      ["not judged", "concern", "favourable"], "ok")
-    legend = {"concern": "Breaks a rule (worse)", "favourable": "Breaks a rule (better)",
-              "ok": "Within the rules", "not judged": f"Not judged (too few {spec.denominator_label})"}
+    state = np.select([~points["evaluable"], points["concern_flag"], points["pattern_flag"], points["favourable_flag"]],
+                      ["not judged", "concern", "pattern", "favourable"], "ok")
+    legend = {"concern": "Signal (worse)", "pattern": "Pattern only (worth a look, not a signal)",
+              "favourable": "Signal (better)", "ok": "Within the rules",
+              "not judged": f"Not judged (too few {spec.denominator_label})"}
+    other = "low" if spec.concern == "high" else "high"
     for key, label in legend.items():
         part = points[state == key]
         if part.empty:
             continue
-        rules = part[f"rules_{spec.concern}"] if key == "concern" else part[
-            "rules_low" if spec.concern == "high" else "rules_high"]
+        rules = part[f"rules_{other}" if key == "favourable" else f"rules_{spec.concern}"]
         hover = [f"{m:%b %Y}: {v * scale:.2f} (expected {c * scale:.2f})<br>{int(n):,} / {int(d):,}"
                  + (f" ({e:.1f} expected)" if chart.risk_adjusted else "") + (f"<br>{_rule_text(r)}" if r else "")
                  for m, v, c, n, d, e, r in zip(part["month"], part["value"], part["centre"], part["numerator"],
                                                 part["denominator"], part["expected"], rules)]
         fig.add_scatter(x=part["month"], y=part["value"] * scale, mode="markers", name=label,
-                        marker=dict(color=POINT_COLORS[key], size=9 if key == "concern" else 7,
-                                    symbol="diamond" if key == "concern" else "circle"),
+                        marker=dict(color=POINT_COLORS[key], size=9 if key in ("concern", "pattern") else 7,
+                                    symbol={"concern": "diamond", "pattern": "diamond-open"}.get(key, "circle"),
+                                    line=dict(width=2) if key == "pattern" else None),
                         hovertext=hover, hoverinfo="text")
     if chart.baseline_months:
         base = points[points["baseline"]]["month"]
@@ -80,6 +83,35 @@ def control_chart_figure(chart: ControlChart, subtitle: str = "") -> go.Figure:
     fig.update_layout(height=HEIGHT, title=dict(text=f"{title}<br><sup>{kind}, {laney}</sup>"),
                       xaxis_title="Month", yaxis_title=y_title, legend=dict(orientation="h", yanchor="top", y=-0.25),
                       margin=dict(l=10, r=10, t=70, b=10))
+    return fig
+
+
+def cusum_figure(chart: ControlChart, rule: RuleSpec) -> go.Figure:
+    """The CUSUM rule's running total of monthly excess (in sigma, less its allowance) against its decision line."""
+    spec = chart.spec
+    points = chart.points[chart.points["evaluable"]]
+    title = "Running total of excess (CUSUM)"
+    column = f"{rule.id}_sum_{spec.concern}"
+    if points.empty or column not in points:
+        return empty_figure(title, "No month has enough data to judge in the chosen studies and dates.")
+    broken = points[points[f"{rule.id}_{spec.concern}"]]
+    direction = "above" if spec.concern == "high" else "below"
+    fig = go.Figure()
+    fig.add_scatter(x=points["month"], y=points[column], mode="lines+markers", line=dict(color="#1f4e79", width=1.5),
+                    marker=dict(size=5, color="#1f4e79"), name=f"Running total (sigma {direction} expected)",
+                    hovertemplate="%{x|%b %Y}: %{y:.2f} sigma<extra></extra>")
+    fig.add_hline(y=rule.decision, line=dict(color=FLAG_COLORS["red"], dash="dash", width=1),
+                  annotation_text=f"signal at {rule.decision:g} sigma", annotation_position="top left")
+    if len(broken):
+        fig.add_scatter(x=broken["month"], y=broken[column], mode="markers", name="Passes the line: signal",
+                        marker=dict(color=FLAG_COLORS["red"], size=9, symbol="diamond"),
+                        hovertemplate="%{x|%b %Y}: %{y:.2f} sigma, signal (the total restarts at 0)<extra></extra>")
+    fig.update_layout(height=CUSUM_HEIGHT, title=dict(text=f"{title}<br><sup>each month adds its distance "
+                                                           f"{direction} expected less {rule.reference:g} sigma; "
+                                                           "never below 0</sup>"),
+                      xaxis=dict(title="Month", range=[chart.points["month"].min(), chart.points["month"].max()]),
+                      yaxis_title="Sigma", legend=dict(orientation="h", y=-0.35),
+                      margin=dict(l=10, r=10, t=60, b=10))
     return fig
 
 

@@ -23,7 +23,13 @@ already follows the start-up mix of screening and treatment), or the first ones 
 shorter, and are then held, as
 Phase I / Phase II practice has it, so a later shift is judged against what came before rather than
 absorbed into it.
-The run rules (:mod:`analytics.capa.rules`) are applied to every evaluable point.
+The run rules (:mod:`analytics.capa.rules`) are applied to every evaluable point; the chart's
+``rules`` raise a signal (WE1, WE2 and a CUSUM of the standardized values), the others mark patterns.
+
+**Small counts** (``ChartSpec.residual``): with a few expected deviations a month, ``(O - E) / sqrt(E)``
+has a long upper tail (on the calibration seeds 3.8% of stable months with at most 3 expected
+deviations were beyond 3), so the deviation chart standardizes each count by its Poisson tail
+(:func:`poisson_deviate`) and draws the limits at the counts where that deviate reaches +-2 and +-3.
 
 **Risk adjustment** (``ChartSpec.risk_adjusted``, the deviation chart): a study's deviations per visit
 differ by phase (a screening visit stands for a different stretch of a subject's time than a
@@ -46,9 +52,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
-from analytics.capa.rules import RULES, apply_rules, signal_onsets
+from analytics.capa.rules import RULES, SIGNAL_RULES, apply_rules, signal_onsets
 
 MOVING_RANGE_D2 = 1.128  # E|x1 - x2| / sigma for two normal values
 # Laney widens the limits when the baseline's sigma_z exceeds this (never narrows them); None: when it
@@ -57,6 +63,9 @@ LANEY_THRESHOLD: float | None = None
 LANEY_CHANCE_LEVEL = 0.95
 MEDIAN_MOVING_RANGE_D4 = 0.954  # median |x1 - x2| / sigma for two normal values
 LANEY_MOVING_RANGE = "mean"  # "mean" (Laney) or "median" (robust to one outlying baseline month)
+
+
+RESIDUALS = ("normal", "freeman_tukey", "poisson")
 
 
 @dataclass(frozen=True)
@@ -77,6 +86,13 @@ class ChartSpec:
         definition: what the chart shows, in a quality manager's words.
         risk_adjusted: u-charts: the centre line is each month's expected rate from the strata's
             baseline rates (observed against expected), when strata are given.
+        residual: u-charts: how a month's count is standardized against its expected count,
+            ``normal`` (``(O - E) / sqrt(E)``) or ``freeman_tukey`` (``sqrt(O) + sqrt(O + 1) -
+            sqrt(4 E + 1)``, :func:`freeman_tukey`) or ``poisson`` (the normal score of the Poisson
+            mid-p tail, :func:`poisson_deviate`); both are near normal even for a handful of expected
+            deviations, where ``(O - E) / sqrt(E)`` has a long upper tail.
+        rules: ids of the run rules (:data:`analytics.capa.rules.RULES`) that raise a signal on this chart;
+            every other rule is still applied and its breaks marked as a *pattern* (worth a look, not a signal).
     """
 
     id: str
@@ -92,10 +108,17 @@ class ChartSpec:
     denominator_label: str
     definition: str
     risk_adjusted: bool = False
+    residual: str = "normal"
+    rules: tuple[str, ...] = SIGNAL_RULES
 
     def __post_init__(self) -> None:
         if self.family not in ("u", "p"):
             raise ValueError(f"{self.id}: family must be u or p")
+        if self.residual not in RESIDUALS or (self.residual != "normal" and self.family != "u"):
+            raise ValueError(f"{self.id}: residual must be one of {RESIDUALS} (others than normal for u-charts only)")
+        unknown = set(self.rules) - {r.id for r in RULES}
+        if unknown:
+            raise ValueError(f"{self.id}: unknown rules {sorted(unknown)}")
         if self.concern not in ("high", "low"):
             raise ValueError(f"{self.id}: concern must be high or low")
 
@@ -106,7 +129,7 @@ CHARTS: tuple[ChartSpec, ...] = (
               "Protocol deviations that occurred in the month per 100 completed subject-visits in the month, "
               "against the rate expected from the time subjects spent in screening and in treatment that month "
               "(each study's baseline rates).",
-              risk_adjusted=True),
+              risk_adjusted=True, residual="poisson"),
     ChartSpec("on_time", "CAPAs closed on time", "p", "% closed by the due date",
               1.0, "low", 5.0, 12, 0, "Closed on time", "CAPAs due",
               "Of the CAPAs whose current due date fell in the month, the share closed on or before it "
@@ -152,6 +175,57 @@ def laney_chance_threshold(points: int, level: float = LANEY_CHANCE_LEVEL, estim
     return float(np.quantile(estimate, level))
 
 
+def freeman_tukey(observed: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """Freeman-Tukey deviate of Poisson counts, ``sqrt(O) + sqrt(O + 1) - sqrt(4 E + 1)``: about standard normal.
+
+    With 2 expected deviations, ``(O - E) / sqrt(E)`` passes 3 at 7 deviations (a 0.45% chance, three
+    times the normal 0.135%); this deviate passes it at 9 (0.02%), and for larger ``E`` it tends to
+    ``(O - E) / sqrt(E)``.
+    """
+    with np.errstate(invalid="ignore"):
+        return np.sqrt(observed) + np.sqrt(observed + 1) - np.sqrt(4 * expected + 1)
+
+
+def freeman_tukey_count(deviate: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """The (continuous) count whose Freeman-Tukey deviate against ``expected`` is ``deviate``: the limits' counts."""
+    total = np.asarray(deviate, dtype="float64") + np.sqrt(4 * np.asarray(expected, dtype="float64") + 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        count = ((total ** 2 - 1) / (2 * total)) ** 2
+    return np.where(total > 1, count, 0.0)
+
+
+def poisson_deviate(observed: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """The normal score of a count's Poisson mid-p upper tail: ``z`` with ``P(Z > z) = P(X > O) + P(X = O) / 2``.
+
+    The mid-p tail is taken from the continuous extension ``P(X >= O + 1/2)``, the regularized
+    incomplete gamma function ``P(O + 1/2, E)``, so the deviate is smooth and increasing in ``O`` and
+    the limits can be drawn as the counts where it reaches +-k (:func:`poisson_count`). A month is
+    judged by how unlikely its count is, not by ``(O - E) / sqrt(E)``, which with 15 expected
+    deviations puts 28 at 3.2 sigma when a count as high has a 0.3% chance (2.8 sigma).
+    """
+    observed = np.asarray(observed, dtype="float64")
+    expected = np.asarray(expected, dtype="float64")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(expected > 0, special.ndtri(special.gammaincc(observed + 0.5, expected)), np.nan)
+
+
+def poisson_count(deviate: np.ndarray | float, expected: np.ndarray) -> np.ndarray:
+    """The (continuous) count whose :func:`poisson_deviate` against ``expected`` is ``deviate`` (bisection)."""
+    expected = np.asarray(expected, dtype="float64")
+    target = np.broadcast_to(special.ndtr(np.asarray(deviate, dtype="float64")), expected.shape)
+    low = np.zeros_like(expected)
+    high = expected + 20 * np.sqrt(expected) + 50
+    for _ in range(60):  # gammaincc(a, E) rises with a; halve the bracket until it is below a 1e-15 count
+        middle = (low + high) / 2
+        below = special.gammaincc(middle, expected) < target
+        low, high = np.where(below, middle, low), np.where(below, high, middle)
+    return np.maximum((low + high) / 2 - 0.5, 0.0)
+
+
+# residual -> (deviate of a count against its expected count, count at a given deviate)
+RESIDUAL_TRANSFORMS = {"freeman_tukey": (freeman_tukey, freeman_tukey_count), "poisson": (poisson_deviate, poisson_count)}
+
+
 def _sigma(spec: ChartSpec, centre: float, exposure: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         if spec.family == "u":
@@ -159,14 +233,17 @@ def _sigma(spec: ChartSpec, centre: float, exposure: np.ndarray) -> np.ndarray:
         return np.sqrt(centre * (1 - centre) / exposure)
 
 
-def expected_counts(strata: pd.DataFrame, months: pd.Series, baseline_months: pd.Series) -> np.ndarray:
+def expected_counts(strata: pd.DataFrame, months: pd.Series, baseline_months: pd.Series,
+                    own_baseline_points: int = 0) -> np.ndarray:
     """Expected numerator per month from each stratum's rate over the baseline months.
 
     ``strata`` has columns ``month``, ``study_id``, ``phase``, ``numerator``, ``denominator``. A
-    stratum's rate is its baseline numerator over its baseline denominator; a stratum with no baseline
-    exposure (a study that started after the baseline, in a chart of several) takes its phase's rate
-    over all studies, else the overall baseline rate. Phase ``site`` (deviations that name no subject)
-    has the study's visits of every phase as its exposure.
+    stratum's rate is its baseline numerator over its baseline denominator. A study with no exposure
+    in the chart's baseline months (in a chart of several studies, one that started after them) has
+    its own baseline instead: its first ``own_baseline_points`` months with exposure, as its own chart
+    would, rather than being judged at the other studies' rates. A stratum still without baseline
+    exposure takes its phase's rate over all studies, else the overall baseline rate. Phase ``site``
+    (deviations that name no subject) has the study's visits of every phase as its exposure.
     """
     frame = strata.assign(month=pd.to_datetime(strata["month"]))
     visits = frame.groupby(["month", "study_id"], as_index=False)["denominator"].sum()
@@ -174,6 +251,12 @@ def expected_counts(strata: pd.DataFrame, months: pd.Series, baseline_months: pd
                                                                               how="left")
     frame = pd.concat([frame[frame["phase"] != "site"], site.fillna({"denominator": 0})], ignore_index=True)
     in_base = frame["month"].isin(pd.to_datetime(baseline_months))
+    exposed = frame[frame["denominator"] > 0]
+    late = set(exposed["study_id"]) - set(exposed.loc[in_base[exposed.index], "study_id"])
+    if own_baseline_points and late:
+        for study_id in sorted(late):
+            own = np.sort(exposed.loc[exposed["study_id"] == study_id, "month"].unique())[:own_baseline_points]
+            in_base |= (frame["study_id"] == study_id) & frame["month"].isin(own)
     base = frame[in_base]
     overall = base["numerator"].sum() / base["denominator"].sum() if base["denominator"].sum() > 0 else np.nan
     by_phase = base.groupby("phase")[["numerator", "denominator"]].sum()
@@ -194,8 +277,9 @@ def control_chart(series: pd.DataFrame, spec: ChartSpec, strata: pd.DataFrame | 
     (numerator expected at the baseline rates), ``centre`` (the expected value: the baseline rate, or
     with ``strata`` and ``spec.risk_adjusted`` the month's risk-adjusted rate), ``sigma`` (Laney-
     adjusted), ``lcl``/``ucl`` (3 sigma), ``lwl``/``uwl`` (2 sigma), ``z`` (standardized, Laney-
-    adjusted), the rule columns of :func:`~analytics.capa.rules.apply_rules`, ``concern_flag`` (any
-    rule broken in the direction of concern), ``favourable_flag`` (the other direction) and
+    adjusted), the rule columns of :func:`~analytics.capa.rules.apply_rules` (every rule), ``concern_flag``
+    (a signal rule of ``spec.rules`` broken in the direction of concern), ``favourable_flag`` (the other
+    direction), ``pattern_flag`` (only another rule broken in the direction of concern) and
     ``signal_start`` (a concern flag whose previous evaluable month had none).
     """
     points = series[["month", "numerator", "denominator"]].reset_index(drop=True).copy()
@@ -215,15 +299,18 @@ def control_chart(series: pd.DataFrame, spec: ChartSpec, strata: pd.DataFrame | 
     adjusted = spec.risk_adjusted and spec.family == "u" and strata is not None and len(strata) > 0 \
         and bool(baseline.any())
     if adjusted:
-        expected = expected_counts(strata, points["month"], points.loc[baseline, "month"])
+        expected = expected_counts(strata, points["month"], points.loc[baseline, "month"], spec.baseline_points)
         with np.errstate(divide="ignore", invalid="ignore"):
             centre_i = np.where(exposure > 0, expected / exposure, centre)
     else:
         centre_i = np.full(len(points), centre)
         expected = centre_i * exposure
     raw_sigma = _sigma(spec, centre_i, exposure)
+    transform = RESIDUAL_TRANSFORMS.get(spec.residual) if spec.family == "u" else None
     with np.errstate(divide="ignore", invalid="ignore"):
         raw_z = np.where(raw_sigma > 0, (value - centre_i) / raw_sigma, np.nan)
+        if transform is not None:
+            raw_z = np.where(np.isfinite(raw_z), transform[0](numerator, expected), np.nan)
     sigma_z, laney, dispersion_p = 1.0, False, float("nan")
     base_z = raw_z[baseline]
     base_z = base_z[np.isfinite(base_z)]
@@ -246,14 +333,23 @@ def control_chart(series: pd.DataFrame, spec: ChartSpec, strata: pd.DataFrame | 
     points["sigma"] = sigma
     points["z"] = raw_z / sigma_z
     for k, low, high in ((3, "lcl", "ucl"), (2, "lwl", "uwl")):
-        points[low] = np.clip(centre_i - k * sigma, 0.0, upper_bound)
-        points[high] = np.clip(centre_i + k * sigma, 0.0, upper_bound)
+        if transform is not None:  # the counts whose deviate is -k / +k sigma_z, on the rate scale
+            with np.errstate(divide="ignore", invalid="ignore"):
+                points[low] = np.clip(transform[1](-k * sigma_z, expected) / exposure, 0.0, upper_bound)
+                points[high] = transform[1](k * sigma_z, expected) / exposure
+        else:
+            points[low] = np.clip(centre_i - k * sigma, 0.0, upper_bound)
+            points[high] = np.clip(centre_i + k * sigma, 0.0, upper_bound)
     # The trend rule reads the plotted values; on a risk-adjusted chart a run of rising rates may be the
     # mix changing, so it reads the standardized residuals instead.
     flags = apply_rules(points["z"], points["z"] if adjusted else value, evaluable, RULES)
     points = pd.concat([points, flags], axis=1)
     concern, other = spec.concern, "low" if spec.concern == "high" else "high"
-    points["concern_flag"] = points[f"rules_{concern}"] != ""
-    points["favourable_flag"] = points[f"rules_{other}"] != ""
+    signal_rules = [r.id for r in RULES if r.id in spec.rules]
+    pattern_rules = [r.id for r in RULES if r.id not in spec.rules]
+    points["concern_flag"] = points[[f"{r}_{concern}" for r in signal_rules]].any(axis=1) if signal_rules else False
+    points["favourable_flag"] = points[[f"{r}_{other}" for r in signal_rules]].any(axis=1) if signal_rules else False
+    points["pattern_flag"] = ~points["concern_flag"] & (
+        points[[f"{r}_{concern}" for r in pattern_rules]].any(axis=1) if pattern_rules else False)
     points["signal_start"] = signal_onsets(points["concern_flag"], evaluable)
     return ControlChart(spec, points, centre, sigma_z, laney, dispersion_p, int(baseline.sum()), adjusted)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
 from analytics.capa.metrics import with_status
 from analytics.capa.qtl import QTLS_BY_ID
 from analytics.capa.rules import RULES_BY_ID
-from analytics.capa.spc import ControlChart
+from analytics.capa.spc import ChartSpec, ControlChart
 from analytics.display.formats import count, days, share
 
 GROUP_LABELS = {"sponsor": "Sponsor", "study": "Study", "site": "Site", "process": "Process", "owner": "Owner"}
@@ -68,12 +68,13 @@ def capa_table(capas: pd.DataFrame, as_of, labels: Mapping[str, str]) -> pd.Data
 
 
 def signals_table(chart: ControlChart) -> pd.DataFrame:
-    """The months that break a rule in the direction of concern, with the rules."""
+    """The months that break a rule in the direction of concern (signals and patterns), with the rules."""
     spec = chart.spec
     scale = 100.0 if spec.family == "p" else 1.0
-    rows = chart.signals
+    rows = chart.points[chart.points["concern_flag"] | chart.points["pattern_flag"]]
     return pd.DataFrame({
         "Month": rows["month"].map(lambda m: f"{m:%b %Y}"),
+        "Kind": rows["concern_flag"].map(lambda s: "Signal" if s else "Pattern only"),
         spec.numerator_label: rows["numerator"].map(count),
         spec.denominator_label: rows["denominator"].map(count),
         "Value": rows["value"].map(lambda v: f"{v * scale:.2f}"),
@@ -86,10 +87,12 @@ def signals_table(chart: ControlChart) -> pd.DataFrame:
     })
 
 
-def rules_table() -> pd.DataFrame:
-    """What each run rule looks for."""
+def rules_table(charts: Sequence[ChartSpec]) -> pd.DataFrame:
+    """What each run rule looks for, and on each chart whether it raises a signal or marks a pattern."""
     return pd.DataFrame({"Rule": [r.name for r in RULES_BY_ID.values()],
-                         "Breaks when": [r.description for r in RULES_BY_ID.values()]})
+                         "Breaks when": [r.description for r in RULES_BY_ID.values()],
+                         **{c.name: ["Signal" if r.id in c.rules else "Pattern only" for r in RULES_BY_ID.values()]
+                            for c in charts}})
 
 
 def cycle_summary_table(summary: pd.DataFrame, by_label: str) -> pd.DataFrame:

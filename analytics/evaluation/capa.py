@@ -19,8 +19,9 @@ temporary warehouses; only this module reads ``truth``. Measured:
   intervals, and recall on the generator's injected recurrences.
 
 Test seeds are never used in development; the choices (risk adjustment and its exposure, baseline
-length and start, Laney threshold, rules, theme distance threshold, recurrence similarity) were made
-with ``--calibrate`` on the calibration seeds. Each deviation shift's size in the chart's own sigma
+length and start, Laney threshold, deviates, signal rules and the CUSUM's reference and line, theme
+distance threshold, recurrence similarity) were made with ``--calibrate`` on the calibration seeds, which
+also report each rule's breaks per 100 stable points. Each deviation shift's size in the chart's own sigma
 (:func:`shift_size`) is reported beside whether it was flagged, so a miss can be told from a shift too
 small to flag within the window.
 """
@@ -41,7 +42,7 @@ from sklearn.metrics import adjusted_rand_score
 from statsmodels.stats.proportion import proportion_confint
 
 from analytics.capa import data, results, spc, themes
-from analytics.capa.rules import RULES
+from analytics.capa.rules import RULES, RuleSpec
 from analytics.core import warehouse
 from analytics.core.scope import NO_FILTER, AccessScope, PortfolioFilter
 from analytics.generator import GENERATOR_VERSION, PRESETS, generate_portfolio
@@ -56,26 +57,34 @@ TARGETS = {
     "false_signals_per_100_stable_points_max": 1.0,
     "theme_adjusted_rand_min": 0.7,
 }
-# --calibrate compares these (each a change of one module constant from the default).
-def _charts(**changes: object) -> tuple[spc.ChartSpec, ...]:
-    return tuple(dataclasses.replace(c, **changes) if c.family == "u" else c for c in spc.CHARTS)
+# --calibrate compares these (each a change of module constants from the default).
+def _charts(families: str = "u", **changes: object) -> tuple[spc.ChartSpec, ...]:
+    return tuple(dataclasses.replace(c, **changes) if c.family in families else c for c in spc.CHARTS)
 
 
-WE1_3 = tuple(r for r in RULES if r.id in ("we1", "we2", "we3"))
+def _cusum(**changes: float) -> tuple[RuleSpec, ...]:
+    return tuple(dataclasses.replace(r, **changes) if r.kind == "cusum" else r for r in RULES)
+
+
+SHEWHART_ALL = tuple(r.id for r in RULES if r.kind != "cusum")
 CALIBRATION_VARIANTS: dict[str, tuple[tuple[object, str, object], ...]] = {
     "default": (),
+    "last round: WE1-4 and trend signal, normal deviates": (
+        (spc, "CHARTS", _charts("up", rules=SHEWHART_ALL, residual="normal")),),
+    "WE1-4 and trend signal, Poisson deviates": ((spc, "CHARTS", _charts("up", rules=SHEWHART_ALL)),),
+    "WE1 and WE2 only (no CUSUM)": ((spc, "CHARTS", _charts("up", rules=("we1", "we2"))),),
+    "normal deviates": ((spc, "CHARTS", _charts(residual="normal")),),
+    "Freeman-Tukey deviates": ((spc, "CHARTS", _charts(residual="freeman_tukey")),),
+    "CUSUM decision 1.5": ((spc, "RULES", _cusum(decision=1.5)),),
+    "CUSUM decision 2.5": ((spc, "RULES", _cusum(decision=2.5)),),
+    "CUSUM reference 0.5, decision 3.5": ((spc, "RULES", _cusum(reference=0.5, decision=3.5)),),
     "no risk adjustment": ((spc, "CHARTS", _charts(risk_adjusted=False)),),
     "risk adjustment per visit": ((data, "RISK_EXPOSURE", "visits"),),
     "Laney when sigma_z > 1": ((spc, "LANEY_THRESHOLD", 1.0),),
-    "Laney when sigma_z > 1.2": ((spc, "LANEY_THRESHOLD", 1.2),),
-    "Laney: median moving range": ((spc, "LANEY_MOVING_RANGE", "median"),),
     "no Laney": ((spc, "LANEY_THRESHOLD", float("inf")),),
     "baseline 18 months": ((spc, "CHARTS", _charts(baseline_points=18)),),
     "baseline 6 months": ((spc, "CHARTS", _charts(baseline_points=6)),),
-    "baseline after 6 months": ((spc, "CHARTS", _charts(baseline_skip=6)),),
     "baseline after 3 months": ((spc, "CHARTS", _charts(baseline_skip=3)),),
-    "rules WE1-3 only": ((spc, "RULES", WE1_3),),
-    "rules WE1-3, Laney when sigma_z > 1": ((spc, "RULES", WE1_3), (spc, "LANEY_THRESHOLD", 1.0)),
     "themes: distance 0.7": ((themes, "DISTANCE_THRESHOLD", 0.7),),
     "recurrence similarity 0.4": ((themes, "THEME_REPEAT_SIMILARITY", 0.4),),
 }
@@ -104,7 +113,9 @@ def chart_outcome(chart: spc.ControlChart, start: pd.Timestamp | None) -> dict[s
     ends = points["month"].map(_month_end)
     stable = points if start is None else points[ends < start]
     out: dict[str, object] = {"stable_points": len(stable), "stable_signals": int(stable["signal_start"].sum()),
-                              "stable_flagged": int(stable["concern_flag"].sum())}
+                              "stable_flagged": int(stable["concern_flag"].sum()),
+                              **{f"stable_breaks_{r.id}": int(stable[f"{r.id}_{chart.spec.concern}"].sum())
+                                 for r in RULES}}
     if start is None:
         return out
     window = points[(ends >= start) & (ends <= start + pd.Timedelta(days=DETECTION_DAYS))]
@@ -160,14 +171,16 @@ def score_charts(path: Path) -> list[dict[str, object]]:
         start = None if shift is None else pd.Timestamp(shift["start_date"])
         magnitude = None if shift is None else float(shift["magnitude"])
         rows.append({"chart": "deviations", "unit": study_id, "magnitude": magnitude, **chart_outcome(chart, start),
-                     "laney": chart.laney, "shift_sigma": shift_size(chart, start, magnitude)})
+                     "laney": chart.laney, "shift_sigma": shift_size(chart, start, magnitude),
+                     "signal_rules": ",".join(chart.spec.rules)})
     for sponsor_id in sorted(studies["sponsor_id"].unique()):
         series = data.monthly_on_time(wh, FULL, PortfolioFilter(sponsor_ids=(sponsor_id,)))
         chart = spc.control_chart(series, specs["on_time"])
         shift = closure.loc[sponsor_id] if sponsor_id in closure.index else None
         start = None if shift is None else pd.Timestamp(shift["start_date"])
         rows.append({"chart": "on_time", "unit": sponsor_id, "magnitude": None if shift is None else
-                     float(shift["magnitude"]), **chart_outcome(chart, start), "laney": chart.laney})
+                     float(shift["magnitude"]), **chart_outcome(chart, start), "laney": chart.laney,
+                     "signal_rules": ",".join(chart.spec.rules)})
     return rows
 
 
@@ -242,6 +255,9 @@ def summarize(charts: pd.DataFrame, theme_rows: pd.DataFrame, events: pd.DataFra
             "stable_points": int(part["stable_points"].sum()),
             "false_signals": _poisson_rate(int(part["stable_signals"].sum()), int(part["stable_points"].sum())),
             "false_flagged_points": _poisson_rate(int(part["stable_flagged"].sum()), int(part["stable_points"].sum())),
+            "false_breaks_by_rule": {r.id: _poisson_rate(int(part[f"stable_breaks_{r.id}"].sum()),
+                                                         int(part["stable_points"].sum())) for r in RULES},
+            "signal_rules": str(part["signal_rules"].iloc[0]).split(","),
         }
     if len(theme_rows):
         weights = theme_rows["events"].to_numpy(dtype=float)
@@ -341,6 +357,10 @@ def summary_lines(result: dict[str, object]) -> list[str]:
                          f"points {_rate(c['false_flagged_points'])} over {c['stable_points']} points; "
                          f"Laney on {c['laney_share']:.0%} of charts; not evaluable shifts "
                          f"{c['shifts'] - c['shifts_evaluable']}")
+            lines.append(f"{chart_id}: breaks per 100 stable points by rule (signal rules "
+                         f"{', '.join(c['signal_rules'])}): " + ", ".join(
+                             f"{rule} {rate['per_100']:.2f}" for rule, rate in c["false_breaks_by_rule"].items()
+                             if rate["per_100"] is not None))
             if c.get("median_shift_sigma") is not None:
                 lines.append(f"{chart_id}: shift size at its best month in the window, median "
                              f"{c['median_shift_sigma']:.2f} sigma; {c['shifts_under_2_sigma']} shifts under 2 sigma "
