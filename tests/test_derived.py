@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analytics.core import derived, warehouse
+from analytics.core import derived, schema, warehouse
 from analytics.core.scope import NO_FILTER, AccessScope, PortfolioFilter
 from analytics.core.warehouse import Warehouse
 from analytics.kri import service
@@ -190,3 +190,32 @@ def test_a_study_with_no_subjects_yet_refreshes_alone(tiny_db: Path, tmp_path: P
     assert {o.result for o in outcomes if "ST_PLANNED" in o.studies} == {r.name for r in REGISTRY if r.reference is None}
     with warehouse.inspect(db) as con:
         assert con.execute("SELECT count(*) FROM derived.kri_sites WHERE study_id = 'ST_PLANNED'").fetchone()[0] == 0
+
+
+def test_a_study_with_one_site_refreshes_alone(tiny_db: Path, tmp_path: Path) -> None:
+    """A study whose subjects are all at one site (a small or new study) scored on its own, as a
+    Spark task or a partial refresh does: no site has another to be compared with, and every result
+    refreshes it without error (the Spark refresh of all 300 `large` studies failed on one)."""
+    db = warehouse.copy_warehouse(tiny_db, tmp_path / "w.duckdb")
+    with warehouse.modify_aside(db) as con:
+        study, site = con.execute("SELECT study_id, min(study_site_id) FROM main.subjects GROUP BY 1 ORDER BY 1 "
+                                  "LIMIT 1").fetchone()
+        subjects = [r[0] for r in con.execute("SELECT subject_id FROM main.subjects WHERE study_id = $s "
+                                              "AND study_site_id = $site", {"s": study, "site": site}).fetchall()]
+        for table in schema.TABLES:
+            columns = {c.name for c in table.columns}
+            name = f"restricted.main.{table.name}" if table.schema == "restricted" else table.qualified_name
+            if table.schema == "derived" or "study_id" not in columns or table.name in ("studies", "study_sites"):
+                continue
+            if "study_site_id" in columns:
+                con.execute(f"DELETE FROM {name} WHERE study_id = $s AND study_site_id IS DISTINCT FROM $site",
+                            {"s": study, "site": site})
+            elif "subject_id" in columns:
+                con.execute(f"DELETE FROM {name} WHERE study_id = $s AND subject_id IS NOT NULL "
+                            "AND NOT list_contains($keep, subject_id)", {"s": study, "keep": subjects})
+        derived.mark_changed(con, [study])
+        outcomes = derived.refresh(con, REGISTRY)
+    assert {o.result for o in outcomes if study in o.studies} == {r.name for r in REGISTRY if r.reference is None}
+    with warehouse.inspect(db) as con:
+        assert con.execute("SELECT count(DISTINCT study_site_id) FROM main.subjects WHERE study_id = $s",
+                           {"s": study}).fetchone()[0] == 1

@@ -185,7 +185,7 @@ def random_effect_z(deviation: pd.Series, sampling_variance: pd.Series, study: p
     own = grouped.median().clip(lower=0.0)
     count = grouped.size()
     tau2 = ((own * count + pooled * PRIOR_SITES) / (count + PRIOR_SITES)).reindex(study.unique()).fillna(pooled)
-    total = sampling_variance + study.map(tau2).to_numpy()
+    total = sampling_variance + study.map(tau2).to_numpy(dtype=float)
     return deviation / np.sqrt(total.where(total > 0))
 
 
@@ -203,7 +203,7 @@ def combined_z(z: pd.Series, k: pd.Series, study: pd.Series, pool: Pool | None =
     pooled = (pool or Pool()).median(key, ratio, study, 1.0)
     grouped = ratio.groupby(study)
     inflation = (grouped.median() * grouped.size() + pooled * PRIOR_SITES) / (grouped.size() + PRIOR_SITES)
-    return stouffer / np.sqrt(study.map(inflation.clip(lower=1.0)).to_numpy())
+    return stouffer / np.sqrt(study.map(inflation.clip(lower=1.0)).to_numpy(dtype=float))
 
 
 def digit_preference(digits: pd.DataFrame, pool: Pool | None = None) -> pd.DataFrame:
@@ -220,9 +220,9 @@ def digit_preference(digits: pd.DataFrame, pool: Pool | None = None) -> pd.DataF
     per_value = (d.groupby(["study_id", "test_code"])["r2_sum"].sum() / d.groupby(["study_id", "test_code"])["n"].sum()
                  - (d.groupby(["study_id", "test_code"])["r_sum"].sum()
                     / d.groupby(["study_id", "test_code"])["n"].sum()) ** 2).clip(lower=1e-6)
-    d["within"] = d.set_index(["study_id", "test_code"]).index.map(per_value).to_numpy() / d["n"]
+    d["within"] = d.set_index(["study_id", "test_code"]).index.map(per_value).to_numpy(dtype=float) / d["n"]
     between = ((d["resid2"] - d["within"]).groupby([d["study_id"], d["test_code"]]).mean()).clip(lower=0.0)
-    d["var_i"] = d.set_index(["study_id", "test_code"]).index.map(between).to_numpy() + d["within"]
+    d["var_i"] = d.set_index(["study_id", "test_code"]).index.map(between).to_numpy(dtype=float) + d["within"]
     d["w2v"] = d["n"] ** 2 * d["var_i"]
     site = site.merge(d.groupby(keys, as_index=False)["w2v"].sum(), on=keys)
     other = _loso(site, ["n", "r_sum", "w2v"], keys)
@@ -259,7 +259,7 @@ def low_variance(within: pd.DataFrame, pool: Pool | None = None) -> pd.DataFrame
     w = w.merge(per, on=keys)
     resid2 = (w["log_var"] - w["total"] / w["subjects"]) ** 2 * w["subjects"] / (w["subjects"] - 1).where(w["subjects"] > 1)
     spread = resid2.groupby([w["study_id"], w["test_code"]]).mean()
-    per["spread"] = per.set_index(["study_id", "test_code"]).index.map(spread).to_numpy()
+    per["spread"] = per.set_index(["study_id", "test_code"]).index.map(spread).to_numpy(dtype=float)
     other = _loso(per, ["total", "subjects"], keys)
     per["deviation"] = per["total"] / per["subjects"] - other["total"] / other["subjects"].where(other["subjects"] > 0)
     per["sampling"] = per["spread"] * (1 / per["subjects"] + 1 / other["subjects"].where(other["subjects"] > 0))
@@ -321,7 +321,7 @@ def inliers(within: pd.DataFrame, pool: Pool | None = None) -> pd.DataFrame:
     sampling = 2.0 / (site["k"] * site["size"]) + 2.0 / (site["k"] * other.loc[site.index, "size"])
     z = random_effect_z(site["log_ratio"], sampling, site["study_id"], pool, "inliers:tau2")
     site = site.set_index(SITE_KEYS)
-    return pd.DataFrame({"inliers": stats.norm.cdf(z.to_numpy()), "mean_distance": (site["sum"] / site["size"]).to_numpy()},
+    return pd.DataFrame({"inliers": stats.norm.cdf(z.to_numpy(dtype=float)), "mean_distance": (site["sum"] / site["size"]).to_numpy()},
                         index=site.index)
 
 
@@ -355,7 +355,7 @@ def regular_visits(visits: pd.DataFrame, pool: Pool | None = None) -> pd.DataFra
                                                    subjects=("subject_id", "nunique"))
     # Subject clustering (some patients always come on the day): the design effect from the study.
     site_share = site.set_index(SITE_KEYS)["on_day"] / site.set_index(SITE_KEYS)["visits"]
-    v["site_share"] = v.set_index(SITE_KEYS).index.map(site_share).to_numpy()
+    v["site_share"] = v.set_index(SITE_KEYS).index.map(site_share).to_numpy(dtype=float)
     resid = (v["on_day"] - v["visits"] * v["site_share"]) ** 2
     binomial = v["visits"] * v["site_share"] * (1 - v["site_share"])
     design = (resid.groupby(v["study_id"]).sum() / binomial.groupby(v["study_id"]).sum().where(lambda s: s > 0)).clip(lower=1.0)
