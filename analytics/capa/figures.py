@@ -28,6 +28,11 @@ def _rule_text(ids: str) -> str:
     return "<br>".join(f"{RULES_BY_ID[i].name}: {RULES_BY_ID[i].description}" for i in ids.split(", ") if i)
 
 
+def _in_sentence(label: str) -> str:
+    """A column label inside a sentence: "Subject-visits" -> "subject-visits", "CAPAs due" unchanged."""
+    return label[0].lower() + label[1:] if label[1:2].islower() else label
+
+
 def control_chart_figure(chart: ControlChart, subtitle: str = "") -> go.Figure:
     """Monthly values with the centre line, 2- and 3-sigma limits, and the points that break a rule."""
     spec = chart.spec
@@ -53,12 +58,13 @@ def control_chart_figure(chart: ControlChart, subtitle: str = "") -> go.Figure:
                         name="Expected (screening / treatment mix)", hoverinfo="skip")
     else:
         fig.add_hline(y=chart.centre * scale, line=dict(color="#1f4e79", width=1.5),
-                      annotation_text=f"centre {chart.centre * scale:.2f}", annotation_position="top left")
+                      annotation_text=f"centre {chart.centre * scale:.1f}{'%' if spec.family == 'p' else ''}",
+                      annotation_position="top left")
     state = np.select([~points["evaluable"], points["concern_flag"], points["pattern_flag"], points["favourable_flag"]],
                       ["not judged", "concern", "pattern", "favourable"], "ok")
     legend = {"concern": "Signal (worse)", "pattern": "Pattern only (worth a look, not a signal)",
               "favourable": "Signal (better)", "ok": "Within the rules",
-              "not judged": f"Not judged (too few {spec.denominator_label})"}
+              "not judged": f"Not judged (too few {_in_sentence(spec.denominator_label)})"}
     other = "low" if spec.concern == "high" else "high"
     for key, label in legend.items():
         part = points[state == key]
@@ -81,7 +87,8 @@ def control_chart_figure(chart: ControlChart, subtitle: str = "") -> go.Figure:
     laney = f"Laney-adjusted (sigma x{chart.sigma_z:.2f})" if chart.laney else "no over-dispersion correction"
     kind = "risk-adjusted u-chart (observed against expected)" if chart.risk_adjusted else f"{spec.family}-chart"
     fig.update_layout(height=HEIGHT, title=dict(text=f"{title}<br><sup>{kind}, {laney}</sup>"),
-                      xaxis_title="Month", yaxis_title=y_title, legend=dict(orientation="h", yanchor="top", y=-0.25),
+                      # The month axis needs no title; one collided with a four-row legend below it.
+                      yaxis_title=y_title, legend=dict(orientation="h", yanchor="top", y=-0.12),
                       margin=dict(l=10, r=10, t=70, b=10))
     return fig
 
@@ -109,8 +116,8 @@ def cusum_figure(chart: ControlChart, rule: RuleSpec) -> go.Figure:
     fig.update_layout(height=CUSUM_HEIGHT, title=dict(text=f"{title}<br><sup>each month adds its distance "
                                                            f"{direction} expected less {rule.reference:g} sigma; "
                                                            "never below 0</sup>"),
-                      xaxis=dict(title="Month", range=[chart.points["month"].min(), chart.points["month"].max()]),
-                      yaxis_title="Sigma", legend=dict(orientation="h", y=-0.35),
+                      xaxis=dict(range=[chart.points["month"].min(), chart.points["month"].max()]),
+                      yaxis_title="Sigma", legend=dict(orientation="h", yanchor="top", y=-0.15),
                       margin=dict(l=10, r=10, t=60, b=10))
     return fig
 
@@ -241,6 +248,6 @@ def qtl_figure(register: pd.DataFrame, spec: QTLSpec, study_labels: Mapping[str,
                   annotation_text=f"warning {spec.warning:.0%}", annotation_position="bottom right")
     fig.update_layout(height=max(300, 28 * len(rows) + 140),
                       title=dict(text=f"{title}<br><sup>value with 95% interval per study</sup>"),
-                      xaxis_title=f"{spec.numerator_label} (% of {spec.denominator_label.lower()})",
+                      xaxis_title=f"{spec.numerator_label} (% of {_in_sentence(spec.denominator_label)})",
                       yaxis_title="Study", legend=dict(orientation="h", y=-0.2), margin=dict(l=10, r=10, t=70, b=10))
     return fig
