@@ -56,3 +56,37 @@ def test_thresholds_come_from_the_clean_sites_only():
                           "score_calibrated": np.r_[np.arange(100.0), np.full(10, 1000.0)]})
     cut = thresholds(table, ("calibrated",))["calibrated"]
     assert cut["0.01"] == 99.0 and cut["0.05"] == 95.0
+
+
+def test_methods_are_also_compared_at_equal_false_positive_rate_with_paired_intervals(tiny_result):
+    scenario = tiny_result["scenarios"]["site_sd_0.30"]
+    equal = scenario["equal_fpr_comparison"]
+    entry = equal["1"]
+    assert entry["sites"] == scenario["test_sites"]["1"]
+    assert set(entry["detection"]) == set(METHODS)
+    for method, diff in entry["engine_minus"].items():
+        assert diff["low"] <= diff["difference"] <= diff["high"]
+        assert diff["difference"] == pytest.approx(entry["detection"]["calibrated"] - entry["detection"][method], abs=1e-3)
+    target = tiny_result["targets"]["results"]["engine_matches_baselines_misspecified"]["site_sd_0.30"]["levels"]["1"]
+    assert target["at_equal_test_fpr"]["best_baseline"] in METHODS
+
+
+def test_equal_fpr_cut_lets_through_the_same_share_of_clean_sites_for_every_method():
+    from analytics.evaluation.rbm.metrics import equal_fpr_comparison
+    rng = np.random.default_rng(3)
+    clean = pd.DataFrame({"level": np.nan, "fpr_sample": True, "score_a": rng.normal(size=2000),
+                          "score_b": rng.normal(size=2000) * 10})
+    injected = pd.DataFrame({"level": 1.0, "fpr_sample": True, "score_a": rng.normal(3, 1, 300),
+                             "score_b": rng.normal(0, 10, 300)})
+    out = equal_fpr_comparison(pd.concat([clean, injected], ignore_index=True), ("a", "b"), (1.0,), engine="a")
+    # a separates (about 63% above the clean 99th percentile), b is noise (about 1%): whatever each scale.
+    assert 0.5 < out["1"]["detection"]["a"] < 0.75 and out["1"]["detection"]["b"] < 0.04
+    assert out["1"]["engine_minus"]["b"]["low"] > 0.4
+
+
+def test_clean_cells_report_their_mean_z_by_site_size(tiny_result):
+    tails = tiny_result["methods"]["calibrated"]["kri_tails_clean_cells"]
+    by_size = tails["ae_rate"]["mean_z_by_size"]
+    assert set(by_size) == {"1-4", "5-14", "15+"}
+    assert sum(v["cells"] for v in by_size.values()) <= tails["ae_rate"]["cells"]
+    assert any(v["cells"] > 1 and abs(v["mean"]) < 1.5 and 0.3 < v["sd"] < 3 for v in by_size.values())

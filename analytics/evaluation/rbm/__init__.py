@@ -214,6 +214,12 @@ def _targets(result: dict[str, object]) -> dict[str, object]:
             engine = _rate(methods["calibrated"]["at_1pct_fpr"][key])
             best = max(_rate(methods[m]["at_1pct_fpr"][key]) or 0.0 for m in ("funnel", "simaerep", "simaerep_no_mult"))
             per_level[key] = {"engine": engine, "best_baseline": best, "met": engine is not None and engine >= best}
+            equal = (scenarios[name].get("equal_fpr_comparison") or {}).get(key)  # type: ignore[union-attr]
+            if equal:
+                # The same comparison with every method at the same realized FPR on the test seeds.
+                rival = min(equal["engine_minus"], key=lambda m: equal["engine_minus"][m]["difference"])
+                per_level[key]["at_equal_test_fpr"] = {"engine": equal["detection"]["calibrated"],
+                                                       "best_baseline": rival, **equal["engine_minus"][rival]}
         matches[name] = {"levels": per_level, "met": all(v["met"] for v in per_level.values())}
     out["engine_matches_baselines_misspecified"] = matches
     aty = result.get("atypical_data")
@@ -259,6 +265,12 @@ def summary_lines(result: dict[str, object]) -> list[str]:
                 f"    {method:17s} at 1% FPR {' / '.join(_fmt(at1[f'{lv:g}']) for lv in REMOVAL_LEVELS)} "
                 f"(realized FPR {_fmt(at1['false_positive_rate'])}); default flag {flag_name}: "
                 f"{' / '.join(_fmt(d[f'{lv:g}']) for lv in REMOVAL_LEVELS)} at FPR {_fmt(d['false_positive_rate'])}")
+        equal = s.get("equal_fpr_comparison") or {}
+        diffs = [(f"{lv:g}", min(equal[f"{lv:g}"]["engine_minus"].items(), key=lambda kv: kv[1]["difference"]))
+                 for lv in REMOVAL_LEVELS if equal.get(f"{lv:g}")]
+        if diffs:
+            lines.append("    at equal test FPR 1%, engine minus best baseline: " + "; ".join(
+                f"{lv} {d['difference']:+.1%} [{d['low']:+.1%}, {d['high']:+.1%}] vs {m}" for lv, (m, d) in diffs))
         nb = s["null_burden"]["calibrated"]
         lines.append(f"    engine null burden: any amber {_fmt(nb['any_amber'])}, any red {_fmt(nb['any_red'])} "
                      f"of {nb['any_red']['n']} clean sites")

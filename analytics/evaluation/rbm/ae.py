@@ -121,5 +121,6 @@ def scenario_metrics(scenario: AEScenario, tables: dict[str, pd.DataFrame]) -> d
         "methods": {m: metrics.method_metrics(test, m, cut[m], REMOVAL_LEVELS, by_size=scenario.source != "simaerep_portfolio")
                     for m in METHODS},
         "null_burden": {m: metrics.null_burden(test, m) for m in ("calibrated", "funnel")},
+        "equal_fpr_comparison": metrics.equal_fpr_comparison(test, METHODS, REMOVAL_LEVELS),
     }
     return out

@@ -97,5 +97,19 @@ def _tails(cells: pd.DataFrame) -> dict[str, object]:
                             "p_low_below_0.001": round(float((block["p_low"] < 0.001).mean()), 4),
                             "p_high_below_0.001": round(float((block["p_high"] < 0.001).mean()), 4),
                             "amber_or_red": round(float((block["flag"] >= 1).mean()), 4),
-                            "red": round(float((block["flag"] == 2).mean()), 4)}
+                            "red": round(float((block["flag"] == 2).mean()), 4),
+                            # A clean cell's signed z is N(0, 1) under the model at every size; a mean
+                            # away from 0 in one size class is a benign effect that goes with size.
+                            "mean_z_by_size": _mean_z_by_size(block)}
+    return out
+
+
+def _mean_z_by_size(block: pd.DataFrame) -> dict[str, dict[str, float | int | None]]:
+    """Mean and SD of the clean cells' signed z per site size class (randomized patients)."""
+    sizes = metrics.size_class(block["randomized"])
+    out: dict[str, dict[str, float | int | None]] = {}
+    for _, _, name in metrics.SIZE_CLASSES:
+        z = block.loc[sizes == name, "z"].dropna()
+        out[name] = {"cells": int(len(z)), "mean": round(float(z.mean()), 3) if len(z) else None,
+                     "sd": round(float(z.std()), 3) if len(z) > 1 else None}
     return out
