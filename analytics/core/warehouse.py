@@ -266,6 +266,16 @@ def _migration_9_enrollment_horizon(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"ALTER TABLE derived.{table} ADD COLUMN IF NOT EXISTS horizon_date DATE")
 
 
+def _migration_10_registry_last_update(con: duckdb.DuckDBPyConnection) -> None:
+    """Historical trials carry the registry record's last-update date and its precision (literal DDL).
+
+    Rows loaded before stay without it (their running trials are censored at the as-of date, as before);
+    re-importing the export fills it.
+    """
+    con.execute("ALTER TABLE main.historical_trials ADD COLUMN IF NOT EXISTS last_update_date DATE")
+    con.execute("ALTER TABLE main.historical_trials ADD COLUMN IF NOT EXISTS last_update_date_precision VARCHAR")
+
+
 # version -> (description, function): the step from version - 1. Never edit an applied step.
 MIGRATIONS: dict[int, tuple[str, Migration | None]] = {
     1: ("Initial CRO warehouse schema", None),
@@ -285,6 +295,8 @@ MIGRATIONS: dict[int, tuple[str, Migration | None]] = {
     8: ("Atypical data: the shared-traits test (a subset of a site's subjects unlike its others)",
         _migration_8_atypical_shared_traits),
     9: ("Enrollment forecasts: the simulation horizon of the study summary and timeline", _migration_9_enrollment_horizon),
+    10: ("Historical trials: the registry record's last-update date (running trials are censored there)",
+         _migration_10_registry_last_update),
 }
 
 

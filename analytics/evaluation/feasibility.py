@@ -45,7 +45,7 @@ from analytics.evaluation import target_lines
 from analytics.feasibility.model import TARGETS, feature_frame, interval_metrics, training_data
 from analytics.feasibility.selection import METHOD_LABELS, METHODS, MIN_WINDOW_TRIALS, SETTLED_YEARS, WINDOW_YEARS, \
     duration_population, fit_predictor, score, validation_window
-from analytics.feasibility.trials import RUNNING, build_trial_table
+from analytics.feasibility.trials import RUNNING, STALE_RULES, build_trial_table
 
 TEST_SEEDS = (9401, 9402, 9403)  # held out: never run while developing
 CALIBRATION_SEEDS = (9301, 9302, 9303)  # settings are chosen on these (``eval feasibility --calibrate``)
@@ -125,7 +125,7 @@ def _targets(result: dict[str, object]) -> dict[str, dict[str, object]]:
     return checks
 
 
-def generated_trials(seed: int) -> tuple[pd.DataFrame, dt.date, pd.Series]:
+def generated_trials(seed: int, stale_rule: str = STALE_RULES[0]) -> tuple[pd.DataFrame, dt.date, pd.Series]:
     """The trial table of one generated history (what ``build`` writes for the demo preset), the as-of
     date, and every trial's true duration in months by NCT number (running trials' too)."""
     from analytics.generator.history import historical_trials
@@ -135,7 +135,7 @@ def generated_trials(seed: int) -> tuple[pd.DataFrame, dt.date, pd.Series]:
     truth: dict[str, np.ndarray] = {}
     columns, _ = historical_trials(preset, seed, truth=truth)
     raw = pd.DataFrame({k: v.to_pandas() for k, v in columns.items()})
-    return build_trial_table(raw, preset.as_of), preset.as_of, pd.Series(truth["duration_months"], index=truth["nct_id"])
+    return build_trial_table(raw, preset.as_of, stale_rule), preset.as_of, pd.Series(truth["duration_months"], index=truth["nct_id"])
 
 
 def real_trials(folder: Path = CTGOV_FOLDER) -> tuple[pd.DataFrame, dt.date] | None:
@@ -163,19 +163,28 @@ def real_trials(folder: Path = CTGOV_FOLDER) -> tuple[pd.DataFrame, dt.date] | N
     return build_trial_table(raw, as_of), as_of
 
 
-def evaluate_feasibility(seeds: tuple[int, ...] = TEST_SEEDS, include_real: bool = True) -> dict[str, object]:
-    """The split-by-start-year evaluation on each generated seed (pooled and per seed) and the real exports."""
+def evaluate_feasibility(seeds: tuple[int, ...] = TEST_SEEDS, include_real: bool = True,
+                         stale_rules: tuple[str, ...] = STALE_RULES[:1]) -> dict[str, object]:
+    """The split-by-start-year evaluation on each generated seed (pooled and per seed) and the real exports.
+
+    ``stale_rules`` beyond the default (calibration runs): the generated data sets again under each
+    other rule for running records past their anticipated completion (:func:`~analytics.feasibility.
+    trials.build_trial_table`), each scored also against the true durations.
+    """
     started = time.perf_counter()
     datasets: dict[str, object] = {}
-    pooled, truths = [], []
-    for seed in seeds:
-        _log(f"generated history, seed {seed}")
-        trials, as_of, truth = generated_trials(seed)
-        datasets[f"generated seed {seed}"] = split_evaluation(trials, as_of, truth)
-        pooled.append(trials.assign(nct_id=trials["nct_id"] + f"-{seed}"))
-        truths.append(truth.rename(index=lambda nct, s=seed: f"{nct}-{s}"))
-    if len(pooled) > 1:
-        datasets["generated pooled"] = split_evaluation(pd.concat(pooled, ignore_index=True), as_of, pd.concat(truths))
+    for rule in stale_rules:
+        suffix = "" if rule == STALE_RULES[0] else f", stale records: {rule}"
+        pooled, truths = [], []
+        for seed in seeds:
+            _log(f"generated history, seed {seed}{suffix}")
+            trials, as_of, truth = generated_trials(seed, rule)
+            datasets[f"generated seed {seed}{suffix}"] = split_evaluation(trials, as_of, truth)
+            pooled.append(trials.assign(nct_id=trials["nct_id"] + f"-{seed}"))
+            truths.append(truth.rename(index=lambda nct, s=seed: f"{nct}-{s}"))
+        if len(pooled) > 1:
+            datasets[f"generated pooled{suffix}"] = split_evaluation(pd.concat(pooled, ignore_index=True), as_of,
+                                                                     pd.concat(truths))
     if include_real:
         real = real_trials()
         if real is not None:
