@@ -279,14 +279,14 @@ def test_historical_trials_carry_what_feasibility_reads(demo_db: Path) -> None:
     running = df[df["status"].isin(["RECRUITING", "ACTIVE_NOT_RECRUITING"])]
     as_of, updated = pd.Timestamp("2026-11-01"), pd.to_datetime(df["last_update_date"])
     assert updated.notna().all() and (updated <= as_of).all()
-    # Records kept up to date show anticipated dates ahead; stale ones (not updated for over a year) keep
-    # those forecast at their last update, some already past, and show UNKNOWN once two years unverified.
-    current = running[updated[running.index] > as_of - pd.Timedelta(days=365)]
-    stale = running[updated[running.index] <= as_of - pd.Timedelta(days=365)]
-    assert (pd.to_datetime(current["completion_date"]) > as_of).all()
-    assert len(stale) and (pd.to_datetime(stale["completion_date"]) > updated[stale.index]).all()
-    assert (pd.to_datetime(stale["completion_date"]) < as_of).any()
-    assert (updated[stale.index] > as_of - pd.Timedelta(days=2 * 365)).all()
+    # Every running record's anticipated completion lay ahead when it was last updated (month-precise dates
+    # are the first of their month). Records kept up to date still show it ahead; stale ones are past it.
+    anticipated = pd.to_datetime(running["completion_date"])
+    assert (anticipated > updated[running.index] - pd.Timedelta(days=31)).all()
+    overdue = running[anticipated <= as_of]
+    assert 0 < len(overdue) < 0.1 * len(running)
+    assert (updated[overdue.index] < pd.to_datetime(overdue["completion_date"]) + pd.Timedelta(days=31)).all()
+    assert (updated[running.index] > as_of - pd.Timedelta(days=2 * 365)).all()
     unknown = df[df["status"] == "UNKNOWN"]
     assert len(unknown) and (updated[unknown.index] <= as_of - pd.Timedelta(days=2 * 365)).all()
     ended = df[df["status"].isin(["COMPLETED", "TERMINATED"])]

@@ -8,7 +8,8 @@ before ``split - 3``, compared on ``split - 3`` to ``split - 1``: :func:`~analyt
 selection.fit_predictor`), never on the test window.
 
 Scoring (:func:`~analytics.feasibility.selection.score`): durations over every test trial that
-completed or is still running, running ones censored at the as-of date (Kaplan-Meier on each
+completed or is still running, running ones censored at the as-of date or at their record's last
+update when that is earlier (:func:`~analytics.feasibility.trials.observed_until`; Kaplan-Meier on each
 interval's scale, :mod:`analytics.feasibility.censoring`), never dropped and never taken at their
 anticipated dates; rates over the ended trials, weighted by the inverse chance of having ended,
 from the test window's own follow-up. On generated histories the true durations of running trials
@@ -22,7 +23,13 @@ the ones still running).
 * **real**: the ClinicalTrials.gov exports in ``../shared/data/ctgov`` imported into a temporary
   warehouse with ``python -m analytics import ctgov`` (the same code path as a user's import). Their
   as-of date is taken as the latest start date of a trial that has started (the exports carry no
-  download date).
+  download date; it fits the Alzheimer export, the one without "Last Update Posted", while the
+  other two were downloaded earlier and their running trials are censored at their last updates).
+
+``--calibrate`` also scores the generated calibration seeds under each rule for running records
+past their anticipated completion and not updated since (:data:`~analytics.feasibility.trials.
+STALE_RULES`: censored at the last update, excluded, or read as current at the as-of date), each
+against the true durations; the rule is chosen there, never on the test window.
 
 Per data set and target (duration, rate): median absolute error of the log median, 80% interval
 coverage and width, for the model and the phase-median baseline, and which one a user gets; the
