@@ -59,6 +59,8 @@ CALIBRATION_SEEDS = (9301, 9302, 9303)  # settings are chosen on these (``eval f
 PRESET = "demo"
 SPLIT_YEARS_BEFORE_AS_OF = SETTLED_YEARS
 COVERAGE_POINTS = 5.0
+BOOTSTRAP_RESAMPLES = 200  # resamples of a test window for the 95% intervals
+BOOTSTRAP_SEED = 11
 MAE_REDUCTION = 0.20
 MODEL_SEED = 7
 CTGOV_FOLDER = Path(__file__).resolve().parents[3] / "shared" / "data" / "ctgov"
@@ -104,8 +106,39 @@ def split_evaluation(trials: pd.DataFrame, as_of: dt.date, truth: pd.Series | No
                 entry[method]["truth"] = interval_metrics(predict(feature_frame(rows)), y_true)
         if truth is not None and target == "duration":
             entry["scoring"] = "truth"
+        entry["intervals"] = bootstrap_intervals(predictor, new, target, entry["scoring"], truth)
         out[target] = entry
     return out
+
+
+def bootstrap_intervals(predictor, window: pd.DataFrame, target: str, scoring: str,
+                        truth: pd.Series | None = None) -> dict[str, object]:
+    """95% bootstrap intervals of the headline figures: the window's trials resampled, the scoring rule rerun.
+
+    The fitted predictor is fixed (the intervals are the test window's sampling noise, not the fit's).
+    Per method the error and coverage; for duration also the error reduction against the phase
+    median, both methods scored on the same resamples.
+    """
+    features = feature_frame(window)
+    full = {m: predictor.predict_with(m, features) for m in METHODS}
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    rows = duration_population(window) if scoring == "truth" else None
+    y_true = np.log(rows["nct_id"].map(truth).to_numpy(float)) if rows is not None else None
+    draws: dict[str, list[float]] = {}
+    for _ in range(BOOTSTRAP_RESAMPLES):
+        if rows is not None:
+            pick = rng.integers(0, len(rows), len(rows))
+            figures = {m: interval_metrics(full[m].loc[rows.index[pick]], y_true[pick]) for m in METHODS}
+        else:
+            sample = window.iloc[rng.integers(0, len(window), len(window))]
+            figures = {m: score(lambda f, m=m: full[m].loc[f.index], sample, target) for m in METHODS}
+        for m in METHODS:
+            for metric in ("median_abs_log_error", "coverage_80"):
+                draws.setdefault(f"{m} {metric}", []).append(figures[m].get(metric, np.nan))
+        if target == "duration":
+            draws.setdefault("reduction", []).append(
+                1 - figures["model"]["median_abs_log_error"] / figures["baseline"]["median_abs_log_error"])
+    return {name: [round(float(v), 3) for v in np.nanpercentile(values, [2.5, 97.5])] for name, values in draws.items()}
 
 
 def _targets(result: dict[str, object]) -> dict[str, dict[str, object]]:
@@ -119,7 +152,8 @@ def _targets(result: dict[str, object]) -> dict[str, dict[str, object]]:
             figures = {m: entry[m][entry["scoring"]] for m in METHODS}
             coverage = figures["model"]["coverage_80"]
             checks[f"{name} {target} 80% coverage within {COVERAGE_POINTS:g} points ({entry['scoring']})"] = {
-                "coverage": round(coverage, 3), "user_gets": entry["user_gets"],
+                "coverage": round(coverage, 3), "interval_95": entry["intervals"]["model coverage_80"],
+                "user_gets": entry["user_gets"],
                 "user_gets_coverage": round(figures[entry["user_gets"]]["coverage_80"], 3),
                 "met": abs(coverage - 0.8) * 100 <= COVERAGE_POINTS}
             if target != "duration":
@@ -128,6 +162,7 @@ def _targets(result: dict[str, object]) -> dict[str, dict[str, object]]:
             reduction = 1 - model / baseline
             checks[f"{name} duration error {MAE_REDUCTION:.0%} below the phase median ({entry['scoring']})"] = {
                 "model": round(model, 3), "baseline": round(baseline, 3), "reduction": round(reduction, 3),
+                "interval_95": entry["intervals"]["reduction"],
                 "user_gets": entry["user_gets"], "met": reduction >= MAE_REDUCTION}
     return checks
 
@@ -223,6 +258,10 @@ def summary_lines(result: dict[str, object]) -> list[str]:
                 parts = [f"{kind}: |log error| {m['median_abs_log_error']:.3f}, 80% coverage {m['coverage_80']:.1%}"
                          for kind, m in entry[method].items()]
                 width = entry[method][entry["scoring"]]["median_width_ratio"]
+                ci = entry["intervals"]
+                parts.append(f"95% intervals ({entry['scoring']}): |log error| "
+                             f"{ci[f'{method} median_abs_log_error'][0]:.3f}-{ci[f'{method} median_abs_log_error'][1]:.3f}, "
+                             f"coverage {ci[f'{method} coverage_80'][0]:.1%}-{ci[f'{method} coverage_80'][1]:.1%}")
                 lines.append(f"    {target} {method:8} (train {entry['train']}, test {entry['test']}, width x{width:.1f}): "
                              + "; ".join(parts))
     lines += target_lines(result["targets"])
