@@ -33,7 +33,8 @@ if not choices.get("source"):
 selection = service.selection_from(ctx.params)
 source = selection.source
 st.caption(f"Comparable trials from {service.SOURCE_LABELS.get(source, source)}; as of {ctx.as_of:%d %b %Y}. "
-           "Durations of trials still running are censored at that date, never taken at their anticipated dates.")
+           "Durations of trials still running are censored at that date, or at the record's last update when "
+           "that is earlier, never taken at their anticipated dates.")
 
 with st.expander("Comparable trials: filters", expanded=True):
     c1, c2, c3, c4 = st.columns(4)

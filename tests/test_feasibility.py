@@ -89,6 +89,38 @@ def test_running_trials_are_censored_at_the_as_of_date_never_at_their_anticipate
     assert t.at["NCT00000001", "n_exclusion"] == 3.0
 
 
+def test_a_running_trial_is_censored_at_its_record_last_update_when_that_is_earlier() -> None:
+    raw = _raw([
+        # Stale: still "recruiting", last updated 2 years after its start, past its anticipated completion.
+        {"nct_id": "NCT00000011", "status": "RECRUITING", "start_date": "2018-11-01", "completion_date": "2021-11-01",
+         "last_update_date": "2020-11-01"},
+        {"nct_id": "NCT00000012", "status": "ACTIVE_NOT_RECRUITING", "start_date": "2022-11-01",
+         "completion_date": "2027-11-01", "last_update_date": "2026-10-01"},
+        # Older warehouses and exports without the column: the as-of date, as before.
+        {"nct_id": "NCT00000013", "status": "RECRUITING", "start_date": "2024-11-01", "completion_date": "2027-01-01",
+         "last_update_date": None},
+        # Updated after it completed: the completion date decides, not the update.
+        {"nct_id": "NCT00000014", "status": "COMPLETED", "start_date": "2020-01-01", "completion_date": "2022-01-01",
+         "last_update_date": "2023-06-01"},
+        # Last updated before its (anticipated) start: nothing is known about how long it ran.
+        {"nct_id": "NCT00000015", "status": "RECRUITING", "start_date": "2023-01-01", "completion_date": "2025-01-01",
+         "last_update_date": "2022-06-01"},
+    ])
+    t = build_trial_table(raw, AS_OF).set_index("nct_id")
+    assert t.at["NCT00000011", "censored"] and t.at["NCT00000011", "duration_months"] == pytest.approx(24.0, abs=0.1)
+    assert t.at["NCT00000011", "follow_up_months"] == pytest.approx(24.0, abs=0.1)
+    assert t.at["NCT00000012", "duration_months"] == pytest.approx(47.0, abs=0.1)
+    assert t.at["NCT00000013", "duration_months"] == pytest.approx(24.0, abs=0.1)
+    assert t.at["NCT00000014", "completed"] and t.at["NCT00000014", "duration_months"] == pytest.approx(24.0, abs=0.1)
+    assert np.isnan(t.at["NCT00000015", "duration_months"]) and not t.at["NCT00000015", "censored"]
+    # The rules compared on calibration seeds: excluded, or read as current at the as-of date.
+    excluded = build_trial_table(raw, AS_OF, "exclude").set_index("nct_id")
+    assert np.isnan(excluded.at["NCT00000011", "duration_months"])
+    assert excluded.at["NCT00000012", "duration_months"] == pytest.approx(47.0, abs=0.1)
+    current = build_trial_table(raw, AS_OF, "as_of").set_index("nct_id")
+    assert current.at["NCT00000011", "duration_months"] == pytest.approx(96.0, abs=0.1)
+
+
 def test_kaplan_meier_counts_censored_trials_and_the_completed_only_median_is_short() -> None:
     km = kaplan_meier(pd.Series([1, 2, 3, 4, 5, 6.0]), pd.Series([True, True, False, True, False, False]))
     assert km.quantile(0.5) == 4.0 and np.isnan(km.quantile(0.9))  # S(4) = 0.44; never reaches 0.1
@@ -157,17 +189,23 @@ def test_censoring_weights_grow_with_duration_and_are_capped() -> None:
 
 
 def test_the_calibrated_model_covers_80_percent_and_beats_the_phase_median() -> None:
-    trials = _history(5)  # a development seed (the evaluation's seeds are never used in tests)
-    x, y, rows, w = training_data(trials, "duration")
-    order = np.random.default_rng(0).permutation(len(y))
-    train, test = order[: len(y) * 2 // 3], order[len(y) * 2 // 3:]
-    model = ConformalQuantileModel(seed=1).fit(x.iloc[train], y[train], w[train])
-    baseline = PhaseBaseline().fit(rows["phase"].iloc[train], y[train], w[train])
-    m = interval_metrics(model.predict(x.iloc[test]), y[test], w[test])
-    b = interval_metrics(baseline.predict(rows["phase"].iloc[test]), y[test], w[test])
-    assert 0.72 <= m["coverage_80"] <= 0.88
-    assert m["median_abs_log_error"] < b["median_abs_log_error"]
-    assert m["median_width_ratio"] < b["median_width_ratio"]
+    coverages, widths = [], []
+    for seed in (5, 6, 7):  # development seeds (the evaluation's seeds are never used in tests)
+        x, y, rows, w = training_data(_history(seed), "duration")
+        order = np.random.default_rng(0).permutation(len(y))
+        train, test = order[: len(y) * 2 // 3], order[len(y) * 2 // 3:]
+        model = ConformalQuantileModel(seed=1).fit(x.iloc[train], y[train], w[train])
+        baseline = PhaseBaseline().fit(rows["phase"].iloc[train], y[train], w[train])
+        m = interval_metrics(model.predict(x.iloc[test]), y[test], w[test])
+        b = interval_metrics(baseline.predict(rows["phase"].iloc[test]), y[test], w[test])
+        coverages.append(m["coverage_80"])
+        widths.append((m["median_width_ratio"], b["median_width_ratio"]))
+        # One seed's weighted coverage on ~550 test trials varies by about 4 points.
+        assert 0.70 <= m["coverage_80"] <= 0.90, seed
+        assert m["median_abs_log_error"] < b["median_abs_log_error"], seed
+    assert abs(np.mean(coverages) - 0.8) <= 0.05
+    model_width, baseline_width = np.mean(widths, axis=0)
+    assert model_width < baseline_width
 
 
 def test_the_model_is_stored_with_its_cross_validated_metrics(demo_db: Path) -> None:

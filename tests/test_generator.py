@@ -277,7 +277,20 @@ def test_historical_trials_carry_what_feasibility_reads(demo_db: Path) -> None:
     assert 0.2 < df["at_portfolio"].sum() / df["listed"].sum() < 0.5
     assert set(df["status"]) >= {"COMPLETED", "TERMINATED", "RECRUITING", "ACTIVE_NOT_RECRUITING", "NOT_YET_RECRUITING"}
     running = df[df["status"].isin(["RECRUITING", "ACTIVE_NOT_RECRUITING"])]
-    assert (pd.to_datetime(running["completion_date"]) > pd.Timestamp("2026-11-01")).all()  # anticipated dates
+    as_of, updated = pd.Timestamp("2026-11-01"), pd.to_datetime(df["last_update_date"])
+    assert updated.notna().all() and (updated <= as_of).all()
+    # Every running record's anticipated completion lay ahead when it was last updated (month-precise dates
+    # are the first of their month). Records kept up to date still show it ahead; stale ones are past it.
+    anticipated = pd.to_datetime(running["completion_date"])
+    assert (anticipated > updated[running.index] - pd.Timedelta(days=31)).all()
+    overdue = running[anticipated <= as_of]
+    assert 0 < len(overdue) < 0.1 * len(running)
+    assert (updated[overdue.index] < pd.to_datetime(overdue["completion_date"]) + pd.Timedelta(days=31)).all()
+    assert (updated[running.index] > as_of - pd.Timedelta(days=2 * 365)).all()
+    unknown = df[df["status"] == "UNKNOWN"]
+    assert len(unknown) and (updated[unknown.index] <= as_of - pd.Timedelta(days=2 * 365)).all()
+    ended = df[df["status"].isin(["COMPLETED", "TERMINATED"])]
+    assert (updated[ended.index] >= pd.to_datetime(ended["completion_date"]) - pd.Timedelta(days=31)).all()
     done = df[df["status"] == "COMPLETED"]
     months = (pd.to_datetime(done["completion_date"]) - pd.to_datetime(done["start_date"])).dt.days / 30.44
     per_site = done["enrollment"] / done["n_sites"]

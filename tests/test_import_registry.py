@@ -331,3 +331,61 @@ def test_a_classic_rendering_of_a_real_export_loads_the_same_trials(shared_data,
         loaded(path, db)
         results.append(fetch(db, f"SELECT {compared} FROM main.historical_trials ORDER BY nct_id"))
     assert len(results[0]) == 1_605 and results[0] == results[1]
+
+
+def test_the_records_last_update_is_read_from_every_format_and_optional(tmp_path):
+    # Current CSV: "Last Update Posted" as the API writes it, a month-precise value, an unreadable one.
+    path = tmp_path / "ctg-studies.csv"
+    path.write_text("NCT Number,Study Status,Start Date,Last Update Posted\n"
+                    "NCT00000001,RECRUITING,2018-03,2020-11-19\nNCT00000002,RECRUITING,2018-04,2019-03\n"
+                    "NCT00000003,COMPLETED,2018-05,2019-02-30\nNCT00000004,COMPLETED,2018-06,\n")
+    load = prepare_ctgov(path)
+    assert not load.report.refused
+    trials = load.tables["historical_trials"].set_index("nct_id")
+    assert trials.at["NCT00000001", "last_update_date"] == pd.Timestamp("2020-11-19")
+    assert trials.at["NCT00000001", "last_update_date_precision"] == "day"
+    # A month-precise date (ISO 8601 allows it) is the first of the month: the record was current at least then.
+    assert trials.at["NCT00000002", "last_update_date"] == pd.Timestamp("2019-03-01")
+    assert trials.at["NCT00000002", "last_update_date_precision"] == "month"
+    assert pd.isna(trials.at["NCT00000003", "last_update_date"]) and pd.isna(trials.at["NCT00000004", "last_update_date"])
+    assert any(t.startswith("ctg-studies.csv, row 3, column Last Update Posted: date not understood; left empty")
+               and "found '2019-02-30'" in t for t in (i.text() for i in load.report.warnings))
+    # Classic CSV ("May 1, 2019") and JSON records (statusModule.lastUpdatePostDateStruct.date).
+    classic = prepare_ctgov(write_csv(tmp_path / "SearchResults.csv", CLASSIC_HEADER, CLASSIC_ROWS))
+    assert classic.tables["historical_trials"].set_index("nct_id").at["NCT01000001", "last_update_date"] == \
+        pd.Timestamp("2019-05-01")
+    record = study("NCT02000001")
+    record["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"] = {"date": "2024-02-07", "type": "ACTUAL"}
+    (tmp_path / "one.json").write_text(json.dumps(record))
+    from_json = prepare_ctgov(tmp_path / "one.json").tables["historical_trials"]
+    assert from_json["last_update_date"].tolist() == [pd.Timestamp("2024-02-07")]
+    # An export without the column loads as before, and a re-import keeps the stored value.
+    db = tmp_path / "w.duckdb"
+    loaded(path, db)
+    bare = tmp_path / "bare.csv"
+    bare.write_text("NCT Number,Study Status,Start Date\nNCT00000001,ACTIVE_NOT_RECRUITING,2018-03\n")
+    loaded(bare, db)
+    assert fetch(db, "SELECT status, last_update_date FROM main.historical_trials WHERE nct_id = 'NCT00000001'") == [
+        ("ACTIVE_NOT_RECRUITING", dt.date(2020, 11, 19))]
+
+
+def test_the_shared_exports_last_updates_are_read_where_they_carry_them(shared_data):
+    folder = shared_data / "ctgov"
+    with open(folder / "pragmatic_aging_ctg-studies.csv", newline="", encoding="utf-8-sig") as fh:
+        posted = {r["NCT Number"]: r["Last Update Posted"] for r in csv.DictReader(fh)}
+    with zipfile.ZipFile(folder / "urology_ctg-studies.json.zip") as archive:
+        for name in archive.namelist():
+            status = json.loads(archive.read(name))["protocolSection"]
+            posted[status["identificationModule"]["nctId"]] = status["statusModule"]["lastUpdatePostDateStruct"]["date"]
+    read = {}
+    for name in ("pragmatic_aging_ctg-studies.csv", "urology_ctg-studies.json.zip"):
+        load = prepare_ctgov(folder / name)
+        assert not load.report.refused
+        trials = load.tables["historical_trials"]
+        assert trials["last_update_date_precision"].eq("day").all()
+        read.update({n: d.date().isoformat() for n, d in zip(trials["nct_id"], trials["last_update_date"])})
+    assert read == posted and len(posted) == 1605 + 300
+    # The Alzheimer export was downloaded without the column: it loads, its trials without a last update.
+    alzheimer = prepare_ctgov(folder / "alzheimer_ctg-studies.csv")
+    assert not alzheimer.report.refused and len(alzheimer.tables["historical_trials"]) == 717
+    assert "last_update_date" not in alzheimer.tables["historical_trials"]

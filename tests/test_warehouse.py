@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from pathlib import Path
 
 import duckdb
+import numpy as np
+import pandas as pd
 import pytest
 
 from analytics.core import schema, warehouse
@@ -139,3 +142,28 @@ def test_a_copy_beside_its_source_has_its_own_restricted_store(tiny_db: Path, tm
         assert con.execute("SELECT count(*) FROM restricted.treatment_assignments").fetchone()[0] == 0
     with pytest.raises(warehouse.WarehouseError, match="onto itself"):
         warehouse.copy_warehouse(source, source)
+
+
+def test_a_version_10_file_gains_the_registry_last_update_and_keeps_its_trials(tiny_db: Path, tmp_path: Path) -> None:
+    from analytics.cli import main
+    from analytics.feasibility.trials import TRIAL_SQL, build_trial_table
+
+    db = tmp_path / "v10.duckdb"
+    warehouse.copy_warehouse(tiny_db, db)
+    with duckdb.connect(str(db)) as con:  # as release 10 laid historical trials out
+        for column in ("last_update_date", "last_update_date_precision"):
+            con.execute(f"ALTER TABLE main.historical_trials DROP COLUMN {column}")
+        con.execute("DELETE FROM meta.schema_version")
+        con.execute("INSERT INTO meta.schema_version VALUES (10, 'Pre-screening list completeness', now())")
+        before = con.execute("SELECT * FROM main.historical_trials ORDER BY nct_id").df()
+    assert main(["migrate", "--db", str(db)]) == 0
+    with warehouse.inspect(db) as con:
+        assert warehouse.current_version(con) == schema.SCHEMA_VERSION
+        after = con.execute("SELECT * FROM main.historical_trials ORDER BY nct_id").df()
+        raw = con.execute(TRIAL_SQL.replace("FROM historical_trials", "FROM main.historical_trials")).df()
+    assert after[before.columns].equals(before) and after["last_update_date"].isna().all()
+    # Trials loaded before the step have no last update: running ones are censored at the as-of date, as before.
+    trials = build_trial_table(raw, dt.date(2026, 11, 1))
+    running = trials[trials["status"].isin(["RECRUITING", "ACTIVE_NOT_RECRUITING"])]
+    expected = (pd.Timestamp("2026-11-01") - running["start_date"]).dt.days / 30.4375
+    assert len(running) and np.allclose(running["duration_months"], expected)

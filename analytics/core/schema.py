@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 
 ID_MAX_LENGTH = 64  # identifiers: study, site, subject, sponsor keys
 TEXT_MAX_LENGTH = 4_000  # ordinary text: names, terms, descriptions
@@ -519,6 +519,9 @@ TABLES: tuple[Table, ...] = (
             _c("primary_outcome", "VARCHAR", "Primary outcome measure(s), separated by |.", max_length=_LONG),
             _c("secondary_outcome", "VARCHAR", "Secondary outcome measure(s), separated by |.", max_length=_LONG),
             _c("arm_count", "INTEGER", "Number of arms (arm groups) the record lists (JSON records only; count)."),
+            _c("last_update_date", "DATE", "When the registry record was last updated (\"Last Update Posted\"): "
+               "what it says is known up to then only, so a still-running trial is censored there."),
+            _c("last_update_date_precision", "VARCHAR", "day or month.", allowed=("day", "month")),
         ),
     ),
     Table(

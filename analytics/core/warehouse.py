@@ -277,6 +277,16 @@ def _migration_10_prescreen_completeness(con: duckdb.DuckDBPyConnection) -> None
         con.execute(f"UPDATE main.prescreen_patients SET {column} = true WHERE source = 'synthetic' AND {column} IS NULL")
 
 
+def _migration_11_registry_last_update(con: duckdb.DuckDBPyConnection) -> None:
+    """Historical trials carry the registry record's last-update date and its precision (literal DDL).
+
+    Rows loaded before stay without it (their running trials are censored at the as-of date, as before);
+    re-importing the export fills it.
+    """
+    con.execute("ALTER TABLE main.historical_trials ADD COLUMN IF NOT EXISTS last_update_date DATE")
+    con.execute("ALTER TABLE main.historical_trials ADD COLUMN IF NOT EXISTS last_update_date_precision VARCHAR")
+
+
 # version -> (description, function): the step from version - 1. Never edit an applied step.
 MIGRATIONS: dict[int, tuple[str, Migration | None]] = {
     1: ("Initial CRO warehouse schema", None),
@@ -298,6 +308,8 @@ MIGRATIONS: dict[int, tuple[str, Migration | None]] = {
     9: ("Enrollment forecasts: the simulation horizon of the study summary and timeline", _migration_9_enrollment_horizon),
     10: ("Recruitment: pre-screening patients state whether their condition and medication lists are complete",
          _migration_10_prescreen_completeness),
+    11: ("Historical trials: the registry record's last-update date (running trials are censored there)",
+         _migration_11_registry_last_update),
 }
 
 

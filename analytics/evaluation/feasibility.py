@@ -8,7 +8,8 @@ before ``split - 3``, compared on ``split - 3`` to ``split - 1``: :func:`~analyt
 selection.fit_predictor`), never on the test window.
 
 Scoring (:func:`~analytics.feasibility.selection.score`): durations over every test trial that
-completed or is still running, running ones censored at the as-of date (Kaplan-Meier on each
+completed or is still running, running ones censored at the as-of date or at their record's last
+update when that is earlier (:func:`~analytics.feasibility.trials.observed_until`; Kaplan-Meier on each
 interval's scale, :mod:`analytics.feasibility.censoring`), never dropped and never taken at their
 anticipated dates; rates over the ended trials, weighted by the inverse chance of having ended,
 from the test window's own follow-up. On generated histories the true durations of running trials
@@ -22,7 +23,13 @@ the ones still running).
 * **real**: the ClinicalTrials.gov exports in ``../shared/data/ctgov`` imported into a temporary
   warehouse with ``python -m analytics import ctgov`` (the same code path as a user's import). Their
   as-of date is taken as the latest start date of a trial that has started (the exports carry no
-  download date).
+  download date; it fits the Alzheimer export, the one without "Last Update Posted", while the
+  other two were downloaded earlier and their running trials are censored at their last updates).
+
+``--calibrate`` also scores the generated calibration seeds under each rule for running records
+past their anticipated completion and not updated since (:data:`~analytics.feasibility.trials.
+STALE_RULES`: censored at the last update, excluded, or read as current at the as-of date), each
+against the true durations; the rule is chosen there, never on the test window.
 
 Per data set and target (duration, rate): median absolute error of the log median, 80% interval
 coverage and width, for the model and the phase-median baseline, and which one a user gets; the
@@ -45,13 +52,15 @@ from analytics.evaluation import target_lines
 from analytics.feasibility.model import TARGETS, feature_frame, interval_metrics, training_data
 from analytics.feasibility.selection import METHOD_LABELS, METHODS, MIN_WINDOW_TRIALS, SETTLED_YEARS, WINDOW_YEARS, \
     duration_population, fit_predictor, score, validation_window
-from analytics.feasibility.trials import RUNNING, build_trial_table
+from analytics.feasibility.trials import RUNNING, STALE_RULES, build_trial_table
 
 TEST_SEEDS = (9401, 9402, 9403)  # held out: never run while developing
 CALIBRATION_SEEDS = (9301, 9302, 9303)  # settings are chosen on these (``eval feasibility --calibrate``)
 PRESET = "demo"
 SPLIT_YEARS_BEFORE_AS_OF = SETTLED_YEARS
 COVERAGE_POINTS = 5.0
+BOOTSTRAP_RESAMPLES = 200  # resamples of a test window for the 95% intervals
+BOOTSTRAP_SEED = 11
 MAE_REDUCTION = 0.20
 MODEL_SEED = 7
 CTGOV_FOLDER = Path(__file__).resolve().parents[3] / "shared" / "data" / "ctgov"
@@ -97,8 +106,39 @@ def split_evaluation(trials: pd.DataFrame, as_of: dt.date, truth: pd.Series | No
                 entry[method]["truth"] = interval_metrics(predict(feature_frame(rows)), y_true)
         if truth is not None and target == "duration":
             entry["scoring"] = "truth"
+        entry["intervals"] = bootstrap_intervals(predictor, new, target, entry["scoring"], truth)
         out[target] = entry
     return out
+
+
+def bootstrap_intervals(predictor, window: pd.DataFrame, target: str, scoring: str,
+                        truth: pd.Series | None = None) -> dict[str, object]:
+    """95% bootstrap intervals of the headline figures: the window's trials resampled, the scoring rule rerun.
+
+    The fitted predictor is fixed (the intervals are the test window's sampling noise, not the fit's).
+    Per method the error and coverage; for duration also the error reduction against the phase
+    median, both methods scored on the same resamples.
+    """
+    features = feature_frame(window)
+    full = {m: predictor.predict_with(m, features) for m in METHODS}
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    rows = duration_population(window) if scoring == "truth" else None
+    y_true = np.log(rows["nct_id"].map(truth).to_numpy(float)) if rows is not None else None
+    draws: dict[str, list[float]] = {}
+    for _ in range(BOOTSTRAP_RESAMPLES):
+        if rows is not None:
+            pick = rng.integers(0, len(rows), len(rows))
+            figures = {m: interval_metrics(full[m].loc[rows.index[pick]], y_true[pick]) for m in METHODS}
+        else:
+            sample = window.iloc[rng.integers(0, len(window), len(window))]
+            figures = {m: score(lambda f, m=m: full[m].loc[f.index], sample, target) for m in METHODS}
+        for m in METHODS:
+            for metric in ("median_abs_log_error", "coverage_80"):
+                draws.setdefault(f"{m} {metric}", []).append(figures[m].get(metric, np.nan))
+        if target == "duration":
+            draws.setdefault("reduction", []).append(
+                1 - figures["model"]["median_abs_log_error"] / figures["baseline"]["median_abs_log_error"])
+    return {name: [round(float(v), 3) for v in np.nanpercentile(values, [2.5, 97.5])] for name, values in draws.items()}
 
 
 def _targets(result: dict[str, object]) -> dict[str, dict[str, object]]:
@@ -112,7 +152,8 @@ def _targets(result: dict[str, object]) -> dict[str, dict[str, object]]:
             figures = {m: entry[m][entry["scoring"]] for m in METHODS}
             coverage = figures["model"]["coverage_80"]
             checks[f"{name} {target} 80% coverage within {COVERAGE_POINTS:g} points ({entry['scoring']})"] = {
-                "coverage": round(coverage, 3), "user_gets": entry["user_gets"],
+                "coverage": round(coverage, 3), "interval_95": entry["intervals"]["model coverage_80"],
+                "user_gets": entry["user_gets"],
                 "user_gets_coverage": round(figures[entry["user_gets"]]["coverage_80"], 3),
                 "met": abs(coverage - 0.8) * 100 <= COVERAGE_POINTS}
             if target != "duration":
@@ -121,11 +162,12 @@ def _targets(result: dict[str, object]) -> dict[str, dict[str, object]]:
             reduction = 1 - model / baseline
             checks[f"{name} duration error {MAE_REDUCTION:.0%} below the phase median ({entry['scoring']})"] = {
                 "model": round(model, 3), "baseline": round(baseline, 3), "reduction": round(reduction, 3),
+                "interval_95": entry["intervals"]["reduction"],
                 "user_gets": entry["user_gets"], "met": reduction >= MAE_REDUCTION}
     return checks
 
 
-def generated_trials(seed: int) -> tuple[pd.DataFrame, dt.date, pd.Series]:
+def generated_trials(seed: int, stale_rule: str = STALE_RULES[0]) -> tuple[pd.DataFrame, dt.date, pd.Series]:
     """The trial table of one generated history (what ``build`` writes for the demo preset), the as-of
     date, and every trial's true duration in months by NCT number (running trials' too)."""
     from analytics.generator.history import historical_trials
@@ -135,7 +177,7 @@ def generated_trials(seed: int) -> tuple[pd.DataFrame, dt.date, pd.Series]:
     truth: dict[str, np.ndarray] = {}
     columns, _ = historical_trials(preset, seed, truth=truth)
     raw = pd.DataFrame({k: v.to_pandas() for k, v in columns.items()})
-    return build_trial_table(raw, preset.as_of), preset.as_of, pd.Series(truth["duration_months"], index=truth["nct_id"])
+    return build_trial_table(raw, preset.as_of, stale_rule), preset.as_of, pd.Series(truth["duration_months"], index=truth["nct_id"])
 
 
 def real_trials(folder: Path = CTGOV_FOLDER) -> tuple[pd.DataFrame, dt.date] | None:
@@ -163,19 +205,28 @@ def real_trials(folder: Path = CTGOV_FOLDER) -> tuple[pd.DataFrame, dt.date] | N
     return build_trial_table(raw, as_of), as_of
 
 
-def evaluate_feasibility(seeds: tuple[int, ...] = TEST_SEEDS, include_real: bool = True) -> dict[str, object]:
-    """The split-by-start-year evaluation on each generated seed (pooled and per seed) and the real exports."""
+def evaluate_feasibility(seeds: tuple[int, ...] = TEST_SEEDS, include_real: bool = True,
+                         stale_rules: tuple[str, ...] = STALE_RULES[:1]) -> dict[str, object]:
+    """The split-by-start-year evaluation on each generated seed (pooled and per seed) and the real exports.
+
+    ``stale_rules`` beyond the default (calibration runs): the generated data sets again under each
+    other rule for running records past their anticipated completion (:func:`~analytics.feasibility.
+    trials.build_trial_table`), each scored also against the true durations.
+    """
     started = time.perf_counter()
     datasets: dict[str, object] = {}
-    pooled, truths = [], []
-    for seed in seeds:
-        _log(f"generated history, seed {seed}")
-        trials, as_of, truth = generated_trials(seed)
-        datasets[f"generated seed {seed}"] = split_evaluation(trials, as_of, truth)
-        pooled.append(trials.assign(nct_id=trials["nct_id"] + f"-{seed}"))
-        truths.append(truth.rename(index=lambda nct, s=seed: f"{nct}-{s}"))
-    if len(pooled) > 1:
-        datasets["generated pooled"] = split_evaluation(pd.concat(pooled, ignore_index=True), as_of, pd.concat(truths))
+    for rule in stale_rules:
+        suffix = "" if rule == STALE_RULES[0] else f", stale records: {rule}"
+        pooled, truths = [], []
+        for seed in seeds:
+            _log(f"generated history, seed {seed}{suffix}")
+            trials, as_of, truth = generated_trials(seed, rule)
+            datasets[f"generated seed {seed}{suffix}"] = split_evaluation(trials, as_of, truth)
+            pooled.append(trials.assign(nct_id=trials["nct_id"] + f"-{seed}"))
+            truths.append(truth.rename(index=lambda nct, s=seed: f"{nct}-{s}"))
+        if len(pooled) > 1:
+            datasets[f"generated pooled{suffix}"] = split_evaluation(pd.concat(pooled, ignore_index=True), as_of,
+                                                                     pd.concat(truths))
     if include_real:
         real = real_trials()
         if real is not None:
@@ -207,6 +258,10 @@ def summary_lines(result: dict[str, object]) -> list[str]:
                 parts = [f"{kind}: |log error| {m['median_abs_log_error']:.3f}, 80% coverage {m['coverage_80']:.1%}"
                          for kind, m in entry[method].items()]
                 width = entry[method][entry["scoring"]]["median_width_ratio"]
+                ci = entry["intervals"]
+                parts.append(f"95% intervals ({entry['scoring']}): |log error| "
+                             f"{ci[f'{method} median_abs_log_error'][0]:.3f}-{ci[f'{method} median_abs_log_error'][1]:.3f}, "
+                             f"coverage {ci[f'{method} coverage_80'][0]:.1%}-{ci[f'{method} coverage_80'][1]:.1%}")
                 lines.append(f"    {target} {method:8} (train {entry['train']}, test {entry['test']}, width x{width:.1f}): "
                              + "; ".join(parts))
     lines += target_lines(result["targets"])

@@ -13,7 +13,8 @@ the same phase, with their 10th-90th percentiles as the interval.
 
 Trained on trials whose outcome is known: durations of completed trials, rates of ended trials.
 Registry records favour short trials: among recent starts only the quick ones have finished. Each
-trial's potential follow-up is known (the as-of date minus its start), so the chance that a trial
+trial's potential follow-up is known (the as-of date minus its start; for a running trial, its
+record's last update minus its start when that is earlier), so the chance that a trial
 of duration ``T`` had finished by the as-of date is the share of trials followed longer than ``T``;
 every known outcome is weighted by the inverse of that chance (inverse probability of censoring
 weighting, :func:`~analytics.feasibility.censoring.censoring_weights`), in the fits, in the

@@ -10,8 +10,8 @@ absolute log error is lower. The page says which one a user gets and why.
 
 :func:`score` is the one scoring rule, used for that choice and by the evaluation
 (``python -m analytics eval feasibility``): for duration, every trial of the window that completed
-or is still running (terminated trials never complete; running ones count as censored, never at
-their anticipated dates); for the rate, the ended trials weighted by the inverse chance of having
+or is still running (terminated trials never complete; running ones count as censored, at the as-of
+date or their record's last update when earlier, never at their anticipated dates); for the rate, the ended trials weighted by the inverse chance of having
 ended by the as-of date, computed from the window's own follow-up.
 """
 

@@ -39,7 +39,10 @@ def trials_display(trials: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "NCT number": trials["nct_id"], "Link": trials["url"], "Title": trials["title"], "Phase": trials["phase"],
         "Condition group": trials["group"], "Status": trials["status"], "Sponsor class": trials["sponsor_class"],
-        "Start": pd.to_datetime(trials["start_date"]).dt.date, "Enrollment": trials["enrollment"].map(count),
+        "Start": pd.to_datetime(trials["start_date"]).dt.date,
+        # A running trial's duration is censored here: the record says nothing later.
+        "Record last updated": pd.to_datetime(trials["last_update_date"]).dt.date,
+        "Enrollment": trials["enrollment"].map(count),
         "Duration (months)": trials["duration_months"].round(1),
         "Duration": np.where(trials["completed"], "completed", np.where(trials["censored"], "censored", "")),
         "Sites": trials["n_sites"].map(count), "Countries": trials["n_countries"].map(count),

@@ -5,8 +5,9 @@ One row per historical trial (``historical_trials``, reference data read with
 
 * ``duration_months``: start to completion. Completed trials give it as an *event*; trials still
   running at the as-of date (recruiting, active, enrolling by invitation, suspended) are *censored*
-  at the as-of date (they have run at least that long), never taken at their anticipated completion;
-  terminated trials are censored at the date they stopped (they never completed). Not-yet-recruiting
+  at the as-of date (they have run at least that long), never taken at their anticipated completion,
+  or at the record's last update when that is earlier (:func:`observed_until`); terminated trials are
+  censored at the date they stopped (they never completed). Not-yet-recruiting
   and withdrawn trials have no duration; trials of unknown status (the registry's "not verified")
   are left out of durations and counted (:data:`DURATION_EXCLUDED`);
 * ``rate``: enrolled participants per site-month, ``enrollment / (sites x recruitment months)``,
@@ -47,7 +48,7 @@ TRIAL_SQL = """
 SELECT nct_id, title, status, phase, conditions, therapeutic_area, enrollment, start_date, completion_date,
        primary_completion_date, n_sites, countries, data_source, study_type, sponsor, sponsor_class, interventions,
        sex, min_age_years, max_age_years, healthy_volunteers, eligibility_criteria, primary_outcome,
-       secondary_outcome, arm_count
+       secondary_outcome, arm_count, last_update_date
 FROM historical_trials
 ORDER BY nct_id
 """  # in a fixed order: the model's calibration share is drawn by position, so a refit must see the same rows
@@ -63,10 +64,36 @@ def trial_url(nct_id: str, data_source: str | None) -> str | None:
     return None if data_source == SYNTHETIC else REGISTRY_URL.format(nct=nct_id)
 
 
-def build_trial_table(raw: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
-    """The trial table from ``historical_trials`` rows (see the module docstring)."""
+def observed_until(last_update: pd.Series, as_of: pd.Timestamp) -> pd.Series:
+    """Until when a record's status is known: its last update, or the as-of date when that is earlier or unknown.
+
+    A registry record says what was true when it was last updated. A trial still listed as running
+    whose record stopped being updated years ago (ClinicalTrials.gov shows "unknown status" only
+    once the status has gone two years unverified) is known to have run until that update, not until
+    the as-of date. Censoring it there is what the record supports; excluding it would drop trials
+    that had run at least that long, the bias that dropping running trials has. A record long past
+    its own anticipated completion is censored the same way: the anticipated date is the sponsor's
+    forecast, not an observation (generated calibration seeds: ``eval feasibility --calibrate``).
+    """
+    updated = pd.to_datetime(last_update)
+    return updated.where(updated.notna() & (updated < as_of), as_of)
+
+
+STALE_RULES = ("censor", "exclude", "as_of")  # running records past their anticipated completion, not updated since
+
+
+def build_trial_table(raw: pd.DataFrame, as_of: dt.date, stale_rule: str = "censor") -> pd.DataFrame:
+    """The trial table from ``historical_trials`` rows (see the module docstring).
+
+    ``stale_rule`` (compared on calibration seeds only): what a running record whose anticipated
+    completion has passed since its last update gives: ``censor`` at the last update (the default,
+    :func:`observed_until`), ``exclude`` it from durations, or censor it at the ``as_of`` date
+    (every record read as current, as before the registry's last update was stored).
+    """
     trials = raw.copy().reset_index(drop=True)
-    for column in ("start_date", "completion_date", "primary_completion_date"):
+    if "last_update_date" not in trials:  # trial tables built before the registry carried it
+        trials["last_update_date"] = pd.NaT
+    for column in ("start_date", "completion_date", "primary_completion_date", "last_update_date"):
         trials[column] = pd.to_datetime(trials[column])
     as_of_ts = pd.Timestamp(as_of)
     status = trials["status"].astype("string").fillna("UNKNOWN")
@@ -84,12 +111,19 @@ def build_trial_table(raw: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     trials["enrollment"] = pd.to_numeric(trials["enrollment"], errors="coerce").astype(float)
 
     started = trials["start_date"].notna() & (trials["start_date"] <= as_of_ts)
-    # Potential follow-up: how long a trial could have run by the as-of date (the censoring time).
-    trials["follow_up_months"] = ((as_of_ts - trials["start_date"]).dt.days / MONTH_DAYS).where(started)
     ended = status.isin(ENDED) & trials["completion_date"].notna() & started
     running = status.isin(RUNNING) & started
     completed = (status == "COMPLETED") & ended
-    end = trials["completion_date"].where(ended, as_of_ts).where(ended | running)
+    # A running trial is known up to its record's last update; an ended one could have run to the as-of date.
+    observed = observed_until(trials["last_update_date"], as_of_ts).where(running, as_of_ts)
+    overdue = running & (trials["last_update_date"] < trials["completion_date"]) & (trials["completion_date"] < as_of_ts)
+    if stale_rule == "as_of":
+        observed = pd.Series(as_of_ts, index=trials.index)
+    elif stale_rule == "exclude":
+        running &= ~overdue
+    # Potential follow-up: how long a trial could have been seen to run (the censoring time).
+    trials["follow_up_months"] = ((observed - trials["start_date"]).dt.days / MONTH_DAYS).where(started)
+    end = trials["completion_date"].where(ended, observed).where(ended | running)
     months = (end - trials["start_date"]).dt.days / MONTH_DAYS
     trials["duration_months"] = months.where(months > 0)
     trials["completed"] = completed & trials["duration_months"].notna()

@@ -19,6 +19,12 @@ real to find:
   early, a few WITHDRAWN with no enrollment); running ones are RECRUITING or ACTIVE_NOT_RECRUITING
   with the *anticipated* enrollment and an optimistic *anticipated* completion date, as registries
   hold them (so benchmarks must censor them, never read those dates);
+* the record's last update: ended trials' records are updated some months after they end, running
+  ones within the last year; but some records stop being updated while the trial runs (a constant
+  hazard, :data:`STALE_PER_YEAR`, independent of how long the trial takes). A stale record keeps the
+  status and the anticipated dates it had at its last update, so it may list a trial that has since
+  finished as running, past its own anticipated completion; one unverified for two years shows
+  UNKNOWN, as ClinicalTrials.gov displays it;
 * locations: one row per site, in the trial's countries, a share of them at the institutions of the
   generated portfolio (so competition per candidate site has something to find).
 """
@@ -65,6 +71,10 @@ REFERENCE_YEAR = 2012
 ANTICIPATED_OPTIMISM = 0.30  # anticipated durations of running trials are exp(-0.30) ~ 0.74 of the real ones
 TERMINATED_SHARE = 0.08
 WITHDRAWN_SHARE = 0.02
+STALE_PER_YEAR = 0.06  # hazard of a record no longer being updated while its trial runs (per year)
+UNVERIFIED_DAYS = 2 * 365  # ClinicalTrials.gov shows a running record not verified for this long as UNKNOWN
+ENDED_UPDATE_MONTHS = 6.0  # mean lag from a trial's end to its record's last update (results, status)
+RUNNING_UPDATE_DAYS = 365  # a record kept up to date is updated at least this often
 SITES_AT_PORTFOLIO_INSTITUTIONS = 0.35  # share of a trial's sites at one of the portfolio's institutions
 FUTURE_START_DAYS = 240  # not-yet-recruiting trials start up to this long after the as-of date
 SEX_RESTRICTED = {"Breast cancer": "FEMALE", "Prostate cancer": "MALE"}
@@ -244,6 +254,9 @@ def historical_trials(preset: Preset, seed: int, institutions: Institutions | No
     completion = np.where(done, completion, anticipated)
     primary_completion = np.where(done, primary_completion, anticipated_primary)
     enrollment_shown = np.where(done, actual_enrollment, enrollment)
+    status, completion, primary_completion, enrollment_shown, last_update = _record_updates(
+        np.random.default_rng([seed, 2]), as_of, start, months, recruitment_months, primary_months, optimism,
+        status, completion, primary_completion, enrollment_shown, enrollment)
 
     month_precision_start = rng.uniform(size=n) < 0.4
     month_precision_end = rng.uniform(size=n) < 0.4
@@ -285,11 +298,43 @@ def historical_trials(preset: Preset, seed: int, institutions: Institutions | No
         "primary_outcome": pa.array(_outcomes(rng, n_primary, PRIMARY_OUTCOMES)),
         "secondary_outcome": pa.array(_outcomes(rng, n_secondary, SECONDARY_OUTCOMES)),
         "arm_count": nullable_int(arms),
+        "last_update_date": date_column(np.floor(last_update)),
+        "last_update_date_precision": pa.array(["day"] * n),
     }
     return trials, _sites(rng, nct, n_sites, trial_countries, status, institutions)
 
 
-SITE_STATUS = {"RECRUITING": "RECRUITING", "ACTIVE_NOT_RECRUITING": "ACTIVE_NOT_RECRUITING",
+def _record_updates(rng: np.random.Generator, as_of: float, start: np.ndarray, months: np.ndarray,
+                    recruitment_months: np.ndarray, primary_months: np.ndarray, optimism: np.ndarray,
+                    status: np.ndarray, completion: np.ndarray, primary_completion: np.ndarray,
+                    enrollment_shown: np.ndarray, planned_enrollment: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Each record's last update (day numbers), and the status, dates and enrollment of stale records.
+
+    A record goes stale at an exponential time after the start (:data:`STALE_PER_YEAR`) when that
+    comes before the trial ends and before the as-of date: it then shows what was known at that
+    time (running, the planned enrollment, the anticipated dates forecast then), or UNKNOWN once
+    unverified for :data:`UNVERIFIED_DAYS`. Drawn from their own stream, so the other columns of a
+    seed do not change.
+    """
+    n = len(start)
+    end = start + months * DAYS_PER_MONTH
+    stale_at = start + rng.exponential(365.25 / STALE_PER_YEAR, n)
+    ended_update = np.minimum(end + rng.exponential(ENDED_UPDATE_MONTHS * DAYS_PER_MONTH, n), as_of)
+    recent_update = as_of - rng.uniform(0, RUNNING_UPDATE_DAYS, n)
+    last_update = np.where(status == "NOT_YET_RECRUITING", recent_update,
+                           np.where(end < as_of, ended_update, np.maximum(recent_update, start)))
+    stale = (stale_at < end) & (stale_at < as_of) & (status != "NOT_YET_RECRUITING") & (status != "WITHDRAWN")
+    shown = np.where(stale_at < start + recruitment_months * DAYS_PER_MONTH, "RECRUITING", "ACTIVE_NOT_RECRUITING")
+    shown = np.where(as_of - stale_at > UNVERIFIED_DAYS, "UNKNOWN", shown)
+    ahead = stale_at + rng.uniform(30, 400, n)
+    forecast = np.maximum(start + months * optimism * DAYS_PER_MONTH, ahead)
+    forecast_primary = np.minimum(np.maximum(start + primary_months * optimism * DAYS_PER_MONTH, ahead), forecast)
+    return (np.where(stale, shown, status), np.where(stale, forecast, completion),
+            np.where(stale, forecast_primary, primary_completion),
+            np.where(stale, planned_enrollment, enrollment_shown), np.where(stale, stale_at, last_update))
+
+
+SITE_STATUS = {"UNKNOWN": "UNKNOWN", "RECRUITING": "RECRUITING", "ACTIVE_NOT_RECRUITING": "ACTIVE_NOT_RECRUITING",
                "NOT_YET_RECRUITING": "NOT_YET_RECRUITING", "COMPLETED": "COMPLETED", "TERMINATED": "TERMINATED",
                "WITHDRAWN": "WITHDRAWN"}
 

@@ -64,10 +64,11 @@ CSV_COLUMNS: dict[str, tuple[str, ...]] = {
     "primary_outcome": ("Primary Outcome Measures",),
     "secondary_outcome": ("Secondary Outcome Measures",),
     "locations": ("Locations",),
+    "last_update_date": ("Last Update Posted", "Last Updated"),
 }
 TEXT_FIELDS = ("title", "conditions", "interventions", "sponsor", "primary_outcome", "secondary_outcome",
                "eligibility_criteria")
-DATE_FIELDS = ("start_date", "primary_completion_date", "completion_date")
+DATE_FIELDS = ("start_date", "primary_completion_date", "completion_date", "last_update_date")
 NOT_PRIMARY = {"Outcome Measures": "the classic export mixes primary and secondary outcomes in one column"}
 
 

@@ -14,7 +14,7 @@ JSON_FIELDS = (
     "nct_id", "title", "status", "phase", "conditions", "interventions", "sponsor", "sponsor_class", "sex",
     "min_age", "max_age", "age_groups", "healthy_volunteers", "enrollment", "study_type", "start_date",
     "primary_completion_date", "completion_date", "primary_outcome", "eligibility_criteria", "sites",
-    "secondary_outcome", "arm_count",
+    "secondary_outcome", "arm_count", "last_update_date",
 )
 
 
@@ -88,4 +88,5 @@ def flatten(record: dict[str, Any]) -> dict[str, Any]:
         "sites": None if locations is None else [_site(loc) for loc in locations],
         "secondary_outcome": _joined([o.get("measure") for o in secondary if isinstance(o, dict)]),
         "arm_count": len(arms) if isinstance(arms, list) else None,
+        "last_update_date": (status.get("lastUpdatePostDateStruct") or {}).get("date"),
     }
