@@ -96,3 +96,16 @@ def test_eval_enrollment_is_registered_with_its_options() -> None:
 
     args = make_parser().parse_args(["eval", "enrollment", "--max-studies", "2", "--calibrate", "--out", "x.json"])
     assert args.target == "enrollment" and args.max_studies == 2 and args.calibrate
+
+
+def test_bench_refresh_refuses_a_warehouse_of_an_older_schema_before_any_work(tiny_db: Path, tmp_path: Path,
+                                                                              capsys) -> None:
+    db = warehouse.copy_warehouse(tiny_db, tmp_path / "w.duckdb")
+    with duckdb.connect(str(db)) as con:
+        con.execute("DELETE FROM meta.schema_version")
+        con.execute("INSERT INTO meta.schema_version VALUES (9, 'Enrollment forecasts', now())")
+    scratch = tmp_path / "scratch"
+    assert main(["bench", "refresh", "--db", str(db), "--scratch", str(scratch)]) == 2
+    err = capsys.readouterr().err
+    assert f"{db} is at schema version 9" in err and f"migrate --db {db}" in err
+    assert not scratch.exists()  # nothing copied, nothing timed

@@ -99,7 +99,13 @@ def _run_server_side(args: argparse.Namespace) -> int:
     else:
         from analytics.evaluation.refresh_speed import bench_refresh, format_refresh
 
-        report = bench_refresh(args.db, master=args.master, scratch=args.scratch, studies=args.studies)
+        from analytics.core.warehouse import WarehouseError
+
+        try:
+            report = bench_refresh(args.db, master=args.master, scratch=args.scratch, studies=args.studies)
+        except WarehouseError as exc:
+            print(f"bench refresh: {exc}", file=sys.stderr)
+            return 2
         text = format_refresh(report)
         ok = report["identical"] and report["local"]["returncode"] == report["spark"]["returncode"] == 0
     print(text)

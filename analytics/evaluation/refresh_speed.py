@@ -77,6 +77,12 @@ def keep_studies(db: Path, count: int) -> list[str]:
 def bench_refresh(db: Path, master: str = "local[2]", scratch: Path | None = None, studies: int | None = None) -> dict:
     """Both engines' refresh of every study of ``db`` (on copies; of its first ``studies`` only when
     given); the figures."""
+    with warehouse.inspect(db) as con:
+        version = warehouse.current_version(con)
+    if version != schema.SCHEMA_VERSION:
+        # A refresh migrates its file on the way but the export refuses it: both engines must start equal.
+        raise warehouse.WarehouseError(f"{db} is at schema version {version}, this release at "
+                                       f"{schema.SCHEMA_VERSION}; run `python -m analytics migrate --db {db}` first")
     if scratch is not None:
         scratch.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=scratch, prefix="bench-refresh-") as folder:
