@@ -25,7 +25,8 @@ if summaries.empty:
     st.stop()
 portfolio = tables.portfolio_table(summaries)
 st.subheader("Studies, least likely to finish on time first")
-st.dataframe(portfolio, hide_index=True, height="content" if len(portfolio) <= 25 else "auto", key="forecasts")
+st.dataframe(portfolio, hide_index=True, height="content" if len(portfolio) <= 25 else "auto", key="forecasts",
+             column_config=tables.PORTFOLIO_CONFIG)
 st.caption("P(on time): the chance the target is randomized by the planned last-patient-in date, from 10,000 "
            "simulations of every site (active sites at their fitted rates; sites not yet active at their planned "
            "dates with the delays and drop-outs seen so far). Sites to add: the fewest new sites, activated by the "
@@ -52,13 +53,15 @@ left, right = st.columns(2)
 with left:
     timeline = service.study_timeline(ctx.warehouse, ctx.scope, ctx.filters, study)
     st.plotly_chart(figures.timeline_chart(timeline), key="timeline")
-    st.dataframe(tables.timeline_table(timeline), hide_index=True, key="timeline_table")
 with right:
     sites = service.site_forecasts(ctx.warehouse, ctx.scope, ctx.filters, study)
     st.plotly_chart(figures.site_contribution_chart(sites, "What each site adds to the rest of enrollment"),
                     key="site_contribution")
+# Full width: the 10-90% interval is two dates and is cut off in a half-width column.
+st.markdown("**Timeline**")
+st.dataframe(tables.timeline_table(timeline), hide_index=True, key="timeline_table")
 st.markdown("**Sites**")
-st.dataframe(tables.site_table(sites), hide_index=True, key="site_forecasts")
+st.dataframe(tables.site_table(sites), hide_index=True, key="site_forecasts", column_config=tables.SITE_CONFIG)
 
 stages, reasons = service.funnel(ctx.warehouse, ctx.scope, ctx.filters, study)
 st.plotly_chart(figures.funnel_chart(stages, reasons, study, name=row["protocol_id"]), key="screening_funnel")

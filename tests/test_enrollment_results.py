@@ -230,3 +230,17 @@ def test_a_date_beyond_the_simulated_horizon_reads_after_the_horizon(demo_result
                                "days_late": [-400], "forecast_date": [pd.NaT], "forecast_horizon": [pd.Timestamp("2032-05-06")],
                                "p_by_planned": [0.1], "study_id": ["ST001"]})
     assert milestone_table(milestones)["Forecast (median)"].iloc[0] == "after 06 May 2032"
+
+
+def test_counts_in_the_enrollment_tables_show_thousands_separators(demo_results) -> None:
+    """A target of 1078 reads "1,078": every whole-number column of the study and site tables is formatted so."""
+    from analytics.enrollment.tables import PORTFOLIO_CONFIG, SITE_CONFIG, portfolio_table, site_table
+
+    _, _, results = demo_results
+    summary = results["enrollment_study_summary"].assign(protocol_id="P-1", sponsor="S")
+    sites = results["enrollment_site_forecast"].assign(site_number="1001", site_name="Clinic")
+    for table, config in ((portfolio_table(summary), PORTFOLIO_CONFIG), (site_table(sites), SITE_CONFIG)):
+        counts = [c for c in table.columns if pd.api.types.is_integer_dtype(table[c])]
+        assert counts
+        for column in counts:
+            assert config[column]["type_config"]["format"] == "%,d", column

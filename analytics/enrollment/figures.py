@@ -107,7 +107,7 @@ def site_contribution_chart(site_forecast: pd.DataFrame, title: str = "") -> go.
             hovertemplate="%{y}: %{x:.1f} more expected<br>randomized so far %{customdata[0]}<br>"
                           "P(enrolls nobody) %{customdata[1]:.0%}<br>rate %{customdata[2]:.2f}/month<extra></extra>"))
     fig.update_layout(title=title or "Per-site contribution to the remaining enrollment",
-                      xaxis_title="Expected further randomizations to the median forecast LPI (subjects)",
+                      xaxis_title="Further randomizations to the median LPI (subjects)",
                       yaxis_title=None, legend_title_text="Site state", barmode="stack",
                       height=max(320, 24 * len(frame) + 140))
     return fig

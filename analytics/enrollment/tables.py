@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import pandas as pd
+import streamlit as st
 
 from analytics.display.formats import forecast_date
+
+# Counts keep their numbers (they sort as numbers and export as numbers) and show thousands
+# separators, as ``analytics.display.formats.count`` writes them.
+COUNT_FORMAT = "%,d"
+PORTFOLIO_COUNTS = ("Randomized", "Target", "Active sites", "Sites not yet active")
+PORTFOLIO_CONFIG = {name: st.column_config.NumberColumn(name, format=COUNT_FORMAT) for name in PORTFOLIO_COUNTS}
+SITE_CONFIG = {"Randomized": st.column_config.NumberColumn("Randomized", format=COUNT_FORMAT)}
 
 
 def _date(values: pd.Series) -> pd.Series:
