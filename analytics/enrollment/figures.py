@@ -85,7 +85,8 @@ def fan_chart(forecast: pd.DataFrame, summary: pd.Series | None = None, title: s
                                      name="Planned last patient in", line={"color": COLORS["plan"], "width": 1}))
     fig.update_layout(title=title or "Cumulative randomized: actual, plan and forecasts",
                       xaxis_title="Date", yaxis_title="Randomized subjects (cumulative count)",
-                      legend_title_text="Series", hovermode="x unified")
+                      # Tall enough for the dozen legend entries (at the default height the last were cut off).
+                      legend_title_text="Series", hovermode="x unified", height=560)
     return fig
 
 
