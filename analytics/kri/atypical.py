@@ -40,6 +40,7 @@ label on its subjects: the evaluation reshuffles subjects between sites to check
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -206,9 +207,47 @@ def combined_z(z: pd.Series, k: pd.Series, study: pd.Series, pool: Pool | None =
     return stouffer / np.sqrt(study.map(inflation.clip(lower=1.0)).to_numpy(dtype=float))
 
 
+# Key order of score_atypical's inputs (digits, within-subject, vital-sign vectors, visits): one row per key.
+INPUT_ORDER = (["study_id", "study_site_id", "subject_id", "test_code"],
+               ["study_id", "study_site_id", "subject_id", "domain", "test_code"],
+               ["study_id", "study_site_id", "subject_id", "visit_id"],
+               ["study_id", "study_site_id", "subject_id"])
+
+
 def digit_preference(digits: pd.DataFrame, pool: Pool | None = None) -> pd.DataFrame:
-    """More rounding than the study's other sites, per variable, combined over variables (one-sided)."""
-    d = digits[digits["n"] > 0].copy()
+    """More rounding than the study's other sites, per variable, combined over variables (one-sided).
+
+    The sites' rounding and its variance are summed study by study (rows in the key order
+    :func:`score_atypical` puts them in), and a site's z-scores with ``math.fsum``: pandas' grouped
+    float sums change in the last digit with the row order and with the other groups in the frame,
+    and a study must get the same p-values alone (a Spark task, a partial refresh) as with the
+    portfolio (the Spark refresh of all 300 `large` studies differed at two sites before). The
+    random effect's medians are exact whatever the order, and are taken over the whole frame.
+    """
+    parts = [_site_rounding(rows) for _, rows in digits[digits["n"] > 0].groupby("study_id", sort=True)]
+    site = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=["study_id", "test_code", "study_site_id", "n", "own", "peer", "variance"])
+    site = site[(site["n"] >= MIN_DIGIT_VALUES) & site["peer"].notna()].copy()
+    site["z"] = np.nan
+    for test, block in site.groupby("test_code", sort=True):
+        site.loc[block.index, "z"] = random_effect_z(block["own"] - block["peer"], block["variance"], block["study_id"],
+                                                     pool, f"digit_preference:{test}:tau2")
+    scored = site.dropna(subset=["z"]).sort_values(["study_id", "study_site_id", "test_code"])
+    per_site = scored.groupby(SITE_KEYS).agg(z=("z", math.fsum), k=("z", "size"), values=("n", "sum"))
+    if per_site.empty:  # no site with enough values (a small study scored alone)
+        return pd.DataFrame({"digit_preference": pd.Series(dtype="float64"),
+                             "digit_values": pd.Series(dtype="float64")},
+                            index=pd.MultiIndex.from_arrays([[], []], names=SITE_KEYS))
+    study = pd.Series(per_site.index.get_level_values("study_id"), index=per_site.index)
+    p = stats.norm.sf(combined_z(per_site["z"], per_site["k"], study, pool, "digit_preference:inflation"))
+    return pd.DataFrame({"digit_preference": p, "digit_values": per_site["values"].astype("float64")},
+                        index=per_site.index)
+
+
+def _site_rounding(d: pd.DataFrame) -> pd.DataFrame:
+    """One study's sites per variable: values, own mean roundness, the other sites' (``peer``) and the
+    variance of their difference, with subjects as clusters."""
+    d = d.copy()
     d["r_sum"] = d["roundness"] * d["n"]
     d["r2_sum"] = d["roundness_sq"] * d["n"]
     keys = ["study_id", "test_code", "study_site_id"]
@@ -229,20 +268,7 @@ def digit_preference(digits: pd.DataFrame, pool: Pool | None = None) -> pd.DataF
     site["own"] = site["r_sum"] / site["n"]
     site["peer"] = other["r_sum"] / other["n"].where(other["n"] > 0)
     site["variance"] = site["w2v"] / site["n"] ** 2 + other["w2v"] / other["n"].where(other["n"] > 0) ** 2
-    site = site[(site["n"] >= MIN_DIGIT_VALUES) & site["peer"].notna()].copy()
-    site["z"] = np.nan
-    for test, block in site.groupby("test_code"):
-        site.loc[block.index, "z"] = random_effect_z(block["own"] - block["peer"], block["variance"], block["study_id"],
-                                                     pool, f"digit_preference:{test}:tau2")
-    per_site = site.dropna(subset=["z"]).groupby(SITE_KEYS).agg(z=("z", "sum"), k=("z", "size"),
-                                                                values=("n", "sum"))
-    if per_site.empty:  # no site with enough values (a small study scored alone)
-        return pd.DataFrame({"digit_preference": pd.Series(dtype="float64"),
-                             "digit_values": pd.Series(dtype="float64")}, index=per_site.index)
-    study = pd.Series(per_site.index.get_level_values("study_id"), index=per_site.index)
-    p = stats.norm.sf(combined_z(per_site["z"], per_site["k"], study, pool, "digit_preference:inflation"))
-    return pd.DataFrame({"digit_preference": p, "digit_values": per_site["values"].astype("float64")},
-                        index=per_site.index)
+    return site
 
 
 def low_variance(within: pd.DataFrame, pool: Pool | None = None) -> pd.DataFrame:
@@ -487,6 +513,11 @@ def score_atypical(digits: pd.DataFrame, within: pd.DataFrame, vectors: pd.DataF
     """
     if within.empty and visits.empty:  # no vital signs or visits at all (e.g. operational tables only)
         return _EMPTY_RESULT.copy()
+    # The queries return rows in no fixed order (DuckDB's parallel aggregates, Spark's partitions), and
+    # grouped float sums follow the row order: each input is put in its key order first.
+    digits, within, vectors, visits = (
+        frame.sort_values([c for c in order if c in frame.columns], ignore_index=True) if len(frame) else frame
+        for frame, order in zip((digits, within, vectors, visits), INPUT_ORDER))
     parts = [digit_preference(digits, pool) if len(digits) else None, low_variance(within, pool), inliers(within, pool),
              copied_vectors(copy_counts(vectors)) if len(vectors) else None,
              regular_visits(visits, pool) if len(visits) else None, shared_traits(digits, within, visits, pool)]

@@ -311,7 +311,9 @@ def score_sites(per_subject: pd.DataFrame, entries: pd.DataFrame, atypical: pd.D
     combined = pd.Series(stats.chi2.sf(statistic, 2 * available.clip(lower=1)), index=p.index).where(available > 0)
 
     signals = _signals(z, shifts, bursts, atypical, forest, forest_p, profile)
-    top = signals.sort_values("p").drop_duplicates(keys).set_index(keys)["explanation"] if len(signals) else \
+    # Equal p-values (two labs both at robust z 4.0) are told apart by their text, not by the rows' order.
+    top = signals.sort_values(["p", "explanation"], kind="stable").drop_duplicates(keys).set_index(keys)["explanation"] \
+        if len(signals) else \
         pd.Series(dtype="object")
     ranked = pd.DataFrame({
         "signals": (families < SIGNAL_P).sum(axis=1), "combined_p": combined,
