@@ -338,6 +338,31 @@ def test_the_sponsor_review_pack_embeds_its_charts(wh, records) -> None:
     assert export.to_pdf(pack.export_view(state, charts=charts)).count(b"/Subtype /Image") >= len(charts)
 
 
+def test_chart_images_try_a_fresh_browser_when_one_was_not_ready(monkeypatch) -> None:
+    """On a busy machine kaleido's tab can be asked to draw before its scripts loaded (a JavascriptError,
+    "kaleido_scopes is not defined", failed CI once): the export tries a fresh browser, then gives up."""
+    import plotly.graph_objects as go
+
+    real, calls = go.Figure.to_image, []
+
+    def not_ready_once(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("ReferenceError: kaleido_scopes is not defined")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(go.Figure, "to_image", not_ready_once)
+    images = pack.figure_images([("Enrollment against plan", go.Figure(go.Bar(x=[1, 2], y=[3, 4])))])
+    assert len(calls) == 2 and images[0][1].startswith(b"\x89PNG")
+
+    def never_ready(self, *args, **kwargs):
+        raise RuntimeError("ReferenceError: kaleido_scopes is not defined")
+
+    monkeypatch.setattr(go.Figure, "to_image", never_ready)
+    with pytest.raises(RuntimeError, match="kaleido_scopes"):
+        pack.figure_images([("Enrollment against plan", go.Figure())])
+
+
 def test_llm_settings_come_from_the_environment_then_secrets() -> None:
     secrets = {"llm": {"base_url": "http://127.0.0.1:8000/v1", "model": "qwen", "allow_remote": True}}
     from_secrets = load_llm_settings({}, secrets)

@@ -26,6 +26,7 @@ from analytics.portfolio.overview import query_aging, study_overview
 SYSTEM_CHROMIUM = "/usr/bin/chromium"
 MAX_FAN_CHARTS = 3
 IMAGE_SIZE = (1000, 460)
+IMAGE_ATTEMPTS = 3  # fresh browsers tried for the chart images before the export fails
 
 
 def review_pack_figures(wh: Warehouse, scope: AccessScope, study_ids: Sequence[str]) -> list[tuple[str, go.Figure]]:
@@ -57,14 +58,21 @@ def figure_images(figures: Sequence[tuple[str, go.Figure]]) -> list[tuple[str, b
     if not os.environ.get("BROWSER_PATH") and not shutil.which("chromium"):
         raise RuntimeError("no Chromium for the chart images (Debian: apt-get install chromium)")
     width, height = IMAGE_SIZE
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "kopts is ignored if using a server": expected with one browser
-        kaleido.start_sync_server(silence_warnings=True)
-        try:
-            return [(title, fig.to_image(format="png", width=width, height=height, scale=2))
-                    for title, fig in figures]
-        finally:
-            kaleido.stop_sync_server(silence_warnings=True)
+    for attempt in range(1, IMAGE_ATTEMPTS + 1):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "kopts is ignored if using a server": expected with one browser
+            kaleido.start_sync_server(silence_warnings=True)
+            try:
+                return [(title, fig.to_image(format="png", width=width, height=height, scale=2))
+                        for title, fig in figures]
+            except RuntimeError:
+                # kaleido's JavascriptError: on a busy machine the browser tab can be asked to draw before
+                # its scripts have loaded ("kaleido_scopes is not defined"); a fresh browser draws it.
+                if attempt == IMAGE_ATTEMPTS:
+                    raise
+            finally:
+                kaleido.stop_sync_server(silence_warnings=True)
+    raise AssertionError("unreachable")
 
 
 def export_view(state: DraftState, printed_names: dict[str, str] | None = None,
