@@ -35,8 +35,6 @@ from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 expect.set_options(timeout=20_000)
 
 
-_free_port = free_port  # the browser-access tests pick a port before the server starts
-
 
 @contextmanager
 def streamlit_server(db: Path, user: str, env: dict[str, str] | None = None, args: tuple[str, ...] = (),

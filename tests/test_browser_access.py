@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_browser import CHROMIUM, IDLE_TIMEOUT_MS, _free_port, _wait_idle, streamlit_server
+from analytics.evaluation.app_server import free_port
+from tests.test_browser import CHROMIUM, IDLE_TIMEOUT_MS, _wait_idle, streamlit_server
 
 from analytics.core import warehouse  # noqa: E402
 from analytics.frame import access  # noqa: E402
@@ -78,7 +79,7 @@ def _sign_in_with_oidc(page: Page, app: str, email: str) -> None:
 
 
 def test_oidc_sign_in_as_two_roles_each_sees_their_own(browser, tiny_db, users_file, sponsors, tmp_path) -> None:
-    port = _free_port()
+    port = free_port()
     app = f"http://127.0.0.1:{port}"
     client_id, client_secret = "cro-workbench", secrets.token_urlsafe(16)
     with OpenIDProvider(client_id, client_secret, f"{app}/oauth2callback") as provider:

@@ -26,8 +26,8 @@ from analytics.core.records import RecordsError, RecordsStore
 from analytics.core.records_schema import METADATA
 from analytics.core.scope import AccessScope
 from analytics.core.settings import SettingsError, load_settings
+from analytics.evaluation.app_server import free_port
 from analytics.evaluation.records_throughput import BENCH_ACTOR_PREFIX, bench_row, measure_appends
-from tests.postgres_server import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 TABLE = "review_dispositions"
