@@ -74,6 +74,10 @@ def test_the_page_shows_a_patients_evidence_and_records_the_coordinators_decisio
     assert len(evidence) == len(criteria) and set(evidence["Result"]) <= {"Passes", "Fails", "Unknown"}
     candidates = next(t.value for t in at.dataframe if "Pre-screen result" in t.value.columns)
     assert candidates["Patient"].iloc[0] == patient and candidates["Rank"].tolist() == sorted(candidates["Rank"])
+    # A coordinator reads every row's chance: an estimate where something is unknown, never a blank cell.
+    chance = candidates["Chance the unknowns pass (estimate)"]
+    assert (chance != "").all()
+    assert (chance[candidates["Unknown from records"] == 0] == "nothing unknown").all()
     at.text_input[0].input("Seen in clinic; interested")
     next(b for b in at.button if b.label == "Record the decision").click()
     at.run()

@@ -60,6 +60,9 @@ def chance_label(chance: float) -> str:
     return formats.share(chance)
 
 
+NOTHING_UNKNOWN = "nothing unknown"  # an empty cell would read as a missing estimate
+
+
 def candidates_table(summary: pd.DataFrame, site_labels: dict[str, str], decisions: pd.DataFrame) -> pd.DataFrame:
     decided = {}
     if decisions is not None and not decisions.empty:
@@ -67,7 +70,7 @@ def candidates_table(summary: pd.DataFrame, site_labels: dict[str, str], decisio
     return pd.DataFrame({
         "Rank": summary["rank"], "Patient": summary["patient_id"],
         "Pre-screen result": summary["category"],
-        "Chance the unknowns pass (estimate)": [chance_label(c) if u else "" for c, u in
+        "Chance the unknowns pass (estimate)": [chance_label(c) if u else NOTHING_UNKNOWN for c, u in
                                                 zip(summary["chance"], summary["unknown_records"])],
         "Criteria failed": summary["failed"], "Unknown from records": summary["unknown_records"],
         "To confirm at the visit": summary["unknown_visit"],
