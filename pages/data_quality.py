@@ -166,7 +166,9 @@ else:
               else f"{head['queries_per_100']:.1f}")
     k3.metric("Overdue pages", f"{head['overdue_pages']:,.0f}",
               help=f"Pages not entered more than {metrics.ENTRY_DUE_DAYS} days after their visit.")
-    k4.metric("SDV backlog", f"{head['sdv_backlog']:,.0f} data points")
+    # The unit goes in the label: a six-digit count with its unit overflowed the quarter-width value.
+    k4.metric("SDV backlog (data points)", f"{head['sdv_backlog']:,.0f}",
+              help="Entered data points not yet source-data verified.")
     a, b = st.columns(2)
     a.plotly_chart(figures.aging_figure(metrics.query_aging(wh, scope, filters, ctx.as_of)), width="stretch",
                    key="aging")

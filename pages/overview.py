@@ -15,9 +15,12 @@ wh, scope, filters = ctx.warehouse, ctx.scope, ctx.filters
 
 st.title("Portfolio overview")
 st.caption(as_of_label(ctx.as_of))
+# Nine links in one row cut every title short at 1440 px ("Enrollme", "Site perfo"); five a row fit.
+LINKS_PER_ROW = 5
+
 links = links_for(ctx.user.role, exclude=ctx.page.key)
-if links:
-    for column, page in zip(st.columns(len(links)), links):
+for start in range(0, len(links), LINKS_PER_ROW):
+    for column, page in zip(st.columns(LINKS_PER_ROW), links[start:start + LINKS_PER_ROW]):
         column.page_link(page.path, label=page.title, icon=page.icon,
                          query_params={k: v for k, v in ctx.filter_params().items() if k in page.filters})
 

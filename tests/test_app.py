@@ -50,6 +50,10 @@ def test_overview_shows_the_portfolio(app_env, monkeypatch) -> None:
     assert sorted(y for trace in bars for y in trace["y"]) == sorted(table["Protocol"])
     # Every bar colour has its own legend entry naming the status it stands for.
     assert all(trace["name"].startswith("Randomized: ") and trace.get("showlegend", True) for trace in bars)
+    # The overview links to every other page this user may open, each under its own title.
+    links = [(link.proto.label, link.proto.page) for link in at.get("page_link")]
+    role = USERS["local"].role
+    assert links == [(p.title, p.url_path) for p in pages_for(role) if p.key != "overview"]
 
 
 def test_sponsor_reviewer_sees_only_their_sponsor(app_env, monkeypatch) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from analytics.evaluation.app_server import free_port
+from tests.sso_proxy import sign_in_proxy
 from tests.test_browser import CHROMIUM, IDLE_TIMEOUT_MS, _wait_idle, streamlit_server
 
 from analytics.core import warehouse  # noqa: E402
@@ -123,12 +124,10 @@ def test_the_trusted_header_signs_in_only_through_the_proxy(browser, tiny_db, us
                                                              accepted) -> None:
     env = {"CRO_USERS_FILE": str(users_file), "CRO_USER": "", "CRO_IDENTITY_MODE": "header",
            "CRO_TRUSTED_PROXIES": proxies, "FORWARDED_ALLOW_IPS": ""}
-    with streamlit_server(tiny_db, "", env=env) as app:
-        # The browser stands in for the proxy: it sends the header on every request, the websocket's too.
-        context = browser.new_context(viewport={"width": 1440, "height": 900},
-                                      extra_http_headers={"X-Forwarded-Email": SPONSOR})
+    with streamlit_server(tiny_db, "", env=env) as app, sign_in_proxy(app, "X-Forwarded-Email", SPONSOR) as proxied:
+        context = browser.new_context(viewport={"width": 1440, "height": 900})
         page = context.new_page()
-        page.goto(app)
+        page.goto(proxied)
         _wait_idle(page)
         if accepted:
             expect(page.get_by_text("Signed in as")).to_contain_text("Sponsor viewer")
