@@ -117,13 +117,17 @@ if view == "trends":
                                               data.monthly_deviation_strata(wh, scope, filters, study)),
               "on_time": spc.control_chart(data.monthly_on_time(wh, scope, filters, study),
                                            spc.CHARTS_BY_ID["on_time"])}
+    closure_strata = data.monthly_closure_strata(wh, scope, filters, study)
+    charts["closures"] = spc.control_chart(data.monthly_closures(closure_strata, as_of), spc.CHARTS_BY_ID["closures"],
+                                           closure_strata)
     cusum = RULES_BY_ID["cusum"]
-    left, right = st.columns(2)
-    for column, chart in zip((left, right), charts.values()):
-        column.plotly_chart(figures.control_chart_figure(chart, subtitle), width="stretch", key=f"chart_{chart.spec.id}")
-        column.caption(chart.spec.definition)
-        if cusum.id in chart.spec.rules and chart.points["evaluable"].any():  # under a chart with judged months
-            column.plotly_chart(figures.cusum_figure(chart, cusum), width="stretch", key=f"cusum_{chart.spec.id}")
+    for row in (("deviations", "on_time"), ("closures",)):
+        for column, chart in zip(st.columns(2), (charts[chart_id] for chart_id in row)):
+            column.plotly_chart(figures.control_chart_figure(chart, subtitle), width="stretch",
+                                key=f"chart_{chart.spec.id}")
+            column.caption(chart.spec.definition)
+            if cusum.id in chart.spec.rules and chart.points["evaluable"].any():  # under a chart with judged months
+                column.plotly_chart(figures.cusum_figure(chart, cusum), width="stretch", key=f"cusum_{chart.spec.id}")
     st.caption("**How to read the charts.** A red diamond is a *signal*: the month is beyond the 3-sigma limit "
                "(WE rule 1), two of three months are beyond 2 sigma (WE rule 2), or the running total below "
                f"the chart passes its line (CUSUM: months each a little worse than expected add up, so a lasting "
@@ -138,7 +142,11 @@ if view == "trends":
                "months as its baseline), so enrollment ramping up or treatment winding down moves the expected "
                "line and the limits rather than raising a signal. Its limits are the counts a month would "
                "reach by chance 2.3% and 0.13% of the time (Poisson), so months with few expected deviations "
-               "are not flagged for ordinary ups and downs.")
+               "are not flagged for ordinary ups and downs. The closure chart follows the same CAPAs as the "
+               "on-time chart, sooner: when closing slows, CAPAs due next month are mostly done and still "
+               "close on time, but fewer of the open CAPAs close each month than their age would predict "
+               "(expected closures from the baseline's rates for CAPAs under half, half to three quarters, "
+               "three quarters to all, or more of the way through the time they were given).")
     signal_rows = {k: tables.signals_table(c) for k, c in charts.items()}
     with st.expander("Months that break a rule, and what each rule looks for"):
         for chart_id, table in signal_rows.items():

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from analytics.capa import actions, cycle_time, exports, metrics, qtl, spc, themes
+from analytics.capa import actions, cycle_time, data, exports, metrics, qtl, spc, themes
 from analytics.capa.rules import RULES_BY_ID, apply_rules, signal_onsets
 from analytics.core import warehouse
 from analytics.core.records import RecordsStore
@@ -205,6 +205,44 @@ def test_a_p_chart_flags_a_drop_in_on_time_closure_and_skips_thin_months() -> No
     assert chart.points.loc[20, "concern_flag"] and chart.points.loc[20, "signal_start"]
     assert not chart.points.loc[24, "evaluable"] and not chart.points.loc[24, "concern_flag"]
     assert (chart.points["lcl"] >= 0).all() and (chart.points["ucl"] <= 1).all()
+
+
+def test_the_closure_chart_sees_a_slowdown_in_its_first_month_when_the_open_capas_age_mix_changes() -> None:
+    """Closures against the count expected from how far through their time the open CAPAs are."""
+    rng = np.random.default_rng(5)
+    months = pd.date_range("2022-01-01", periods=30, freq="MS")
+    young = np.linspace(1500, 3000, 30)  # the portfolio grows; old CAPAs close ten times as often as young
+    old = np.r_[np.full(20, 300.0), np.full(10, 1200.0)]  # from month 20 many more CAPAs are near their due date
+    slow = np.r_[np.ones(26), np.full(4, 0.5)]  # closing halves from month 26
+    closed_young, closed_old = rng.poisson(0.002 * young * slow), rng.poisson(0.02 * old * slow)
+    strata = pd.concat([
+        pd.DataFrame({"month": months, "study_id": "all", "phase": "young", "numerator": closed_young,
+                      "denominator": young}),
+        pd.DataFrame({"month": months, "study_id": "all", "phase": "old", "numerator": closed_old,
+                      "denominator": old})], ignore_index=True)
+    series = strata.groupby("month", as_index=False)[["numerator", "denominator"]].sum()
+    chart = spc.control_chart(series, spc.CHARTS_BY_ID["closures"], strata)
+    assert chart.spec.concern == "low" and chart.risk_adjusted
+    # more old CAPAs from month 20: more closures expected, not a rise read as an improvement or a signal
+    assert chart.points.loc[20, "expected"] > 2.5 * chart.points.loc[19, "expected"]
+    assert not chart.points.loc[:25, "concern_flag"].any()
+    assert chart.points.loc[26, "concern_flag"] and chart.points.loc[26, "signal_start"]
+
+
+def test_closure_strata_count_every_closure_and_every_open_capa_day_once(tiny_db: Path) -> None:
+    wh = warehouse.Warehouse.open(tiny_db)
+    strata = data.monthly_closure_strata(wh, AccessScope.full_access(True), NO_FILTER)
+    as_of = wh.as_of()
+    last = pd.Timestamp(data.last_full_month(as_of)) + pd.offsets.MonthBegin(1)
+    with warehouse.inspect(tiny_db) as con:
+        closed, days = con.execute("""
+            SELECT count(*) FILTER (WHERE closed_date < ?),
+                   sum(date_diff('day', opened_date, least(coalesce(closed_date, ?), ?, ?)))
+            FROM main.capas WHERE original_due_date > opened_date AND opened_date < ?""",
+                                   [last, as_of, as_of, last, last]).fetchone()
+    assert set(strata["phase"]) <= {band for band, _, _ in data.CLOSURE_BANDS}
+    assert strata["numerator"].sum() == closed
+    assert strata["denominator"].sum() == pytest.approx(days)
 
 
 # --- text themes and recurrences -------------------------------------------------------------------
@@ -418,6 +456,7 @@ def test_control_charts_mark_rule_breaking_months_and_the_funnel_has_a_legend(ap
     titles = [c["layout"]["title"]["text"] for c in charts]
     assert any(t.startswith("Protocol deviations per 100 subject-visits") for t in titles)
     assert any(t.startswith("CAPAs closed on time") for t in titles)
+    assert any(t.startswith("CAPA closures against expected") for t in titles)
     names = {trace.get("name") for c in charts for trace in c["data"]}
     assert "3-sigma limits" in names and "Running total (sigma above expected)" in names
     assert sum(t.startswith("Running total of excess (CUSUM)") for t in titles) == 2  # one under each chart

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
+import pytest
+
+from analytics.capa import spc
 from analytics.capa.rules import RULES
-from analytics.evaluation.capa import CALIBRATION_SEEDS, TEST_SEEDS, evaluate_capa, summary_lines
+from analytics.evaluation.capa import (CALIBRATION_SEEDS, ORACLE_FALSE_ALARM, TEST_SEEDS, evaluate_capa,
+                                       shift_detectability, summary_lines)
 
 
 def test_capa_evaluation_measures_shifts_themes_and_recurrences_on_a_small_seed(tmp_path) -> None:
@@ -22,7 +28,32 @@ def test_capa_evaluation_measures_shifts_themes_and_recurrences_on_a_small_seed(
     assert any(line.startswith("themes: adjusted Rand") for line in summary_lines(result))
     sizes = [r["shift_sigma"] for r in result["chart_rows"] if r["chart"] == "deviations" and r["magnitude"]]
     assert all(s is None or s > 0 for s in sizes)  # an upward shift moves the chart up
+    assert set(result["charts"]) == {"deviations", "on_time", "closures"}
+    assert result["charts"]["closures"]["signal_rules"] == ["we1"]
+    either = result.get("closure_shifts_either_chart")
+    assert either is None or either["n"] == 0 or 0 <= either["share"] <= 1
+    best = result["charts"]["deviations"]["best_test_within_2_months"]
+    assert best is None or 0 <= best <= 1
+
+
+def _flat_chart(expected_per_month: float) -> spc.ControlChart:
+    months = 24
+    series = pd.DataFrame({"month": pd.date_range("2023-01-01", periods=months, freq="MS"),
+                           "numerator": np.full(months, expected_per_month), "denominator": np.full(months, 1000.0)})
+    return spc.control_chart(series, spc.CHARTS_BY_ID["deviations"])
+
+
+def test_the_best_test_bound_spends_its_false_alarms_and_grows_with_the_shift() -> None:
+    start = pd.Timestamp("2024-06-01")  # June and July end within 62 days
+    few, many = _flat_chart(4.0), _flat_chart(40.0)
+    assert shift_detectability(few, start, 1.0) == pytest.approx(ORACLE_FALSE_ALARM, abs=0.004)  # no shift
+    small, double, triple = (shift_detectability(few, start, m) for m in (1.5, 2.0, 3.0))
+    assert small < double < triple
+    assert small < 0.25  # x1.5 on 4 expected deviations a month: mostly undetectable within two months
+    assert shift_detectability(many, start, 1.5) > 0.9  # the same factor on 40 a month is plain
+    assert shift_detectability(few, None, 2.0) is None
 
 
 def test_settings_are_chosen_on_seeds_apart_from_the_held_out_ones() -> None:
     assert len(CALIBRATION_SEEDS) >= 2 and not set(CALIBRATION_SEEDS) & set(TEST_SEEDS)
+    assert not {9301, 9302, 9303} & set(TEST_SEEDS)  # measured twice in earlier rounds: retired

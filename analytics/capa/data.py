@@ -208,6 +208,73 @@ def monthly_on_time(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter,
     return _on_grid(frame, wh.as_of())
 
 
+# How far through the time it was given a CAPA is (days open over original due minus opened): the
+# closure rate's strata. Most CAPAs close near 80% of their time, so the rate of closure rises steeply
+# through the bands; a month's expected closures follow its mix of young and old open CAPAs.
+CLOSURE_BANDS: tuple[tuple[str, float, float], ...] = (
+    ("under 50% of the time given", 0.0, 0.5), ("50-75%", 0.5, 0.75), ("75-100%", 0.75, 1.0),
+    ("100-150%", 1.0, 1.5), ("over 150%", 1.5, 1e6))
+POOLED_STUDIES = "charted studies"
+_CLOSURE_STRATA = """
+        bands AS (
+            SELECT * FROM (VALUES {bands}) b(phase, low, high)),
+        open_capas AS (
+            SELECT study_id, opened_date, closed_date,
+                   date_diff('day', opened_date, original_due_date) AS allowed,
+                   least(coalesce(closed_date, $as_of), $as_of) AS stop_date
+            FROM capas
+            WHERE opened_date IS NOT NULL AND original_due_date > opened_date AND {study}),
+        spans AS (
+            SELECT c.study_id, b.phase,
+                   c.opened_date + CAST(ceil(b.low * c.allowed) AS INTEGER) AS start_date,
+                   least(c.stop_date, c.opened_date + CAST(least(ceil(b.high * c.allowed), 100000) AS INTEGER))
+                       AS stop_date
+            FROM open_capas c CROSS JOIN bands b),
+        exposure AS (
+            SELECT CAST(m AS DATE) AS month, study_id, phase,
+                   sum(date_diff('day', greatest(start_date, CAST(m AS DATE)),
+                                 least(stop_date, CAST(m + INTERVAL 1 MONTH AS DATE)))) AS denominator
+            FROM (SELECT *, unnest(generate_series(date_trunc('month', start_date), stop_date, INTERVAL 1 MONTH)) AS m
+                  FROM spans WHERE stop_date > start_date)
+            GROUP BY ALL),
+        closures AS (
+            SELECT date_trunc('month', c.closed_date) AS month, c.study_id, b.phase, count(*) AS numerator
+            FROM open_capas c JOIN bands b
+              ON date_diff('day', c.opened_date, c.closed_date) >= ceil(b.low * c.allowed)
+             AND date_diff('day', c.opened_date, c.closed_date) < ceil(b.high * c.allowed)
+            WHERE c.closed_date IS NOT NULL AND c.closed_date <= $as_of
+            GROUP BY ALL)"""
+
+
+@cached
+def monthly_closure_strata(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter,
+                           study_id: str | None = None) -> pd.DataFrame:
+    """Per month and band of :data:`CLOSURE_BANDS`: CAPAs closed and open CAPA-days (the strata).
+
+    A CAPA is at risk of closing from the day it is opened to the day it closes (or the as-of date);
+    each of its days falls in the band of how far through its time it then was, and its closure in the
+    band of its closing day. Columns as :func:`monthly_deviation_strata` (``phase`` is the band); the
+    bands are pooled over the charted studies (``study_id`` is :data:`POOLED_STUDIES`): closing CAPAs is
+    a sponsor's process, and per study a band holds too few closures in 12 baseline months (on the
+    calibration seeds, rates per study and band gave 1.9 false signals per 100 stable months, pooled 0.15).
+    """
+    bands = ", ".join(f"('{name}', {low}, {high})" for name, low, high in CLOSURE_BANDS)
+    frame = wh.query_with(scope, _CLOSURE_STRATA.format(bands=bands, study=_STUDY_PARAM.format(col="study_id")), """
+        SELECT month, $pooled AS study_id, phase, sum(coalesce(numerator, 0)) AS numerator,
+               sum(coalesce(denominator, 0)) AS denominator
+        FROM exposure FULL JOIN closures USING (month, study_id, phase)
+        WHERE month BETWEEN date_trunc('month', $date_from::DATE) AND $date_to
+        GROUP BY month, phase ORDER BY month, phase
+    """, {**_studies(study_id), "as_of": wh.as_of(), "pooled": POOLED_STUDIES}, filters)
+    frame["month"] = pd.to_datetime(frame["month"])
+    return frame[frame["month"] <= pd.Timestamp(last_full_month(wh.as_of()))].reset_index(drop=True)
+
+
+def monthly_closures(strata: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
+    """Per month (zero-filled to the last full month): CAPAs closed and open CAPA-days, from the strata."""
+    return _on_grid(strata.groupby("month", as_index=False)[["numerator", "denominator"]].sum(), as_of)
+
+
 @cached
 def site_deviation_rates(wh: Warehouse, scope: AccessScope, filters: PortfolioFilter,
                          study_id: str | None = None) -> pd.DataFrame:

@@ -47,9 +47,10 @@ from analytics.core import warehouse
 from analytics.core.scope import NO_FILTER, AccessScope, PortfolioFilter
 from analytics.generator import GENERATOR_VERSION, PRESETS, generate_portfolio
 
-TEST_SEEDS = (9301, 9302, 9303)  # held out: never run while developing
-CALIBRATION_SEEDS = (9201, 9202, 9203, 9204)
+TEST_SEEDS = (9501, 9502, 9503)  # held out: never run while developing (9301-9303 retired: measured twice)
+CALIBRATION_SEEDS = tuple(range(9201, 9209))
 DETECTION_DAYS = 62  # "within two months" of the shift's first day
+CLOSURE_CHARTS = ("on_time", "closures")  # two charts of one process, the sponsor's closing of CAPAs
 MIN_THEME_EVENTS = 30
 BOOTSTRAP = 1000
 TARGETS = {
@@ -127,6 +128,22 @@ def chart_outcome(chart: spc.ControlChart, start: pd.Timestamp | None) -> dict[s
     return out
 
 
+# The false-alarm chance the best test of a shift's window may spend: the target allows 1 false signal per
+# 100 stable points, and a window holds at most two or three judged months.
+ORACLE_FALSE_ALARM = 0.02
+ORACLE_DRAWS = 100_000
+
+
+def _window_shares(chart: spc.ControlChart, start: pd.Timestamp) -> pd.DataFrame:
+    """Judged months ending within :data:`DETECTION_DAYS` of ``start``: expected count and share after the start."""
+    points = chart.points[chart.points["evaluable"]]
+    ends = points["month"].map(_month_end)
+    window = points[(ends >= start) & (ends <= start + pd.Timedelta(days=DETECTION_DAYS))]
+    days = (window["month"].map(_month_end) - window["month"]).dt.days + 1
+    after = ((window["month"].map(_month_end) - start).dt.days + 1).clip(upper=days) / days
+    return pd.DataFrame({"expected": window["expected"].to_numpy(dtype=float), "after": after.to_numpy(dtype=float)})
+
+
 def shift_size(chart: spc.ControlChart, start: pd.Timestamp | None, magnitude: float | None) -> float | None:
     """How far an injected rate shift moves the chart, in the chart's own sigma, at its best month in the window.
 
@@ -137,17 +154,42 @@ def shift_size(chart: spc.ControlChart, start: pd.Timestamp | None, magnitude: f
     """
     if start is None or magnitude is None:
         return None
-    points = chart.points[chart.points["evaluable"]]
-    ends = points["month"].map(_month_end)
-    window = points[(ends >= start) & (ends <= start + pd.Timedelta(days=DETECTION_DAYS))]
+    window = _window_shares(chart, start)
     if not len(window):
         return None
-    days = (window["month"].map(_month_end) - window["month"]).dt.days + 1
-    after = ((window["month"].map(_month_end) - start).dt.days + 1).clip(upper=days) / days
-    expected = window["expected"].to_numpy(dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        size = (magnitude - 1) * expected * after.to_numpy() / (chart.sigma_z * np.sqrt(expected))
+        size = (magnitude - 1) * window["expected"] * window["after"] / (chart.sigma_z * np.sqrt(window["expected"]))
     return float(np.nanmax(size)) if np.isfinite(size).any() else None
+
+
+def shift_detectability(chart: spc.ControlChart, start: pd.Timestamp | None, magnitude: float | None,
+                        alpha: float = ORACLE_FALSE_ALARM, seed: int = 0) -> float | None:
+    """The chance that the best possible test flags a deviation-rate shift within the window: an upper bound.
+
+    An oracle that knows the start, the factor and each judged month's expected count ``E_i`` in the
+    window tests "rate x``magnitude`` from the start" against "no shift" with the Neyman-Pearson
+    likelihood ratio of the window's Poisson counts (``E_i`` against ``E_i (1 + (magnitude - 1) a_i)``,
+    ``a_i`` the share of the month after the start) at false-alarm chance ``alpha``, ties randomized.
+    No rule that does not know when a shift starts or how big it is can flag it more often at that
+    false-alarm rate, so the mean over shifts bounds any chart's detection within two months.
+    Monte Carlo with a fixed seed (:data:`ORACLE_DRAWS` draws under each hypothesis).
+    """
+    if start is None or magnitude is None:
+        return None
+    window = _window_shares(chart, start)
+    window = window[window["expected"] > 0]
+    if not len(window):
+        return None
+    null = window["expected"].to_numpy()
+    shifted = null * (1 + (magnitude - 1) * window["after"].to_numpy())
+    weights = np.log(shifted / null)  # the log likelihood ratio is sum w_i x_i less a constant
+    rng = np.random.default_rng(seed)
+    under_null = rng.poisson(null, size=(ORACLE_DRAWS, len(null))) @ weights
+    under_shift = rng.poisson(shifted, size=(ORACLE_DRAWS, len(null))) @ weights
+    line = float(np.quantile(under_null, 1 - alpha, method="higher"))
+    above, at = float(np.mean(under_null > line)), float(np.mean(np.isclose(under_null, line)))
+    tie = (alpha - above) / at if at > 0 else 0.0
+    return min(1.0, float(np.mean(under_shift > line) + tie * np.mean(np.isclose(under_shift, line))))
 
 
 def _shifts(con, kind: str) -> pd.DataFrame:
@@ -172,15 +214,18 @@ def score_charts(path: Path) -> list[dict[str, object]]:
         magnitude = None if shift is None else float(shift["magnitude"])
         rows.append({"chart": "deviations", "unit": study_id, "magnitude": magnitude, **chart_outcome(chart, start),
                      "laney": chart.laney, "shift_sigma": shift_size(chart, start, magnitude),
+                     "best_test_power": shift_detectability(chart, start, magnitude),
                      "signal_rules": ",".join(chart.spec.rules)})
     for sponsor_id in sorted(studies["sponsor_id"].unique()):
-        series = data.monthly_on_time(wh, FULL, PortfolioFilter(sponsor_ids=(sponsor_id,)))
-        chart = spc.control_chart(series, specs["on_time"])
+        sponsor = PortfolioFilter(sponsor_ids=(sponsor_id,))
+        strata = data.monthly_closure_strata(wh, FULL, sponsor)
         shift = closure.loc[sponsor_id] if sponsor_id in closure.index else None
         start = None if shift is None else pd.Timestamp(shift["start_date"])
-        rows.append({"chart": "on_time", "unit": sponsor_id, "magnitude": None if shift is None else
-                     float(shift["magnitude"]), **chart_outcome(chart, start), "laney": chart.laney,
-                     "signal_rules": ",".join(chart.spec.rules)})
+        for chart in (spc.control_chart(data.monthly_on_time(wh, FULL, sponsor), specs["on_time"]),
+                      spc.control_chart(data.monthly_closures(strata, wh.as_of()), specs["closures"], strata)):
+            rows.append({"chart": chart.spec.id, "unit": sponsor_id, "magnitude": None if shift is None else
+                         float(shift["magnitude"]), **chart_outcome(chart, start), "laney": chart.laney,
+                         "signal_rules": ",".join(chart.spec.rules)})
     return rows
 
 
@@ -252,6 +297,11 @@ def summarize(charts: pd.DataFrame, theme_rows: pd.DataFrame, events: pd.DataFra
             "median_delay_days": float(delays.median()) if len(delays) else None,
             "median_shift_sigma": float(sizes.median()) if len(sizes) else None,
             "shifts_under_2_sigma": len(small), "shifts_under_2_sigma_flagged": int(small["flagged_in_window"].sum()),
+            "best_test_within_2_months": float(evaluable["best_test_power"].mean())
+            if "best_test_power" in evaluable and evaluable["best_test_power"].notna().any() else None,
+            "best_test_within_2_months_by_magnitude": {
+                f"x{m:g}": float(g["best_test_power"].mean()) for m, g in evaluable.groupby("magnitude")}
+            if "best_test_power" in evaluable and evaluable["best_test_power"].notna().any() else {},
             "stable_points": int(part["stable_points"].sum()),
             "false_signals": _poisson_rate(int(part["stable_signals"].sum()), int(part["stable_points"].sum())),
             "false_flagged_points": _poisson_rate(int(part["stable_flagged"].sum()), int(part["stable_points"].sum())),
@@ -259,6 +309,13 @@ def summarize(charts: pd.DataFrame, theme_rows: pd.DataFrame, events: pd.DataFra
                                                          int(part["stable_points"].sum())) for r in RULES},
             "signal_rules": str(part["signal_rules"].iloc[0]).split(","),
         }
+    closure = charts[charts["chart"].isin(CLOSURE_CHARTS) & charts["magnitude"].notna()] if len(charts) else charts
+    if len(closure):  # a closure shift is flagged when either chart of the sponsor's closing flags it in time
+        either = closure.assign(evaluable=closure["evaluable"].astype(bool),
+                                flagged=closure["evaluable"].astype(bool) & closure["flagged_in_window"].astype(bool))
+        either = either.groupby(["seed", "unit"]).agg(evaluable=("evaluable", "any"), flagged=("flagged", "any"))
+        either = either[either["evaluable"]]
+        out["closure_shifts_either_chart"] = _share(int(either["flagged"].sum()), len(either))
     if len(theme_rows):
         weights = theme_rows["events"].to_numpy(dtype=float)
         ari = theme_rows["ari"].to_numpy()
@@ -361,10 +418,18 @@ def summary_lines(result: dict[str, object]) -> list[str]:
                          f"{', '.join(c['signal_rules'])}): " + ", ".join(
                              f"{rule} {rate['per_100']:.2f}" for rule, rate in c["false_breaks_by_rule"].items()
                              if rate["per_100"] is not None))
+            if c.get("best_test_within_2_months") is not None:
+                lines.append(f"{chart_id}: the best test knowing each shift's start and size (false alarms "
+                             f"{ORACLE_FALSE_ALARM:.0%} per window) would flag {c['best_test_within_2_months']:.0%}; by "
+                             "magnitude " + ", ".join(f"{m} {v:.0%}" for m, v in
+                                                      c["best_test_within_2_months_by_magnitude"].items()))
             if c.get("median_shift_sigma") is not None:
                 lines.append(f"{chart_id}: shift size at its best month in the window, median "
                              f"{c['median_shift_sigma']:.2f} sigma; {c['shifts_under_2_sigma']} shifts under 2 sigma "
                              f"({c['shifts_under_2_sigma_flagged']} of them flagged)")
+        if "closure_shifts_either_chart" in summary:
+            lines.append(f"closure shifts flagged within 2 months by either closing chart "
+                         f"{_fmt(summary['closure_shifts_either_chart'])}")
         if "themes" in summary:
             t = summary["themes"]
             lines.append(f"themes: adjusted Rand {t['adjusted_rand']:.3f} [{t['low']:.3f}, {t['high']:.3f}] over "
