@@ -93,7 +93,8 @@ def test_clean_cells_report_their_mean_z_by_site_size(tiny_result):
 
 
 def test_site_score_p_value_is_judged_on_the_planted_anomalies_too(tiny_result):
+    # The tiny portfolio plants about a dozen anomalies; the site score should rank them above chance.
     found = tiny_result["methods"]["calibrated"]["site_score_p_anomalous_sites"]
-    assert found["auc"] is None or 0.0 <= found["auc"] <= 1.0
     share = found["at_or_below_0.05"]
-    assert share["n"] == 0 or share["low"] <= share["rate"] <= share["high"]
+    assert share["n"] >= 5 and share["low"] <= share["rate"] <= share["high"]
+    assert found["auc"] > 0.5
