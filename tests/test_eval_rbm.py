@@ -90,3 +90,11 @@ def test_clean_cells_report_their_mean_z_by_site_size(tiny_result):
     assert set(by_size) == {"1-4", "5-14", "15+"}
     assert sum(v["cells"] for v in by_size.values()) <= tails["ae_rate"]["cells"]
     assert any(v["cells"] > 1 and abs(v["mean"]) < 1.5 and 0.3 < v["sd"] < 3 for v in by_size.values())
+
+
+def test_site_score_p_value_is_judged_on_the_planted_anomalies_too(tiny_result):
+    # The tiny portfolio plants about a dozen anomalies; the site score should rank them above chance.
+    found = tiny_result["methods"]["calibrated"]["site_score_p_anomalous_sites"]
+    share = found["at_or_below_0.05"]
+    assert share["n"] >= 5 and share["low"] <= share["rate"] <= share["high"]
+    assert found["auc"] > 0.5

@@ -10,6 +10,7 @@ from scipy import stats
 from analytics.kri.calibrated import fit_calibrated
 from analytics.kri.engine import run_engine
 from analytics.kri.models import SiteData, count_tails, fit_spread, proportion_tails, site_posterior
+from analytics.kri.permutation import size_adjusted_p
 from analytics.kri.simaerep import bh_adjust, cumulative_events, simaerep_inframe
 from analytics.kri.sites import SiteIndex
 from analytics.kri.specs import kri, stratum_columns
@@ -17,14 +18,19 @@ from analytics.kri.specs import kri, stratum_columns
 AE_SPECS = (kri("ae_rate"), kri("sae_rate"))
 
 
-def _study_frame(rng: np.random.Generator, studies: int, sites: int, tau: float, silenced: int = 0) -> pd.DataFrame:
-    """Subjects with AEs (Gamma frailty, log-normal site effects); the first ``silenced`` sites report none."""
+def _study_frame(rng: np.random.Generator, studies: int, sites: int, tau: float, silenced: int = 0,
+                 size_slope: float = 0.0) -> pd.DataFrame:
+    """Subjects with AEs (Gamma frailty, log-normal site effects); the first ``silenced`` sites report none.
+
+    ``size_slope``: a benign institution effect that goes with size (a site's rate times
+    ``(n / 10) ** size_slope`` for ``n`` subjects; negative: small sites report more).
+    """
     rows = []
     for s in range(studies):
         for k in range(sites):
             n = int(rng.integers(3, 25))
             days = rng.uniform(30, 600, n)
-            effect = np.exp(tau * rng.standard_normal() - tau**2 / 2)
+            effect = np.exp(tau * rng.standard_normal() - tau**2 / 2) * (n / 10) ** size_slope
             mean = 4.0 / 365 * days * effect * rng.gamma(2.0, 0.5, n)
             ae = rng.poisson(mean) * (0 if k < silenced else 1)
             rows.append(pd.DataFrame({"study_id": f"S{s}", "study_site_id": f"S{s}-{k:03d}",
@@ -100,6 +106,33 @@ def test_site_score_p_values_of_clean_sites_are_uniform_and_flags_follow_the_pol
     evaluable = run.sites[run.sites["evaluable"] > 0]
     assert evaluable["any_amber"].mean() == pytest.approx(0.10, abs=0.04)
     assert evaluable["any_red"].mean() <= 0.025
+
+
+def test_site_score_of_small_clean_sites_stays_uniform_when_rates_go_with_site_size():
+    # Small sites report 30% more AEs per patient-year than sites of 10 (institution quality goes
+    # with enrolment); patient reshuffling cannot reproduce that, so without the size trend the
+    # small sites' site-score p-values leaned low (KS p 0.003, 62% at or below 0.5).
+    rng = np.random.default_rng(4)
+    frame = _study_frame(rng, 8, 60, 0.2, size_slope=-0.3)
+    run = run_engine(frame, "calibrated", specs=AE_SPECS)
+    size = run.sites["study_site_id"].map(frame.groupby("study_site_id").size())
+    small = run.sites.loc[size <= 8, "site_p"].dropna()
+    assert len(small) > 100
+    assert stats.kstest(small, "uniform").pvalue > 0.05
+    assert stats.kstest(run.sites["site_p"].dropna(), "uniform").pvalue > 0.05
+
+
+def test_size_trend_leaves_each_site_out_of_its_own_reference():
+    rng = np.random.default_rng(7)
+    p = stats.norm.sf(rng.standard_normal(40))
+    p[0] = 1e-6  # an atypical site that is not red
+    log_size = np.log(rng.integers(1, 60, 40).astype(float))
+    adjusted = size_adjusted_p(p, log_size, np.ones(40))
+    assert adjusted[0] < 1e-4
+    # No trend in the data: the adjustment moves the clean sites' p-values little.
+    assert np.abs(stats.norm.isf(adjusted[1:]) - stats.norm.isf(p[1:])).max() < 0.6
+    # Red sites (weight 0) do not inform the line, but are still judged against it.
+    assert np.isfinite(size_adjusted_p(p, log_size, np.r_[0.0, np.ones(39)])).all()
 
 
 def test_simaerep_flags_a_site_without_events_and_adjusts_like_simaerep():

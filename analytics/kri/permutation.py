@@ -15,7 +15,10 @@ Two things come out of the pool of pseudo-sites (:data:`TARGET_PSEUDO_SITES` per
   ``1 - (1 - A)^(1 / (r k))`` (``k`` one-sided tests at the site) flags the target share ``A`` of
   pseudo-sites; ``r = 1`` is Sidak, ``r < 1`` means the KRIs move together;
 * the **site score's p-value**: the site's Fisher combination of its KRI p-values, ranked among
-  the pseudo-sites' with as many evaluable KRIs (uniform for a clean site).
+  the pseudo-sites' with as many evaluable KRIs, then judged against the study's trend of that
+  rank with site size (:func:`size_adjusted_p`): pseudo-sites carry no institution, so benign
+  differences that go with size (small clean sites entering data a little later) would otherwise
+  make small sites' p-values lean low. Uniform for a clean site of any size.
 
 All work is vectorized over permutations with ``numpy.bincount`` on per-subject aggregates. Each
 study draws from its own random stream (seeded by the seed and the study id), so a study's results
@@ -39,6 +42,8 @@ MIN_PERMUTATIONS, MAX_PERMUTATIONS = 10, 250
 MIN_POOL = 200  # fewer usable pseudo-sites than this: Sidak (r = 1)
 MIN_COMPARABLE = 200  # pseudo-sites a site's score is ranked among (same number of evaluable KRIs, or near)
 EFFECTIVE_RATIO_BOUNDS = (0.05, 1.5)
+SIZE_TREND_PRIOR_SD = 0.6  # prior SD of the site score's level and slope per unit log site size (normal scale)
+SIZE_TREND_CLIP = 2.5  # normal scores clipped here in the trend's fit (atypical sites that are not red)
 
 
 @dataclass
@@ -194,6 +199,48 @@ def _site_score_p(null_q: np.ndarray, null_cells: np.ndarray, q: np.ndarray, cel
     return out
 
 
+def size_adjusted_p(site_p: np.ndarray, log_size: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """The site score's p-values judged against the study's trend with site size, leaving each site out.
+
+    Pseudo-sites mix the patients of every institution, so they carry none of the benign
+    differences that go with a site's size (an institution that enrols more also enters data
+    faster and raises fewer queries): small clean sites score a little worse than pseudo-sites of
+    their size, and their p-values lean low. On the normal scale ``z = Phi^-1(1 - p)`` the study's
+    sites give a line in log size: Bayesian with known unit variance (the permutation's scale),
+    both coefficients with prior SD :data:`SIZE_TREND_PRIOR_SD` around 0, each site weighted by
+    ``weight`` (0 for red sites; otherwise its probability of being clean) and its score clipped at
+    :data:`SIZE_TREND_CLIP`, so atypical sites barely move the line. Each site is judged against
+    the line fitted *without* it and standardized by its predictive SD ``sqrt(1 + x' V x)``: a
+    clean site's p-value is uniform at every size, and a site cannot explain itself away. Only the
+    site score uses this; the KRIs' expected counts (what the heatmap calls expected) stay the study's.
+    """
+    p = np.asarray(site_p, dtype="float64")
+    usable = np.isfinite(p)
+    out = p.copy()
+    w = np.where(usable, np.nan_to_num(weight), 0.0)
+    if not usable.any():
+        return out
+    z = stats.norm.isf(np.clip(np.where(usable, p, 0.5), 1e-300, 1.0))
+    centre = float(np.average(log_size, weights=w)) if w.sum() > 0 else float(log_size[usable].mean())
+    x = np.column_stack([np.ones(len(p)), log_size - centre])
+    clipped = np.clip(z, -SIZE_TREND_CLIP, SIZE_TREND_CLIP)
+    precision = (x * w[:, None]).T @ x + np.eye(2) / SIZE_TREND_PRIOR_SD**2
+    moment = (x * w[:, None]).T @ clipped
+    # The line without the site itself: a weighted rank-one downdate of the normal equations.
+    without = precision[None] - w[:, None, None] * np.einsum("si,sj->sij", x, x)
+    coef = np.linalg.solve(without, (moment[None] - w[:, None] * x * clipped[:, None])[..., None])[..., 0]
+    spread = np.einsum("si,sij,sj->s", x, np.linalg.inv(without), x)
+    adjusted = (z - (x * coef).sum(1)) / np.sqrt(1 + spread)
+    out[usable] = stats.norm.sf(adjusted[usable])
+    return out
+
+
+def clean_weight(fits: dict[str, KRIFit], codes: np.ndarray) -> np.ndarray:
+    """Per site, its lowest probability of being clean over the KRIs it is evaluable on (1 without any)."""
+    return np.min([np.where(fit.evaluable[codes], np.nan_to_num(fit.clean_probability[codes], nan=1.0), 1.0)
+                   for fit in fits.values()] + [np.ones(len(codes))], axis=0)
+
+
 def _effective_ratio(min_p: np.ndarray, tests: np.ndarray, rate: float) -> float:
     """The share r of a site's tests that count as independent, matched at the family ``rate``."""
     usable = tests > 0
@@ -272,6 +319,12 @@ def permutation_null(
         ratios[int(group)] = _effective_ratio(min_p, tests, amber_rate)
         pool_sizes[int(group)] = int((tests > 0).sum())
         codes = np.flatnonzero(index.site_group == group)
-        site_p.update(_site_score_p(fisher_q(sum_log, cells), cells, fisher_q(site_sum_log[codes], site_tests[codes]),
-                                    site_tests[codes], codes))
+        ranked = _site_score_p(fisher_q(sum_log, cells), cells, fisher_q(site_sum_log[codes], site_tests[codes]),
+                               site_tests[codes], codes)
+        # Every site of the study (red ones too) is sized by its own patients, as its pseudo-site slot is.
+        study_rows = row_order[bounds[group]:bounds[group + 1]]
+        log_size = np.log(np.bincount(index.row_site[study_rows], minlength=index.n_sites)[codes].clip(min=1))
+        adjusted = size_adjusted_p(np.array([ranked.get(int(code), np.nan) for code in codes]), log_size,
+                                   np.where(excluded[codes], 0.0, clean_weight(fits, codes)))
+        site_p.update({int(code): float(value) for code, value in zip(codes, adjusted) if np.isfinite(value)})
     return PermutationNull(effective_ratio=ratios, site_p=site_p, pseudo_sites=pool_sizes)

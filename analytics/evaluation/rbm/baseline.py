@@ -81,6 +81,14 @@ def baseline_metrics(tables: dict[str, pd.DataFrame]) -> dict[str, object]:
             entry["site_score_p_clean_sites"] = metrics.ks_uniform(clean["site_p"])
             entry["site_score_p_clean_sites_by_size"] = {name: metrics.ks_uniform(clean.loc[sizes == name, "site_p"])
                                                          for _, _, name in metrics.SIZE_CLASSES}
+            # What the site score's p-value finds: planted anomalies ranked against clean sites, and
+            # the share a monitor sorting by it would see at p <= 0.05.
+            p_value = labelled["site_p"].fillna(1.0)
+            planted = labelled["anomaly_type"].notna() & (labelled["evaluable"] > 0)
+            entry["site_score_p_anomalous_sites"] = {
+                "auc": metrics._auc(-p_value[labelled["anomaly_type"].isna() & (labelled["evaluable"] > 0)],
+                                    -p_value[planted]),
+                "at_or_below_0.05": metrics.share(p_value[planted] <= 0.05)}
             entry["kri_tails_clean_cells"] = _tails(cells)
         out[method] = entry
     return out
