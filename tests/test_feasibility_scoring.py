@@ -85,3 +85,15 @@ def test_the_phase_median_is_what_a_user_gets_when_the_features_carry_nothing_mo
     got = uninformative.predict(x.assign(phase=5.0)).iloc[0]
     expected = uninformative.baseline.predict(pd.Series(["PHASE3"])).iloc[0]
     assert got["mid"] == pytest.approx(expected["mid"])
+
+
+def test_an_export_is_dated_by_its_latest_record_update_else_its_latest_actual_start() -> None:
+    from analytics.evaluation.feasibility import export_as_of
+
+    with_updates = pd.DataFrame({"status": ["COMPLETED", "RECRUITING", "NOT_YET_RECRUITING"],
+                                 "start_date": pd.to_datetime(["2015-01-01", "2023-05-01", "2026-01-01"]),
+                                 "last_update_date": pd.to_datetime(["2020-01-01", "2024-03-26", "2024-02-01"])})
+    # An anticipated start (2026, not yet recruiting) is not a date the export has seen.
+    assert export_as_of(with_updates) == pd.Timestamp("2024-03-26")
+    without = with_updates.drop(columns="last_update_date")
+    assert export_as_of(without) == pd.Timestamp("2023-05-01")

@@ -64,13 +64,13 @@ def _capa(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _feasibility(args: argparse.Namespace) -> dict[str, object]:
-    from analytics.evaluation.feasibility import CALIBRATION_SEEDS, TEST_SEEDS, evaluate_feasibility, summary_lines
-    from analytics.feasibility.trials import STALE_RULES
+    from analytics.evaluation.feasibility import CALIBRATION_SEEDS, RECORD_RULES, TEST_SEEDS, evaluate_feasibility, \
+        summary_lines
 
     seeds = tuple(args.seeds) if args.seeds else (CALIBRATION_SEEDS if args.calibrate else TEST_SEEDS)
     # Calibration runs choose settings: generated seeds only, never the real exports' test window.
     result = evaluate_feasibility(seeds=seeds, include_real=not args.calibrate,
-                                  stale_rules=STALE_RULES if args.calibrate else STALE_RULES[:1])
+                                  record_rules=RECORD_RULES if args.calibrate else RECORD_RULES[:1])
     print("\n".join(summary_lines(result)))
     return result
 

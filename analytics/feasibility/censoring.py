@@ -12,9 +12,14 @@ optimism. Two estimators keep them:
   still inside its interval shares the fate of trials that had reached the same point. The same on
   the residual ``log t - mid`` gives the median absolute error (:func:`censored_median_abs_error`).
 * **Inverse probability of censoring weights** (:func:`censoring_weights`) for outcomes that exist
-  only once a trial has ended (its enrolment rate): each ended trial counts ``1 / P(a trial of its
-  duration had ended by the as-of date)``, the chance computed from the potential follow-up
-  (as-of date minus start) of the trials being scored, not of every trial in the registry.
+  only once a trial has ended (its enrolment rate, a completed trial's duration): each counts
+  ``1 / P(a trial of its duration was still observed then)``, the chance estimated by reverse
+  Kaplan-Meier over the trials being scored (censored while running: at the as-of date, or where
+  their record stopped being updated), not of every trial in the registry. The potential follow-up
+  (as-of date minus start) was used before; it treats every ended record as one that would have
+  been kept up to the as-of date, so trials whose records go stale, more often the long ones, were
+  under-weighted (generated calibration seeds 9301-9303, pooled, against the true durations: 80%
+  coverage 72.4% with it, 76.5% with reverse Kaplan-Meier).
 
 Neither can see past the longest follow-up of the scored trials: a trial longer than that is
 estimated from the shorter ones. On generated histories, where the true durations of running trials
@@ -31,17 +36,21 @@ MAX_WEIGHT = 10.0  # inverse-probability-of-censoring weights are capped (a few 
 ERROR_GRID = np.linspace(0.0, 4.0, 4001)  # absolute log errors searched for the censored median (step 0.001)
 
 
-def censoring_weights(durations: np.ndarray, follow_up: np.ndarray) -> np.ndarray:
-    """Inverse of the chance that a trial of each duration had finished by the as-of date (capped).
+def censoring_weights(durations: np.ndarray, times: np.ndarray, censored: np.ndarray) -> np.ndarray:
+    """Inverse of the chance that a trial was still observed at each duration (capped), by reverse Kaplan-Meier.
 
-    ``follow_up`` is the potential follow-up (as-of date minus start, months) of the trials whose
-    outcomes are weighted: the censoring distribution of that set.
+    ``times`` and ``censored``: every trial of the set, its time observed (to completion, stop, or
+    where it is censored) and whether it was censored while running. The censoring distribution is
+    the Kaplan-Meier estimate with the roles swapped (censored trials are its events, the others its
+    censored times), so records that stop being updated at any time count, not only the as-of date
+    (Robins and Rotnitzky 1992; Satten and Datta 2001). A known outcome at ``T`` weighs
+    ``1 / P(C >= T)``.
     """
-    follow = np.sort(follow_up[np.isfinite(follow_up)])
-    if not len(follow):
+    known = np.isfinite(times)
+    if not known.any() or not np.asarray(censored, bool)[known].any():
         return np.ones(len(durations))
-    share_longer = 1.0 - np.searchsorted(follow, durations, side="right") / len(follow)
-    return np.minimum(1.0 / np.maximum(share_longer, 1.0 / MAX_WEIGHT), MAX_WEIGHT)
+    _, still_observed = _survival(np.asarray(times, float)[known], np.asarray(censored, bool)[known])
+    return np.minimum(1.0 / np.maximum(still_observed(np.asarray(durations, float)), 1.0 / MAX_WEIGHT), MAX_WEIGHT)
 
 
 def _survival(values: np.ndarray, event: np.ndarray):

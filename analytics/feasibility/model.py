@@ -12,11 +12,11 @@ The baseline is what a feasibility lead does without a model: the median of comp
 the same phase, with their 10th-90th percentiles as the interval.
 
 Trained on trials whose outcome is known: durations of completed trials, rates of ended trials.
-Registry records favour short trials: among recent starts only the quick ones have finished. Each
-trial's potential follow-up is known (the as-of date minus its start; for a running trial, its
-record's last update minus its start when that is earlier), so the chance that a trial
-of duration ``T`` had finished by the as-of date is the share of trials followed longer than ``T``;
-every known outcome is weighted by the inverse of that chance (inverse probability of censoring
+Registry records favour short trials: among recent starts only the quick ones have finished, and
+the records of long trials are the likelier to stop being updated before they end. The chance that
+a trial of duration ``T`` was still observed at ``T`` is estimated by reverse Kaplan-Meier (trials
+censored while running, at the as-of date or their record's last update, are its events); every
+known outcome is weighted by the inverse of that chance (inverse probability of censoring
 weighting, :func:`~analytics.feasibility.censoring.censoring_weights`), in the fits, in the
 conformal calibration (weighted conformal prediction) and in the cross-validated metrics, so figures
 describe all trials, not only the finished ones. The calibration share is drawn at random from the
@@ -96,7 +96,8 @@ def training_data(trials: pd.DataFrame, target: str) -> tuple[pd.DataFrame, np.n
     # A trial's outcome is known once it has ended: weight by the chance it had, given its duration.
     duration = rows["duration_months"].to_numpy(float)
     duration = np.where(np.isfinite(duration), duration, 0.0)
-    weights = censoring_weights(duration, trials["follow_up_months"].to_numpy(float))
+    weights = censoring_weights(duration, trials["duration_months"].to_numpy(float),
+                                trials["still_running"].to_numpy(bool))
     return feature_frame(rows), np.log(rows[column].to_numpy(float)), rows, weights
 
 

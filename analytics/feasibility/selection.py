@@ -25,7 +25,6 @@ import pandas as pd
 from analytics.feasibility.censoring import censored_coverage, censored_median_abs_error
 from analytics.feasibility.model import MIN_TRAINING_TRIALS, PHASES, ConformalQuantileModel, PhaseBaseline, \
     feature_frame, interval_metrics, training_data, weighted_quantile
-from analytics.feasibility.trials import RUNNING
 
 METHODS = ("model", "baseline")
 METHOD_LABELS = {"model": "Model", "baseline": "Phase median"}
@@ -38,9 +37,10 @@ BOOTSTRAP_SEED = 0
 
 
 def duration_population(trials: pd.DataFrame) -> pd.DataFrame:
-    """Trials whose duration is known or censored by the as-of date only: completed or still running."""
+    """Trials whose duration is known or censored by the as-of date only: completed or still running
+    (running or unverified, censored where their record stops)."""
     return trials[trials["duration_months"].notna() & (trials["completed"].astype(bool)
-                                                       | trials["status"].isin(RUNNING).to_numpy())]
+                                                       | trials["still_running"].astype(bool))]
 
 
 def score(predict, trials: pd.DataFrame, target: str) -> dict[str, float]:

@@ -8,8 +8,13 @@ One row per historical trial (``historical_trials``, reference data read with
   at the as-of date (they have run at least that long), never taken at their anticipated completion,
   or at the record's last update when that is earlier (:func:`observed_until`); terminated trials are
   censored at the date they stopped (they never completed). Not-yet-recruiting
-  and withdrawn trials have no duration; trials of unknown status (the registry's "not verified")
-  are left out of durations and counted (:data:`DURATION_EXCLUDED`);
+  and withdrawn trials have no duration; trials of unknown status (the registry's "not verified":
+  running when last verified, more than two years before) are censored at their record's last
+  update like stale running records (:data:`UNKNOWN_RULES`; left out and counted when the record
+  carries no last update, :data:`DURATION_EXCLUDED`). ``still_running`` marks the trials censored
+  while running (running or unverified), ``censored`` those and the terminated ones;
+* the as-of date bounds what is known: one date for a warehouse, or each record's own (the date of
+  the export it came from: exports downloaded on different days know different things);
 * ``rate``: enrolled participants per site-month, ``enrollment / (sites x recruitment months)``,
   recruitment months from start to primary completion (completion when the record has none), for
   trials that ended (completed or terminated: their enrollment is actual) and list their sites. The
@@ -37,7 +42,7 @@ from analytics.feasibility.places import country_code
 ENDED = ("COMPLETED", "TERMINATED")
 RUNNING = ("RECRUITING", "ACTIVE_NOT_RECRUITING", "ENROLLING_BY_INVITATION", "SUSPENDED")
 DURATION_EXCLUDED = {"NOT_YET_RECRUITING": "not started", "WITHDRAWN": "withdrawn before enrolling",
-                     "UNKNOWN": "status not verified by the sponsor", "NO_LONGER_AVAILABLE": "expanded access",
+                     "UNKNOWN": "status not verified and no last update", "NO_LONGER_AVAILABLE": "expanded access",
                      "AVAILABLE": "expanded access", "TEMPORARILY_NOT_AVAILABLE": "expanded access",
                      "APPROVED_FOR_MARKETING": "expanded access", "WITHHELD": "withheld"}
 REGISTRY_URL = "https://clinicaltrials.gov/study/{nct}"
@@ -80,22 +85,29 @@ def observed_until(last_update: pd.Series, as_of: pd.Timestamp) -> pd.Series:
 
 
 STALE_RULES = ("censor", "exclude", "as_of")  # running records past their anticipated completion, not updated since
+UNKNOWN_RULES = ("censor", "exclude")  # records of unknown status: censored at their last update, or left out
 
 
-def build_trial_table(raw: pd.DataFrame, as_of: dt.date, stale_rule: str = "censor") -> pd.DataFrame:
+def build_trial_table(raw: pd.DataFrame, as_of: dt.date | pd.Series, stale_rule: str = "censor",
+                      unknown_rule: str = "censor") -> pd.DataFrame:
     """The trial table from ``historical_trials`` rows (see the module docstring).
 
+    ``as_of``: the date up to which the records are known, one for all or one per row of ``raw``
+    (each record's export date).
     ``stale_rule`` (compared on calibration seeds only): what a running record whose anticipated
     completion has passed since its last update gives: ``censor`` at the last update (the default,
     :func:`observed_until`), ``exclude`` it from durations, or censor it at the ``as_of`` date
     (every record read as current, as before the registry's last update was stored).
+    ``unknown_rule`` (calibration seeds too): a record of unknown status with a last update is
+    ``censor``-ed there as a running trial (the default), or ``exclude``-d from durations.
     """
     trials = raw.copy().reset_index(drop=True)
     if "last_update_date" not in trials:  # trial tables built before the registry carried it
         trials["last_update_date"] = pd.NaT
     for column in ("start_date", "completion_date", "primary_completion_date", "last_update_date"):
         trials[column] = pd.to_datetime(trials[column])
-    as_of_ts = pd.Timestamp(as_of)
+    as_of_ts = (pd.Series(pd.to_datetime(as_of).to_numpy(), index=trials.index) if isinstance(as_of, pd.Series)
+                else pd.Series(pd.Timestamp(as_of), index=trials.index))
     status = trials["status"].astype("string").fillna("UNKNOWN")
     trials["status"] = status
     trials["phase"] = trials["phase"].astype("string").fillna("NA")
@@ -113,12 +125,16 @@ def build_trial_table(raw: pd.DataFrame, as_of: dt.date, stale_rule: str = "cens
     started = trials["start_date"].notna() & (trials["start_date"] <= as_of_ts)
     ended = status.isin(ENDED) & trials["completion_date"].notna() & started
     running = status.isin(RUNNING) & started
+    # Unknown status: running when last verified; what the record says holds until its last update.
+    unverified = (status == "UNKNOWN") & started & trials["last_update_date"].notna()
+    if unknown_rule == "censor":
+        running |= unverified
     completed = (status == "COMPLETED") & ended
     # A running trial is known up to its record's last update; an ended one could have run to the as-of date.
     observed = observed_until(trials["last_update_date"], as_of_ts).where(running, as_of_ts)
     overdue = running & (trials["last_update_date"] < trials["completion_date"]) & (trials["completion_date"] < as_of_ts)
     if stale_rule == "as_of":
-        observed = pd.Series(as_of_ts, index=trials.index)
+        observed = as_of_ts.copy()
     elif stale_rule == "exclude":
         running &= ~overdue
     # Potential follow-up: how long a trial could have been seen to run (the censoring time).
@@ -128,6 +144,7 @@ def build_trial_table(raw: pd.DataFrame, as_of: dt.date, stale_rule: str = "cens
     trials["duration_months"] = months.where(months > 0)
     trials["completed"] = completed & trials["duration_months"].notna()
     trials["censored"] = (ended | running) & ~completed & trials["duration_months"].notna()
+    trials["still_running"] = running & trials["duration_months"].notna()
 
     recruitment_end = trials["primary_completion_date"].fillna(trials["completion_date"])
     recruitment = ((recruitment_end - trials["start_date"]).dt.days / MONTH_DAYS).clip(lower=MIN_RECRUITMENT_MONTHS)
