@@ -457,6 +457,11 @@ def test_control_charts_mark_rule_breaking_months_and_the_funnel_has_a_legend(ap
     assert any(t.startswith("Protocol deviations per 100 subject-visits") for t in titles)
     assert any(t.startswith("CAPAs closed on time") for t in titles)
     assert any(t.startswith("CAPA closures against expected") for t in titles)
+    # Each expected line's legend says what it follows: the closure chart's is not the visit mix.
+    expected = {c["layout"]["title"]["text"].split(":")[0]: trace["name"] for c in charts for trace in c["data"]
+                if str(trace.get("name", "")).startswith("Expected")}
+    assert expected["Protocol deviations per 100 subject-visits"] == "Expected (screening / treatment mix)"
+    assert expected["CAPA closures against expected"] == "Expected (how far through their time the open CAPAs are)"
     names = {trace.get("name") for c in charts for trace in c["data"]}
     assert "3-sigma limits" in names and "Running total (sigma above expected)" in names
     assert sum(t.startswith("Running total of excess (CUSUM)") for t in titles) == 2  # one under each chart

@@ -55,7 +55,7 @@ def control_chart_figure(chart: ControlChart, subtitle: str = "") -> go.Figure:
     if chart.risk_adjusted:  # the expected rate follows each month's mix of phases and studies
         fig.add_scatter(x=points["month"], y=points["centre"].where(judged) * scale, mode="lines",
                         line=dict(color="#1f4e79", width=1.5, shape="hvh"),
-                        name="Expected (screening / treatment mix)", hoverinfo="skip")
+                        name=spec.expected_label, hoverinfo="skip")
     else:
         fig.add_hline(y=chart.centre * scale, line=dict(color="#1f4e79", width=1.5),
                       annotation_text=f"centre {chart.centre * scale:.1f}{'%' if spec.family == 'p' else ''}",

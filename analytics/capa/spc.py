@@ -93,6 +93,7 @@ class ChartSpec:
             deviations, where ``(O - E) / sqrt(E)`` has a long upper tail.
         rules: ids of the run rules (:data:`analytics.capa.rules.RULES`) that raise a signal on this chart;
             every other rule is still applied and its breaks marked as a *pattern* (worth a look, not a signal).
+        expected_label: risk-adjusted charts: the legend of the expected line, saying what it follows.
     """
 
     id: str
@@ -110,6 +111,7 @@ class ChartSpec:
     risk_adjusted: bool = False
     residual: str = "normal"
     rules: tuple[str, ...] = SIGNAL_RULES
+    expected_label: str = "Expected"
 
     def __post_init__(self) -> None:
         if self.family not in ("u", "p"):
@@ -129,7 +131,7 @@ CHARTS: tuple[ChartSpec, ...] = (
               "Protocol deviations that occurred in the month per 100 completed subject-visits in the month, "
               "against the rate expected from the time subjects spent in screening and in treatment that month "
               "(each study's baseline rates).",
-              risk_adjusted=True, residual="poisson"),
+              risk_adjusted=True, residual="poisson", expected_label="Expected (screening / treatment mix)"),
     ChartSpec("on_time", "CAPAs closed on time", "p", "% closed by the due date",
               1.0, "low", 5.0, 12, 0, "Closed on time", "CAPAs due",
               "Of the CAPAs whose current due date fell in the month, the share closed on or before it "
@@ -145,7 +147,8 @@ CHARTS: tuple[ChartSpec, ...] = (
               "CAPAs closed in the month per 100 days CAPAs were open in the month, against the closures "
               "expected from how far through their time the open CAPAs were (the baseline's rates): "
               "a low point means CAPAs are closing more slowly than before.",
-              risk_adjusted=True, residual="poisson", rules=("we1",)),
+              risk_adjusted=True, residual="poisson", rules=("we1",),
+              expected_label="Expected (how far through their time the open CAPAs are)"),
 )
 CHARTS_BY_ID = {c.id: c for c in CHARTS}
 
