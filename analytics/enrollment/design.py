@@ -16,13 +16,15 @@ import pandas as pd
 from scipy.special import polygamma
 
 from analytics.enrollment import DAYS_PER_MONTH
-from analytics.enrollment.activation import EARLIEST_DAYS, PRIOR_MEDIAN_DELAY_DAYS, PRIOR_NEVER, PRIOR_SIGMA, \
-    ActivationModel
+from analytics.enrollment.activation import PRIOR_MEDIAN_DELAY_DAYS, PRIOR_NEVER, PRIOR_SIGMA, ActivationModel
 from analytics.enrollment.poisson_gamma import ALPHA_PRIOR, WALK_PRIOR_SD, FittedRates, PoissonGammaModel
 from analytics.enrollment.site_table import SITE_TABLE_COLUMNS
 
 DEFAULT_SITE_SHAPE = float(np.exp(ALPHA_PRIOR[0]))  # the engine's prior median of the site-rate shape (1.5)
 SITE_SHAPE_LOG_SD = 0.3  # uncertainty of the site-rate shape at design (log scale)
+# The design's delay spread (PRIOR_SIGMA) is stated on a log-normal shifted by this many days; running
+# studies fit their own delays with activation.EARLIEST_DAYS (240), which design-stage figures predate.
+DESIGN_DELAY_SHIFT_DAYS = 120.0
 NO_DRIFT_VARIANCE = 1e-10  # the drift is fixed at 0 at design (a tiny variance keeps the draws well defined)
 
 
@@ -64,8 +66,8 @@ def design_model(start: pd.Timestamp, n_sites: int, ramp_months: float, target: 
     model = PoissonGammaModel(include_pending=True, rate_walk=rate_walk_sd > 0)
     model.rates_ = FittedRates(alpha=site_shape, mu_per_day=rate_per_site_month / DAYS_PER_MONTH, gamma_per_year=0.0,
                                covariance=covariance, walk_sd_per_month=rate_walk_sd, prior_weight=1.0)
-    model.activation_ = ActivationModel(mu=float(np.log(median_delay_days + EARLIEST_DAYS)), sigma=PRIOR_SIGMA,
-                                        never=never_activate)
+    model.activation_ = ActivationModel(mu=float(np.log(median_delay_days + DESIGN_DELAY_SHIFT_DAYS)), sigma=PRIOR_SIGMA,
+                                        never=never_activate, earliest_days=DESIGN_DELAY_SHIFT_DAYS)
     model.site_table_ = table
     model.cut_date_ = start
     model.target_ = int(target)

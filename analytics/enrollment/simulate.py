@@ -28,6 +28,7 @@ from analytics.enrollment.poisson_gamma import DAYS_PER_YEAR, GAMMA_LIMIT_PER_YE
 
 STEP_DAYS = 7
 PARAMETER_DRAWS = 256
+ACTIVATION_DRAWS = 8  # draws of the activation model's parameters shared by the pending sites of a simulation
 MAX_HORIZON_DAYS = 3653
 MIN_HORIZON_DAYS = 364
 HORIZON_FACTOR = 3.0  # simulate to this multiple of the naive time to target (later: "beyond the horizon")
@@ -125,13 +126,20 @@ def simulate(model, n_sims: int = 10_000, seed: int = 0, horizon_days: int | Non
         offset = (planned[has_plan] - model.cut_date_).dt.days.to_numpy(float)
         # Randomizing starts a screening period after activation, and the start-up ramp costs about
         # r T days of full-rate enrollment (a shift is the ramp's effect on the count to within a
-        # few days); never-activating levels are inf.
-        when = (model.activation_.mixture_table(offset) + float(table["lag_days"].iloc[0])
-                + ramp_delay_days(model.ramp_share))
+        # few days); never-activating levels are inf. The activation parameters' uncertainty:
+        # ACTIVATION_DRAWS draws, each tabulated at
+        # QUANTILE_POINTS / ACTIVATION_DRAWS levels, side by side in one table of QUANTILE_POINTS
+        # columns (as fast as one table); a simulation keeps one draw for all its pending sites.
+        n_draws_act = ACTIVATION_DRAWS if model.activation_uncertainty else 1
+        points = QUANTILE_POINTS // n_draws_act
+        tables = [draw.mixture_table(offset, points) for draw in model.activation_.parameter_draws(n_draws_act, rng)]
+        when = np.concatenate(tables, axis=1) + float(table["lag_days"].iloc[0]) + ramp_delay_days(model.ramp_share)
         week_table = np.minimum(np.floor(when / STEP_DAYS), n_steps).astype(np.int32)  # n_steps: not in horizon
         n_pending = len(offset)
-        pick = rng.integers(0, QUANTILE_POINTS, (n_sims, n_pending), dtype=np.uint8)
-        week = week_table[np.arange(n_pending)[None, :], pick]
+        column = rng.integers(0, points, (n_sims, n_pending), dtype=np.uint8)  # QUANTILE_POINTS columns in all
+        if len(tables) > 1:
+            column += (np.arange(n_sims) % len(tables) * points).astype(np.uint8)[:, None]
+        week = week_table[np.arange(n_pending)[None, :], column]
         cell = (np.arange(n_sims, dtype=np.int64)[:, None] * (n_steps + 1) + week).ravel()
         counts = np.bincount(cell, minlength=n_sims * (n_steps + 1)).reshape(n_sims, n_steps + 1)[:, :n_steps]
         s_idx, b_idx = np.nonzero(counts)

@@ -40,8 +40,12 @@ from analytics.enrollment.site_table import build_site_table, screening_lag_days
 from analytics.evaluation import target_lines
 from analytics.generator.histories import EnrollmentHistory, enrollment_histories
 
-TEST_SEEDS = (8301, 8302, 8303)  # held out: never run while developing
-CALIBRATION_SEEDS = (8201, 8202, 8203, 8204, 8205, 8206, 8207, 8208)  # every setting was chosen on these
+# Held out: never run while developing. 8301-8303 were held out until round 4 but were then used to
+# compare model variants, so they are retired; 8401-8403 were measured once, with settings fixed first.
+TEST_SEEDS = (8401, 8402, 8403)
+# Every setting was chosen on these (8209-8216 added in round 5: 8 seeds, about 300 studies, left a
+# gap of about 10 points of coverage at the early cuts between calibration and held-out seeds).
+CALIBRATION_SEEDS = tuple(range(8201, 8217))
 CUTS = (0.1, 0.2, 0.3, 0.5, 0.7)
 QUANTILES = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
 METHODS = ("poisson_gamma", "pg_constant", "pg_no_activation", "prophet", "linear", "plan")
@@ -77,15 +81,30 @@ PG_VARIANTS: dict[str, dict[str, object]] = {
     "pg_constant": {"time_varying": False, "rate_walk": False},
     "pg_no_activation": {"include_pending": False},
 }
-# The choices tried on the calibration seeds (``--calibrate``). The prior's certainty (0, 1%, 5%), the
-# drift's prior SD (0.2, 0.5) and the random walk's prior (0, 0.06, 0.1) were chosen first; then the
-# start-up ramp's share (0, 0.3, 0.5) and the drift's prior mean (0, -0.1, -0.2): without a ramp, young
-# sites look slow (early cuts forecast late) and rates look like they rise (late cuts forecast early).
-# The default model is the one chosen (ramp 0.3, drift prior mean 0).
+# The choices tried on the calibration seeds (``--calibrate``). Rounds 1-4, on 8201-8208: the prior's
+# certainty (0, 1%, 5%), the drift's prior SD (0.2, 0.5) and the random walk's prior (0, 0.06, 0.1);
+# then the start-up ramp's share (0, 0.3, 0.5) with the drift's prior mean (0, -0.1, -0.2): ramp 0.3,
+# mean 0. Round 5, on 8201-8216 (605 studies), the grid below against that model ("round 4"): the
+# drift's between-study SD, a negative drift mean (site rates do decline), drawing the activation
+# parameters from their uncertainty, and the activation delay's shift (EARLIEST_DAYS): about 1% of
+# sites activate more than 120 days before plan, and each such delay, scored at the shift's limit,
+# inflated the fitted spread of delays and pushed pending sites' activations late.
 CALIBRATION_VARIANTS: dict[str, dict[str, object]] = {
-    f"ramp={r:g},drift_mean={m:g}": {"ramp_share": r, "drift_prior_mean": m}
-    for r in (0.0, 0.3, 0.5) for m in (0.0, -0.1, -0.2)
+    "round 4": {"activation_earliest_days": 120.0, "drift_prior_sd": 0.2},
+    "drift_sd=0.15": {"activation_earliest_days": 120.0, "drift_prior_sd": 0.15},
+    "drift_sd=0.1": {"activation_earliest_days": 120.0, "drift_prior_sd": 0.1},
+    "ramp=0.3,drift_mean=-0.15": {"activation_earliest_days": 120.0, "drift_prior_sd": 0.2, "drift_prior_mean": -0.15},
+    "ramp=0.5,drift_mean=-0.15": {"activation_earliest_days": 120.0, "drift_prior_sd": 0.2, "ramp_share": 0.5,
+                                  "drift_prior_mean": -0.15},
+    "ramp=0.5,drift_mean=-0.15,activation_draws": {"activation_earliest_days": 120.0, "drift_prior_sd": 0.2,
+                                                   "ramp_share": 0.5, "drift_prior_mean": -0.15,
+                                                   "activation_uncertainty": True},
+    "earliest=240": {"activation_earliest_days": 240.0, "drift_prior_sd": 0.2},
+    "earliest=240,drift_mean=-0.15": {"activation_earliest_days": 240.0, "drift_prior_sd": 0.2, "drift_prior_mean": -0.15},
+    "earliest=240,drift_sd=0.15 (the default)": {},
 }
+# Chosen by a rule fixed before the held-out run: the smallest largest coverage deviation (80% and 90%,
+# every cut) among variants whose median absolute error at the 30% cut is within 2% of the best.
 
 
 def forecast_at_cut(sites: pd.DataFrame, subjects: pd.DataFrame, target: int, cut: pd.Timestamp,
