@@ -122,6 +122,16 @@ _VISIT_EXPOSURE = """
                    count(*) AS denominator
             FROM visits WHERE status = 'Completed' AND actual_date IS NOT NULL AND {study}
             GROUP BY ALL)"""
+# Days of each (study, phase) span falling in each calendar month: the exposure of both the
+# subject-day deviation rates and the CAPA closure bands, from a CTE named ``spans``.
+_MONTHLY_SPAN_DAYS = """
+        exposure AS (
+            SELECT CAST(m AS DATE) AS month, study_id, phase,
+                   sum(date_diff('day', greatest(start_date, CAST(m AS DATE)),
+                                 least(stop_date, CAST(m + INTERVAL 1 MONTH AS DATE)))) AS denominator
+            FROM (SELECT *, unnest(generate_series(date_trunc('month', start_date), stop_date, INTERVAL 1 MONTH)) AS m
+                  FROM spans WHERE stop_date > start_date)
+            GROUP BY ALL)"""
 # Time on study: screening from the screening visit to randomization (a screen failure: for the study's
 # median screening-to-randomization time); treatment from randomization to discontinuation, to the
 # as-of date while on study, or for a completer to one visit interval after the last visit (its last
@@ -153,14 +163,7 @@ _SUBJECT_DAY_EXPOSURE = """
                               ELSE $as_of END, $as_of)
             FROM subjects s LEFT JOIN last_visit v ON v.subject_id = s.subject_id
             LEFT JOIN visit_gap g ON g.study_id = s.study_id
-            WHERE s.randomization_date IS NOT NULL AND {study_s}),
-        exposure AS (
-            SELECT CAST(m AS DATE) AS month, study_id, phase,
-                   sum(date_diff('day', greatest(start_date, CAST(m AS DATE)),
-                                 least(stop_date, CAST(m + INTERVAL 1 MONTH AS DATE)))) AS denominator
-            FROM (SELECT *, unnest(generate_series(date_trunc('month', start_date), stop_date, INTERVAL 1 MONTH)) AS m
-                  FROM spans WHERE stop_date > start_date)
-            GROUP BY ALL)"""
+            WHERE s.randomization_date IS NOT NULL AND {study_s}),""" + _MONTHLY_SPAN_DAYS
 
 
 @cached
@@ -229,14 +232,7 @@ _CLOSURE_STRATA = """
                    c.opened_date + CAST(ceil(b.low * c.allowed) AS INTEGER) AS start_date,
                    least(c.stop_date, c.opened_date + CAST(least(ceil(b.high * c.allowed), 100000) AS INTEGER))
                        AS stop_date
-            FROM open_capas c CROSS JOIN bands b),
-        exposure AS (
-            SELECT CAST(m AS DATE) AS month, study_id, phase,
-                   sum(date_diff('day', greatest(start_date, CAST(m AS DATE)),
-                                 least(stop_date, CAST(m + INTERVAL 1 MONTH AS DATE)))) AS denominator
-            FROM (SELECT *, unnest(generate_series(date_trunc('month', start_date), stop_date, INTERVAL 1 MONTH)) AS m
-                  FROM spans WHERE stop_date > start_date)
-            GROUP BY ALL),
+            FROM open_capas c CROSS JOIN bands b),""" + _MONTHLY_SPAN_DAYS + """,
         closures AS (
             SELECT date_trunc('month', c.closed_date) AS month, c.study_id, b.phase, count(*) AS numerator
             FROM open_capas c JOIN bands b
