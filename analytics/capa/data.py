@@ -220,7 +220,7 @@ CLOSURE_BANDS: tuple[tuple[str, float, float], ...] = (
 POOLED_STUDIES = "charted studies"
 _CLOSURE_STRATA = """
         bands AS (
-            SELECT * FROM (VALUES {bands}) b(phase, low, high)),
+            SELECT unnest($band_names) AS phase, unnest($band_lows) AS low, unnest($band_highs) AS high),
         open_capas AS (
             SELECT study_id, opened_date, closed_date,
                    date_diff('day', opened_date, original_due_date) AS allowed,
@@ -254,14 +254,16 @@ def monthly_closure_strata(wh: Warehouse, scope: AccessScope, filters: Portfolio
     a sponsor's process, and per study a band holds too few closures in 12 baseline months (on the
     calibration seeds, rates per study and band gave 1.9 false signals per 100 stable months, pooled 0.15).
     """
-    bands = ", ".join(f"('{name}', {low}, {high})" for name, low, high in CLOSURE_BANDS)
-    frame = wh.query_with(scope, _CLOSURE_STRATA.format(bands=bands, study=_STUDY_PARAM.format(col="study_id")), """
+    names, lows, highs = (list(column) for column in zip(*CLOSURE_BANDS))
+    frame = wh.query_with(scope, _CLOSURE_STRATA.format(study=_STUDY_PARAM.format(col="study_id")), """
         SELECT month, $pooled AS study_id, phase, sum(coalesce(numerator, 0)) AS numerator,
                sum(coalesce(denominator, 0)) AS denominator
         FROM exposure FULL JOIN closures USING (month, study_id, phase)
         WHERE month BETWEEN date_trunc('month', $date_from::DATE) AND $date_to
         GROUP BY month, phase ORDER BY month, phase
-    """, {**_studies(study_id), "as_of": wh.as_of(), "pooled": POOLED_STUDIES}, filters)
+    """, {**_studies(study_id), "as_of": wh.as_of(), "pooled": POOLED_STUDIES,
+          "band_names": names, "band_lows": [float(x) for x in lows], "band_highs": [float(x) for x in highs]},
+        filters)
     frame["month"] = pd.to_datetime(frame["month"])
     return frame[frame["month"] <= pd.Timestamp(last_full_month(wh.as_of()))].reset_index(drop=True)
 
