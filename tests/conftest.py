@@ -20,12 +20,17 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 DEMO_SEED = 20261101
 
 
-def build_warehouse(path: Path, preset: str, seed: int) -> Path:
-    """Generate ``preset`` into ``path`` the way ``python -m analytics build`` does."""
+def build_warehouse(path: Path, preset: str, seed: int, refresh: bool = True) -> Path:
+    """Generate ``preset`` into ``path`` the way ``python -m analytics build`` does.
+
+    ``refresh=False`` leaves the derived results out: the generated data alone, for tests of the
+    generator (the refresh is most of a build's time).
+    """
     with warehouse.build_aside(path) as con:
         generate_portfolio(con, preset, seed)
         warehouse.set_info(con, {"as_of_date": PRESETS[preset].as_of.isoformat(), "preset": preset, "seed": seed})
-        derived.refresh(con, REGISTRY)
+        if refresh:
+            derived.refresh(con, REGISTRY)
     return path
 
 

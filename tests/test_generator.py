@@ -35,8 +35,8 @@ def test_demo_preset_has_the_promised_size(demo_db: Path) -> None:
 
 
 def test_same_seed_gives_the_same_data_and_another_seed_does_not(tiny_db: Path, tmp_path: Path) -> None:
-    again = build_warehouse(tmp_path / "again.duckdb", "tiny", 7)
-    other = build_warehouse(tmp_path / "other.duckdb", "tiny", 8)
+    again = build_warehouse(tmp_path / "again.duckdb", "tiny", 7, refresh=False)
+    other = build_warehouse(tmp_path / "other.duckdb", "tiny", 8, refresh=False)
     digest = "SELECT sum(hash(subject_id, screening_date, randomization_date, status)) FROM main.subjects"
     lab_digest = "SELECT sum(hash(measurement_id, test_code, value)) FROM main.measurements"
     assert _one(again, digest) == _one(tiny_db, digest)

@@ -322,15 +322,21 @@ def classic_rendering(current: Path, target: Path) -> Path:
 def test_a_classic_rendering_of_a_real_export_loads_the_same_trials(shared_data, tmp_path):
     current = shared_data / "ctgov" / "pragmatic_aging_ctg-studies.csv"
     classic = classic_rendering(current, tmp_path / "SearchResults.csv")
-    compared = ("nct_id, title, status, phase, enrollment, start_date, start_date_precision, "
-                "primary_completion_date, completion_date, completion_date_precision, sex, sponsor_class, n_sites, "
-                "countries")
+    compared = ["nct_id", "title", "status", "phase", "enrollment", "start_date", "start_date_precision",
+                "primary_completion_date", "completion_date", "completion_date_precision", "sex", "sponsor_class",
+                "n_sites", "countries"]
+    # The validated tables a load would write (the write itself, and its derived refresh, are tested elsewhere).
     results = []
     for path in (current, classic):
-        db = tmp_path / f"{path.stem}.duckdb"
-        loaded(path, db)
-        results.append(fetch(db, f"SELECT {compared} FROM main.historical_trials ORDER BY nct_id"))
-    assert len(results[0]) == 1_605 and results[0] == results[1]
+        load = prepare_ctgov(path)
+        assert not load.report.refused, [i.text() for i in load.report.errors]
+        trials = load.tables["historical_trials"][compared].sort_values("nct_id").reset_index(drop=True)
+        # Dates are days (stored as DATE); the two readers may hold them at other resolutions before the write.
+        for column in trials.select_dtypes("datetime").columns:
+            trials[column] = trials[column].astype("datetime64[s]")
+        results.append(trials)
+    assert len(results[0]) == 1_605
+    pd.testing.assert_frame_equal(results[0], results[1])
 
 
 def test_the_records_last_update_is_read_from_every_format_and_optional(tmp_path):

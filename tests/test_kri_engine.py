@@ -15,15 +15,13 @@ from analytics.kri.models import count_tails, proportion_tails
 from analytics.kri.specs import CATALOGUE, all_measures, stratum_columns
 from analytics.core.scope import NO_FILTER, AccessScope
 from analytics.core.warehouse import Warehouse
-from tests.conftest import build_warehouse
 
 SCOPE = AccessScope.full_access()
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    path = tmp_path_factory.mktemp("kri") / "demo.duckdb"
-    build_warehouse(path, "demo", 4242)  # with the stored results pages read
+def demo(demo_db):
+    path = demo_db  # the session's demo portfolio, with the stored results pages read (read-only here)
     wh = Warehouse.open(path)
     frame = subject_measures(wh, SCOPE, NO_FILTER, snapshot_dates(wh.as_of()))
     with duckdb.connect(str(path), read_only=True) as con:

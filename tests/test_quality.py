@@ -16,7 +16,7 @@ from analytics.importers.report import FILE, ROW
 from analytics.importers.sdtm_datasets import Domain
 from analytics.quality import conformance, exports, review, service, tables
 from analytics.quality.specs import CATALOGUE
-from analytics.registry import REGISTRY
+from analytics.quality.results import FINDINGS_RESULT
 
 FULL = AccessScope.full_access(blinded=False)
 
@@ -163,14 +163,14 @@ def test_not_an_issue_stays_set_aside_until_the_data_change(demo_db: Path, tmp_p
 
         # The next refresh with the same data keeps the same id: still set aside.
         with warehouse.modify_aside(db) as con:
-            derived.refresh(con, REGISTRY, force=True)
+            derived.refresh(con, (FINDINGS_RESULT,), force=True)  # the findings alone: the rest is not at issue
         assert finding["finding_id"] in set(stored_findings(db)["finding_id"])
         # A data change to the record gives a new id: the finding is back, unreviewed.
         with warehouse.modify_aside(db) as con:
             con.execute("UPDATE main.adverse_events SET end_date = onset_date - 1 WHERE ae_id = $id",
                         {"id": int(finding["record_id"])})
             derived.mark_changed(con, [finding["study_id"]])
-            derived.refresh(con, REGISTRY)
+            derived.refresh(con, (FINDINGS_RESULT,))
         again = stored_findings(db).query("record_key == @finding.record_key")
         assert len(again) == 1 and again["finding_id"].iloc[0] != finding["finding_id"]
         rows, _ = service.findings_page(warehouse.Warehouse.open(db), FULL, NO_FILTER, (), (), ("DL02",), "open",

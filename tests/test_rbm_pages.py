@@ -8,18 +8,16 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import build_warehouse
-
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 
 @pytest.fixture(scope="module")
-def warehouse_env(tmp_path_factory):
-    path = build_warehouse(tmp_path_factory.mktemp("pages") / "demo.duckdb", "demo", 77)
+def warehouse_env(demo_db: Path):
+    """The session's demo warehouse (read-only here)."""
     mp = pytest.MonkeyPatch()
-    mp.setenv("CRO_WAREHOUSE", str(path))
+    mp.setenv("CRO_WAREHOUSE", str(demo_db))
     mp.setenv("CRO_USER", "admin")
-    yield path
+    yield demo_db
     mp.undo()
 
 
