@@ -32,9 +32,12 @@ if not choices.get("source"):
 
 selection = service.selection_from(ctx.params)
 source = selection.source
-st.caption(f"Comparable trials from {service.SOURCE_LABELS.get(source, source)}; as of {ctx.as_of:%d %b %Y}. "
-           "Durations of trials still running are censored at that date, or at the record's last update when "
-           "that is earlier, never taken at their anticipated dates.")
+as_of_text, undated = service.source_as_of(wh, source)
+st.caption(f"Comparable trials from {service.SOURCE_LABELS.get(source, source)}; {as_of_text}. "
+           "Durations of trials still running are censored at their export's date, or at the record's last update "
+           "when that is earlier, never taken at their anticipated dates."
+           + (f" {undated:,} records were loaded before exports were dated and are read as of the warehouse's date "
+              f"({ctx.as_of:%d %b %Y}); importing their export again dates them." if undated else ""))
 
 with st.expander("Comparable trials: filters", expanded=True):
     c1, c2, c3, c4 = st.columns(4)
@@ -314,7 +317,7 @@ if not prediction.empty:
                                          for m in prediction["method"]]})
 facts = summary_facts(selection.describe(), service.SOURCE_LABELS.get(source, source), bench, len(trials), model_rows,
                       result, resources if result is not None else None,
-                      assumptions if result is not None else None, ctx.as_of)
+                      assumptions if result is not None else None, as_of_text)
 d1, d2 = st.columns(2)
 download_button(ctx, "Download the one-page summary (Word)", lambda: summary_docx(facts, trial_list(trials)),
                 "feasibility_summary.docx",

@@ -358,3 +358,35 @@ def test_the_summary_is_one_set_of_facts_in_word_and_csv(demo_trials: pd.DataFra
         c.text for t in document.tables for row in t.rows for c in row.cells)
     assert f"{len(chosen):,}" in text and trial_list(chosen)["nct_id"].iloc[0] in text
     assert facts.loc[facts["item"] == "P(target by the planned date)", "value"].iloc[0] in text
+
+
+def test_the_model_trains_on_each_records_own_export_date(tiny_db: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ClinicalTrials.gov export from 2020 imported into a generated portfolio of 2026: the model's
+    trial table reads each record as of its own export, and each source's choice window is placed from
+    its own latest date."""
+    from analytics.core.warehouse import close_all, copy_warehouse
+    from analytics.feasibility import results
+    from analytics.importers.ctgov import prepare_ctgov
+    from analytics.importers.staging import commit
+
+    db = copy_warehouse(tiny_db, tmp_path / "w.duckdb")
+    export = tmp_path / "ctg-studies.csv"
+    export.write_text("NCT Number,Study Status,Start Date,Completion Date,Last Update Posted\n"
+                      "NCT03000041,COMPLETED,2016-01-10,2019-05-20,2020-06-30\n"
+                      "NCT03000042,RECRUITING,2018-06-01,2027-01,\n")
+    seen: dict[str, tuple[pd.DataFrame, int | None]] = {}
+
+    def spy(trials: pd.DataFrame, source: str, progress=None, as_of_year: int | None = None) -> dict[str, list]:
+        seen[source] = (trials.set_index("nct_id"), as_of_year)
+        return {table: [] for table in results.TABLES}
+
+    monkeypatch.setattr(results, "fit_source", spy)
+    commit(prepare_ctgov(export), db)  # the import refreshes the model: the historical trials changed
+    close_all()
+    registry, year = seen["ctgov"]
+    assert year == 2020 and (registry["as_of_date"] == pd.Timestamp("2020-06-30")).all()
+    assert registry.at["NCT03000042", "duration_months"] == pytest.approx(
+        (pd.Timestamp("2020-06-30") - pd.Timestamp("2018-06-01")).days / 30.4375)
+    generated, year = seen["synthetic"]
+    assert year == AS_OF.year and (generated["as_of_date"] == pd.Timestamp(AS_OF)).all()

@@ -88,7 +88,7 @@ def test_the_phase_median_is_what_a_user_gets_when_the_features_carry_nothing_mo
 
 
 def test_an_export_is_dated_by_its_latest_record_update_else_its_latest_actual_start() -> None:
-    from analytics.evaluation.feasibility import export_as_of
+    from analytics.importers.ctgov import export_as_of
 
     with_updates = pd.DataFrame({"status": ["COMPLETED", "RECRUITING", "NOT_YET_RECRUITING"],
                                  "start_date": pd.to_datetime(["2015-01-01", "2023-05-01", "2026-01-01"]),

@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -18,7 +19,7 @@ from analytics.cli import main as cli
 from analytics.core.warehouse import close_all
 from analytics.importers import archives
 from analytics.importers.ctgov import prepare_ctgov
-from analytics.importers.sources import Limits
+from analytics.importers.sources import Limits, sha256_of
 from analytics.importers.staging import commit
 from tests.import_helpers import CTGOV, sha256
 
@@ -202,8 +203,11 @@ def test_single_study_json_and_both_api_shapes_give_the_same_rows(tmp_path):
         path.write_text(json.dumps(document))
         db = tmp_path / f"{name}.duckdb"
         loaded(path, db)
-        results.append((fetch(db, "SELECT * EXCLUDE (data_source) FROM main.historical_trials"),
+        # The same trial in each shape; only the export each row names differs (its file and checksum).
+        results.append((fetch(db, "SELECT * EXCLUDE (data_source, export_file, export_sha256) "
+                                  "FROM main.historical_trials"),
                         fetch(db, "SELECT * FROM main.historical_trial_sites")))
+        assert fetch(db, "SELECT export_file, export_sha256 FROM main.historical_trials") == [(name, sha256_of(path))]
     assert results[0] == results[1] == results[2]
     assert results[0][0][0][0] == "NCT03000001" and len(results[0][1]) == 2
 
@@ -395,3 +399,122 @@ def test_the_shared_exports_last_updates_are_read_where_they_carry_them(shared_d
     alzheimer = prepare_ctgov(folder / "alzheimer_ctg-studies.csv")
     assert not alzheimer.report.refused and len(alzheimer.tables["historical_trials"]) == 717
     assert "last_update_date" not in alzheimer.tables["historical_trials"]
+
+
+# Two exports downloaded on different days, built here: the older one carries "Last Update Posted" (one running
+# trial's value is blank), the newer one lacks the column (dated by its latest start of a started trial).
+OLDER_EXPORT = ("NCT Number,Study Status,Start Date,Completion Date,Last Update Posted\n"
+                "NCT03000041,COMPLETED,2016-01-10,2019-05-20,2020-06-30\n"
+                "NCT03000042,RECRUITING,2018-06-01,2027-01,\n")
+NEWER_EXPORT = ("NCT Number,Study Status,Start Date,Completion Date\n"
+                "NCT03000043,RECRUITING,2021-01-15,2027-01\n"
+                "NCT03000044,ACTIVE_NOT_RECRUITING,2024-01-15,2028-01\n"
+                "NCT03000045,NOT_YET_RECRUITING,2025-06,2029-01\n")
+OLDER_AS_OF, NEWER_AS_OF = dt.date(2020, 6, 30), dt.date(2024, 1, 15)
+
+
+def two_exports(tmp_path):
+    """The two exports imported one after the other into one warehouse (older first)."""
+    older = tmp_path / "older_ctg-studies.csv"
+    older.write_text(OLDER_EXPORT)
+    newer = tmp_path / "newer_ctg-studies.csv"
+    newer.write_text(NEWER_EXPORT)
+    db = tmp_path / "w.duckdb"
+    loaded(older, db)
+    loaded(newer, db)
+    return db, older, newer
+
+
+def test_two_exports_imported_into_one_warehouse_each_keep_their_own_date(tmp_path):
+    from analytics.core.warehouse import Warehouse
+    from analytics.feasibility import MONTH_DAYS, service
+    from analytics.feasibility.trials import trial_table
+
+    db, older, newer = two_exports(tmp_path)
+    stored = fetch(db, "SELECT nct_id, export_file, export_sha256, export_as_of FROM main.historical_trials "
+                       "ORDER BY nct_id")
+    assert stored == [(f"NCT0300004{k}", path.name, sha256_of(path), date) for k, path, date in
+                      ((1, older, OLDER_AS_OF), (2, older, OLDER_AS_OF), (3, newer, NEWER_AS_OF),
+                       (4, newer, NEWER_AS_OF), (5, newer, NEWER_AS_OF))]
+    # The app reads each record as of its own export: the older export's running trial (no last update) is
+    # censored at the older export's date, not at the newer export's, nor at the warehouse's.
+    wh = Warehouse.open(db)
+    trials = trial_table(wh).set_index("nct_id")
+    running = trials.loc["NCT03000042"]
+    assert running["still_running"] and running["censored"]
+    assert running["duration_months"] == pytest.approx((pd.Timestamp(OLDER_AS_OF) - pd.Timestamp("2018-06-01")).days
+                                                       / MONTH_DAYS)
+    assert trials.at["NCT03000043", "duration_months"] == pytest.approx(
+        (pd.Timestamp(NEWER_AS_OF) - pd.Timestamp("2021-01-15")).days / MONTH_DAYS)
+    # An ended trial could have been seen to run until its own export's date (the censoring weights read it).
+    assert trials.at["NCT03000041", "follow_up_months"] == pytest.approx(
+        (pd.Timestamp(OLDER_AS_OF) - pd.Timestamp("2016-01-10")).days / MONTH_DAYS)
+    # The benchmarks and the Kaplan-Meier curve read the same table.
+    from analytics.feasibility.trials import TrialSelection
+    selection = TrialSelection(source="ctgov")
+    behind = service.comparable(wh, selection).set_index("nct_id")
+    assert behind.at["NCT03000042", "duration_months"] == running["duration_months"]
+    curve = service.duration_curve(wh, selection)
+    assert curve is not None and curve.quantile(0.5) == pytest.approx(trials.at["NCT03000041", "duration_months"])
+    assert service.source_as_of(wh, "ctgov") == ("each record as of its export's date (30 Jun 2020 to 15 Jan 2024)", 0)
+    close_all()
+
+
+def test_reimporting_an_export_is_idempotent_and_a_bad_export_changes_nothing(tmp_path):
+    db, older, newer = two_exports(tmp_path)
+    table = "SELECT * EXCLUDE (therapeutic_area) FROM main.historical_trials ORDER BY nct_id"
+    before = fetch(db, table)
+    loaded(older, db)  # the older export again, after the newer one: its records keep their own date
+    assert fetch(db, table) == before
+    loaded(newer, db)
+    assert fetch(db, table) == before
+    # A bad export (its dates parse for no row) is refused: the warehouse is byte-for-byte as it was.
+    digest = sha256(db)
+    bad = tmp_path / "bad_ctg-studies.csv"
+    bad.write_text("NCT Number,Study Status,Start Date,Last Update Posted\nNCT03000042,COMPLETED,2018-06-01,soon\n")
+    assert cli(["import", "ctgov", str(bad), "--db", str(db)]) == 1
+    assert sha256(db) == digest and fetch(db, table) == before
+
+
+def test_an_export_showing_no_date_is_read_as_of_the_warehouse_with_a_warning(tmp_path):
+    path = tmp_path / "planned.csv"
+    path.write_text("NCT Number,Study Status,Start Date\nNCT03000051,NOT_YET_RECRUITING,2027-01\n")
+    load = prepare_ctgov(path)
+    assert not load.report.refused and load.tables["historical_trials"]["export_as_of"].isna().all()
+    assert any("shows no date it was downloaded" in i.message for i in load.report.warnings)
+
+
+def test_the_shared_exports_keep_their_own_dates_in_one_warehouse(shared_data, tmp_path):
+    from analytics.core.warehouse import Warehouse
+    from analytics.feasibility import MONTH_DAYS
+    from analytics.feasibility.trials import trial_table
+
+    folder = shared_data / "ctgov"
+    db = tmp_path / "w.duckdb"
+    # The Alzheimer export (downloaded 2026, no "Last Update Posted") first, then pragmatic aging (2024).
+    alzheimer, aging = (prepare_ctgov(folder / name).tables["historical_trials"]
+                        for name in ("alzheimer_ctg-studies.csv", "pragmatic_aging_ctg-studies.csv"))
+    for name in ("alzheimer_ctg-studies.csv", "pragmatic_aging_ctg-studies.csv"):
+        assert cli(["import", "ctgov", str(folder / name), "--db", str(db)]) == 0
+    dates = dict(fetch(db, "SELECT export_file, max(export_as_of) FROM main.historical_trials GROUP BY 1"))
+    assert dates == {"alzheimer_ctg-studies.csv": dt.date(2026, 2, 9),
+                     "pragmatic_aging_ctg-studies.csv": dt.date(2024, 3, 26)}
+    trials = trial_table(Warehouse.open(db)).set_index("nct_id")
+    only_aging = trials.loc[sorted(set(aging["nct_id"]) - set(alzheimer["nct_id"]))]
+    only_alzheimer = trials.loc[sorted(set(alzheimer["nct_id"]) - set(aging["nct_id"]))]
+    # A record in both exports is as the later import left it: the pragmatic aging export's date.
+    assert (trials.loc[sorted(set(aging["nct_id"]) & set(alzheimer["nct_id"])), "as_of_date"]
+            == pd.Timestamp("2024-03-26")).all()
+    # Running trials of the older export are censored no later than its date, though the newer one knows 2026.
+    running = only_aging[only_aging["still_running"]]
+    assert len(running) > 50
+    assert ((running["start_date"] + pd.to_timedelta(running["duration_months"] * MONTH_DAYS, unit="D"))
+            <= pd.Timestamp("2024-03-26") + pd.Timedelta(days=1)).all()
+    ended = only_aging[only_aging["status"].isin(["COMPLETED", "TERMINATED"]) & only_aging["follow_up_months"].notna()]
+    expected = (pd.Timestamp("2024-03-26") - ended["start_date"]).dt.days / MONTH_DAYS
+    assert len(ended) > 100 and np.allclose(ended["follow_up_months"], expected)
+    # The Alzheimer export has no last updates: its running trials are censored at its own date.
+    late = only_alzheimer[only_alzheimer["still_running"]]
+    assert len(late) > 50 and np.allclose(late["duration_months"],
+                                          (pd.Timestamp("2026-02-09") - late["start_date"]).dt.days / MONTH_DAYS)
+    close_all()

@@ -144,26 +144,74 @@ def test_a_copy_beside_its_source_has_its_own_restricted_store(tiny_db: Path, tm
         warehouse.copy_warehouse(source, source)
 
 
-def test_a_version_10_file_gains_the_registry_last_update_and_keeps_its_trials(tiny_db: Path, tmp_path: Path) -> None:
-    from analytics.cli import main
-    from analytics.feasibility.trials import TRIAL_SQL, build_trial_table
+EXPORT_COLUMNS = ("export_file", "export_sha256", "export_as_of")  # schema step 12
+LAST_UPDATE_COLUMNS = ("last_update_date", "last_update_date_precision")  # schema step 11
 
-    db = tmp_path / "v10.duckdb"
-    warehouse.copy_warehouse(tiny_db, db)
-    with duckdb.connect(str(db)) as con:  # as release 10 laid historical trials out
-        for column in ("last_update_date", "last_update_date_precision"):
+
+def _as_release(source: Path, db: Path, version: int, added_since: tuple[str, ...],
+                statements: tuple[str, ...] = ()) -> pd.DataFrame:
+    """``source`` copied to ``db`` as release ``version`` laid historical trials out (without the columns
+    added since), after ``statements``; returns its historical trials."""
+    warehouse.copy_warehouse(source, db)
+    with duckdb.connect(str(db)) as con:
+        for column in added_since:
             con.execute(f"ALTER TABLE main.historical_trials DROP COLUMN {column}")
+        for statement in statements:
+            con.execute(statement)
         con.execute("DELETE FROM meta.schema_version")
-        con.execute("INSERT INTO meta.schema_version VALUES (10, 'Pre-screening list completeness', now())")
-        before = con.execute("SELECT * FROM main.historical_trials ORDER BY nct_id").df()
+        con.execute("INSERT INTO meta.schema_version VALUES (?, ?, now())", [version, f"release {version}"])
+        return con.execute("SELECT * FROM main.historical_trials ORDER BY nct_id").df()
+
+
+def _migrated_trials(db: Path) -> pd.DataFrame:
+    """``python -m analytics migrate`` on ``db``; its historical trials after."""
+    from analytics.cli import main
+
     assert main(["migrate", "--db", str(db)]) == 0
     with warehouse.inspect(db) as con:
         assert warehouse.current_version(con) == schema.SCHEMA_VERSION
-        after = con.execute("SELECT * FROM main.historical_trials ORDER BY nct_id").df()
-        raw = con.execute(TRIAL_SQL.replace("FROM historical_trials", "FROM main.historical_trials")).df()
+        return con.execute("SELECT * FROM main.historical_trials ORDER BY nct_id").df()
+
+
+def test_a_version_10_file_gains_the_registry_last_update_and_keeps_its_trials(tiny_db: Path, tmp_path: Path) -> None:
+    from analytics.feasibility.trials import build_trial_table
+
+    db = tmp_path / "v10.duckdb"
+    before = _as_release(tiny_db, db, 10, LAST_UPDATE_COLUMNS + EXPORT_COLUMNS)
+    after = _migrated_trials(db)
     assert after[before.columns].equals(before) and after["last_update_date"].isna().all()
     # Trials loaded before the step have no last update: running ones are censored at the as-of date, as before.
-    trials = build_trial_table(raw, dt.date(2026, 11, 1))
+    trials = build_trial_table(after, dt.date(2026, 11, 1))
     running = trials[trials["status"].isin(["RECRUITING", "ACTIVE_NOT_RECRUITING"])]
     expected = (pd.Timestamp("2026-11-01") - running["start_date"]).dt.days / 30.4375
     assert len(running) and np.allclose(running["duration_months"], expected)
+
+
+def test_a_version_11_file_gains_each_records_export_and_keeps_its_trials(tiny_db: Path, tmp_path: Path) -> None:
+    from analytics.feasibility import MONTH_DAYS
+    from analytics.feasibility.trials import trial_table
+    from analytics.generator.history import generated_export_name
+    from analytics.generator.presets import PRESETS
+
+    db = tmp_path / "v11.duckdb"
+    with warehouse.inspect(tiny_db) as con:
+        built = con.execute("SELECT DISTINCT export_file, export_as_of FROM main.historical_trials").fetchall()
+    # As release 11 laid historical trials out, with a record imported then.
+    before = _as_release(tiny_db, db, 11, EXPORT_COLUMNS, (
+        "INSERT INTO main.historical_trials (nct_id, status, start_date, completion_date, data_source) "
+        "VALUES ('NCT04000001', 'RECRUITING', DATE '2022-11-01', DATE '2028-01-01', 'ctgov')",))
+    after = _migrated_trials(db)
+    assert after[before.columns].equals(before)  # nothing lost
+    # The generated history is dated by its generation, exactly as a fresh build of this release dates it.
+    preset = PRESETS["tiny"]
+    generated = after[after["data_source"] == "synthetic"]
+    assert built == [(generated_export_name("tiny", 7), preset.as_of)]
+    assert (generated["export_file"] == built[0][0]).all()
+    assert (generated["export_as_of"] == pd.Timestamp(preset.as_of)).all()
+    # A record imported before exports were dated names no export; it is read as of the warehouse's date.
+    imported = after.set_index("nct_id").loc["NCT04000001"]
+    assert pd.isna(imported["export_file"]) and pd.isna(imported["export_as_of"])
+    trials = trial_table(warehouse.Warehouse.open(db)).set_index("nct_id")
+    assert trials.at["NCT04000001", "duration_months"] == pytest.approx(
+        (pd.Timestamp(preset.as_of) - pd.Timestamp("2022-11-01")).days / MONTH_DAYS)
+    warehouse.close_all()

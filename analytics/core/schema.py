@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 
 ID_MAX_LENGTH = 64  # identifiers: study, site, subject, sponsor keys
 TEXT_MAX_LENGTH = 4_000  # ordinary text: names, terms, descriptions
@@ -522,6 +522,15 @@ TABLES: tuple[Table, ...] = (
             _c("last_update_date", "DATE", "When the registry record was last updated (\"Last Update Posted\"): "
                "what it says is known up to then only, so a still-running trial is censored there."),
             _c("last_update_date_precision", "VARCHAR", "day or month.", allowed=("day", "month")),
+            _c("export_file", "VARCHAR", "The export the record was last loaded from: its file name (as in "
+               "data_provenance), or 'generated (preset, seed)' for a generated history; empty for records loaded "
+               "before exports were recorded."),
+            _c("export_sha256", "VARCHAR", "SHA-256 checksum of that export file (tells apart two downloads of the "
+               "same name; empty for a generated history)."),
+            _c("export_as_of", "DATE", "What that export knew up to, the record's own as-of date: ClinicalTrials.gov "
+               "exports carry no download date, so the latest \"Last Update Posted\" of its records, or for an export "
+               "without that column the latest start of a started trial; the generation as-of date of a generated "
+               "history. A running trial is censored no later than this; empty: the warehouse's as-of date."),
         ),
     ),
     Table(

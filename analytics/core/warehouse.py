@@ -287,6 +287,26 @@ def _migration_11_registry_last_update(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE main.historical_trials ADD COLUMN IF NOT EXISTS last_update_date_precision VARCHAR")
 
 
+def _migration_12_trial_exports(con: duckdb.DuckDBPyConnection) -> None:
+    """Historical trials carry the export each record came from and that export's as-of date (literal DDL).
+
+    A generated history's records get the generation's as-of date (the warehouse's, which the build set from
+    the preset) and name it by the preset and seed the warehouse records. ClinicalTrials.gov records loaded
+    before stay without an export (which of several imports last wrote a record was not kept): they are
+    read as of the warehouse's date, as before, until their export is imported again, which fills both.
+    """
+    for column, sql_type in (("export_file", "VARCHAR"), ("export_sha256", "VARCHAR"), ("export_as_of", "DATE")):
+        con.execute(f"ALTER TABLE main.historical_trials ADD COLUMN IF NOT EXISTS {column} {sql_type}")
+    con.execute("""
+        UPDATE main.historical_trials
+        SET export_file = coalesce('generated (' || (SELECT value FROM meta.warehouse_info WHERE key = 'preset')
+                                   || ', seed ' || (SELECT value FROM meta.warehouse_info WHERE key = 'seed') || ')',
+                                   'generated'),
+            export_as_of = (SELECT TRY_CAST(value AS DATE) FROM meta.warehouse_info WHERE key = 'as_of_date')
+        WHERE data_source = 'synthetic' AND export_file IS NULL
+    """)
+
+
 # version -> (description, function): the step from version - 1. Never edit an applied step.
 MIGRATIONS: dict[int, tuple[str, Migration | None]] = {
     1: ("Initial CRO warehouse schema", None),
@@ -310,6 +330,8 @@ MIGRATIONS: dict[int, tuple[str, Migration | None]] = {
          _migration_10_prescreen_completeness),
     11: ("Historical trials: the registry record's last-update date (running trials are censored there)",
          _migration_11_registry_last_update),
+    12: ("Historical trials: the export each record came from and that export's as-of date (each record is "
+         "censored at its own export's date)", _migration_12_trial_exports),
 }
 
 

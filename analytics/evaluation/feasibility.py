@@ -22,10 +22,13 @@ the ones still running).
   trials each; held-out seeds, never used while developing);
 * **real**: the ClinicalTrials.gov exports in ``../shared/data/ctgov`` imported into a temporary
   warehouse with ``python -m analytics import ctgov`` (the same code path as a user's import). The
-  exports were downloaded on different days and carry no download date, so each is dated by what
-  its records have seen (:func:`export_as_of`: the latest "Last Update Posted", else the latest
-  start of a started trial), and each record is known up to its own export's date (censoring,
-  follow-up, whether it has started); the split by start year is placed from the latest of them.
+  exports were downloaded on different days and carry no download date, so the import dates each
+  by what its records have seen (:func:`~analytics.importers.ctgov.export_as_of`: the latest "Last
+  Update Posted", else the latest start of a started trial) and stores it with every record
+  (``historical_trials.export_as_of``); each record is known up to its own export's date
+  (censoring, follow-up, whether it has started), read as the app reads it
+  (:func:`~analytics.feasibility.trials.stored_trial_table`); the split by start year is placed
+  from the latest of them.
 
 ``--calibrate`` also scores the generated calibration seeds under each rule for running records
 past their anticipated completion and not updated since (:data:`~analytics.feasibility.trials.
@@ -55,7 +58,7 @@ from analytics.evaluation import target_lines
 from analytics.feasibility.model import TARGETS, feature_frame, interval_metrics, training_data
 from analytics.feasibility.selection import METHOD_LABELS, METHODS, MIN_WINDOW_TRIALS, SETTLED_YEARS, WINDOW_YEARS, \
     duration_population, fit_predictor, score, validation_window
-from analytics.feasibility.trials import STALE_RULES, UNKNOWN_RULES, build_trial_table
+from analytics.feasibility.trials import STALE_RULES, UNKNOWN_RULES, build_trial_table, record_as_of
 
 # Held out. 9401-9403 were measured in several rounds while the model changed, so they are no
 # longer held out; these fresh ones are measured once per change, with the settings fixed.
@@ -187,33 +190,19 @@ def generated_trials(seed: int, stale_rule: str = STALE_RULES[0],
             pd.Series(truth["duration_months"], index=truth["nct_id"]))
 
 
-def export_as_of(trials: pd.DataFrame) -> pd.Timestamp:
-    """When an export was downloaded, as far as its records show: the latest "Last Update Posted"
-    (records are updated every day, so the latest update is within days of the download), or for an
-    export without that column the latest start of a trial that has started."""
-    updates = pd.to_datetime(trials["last_update_date"]) if "last_update_date" in trials else pd.Series(dtype="datetime64[ns]")
-    if updates.notna().any():
-        return updates.max()
-    started = ~trials["status"].isin(["NOT_YET_RECRUITING", "WITHDRAWN"])
-    return pd.to_datetime(trials.loc[started, "start_date"]).max()
-
-
 def real_records(folder: Path = CTGOV_FOLDER) -> tuple[pd.DataFrame, pd.Series, dict[str, str]] | None:
     """The shared exports imported into a temporary warehouse by the import command; None when absent.
 
-    Returns the ``historical_trials`` rows, each row's export date (:func:`export_as_of`; a record
+    Returns the ``historical_trials`` rows, each row's export date as the import stored it (a record
     in two exports as the later import left it) and each export's date by file name.
     """
     from analytics.cli import main
     from analytics.core import warehouse
     from analytics.feasibility.trials import TRIAL_SQL
-    from analytics.importers.ctgov import prepare_ctgov
 
     files = [folder / name for name in CTGOV_FILES if (folder / name).exists()]
     if not files:
         return None
-    record_as_of: dict[str, pd.Timestamp] = {}
-    exports: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "ctgov.duckdb"
         warehouse.create_empty(db)
@@ -221,14 +210,14 @@ def real_records(folder: Path = CTGOV_FOLDER) -> tuple[pd.DataFrame, pd.Series, 
             _log(f"importing {path.name}")
             if main(["import", "ctgov", str(path), "--db", str(db)]) != 0:
                 raise RuntimeError(f"the import of {path} failed")
-            exported = prepare_ctgov(path).tables["historical_trials"]  # the records this export holds
-            date = export_as_of(exported)
-            exports[path.name] = date.date().isoformat()
-            record_as_of.update(dict.fromkeys(exported["nct_id"], date))
         with warehouse.inspect(db) as con:
             raw = con.execute(TRIAL_SQL.replace("FROM historical_trials", "FROM main.historical_trials")).df()
         warehouse.close_all()
-    return raw, raw["nct_id"].map(record_as_of), exports
+    if raw["export_as_of"].isna().any():
+        raise RuntimeError("an export shows no date it was downloaded; the evaluation needs every record dated")
+    exports = {str(f): pd.Timestamp(d).date().isoformat()
+               for f, d in raw.groupby("export_file")["export_as_of"].max().items()}
+    return raw, record_as_of(raw, raw["export_as_of"].max().date()), exports
 
 
 def real_trials(folder: Path = CTGOV_FOLDER) -> tuple[pd.DataFrame, dt.date, dict[str, str]] | None:

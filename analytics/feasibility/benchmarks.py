@@ -116,5 +116,6 @@ def trial_list(trials: pd.DataFrame, measure: Measure | None = None) -> pd.DataF
     """The comparable trials (behind ``measure`` when given) with the values the benchmarks use."""
     behind = measure_trials(trials, measure) if measure is not None else trials
     columns = ["nct_id", "url", "title", "phase", "group", "status", "sponsor_class", "start_date", "last_update_date",
-               "actual_enrollment", "enrollment", "duration_months", "completed", "censored", "n_sites", "n_countries", "rate"]
+               "as_of_date", "export_file", "actual_enrollment", "enrollment", "duration_months", "completed", "censored",
+               "n_sites", "n_countries", "rate"]
     return behind[columns].sort_values(["start_date", "nct_id"], ascending=[False, True]).reset_index(drop=True)

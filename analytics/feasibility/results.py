@@ -5,8 +5,12 @@ the historical trials change (build, ``import ctgov``, ``refresh``), not while a
 waits. Per data source (generated or ClinicalTrials.gov trials are never mixed) and target
 (duration, rate), the result stores the fitted model (pickled; the warehouse is written only by the
 workbench's own writers), its cross-validated metrics against the phase-median baseline, and the
-out-of-fold prediction of every trial. Its data version is a fingerprint of every column of
-``historical_trials`` the model reads (:func:`reference_fingerprint`).
+out-of-fold prediction of every trial. Each record is known up to its own export's date
+(:func:`~analytics.feasibility.trials.stored_trial_table`), and which of the model and the phase
+median a user gets is chosen on start years placed from the source's latest record date, as the
+evaluation places its split. Its data version is a fingerprint of every column of
+``historical_trials`` the model reads (:func:`reference_fingerprint`), the dates that censor a
+running trial (last update, export date) included.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import sklearn
 from analytics.core.derived import DerivedResult, RefreshRun
 from analytics.feasibility.model import MIN_TRAINING_TRIALS, TARGETS, cross_validate, method_metrics, training_data
 from analytics.feasibility.selection import FeasibilityPredictor, fit_predictor, validation_window
-from analytics.feasibility.trials import TRIAL_SQL, build_trial_table
+from analytics.feasibility.trials import TRIAL_SQL, stored_trial_table
 
 MODEL_SEED = 20_260_601
 TABLES = ("feasibility_models", "feasibility_model_metrics", "feasibility_cv_predictions")
@@ -28,7 +32,7 @@ FINGERPRINT_SQL = """
 SELECT count(*) || ':' || coalesce(sum(hash(nct_id, title, status, phase, conditions, enrollment, start_date,
        completion_date, primary_completion_date, n_sites, countries, data_source, study_type, sponsor_class,
        interventions, sex, min_age_years, max_age_years, healthy_volunteers, eligibility_criteria, primary_outcome,
-       secondary_outcome, arm_count)), 0) AS fingerprint
+       secondary_outcome, arm_count, last_update_date, export_as_of)), 0) AS fingerprint
 FROM {table}
 """
 
@@ -78,12 +82,13 @@ def fit_source(trials: pd.DataFrame, source: str, progress=lambda message: None,
 
 
 def compute_feasibility_model(run: RefreshRun) -> dict[str, pd.DataFrame]:
-    """Every data source's models, metrics and out-of-fold predictions."""
-    trials = build_trial_table(run.warehouse.reference(TRIAL_SQL), run.as_of)
+    """Every data source's models, metrics and out-of-fold predictions (each record as of its export's date)."""
+    trials = stored_trial_table(run.warehouse.reference(TRIAL_SQL), run.as_of)
     rows: dict[str, list[dict]] = {t: [] for t in TABLES}
     for source in sorted(trials["data_source"].dropna().unique()):
-        for table, found in fit_source(trials[trials["data_source"] == source], source, run.progress,
-                                       run.as_of.year).items():
+        chosen = trials[trials["data_source"] == source]
+        # The choice window is placed from the source's latest export date (its records know nothing later).
+        for table, found in fit_source(chosen, source, run.progress, int(chosen["as_of_date"].max().year)).items():
             rows[table] += found
     run.inputs["trials"] = int(len(trials))
     return {table: pd.DataFrame(found) for table, found in rows.items()}

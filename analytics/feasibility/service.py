@@ -24,7 +24,7 @@ from analytics.feasibility.model import FEATURES, TARGETS, feature_frame
 from analytics.feasibility.places import country_name
 from analytics.feasibility.results import FEASIBILITY_MODEL_RESULT, load_model, reader_fingerprint
 from analytics.feasibility.scenario import ScenarioInputs, ScenarioResult, run_scenario
-from analytics.feasibility.trials import SYNTHETIC, TrialSelection, select, trial_table
+from analytics.feasibility.trials import SYNTHETIC, TrialSelection, as_of_label, select, trial_table
 
 SOURCE_LABELS = {"ctgov": "ClinicalTrials.gov records", SYNTHETIC: "Generated history (synthetic)"}
 DEFAULT_SCREEN_FAILURE = 0.25  # when no visible study of the condition group has screening data
@@ -91,6 +91,16 @@ def selection_from(params: Mapping[str, object]) -> TrialSelection:
 
 
 # --- benchmarks ------------------------------------------------------------------------------------
+
+
+@cached
+def source_as_of(wh: Warehouse, source: str | None) -> tuple[str, int]:
+    """How the page names the as-of date(s) of a source's trials, and how many of its records carry no
+    export date (loaded before exports were dated: read as of the warehouse's date)."""
+    trials = trial_table(wh)
+    chosen = trials[trials["data_source"] == source]
+    return as_of_label(chosen["as_of_date"]), int(chosen["export_as_of"].isna().sum())
+
 
 
 @cached

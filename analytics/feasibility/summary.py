@@ -32,10 +32,14 @@ def _number(value: object, digits: int = 1) -> str:
 
 def summary_facts(selection: list[tuple[str, str]], source_label: str, benchmarks: pd.DataFrame, comparable: int,
                   model_rows: pd.DataFrame | None, result: ScenarioResult | None, resources: pd.DataFrame | None,
-                  assumptions: dict[str, float] | None, as_of: dt.date) -> pd.DataFrame:
-    """Every fact of the summary as rows of :data:`FACT_COLUMNS`."""
+                  assumptions: dict[str, float] | None, as_of: dt.date | str) -> pd.DataFrame:
+    """Every fact of the summary as rows of :data:`FACT_COLUMNS`.
+
+    ``as_of``: one date for every trial, or the text naming each record's export dates
+    (:func:`~analytics.feasibility.trials.as_of_label`).
+    """
     rows: list[tuple[str, str, str, str, str]] = [
-        ("Benchmark", "Source", source_label, "", f"as of {as_of.isoformat()}"),
+        ("Benchmark", "Source", source_label, "", as_of if isinstance(as_of, str) else f"as of {as_of.isoformat()}"),
         ("Benchmark", "Comparable trials", _number(comparable, 0), "trials", "the filters below"),
     ]
     rows += [("Benchmark", f"Filter: {name}", value, "", "") for name, value in selection]

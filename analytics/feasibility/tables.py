@@ -42,6 +42,8 @@ def trials_display(trials: pd.DataFrame) -> pd.DataFrame:
         "Start": pd.to_datetime(trials["start_date"]).dt.date,
         # A running trial's duration is censored here: the record says nothing later.
         "Record last updated": pd.to_datetime(trials["last_update_date"]).dt.date,
+        # ... and never later than its export's date (the export's records know nothing after it).
+        "Export as of": pd.to_datetime(trials["as_of_date"]).dt.date,
         "Enrollment": trials["enrollment"].map(count),
         "Duration (months)": trials["duration_months"].round(1),
         "Duration": np.where(trials["completed"], "completed", np.where(trials["censored"], "censored", "")),

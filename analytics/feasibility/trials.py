@@ -13,8 +13,10 @@ One row per historical trial (``historical_trials``, reference data read with
   update like stale running records (:data:`UNKNOWN_RULES`; left out and counted when the record
   carries no last update, :data:`DURATION_EXCLUDED`). ``still_running`` marks the trials censored
   while running (running or unverified), ``censored`` those and the terminated ones;
-* the as-of date bounds what is known: one date for a warehouse, or each record's own (the date of
-  the export it came from: exports downloaded on different days know different things);
+* the as-of date bounds what is known: each record's own (``as_of_date``: the date of the export
+  it came from, ``historical_trials.export_as_of``; exports downloaded on different days know
+  different things), the warehouse's for records loaded before exports were dated
+  (:func:`record_as_of`), or one date for all where a caller gives one;
 * ``rate``: enrolled participants per site-month, ``enrollment / (sites x recruitment months)``,
   recruitment months from start to primary completion (completion when the record has none), for
   trials that ended (completed or terminated: their enrollment is actual) and list their sites. The
@@ -53,7 +55,7 @@ TRIAL_SQL = """
 SELECT nct_id, title, status, phase, conditions, therapeutic_area, enrollment, start_date, completion_date,
        primary_completion_date, n_sites, countries, data_source, study_type, sponsor, sponsor_class, interventions,
        sex, min_age_years, max_age_years, healthy_volunteers, eligibility_criteria, primary_outcome,
-       secondary_outcome, arm_count, last_update_date
+       secondary_outcome, arm_count, last_update_date, export_file, export_as_of
 FROM historical_trials
 ORDER BY nct_id
 """  # in a fixed order: the model's calibration share is drawn by position, so a refit must see the same rows
@@ -84,6 +86,30 @@ def observed_until(last_update: pd.Series, as_of: pd.Timestamp) -> pd.Series:
     return updated.where(updated.notna() & (updated < as_of), as_of)
 
 
+def record_as_of(raw: pd.DataFrame, warehouse_as_of: dt.date) -> pd.Series:
+    """Each record's as-of date: its export's (``export_as_of``), else the warehouse's.
+
+    A record says nothing after its export was downloaded, so two exports imported into one warehouse
+    keep their own dates. Records loaded before exports were dated (schema 12) carry none: they are
+    read as of the warehouse's date, as before, until their export is imported again.
+    """
+    fallback = pd.Timestamp(warehouse_as_of)
+    if "export_as_of" not in raw:
+        return pd.Series(fallback, index=raw.index)
+    return pd.to_datetime(raw["export_as_of"]).fillna(fallback)
+
+
+def as_of_label(dates: pd.Series) -> str:
+    """How a page names the as-of date(s) of some trials: one date, or the range when exports differ."""
+    days = pd.to_datetime(dates).dropna()
+    if days.empty:
+        return "no date"
+    first, last = days.min(), days.max()
+    if first == last:
+        return f"as of {last:%d %b %Y}"
+    return f"each record as of its export's date ({first:%d %b %Y} to {last:%d %b %Y})"
+
+
 STALE_RULES = ("censor", "exclude", "as_of")  # running records past their anticipated completion, not updated since
 UNKNOWN_RULES = ("censor", "exclude")  # records of unknown status: censored at their last update, or left out
 
@@ -102,8 +128,11 @@ def build_trial_table(raw: pd.DataFrame, as_of: dt.date | pd.Series, stale_rule:
     ``censor``-ed there as a running trial (the default), or ``exclude``-d from durations.
     """
     trials = raw.copy().reset_index(drop=True)
-    if "last_update_date" not in trials:  # trial tables built before the registry carried it
-        trials["last_update_date"] = pd.NaT
+    for column in ("last_update_date", "export_as_of"):  # rows from before the registry (or exports) carried them
+        if column not in trials:
+            trials[column] = pd.NaT
+    if "export_file" not in trials:
+        trials["export_file"] = pd.Series(pd.NA, index=trials.index, dtype="string")
     for column in ("start_date", "completion_date", "primary_completion_date", "last_update_date"):
         trials[column] = pd.to_datetime(trials[column])
     as_of_ts = (pd.Series(pd.to_datetime(as_of).to_numpy(), index=trials.index) if isinstance(as_of, pd.Series)
@@ -152,6 +181,7 @@ def build_trial_table(raw: pd.DataFrame, as_of: dt.date | pd.Series, stale_rule:
     trials["recruitment_months"] = recruitment.where(has_rate)
     trials["rate"] = (trials["enrollment"] / (trials["n_sites"] * recruitment)).where(has_rate)
     trials["actual_enrollment"] = trials["enrollment"].where(ended & (trials["enrollment"] > 0))
+    trials["as_of_date"] = as_of_ts
     trials["url"] = [trial_url(n, s) for n, s in zip(trials["nct_id"], trials["data_source"])]
     features = complexity_features(trials)
     # The features replace the raw columns they read (healthy_volunteers becomes 0/1).
@@ -159,10 +189,17 @@ def build_trial_table(raw: pd.DataFrame, as_of: dt.date | pd.Series, stale_rule:
                       features], axis=1)
 
 
+def stored_trial_table(raw: pd.DataFrame, warehouse_as_of: dt.date) -> pd.DataFrame:
+    """The trial table of ``historical_trials`` rows as the warehouse stores them (:data:`TRIAL_SQL`):
+    each record known up to its own export's date (:func:`record_as_of`). What the page's benchmarks,
+    Kaplan-Meier curves and the stored model all read."""
+    return build_trial_table(raw, record_as_of(raw, warehouse_as_of))
+
+
 @cached
 def trial_table(wh: Warehouse) -> pd.DataFrame:
     """Every historical trial of the warehouse with its measures (reference data: no access scope)."""
-    return build_trial_table(wh.reference(TRIAL_SQL), wh.as_of())
+    return stored_trial_table(wh.reference(TRIAL_SQL), wh.as_of())
 
 
 @dataclass(frozen=True)

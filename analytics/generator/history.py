@@ -154,6 +154,11 @@ def _age_groups(min_age: np.ndarray, max_age: np.ndarray) -> list[str]:
     return groups
 
 
+def generated_export_name(preset_name: str, seed: int) -> str:
+    """What ``historical_trials.export_file`` calls a generated history (as the schema-12 migration spells it)."""
+    return f"generated ({preset_name}, seed {seed})"
+
+
 def historical_trials(preset: Preset, seed: int, institutions: Institutions | None = None,
                       truth: dict[str, np.ndarray] | None = None) -> tuple[dict[str, pa.Array], dict[str, pa.Array]]:
     """Columns of ``main.historical_trials`` and ``main.historical_trial_sites`` for ``preset``.
@@ -300,6 +305,9 @@ def historical_trials(preset: Preset, seed: int, institutions: Institutions | No
         "arm_count": nullable_int(arms),
         "last_update_date": date_column(np.floor(last_update)),
         "last_update_date_precision": pa.array(["day"] * n),
+        # One generation is one "export": every record is known up to the generation's as-of date.
+        "export_file": pa.array([generated_export_name(preset.name, seed)] * n),
+        "export_as_of": date_column(np.full(n, float(as_of))),
     }
     return trials, _sites(rng, nct, n_sites, trial_countries, status, institutions)
 

@@ -70,6 +70,7 @@ TEXT_FIELDS = ("title", "conditions", "interventions", "sponsor", "primary_outco
                "eligibility_criteria")
 DATE_FIELDS = ("start_date", "primary_completion_date", "completion_date", "last_update_date")
 NOT_PRIMARY = {"Outcome Measures": "the classic export mixes primary and secondary outcomes in one column"}
+NOT_STARTED = ("NOT_YET_RECRUITING", "WITHDRAWN")  # statuses whose start date is only planned
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -265,6 +266,44 @@ def _sites(raw: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame | None:
     return frame
 
 
+# --- the export's date ---------------------------------------------------------------------------
+
+
+def export_as_of(trials: pd.DataFrame) -> pd.Timestamp:
+    """When an export was downloaded, as far as its records show (NaT when they show nothing).
+
+    Exports carry no download date. Records are updated every day, so the latest "Last Update
+    Posted" is within days of the download; an export without that column is dated by the latest
+    start of a trial that has started (a later start would be a plan, not an observation).
+    """
+    updates = (pd.to_datetime(trials["last_update_date"]) if "last_update_date" in trials
+               else pd.Series(dtype="datetime64[ns]"))
+    if updates.notna().any():
+        return updates.max()
+    if "start_date" not in trials or "status" not in trials:
+        return pd.NaT
+    started = ~trials["status"].isin(NOT_STARTED)
+    return pd.to_datetime(trials.loc[started, "start_date"]).max()
+
+
+def _date_the_export(trials: pd.DataFrame, source: SourceFile, report: ImportReport) -> None:
+    """Every record names its export and is known up to that export's date (a later import of another
+    export dates only its own records, so two exports read side by side keep their own dates)."""
+    date = export_as_of(trials)
+    trials["export_file"] = source.name
+    trials["export_sha256"] = source.sha256
+    trials["export_as_of"] = date
+    if pd.isna(date):
+        report.warning(source.name, "the export shows no date it was downloaded (no 'Last Update Posted', no "
+                       "started trial's start date); its records are read as of the warehouse's as-of date",
+                       column="Last Update Posted", expected="a last-update or start date")
+    else:
+        basis = "latest last update" if "last_update_date" in trials and trials["last_update_date"].notna().any() \
+            else "latest start of a started trial (the export has no 'Last Update Posted')"
+        report.info(source.name, f"records known as of {date.date().isoformat()}, the export's {basis}; running "
+                    "trials are censored no later than that")
+
+
 # --- the load ------------------------------------------------------------------------------------
 
 
@@ -314,6 +353,7 @@ def prepare_ctgov(path: Path | str, therapeutic_area: str | None = None, limits:
 
     progress(f"parsing {len(raw):,} trials")
     trials, sites = _parse(raw, headers, json_format, therapeutic_area, report)
+    _date_the_export(trials, source, report)
     trials = validate_frame(trials, schema_table("historical_trials"), report, convert=False,
                             source_columns=headers)
     load.tables = {"historical_trials": trials}
@@ -332,6 +372,8 @@ def prepare_ctgov(path: Path | str, therapeutic_area: str | None = None, limits:
         + (f", {len(sites):,} sites to main.historical_trial_sites" if sites is not None else ""))
     form = "JSON records" if json_format else ("classic CSV" if "title" in headers and headers["title"] == "Title"
                                                else "CSV")
+    dated = trials["export_as_of"].dropna()
+    known = dated.iloc[0].date().isoformat() if len(dated) else "the warehouse's as-of date (the export shows none)"
     load.provenance = [{
         "study_id": PROVENANCE_KEY,
         "file_name": source.name,
@@ -340,7 +382,8 @@ def prepare_ctgov(path: Path | str, therapeutic_area: str | None = None, limits:
         "row_count": report.rows_read[source.name],
         "rejected_rows": report.rejected_rows(source.name),
         "notes": f"{len(trials):,} trials keyed by NCT number from {form}; month-precision dates stored as the first "
-                 "of the month with precision 'month'; phases and statuses in the API's vocabulary.",
+                 "of the month with precision 'month'; phases and statuses in the API's vocabulary; records known as "
+                 f"of {known} (historical_trials.export_as_of).",
     }]
     load.description = f"{len(trials):,} ClinicalTrials.gov trials from {source.name}"
     return load
