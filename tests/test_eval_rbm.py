@@ -98,3 +98,49 @@ def test_site_score_p_value_is_judged_on_the_planted_anomalies_too(tiny_result):
     share = found["at_or_below_0.05"]
     assert share["n"] >= 5 and share["low"] <= share["rate"] <= share["high"]
     assert found["auc"] > 0.5
+
+
+def test_the_atypical_part_runs_alone_and_gives_the_full_run_s_figures(tiny_result, tmp_path):
+    from analytics.evaluation.rbm import evaluate_atypical_only
+    from analytics.evaluation.rbm.atypical_eval import atypical_evaluation
+
+    alone = atypical_evaluation((31,), "tiny", pilot_folder=None, workdir=tmp_path)
+    full = tiny_result["atypical_data"]
+    assert alone["seeds"]["test"] == [31] and "scenarios" not in alone
+    assert alone["atypical_data"]["clean_sites"] == full["clean_sites"]
+    assert alone["atypical_data"]["specificity"] == full["specificity"]
+    for style, entry in full["styles"].items():
+        assert alone["atypical_data"]["styles"][style]["auc"] == entry["auc"]
+        interval = entry["auc_interval"]
+        if interval["auc"] is not None:
+            assert interval["low"] <= interval["auc"] <= interval["high"]
+    # The command's wrapper adds the target and a summary that skips the parts not run.
+    wrapped = evaluate_atypical_only((31,), "tiny", workdir=tmp_path, log=lambda _: None, pilot=False)
+    assert "atypical_subtle" in wrapped["targets"]["results"]
+    assert any("atypical data" in line for line in summary_lines(wrapped))
+
+
+def test_the_auc_interval_covers_a_known_separation():
+    from analytics.evaluation.rbm.metrics import auc_interval
+    rng = np.random.default_rng(5)
+    # Normal scores one SD apart: AUC = Phi(1 / sqrt(2)) = 0.760.
+    out = auc_interval(pd.Series(rng.normal(size=2000)), pd.Series(rng.normal(1.0, 1.0, 200)), draws=300)
+    assert out["low"] < 0.760 < out["high"] and out["high"] - out["low"] < 0.12
+
+
+def test_only_atypical_on_the_command_line_runs_that_part_with_its_seeds(monkeypatch):
+    import argparse
+
+    import analytics.evaluation.rbm as rbm
+    from analytics.commands import evaluate
+    from analytics.evaluation.rbm.atypical_eval import ATYPICAL_CALIBRATION_SEEDS
+
+    calls = []
+    monkeypatch.setattr(rbm, "evaluate_atypical_only", lambda seeds, preset, quick, calibration: calls.append(
+        (seeds, calibration)) or {"preset": preset, "seeds": {"test": [], "calibration": []}})
+    parser = argparse.ArgumentParser()
+    evaluate.register(parser.add_subparsers())
+    for argv in (["eval", "rbm", "--only", "atypical"], ["eval", "rbm", "--only", "atypical", "--calibrate"],
+                 ["eval", "rbm", "--only", "atypical", "--seeds", "5", "6"]):
+        evaluate._rbm(parser.parse_args(argv))
+    assert calls == [(None, False), (ATYPICAL_CALIBRATION_SEEDS, True), ((5, 6), False)]

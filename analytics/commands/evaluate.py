@@ -8,8 +8,15 @@ from pathlib import Path
 
 
 def _rbm(args: argparse.Namespace) -> dict[str, object]:
-    from analytics.evaluation.rbm import EvalConfig, evaluate_rbm, summary_lines
+    from analytics.evaluation.rbm import EvalConfig, evaluate_atypical_only, evaluate_rbm, summary_lines
 
+    if args.only == "atypical":
+        from analytics.evaluation.rbm.atypical_eval import ATYPICAL_CALIBRATION_SEEDS
+
+        seeds = tuple(args.seeds) if args.seeds else (ATYPICAL_CALIBRATION_SEEDS if args.calibrate else None)
+        result = evaluate_atypical_only(seeds, args.preset or "eval", quick=args.quick, calibration=args.calibrate)
+        print("\n".join(summary_lines(result)))
+        return result
     overrides: dict[str, object] = {}
     if args.seeds:
         overrides["test_seeds"] = tuple(args.seeds)
@@ -99,9 +106,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="rbm: seeds that fix the thresholds at a given false-positive rate (default 7001-7003)")
     p.add_argument("--quick", action="store_true",
                    help="rbm: two test seeds, one calibration seed, ~200 injected sites per level (a few minutes)")
+    p.add_argument("--only", choices=("atypical",),
+                   help="rbm: only this part (atypical: the atypical-data tests and the pilot's atypical null, "
+                        "about half a minute per seed; --seeds replaces its seeds, default 7111-7114)")
     p.add_argument("--scenarios", nargs="+", help="rbm: only these scenarios (names in analytics/evaluation/rbm/scenarios.py)")
     p.add_argument("--calibrate", action="store_true",
-                   help="enrollment, capa, feasibility: compare the variants on the calibration seeds (how the defaults were chosen)")
+                   help="enrollment, capa, feasibility: compare the variants on the calibration seeds (how the defaults were "
+                        "chosen); rbm --only atypical: its calibration seeds (7001-7003, 7201-7206)")
     p.set_defaults(func=run)
 
 

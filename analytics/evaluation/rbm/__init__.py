@@ -168,6 +168,26 @@ def evaluate_rbm(config: EvalConfig | None = None, workdir: Path | None = None, 
     return result
 
 
+def evaluate_atypical_only(seeds: tuple[int, ...] | None = None, preset: str = "eval", quick: bool = False,
+                           workdir: Path | None = None, log: Log = _stderr, pilot: bool = True,
+                           calibration: bool = False) -> dict[str, object]:
+    """``eval rbm --only atypical``: the atypical-data part alone, with its target (see :mod:`.atypical_eval`).
+
+    ``quick``: the quick run's 20 pilot reshuffles instead of 100; ``pilot=False`` skips the pilot;
+    ``calibration``: the seeds are labelled calibration seeds (where settings are chosen), not test seeds.
+    """
+    config = EvalConfig.quick() if quick else EvalConfig()
+    result = atypical_eval.atypical_evaluation(seeds or atypical_eval.ATYPICAL_TEST_SEEDS, preset,
+                                               config.pilot_folder if pilot else None,
+                                               config.pilot_reshuffles, workdir, log)
+    if calibration:
+        result["seeds"] = {"test": [], "calibration": result["seeds"]["test"]}  # type: ignore[index]
+    result["targets"] = {"declared": {k: TARGETS[k] for k in ("atypical_subtle_auc_min", "atypical_specificity_min")},
+                         "results": {k: v for k, v in _targets(result).items() if k == "atypical_subtle"}}
+    log(f"[eval rbm --only atypical] done in {result['seconds']} s")
+    return result
+
+
 def _headline(generator: dict[str, object] | None, base: dict[str, object]) -> dict[str, object]:
     """``methods/<method>``: the generator scenario's AE metrics plus the uninjected portfolios' (engine, funnel)."""
     out: dict[str, object] = {}
@@ -235,7 +255,7 @@ def _targets(result: dict[str, object]) -> dict[str, object]:
                                      "met": site["p_value"] is not None and site["p_value"] > TARGETS["site_score_ks_p_min"]
                                      and site["n"] >= TARGETS["site_score_min_sites"]}  # type: ignore[index]
     pilot_result = result.get("cdisc_pilot", {})
-    if "null_reshuffled" in pilot_result:  # type: ignore[operator]
+    if "calibrated" in pilot_result.get("null_reshuffled", {}):  # type: ignore[union-attr]
         red = _rate(pilot_result["null_reshuffled"]["calibrated"]["any_red"])  # type: ignore[index]
         out["pilot_reshuffled_red"] = {"any_red": red, "met": red is not None and red <= TARGETS["pilot_reshuffled_red_max"]}
     return out
@@ -287,10 +307,13 @@ def summary_lines(result: dict[str, object]) -> list[str]:
         lines.append(f"  atypical data: specificity {_fmt(aty['specificity'])} over {aty['clean_sites']} clean sites "
                      f"(benign rounding {_fmt(aty['specificity_sites_with_benign_rounding'])})")
         for style, e in aty["styles"].items():
-            lines.append(f"    {style:16s} AUC {e['auc']}, flagged {_fmt(e['sensitivity_at_default_flag'])} "
+            ci = e.get("auc_interval") or {}
+            lines.append(f"    {style:16s} AUC {e['auc']} [{ci.get('low')}, {ci.get('high')}], flagged {_fmt(e['sensitivity_at_default_flag'])} "
                          f"of {e['sites']}{' (held out)' if e['held_out'] else ''}")
     p = result.get("cdisc_pilot", {})
-    if "null_reshuffled" in p:  # type: ignore[operator]
+    if "null_reshuffled" in p and "injected" not in p:  # type: ignore[operator]
+        lines.append(f"  CDISC pilot reshuffled: atypical flag {_fmt(p['null_reshuffled']['atypical_flag'])}")  # type: ignore[index]
+    elif "null_reshuffled" in p:  # type: ignore[operator]
         n = p["null_reshuffled"]  # type: ignore[index]
         inj = p["injected"]  # type: ignore[index]
         lines.append(f"  CDISC pilot reshuffled: any red {_fmt(n['calibrated']['any_red'])}, any amber "

@@ -29,7 +29,7 @@ import pandas as pd
 from analytics.core import warehouse
 from analytics.core.scope import NO_FILTER, AccessScope
 from analytics.evaluation.rbm import metrics
-from analytics.kri.atypical import atypical_inputs, relabel_sites, score_atypical
+from analytics.kri.atypical import TESTS, atypical_inputs, relabel_sites, score_atypical
 from analytics.kri.engine import run_engine
 from analytics.kri.extract import subject_measures
 
@@ -62,33 +62,43 @@ def _reshuffle(frame: pd.DataFrame, rng: np.random.Generator) -> pd.Series:
     return pd.Series(rng.permutation(frame["study_site_id"].to_numpy()), index=subjects)
 
 
+def _reshuffles(frame: pd.DataFrame, reshuffles: int, seed: int) -> list[pd.Series]:
+    """The null check's reshuffles (the same draws whether the KRIs are scored with them or not)."""
+    rng = np.random.default_rng([seed, 99])
+    return [_reshuffle(frame, rng) for _ in range(reshuffles)]
+
+
+def _atypical_null(inputs: tuple[pd.DataFrame, ...], site_ofs: list[pd.Series]) -> dict[str, object]:
+    """The atypical flag and each test's share below 0.01 over the reshuffled sites."""
+    tables = []
+    for r, site_of in enumerate(site_ofs):
+        table = score_atypical(*relabel_sites(inputs, site_of))
+        tables.append(table[table["tests_available"] > 0].assign(reshuffle=r))
+    aty = pd.concat(tables, ignore_index=True)
+    return {"atypical_flag": metrics.share(aty["atypical_flag"]),
+            "atypical_tests_below_0.01": {t: metrics.share(aty[t].dropna() < 0.01) for t in TESTS}}
+
+
 def null_check(path: Path, reshuffles: int, seed: int, log: Log) -> dict[str, object]:
     """Flags of reshuffled pilot sites: every KRI (both methods) and the atypical-data score."""
     frame = _frame(path)
     inputs = atypical_inputs(warehouse.Warehouse.open(path), SCOPE, NO_FILTER)
-    rng = np.random.default_rng([seed, 99])
-    rows, atypical = [], []
-    for r in range(reshuffles):
-        site_of = _reshuffle(frame, rng)
+    site_ofs = _reshuffles(frame, reshuffles, seed)
+    rows = []
+    for r, site_of in enumerate(site_ofs):
         shuffled = frame.assign(study_site_id=frame["subject_id"].map(site_of).to_numpy())
         for method in ("calibrated", "funnel"):
             sites = run_engine(shuffled, method, seed=r).sites
             sites = sites[sites["evaluable"] > 0]
             rows.append(sites.assign(method=method, reshuffle=r)[["method", "reshuffle", "study_site_id", "any_amber",
                                                                    "any_red", "site_p"]])
-        table = score_atypical(*relabel_sites(inputs, site_of))
-        atypical.append(table[table["tests_available"] > 0].assign(reshuffle=r))
     flags = pd.concat(rows, ignore_index=True)
-    aty = pd.concat(atypical, ignore_index=True)
     log(f"[eval rbm]   CDISC pilot: {reshuffles} reshuffles scored")
     out: dict[str, object] = {"reshuffles": reshuffles}
     for method, block in flags.groupby("method"):
         out[str(method)] = {"any_red": metrics.share(block["any_red"]), "any_amber": metrics.share(block["any_amber"])}
     out["calibrated"]["site_score_p"] = metrics.ks_uniform(flags.loc[flags["method"] == "calibrated", "site_p"])
-    out["atypical_flag"] = metrics.share(aty["atypical_flag"])
-    out["atypical_tests_below_0.01"] = {t: metrics.share(aty[t].dropna() < 0.01)
-                                        for t in ("digit_preference", "low_variance", "inliers", "copied_vectors",
-                                                  "regular_visits")}
+    out.update(_atypical_null(inputs, site_ofs))
     # The real (not reshuffled) sites, for comparison: real differences between sites show here.
     real = run_engine(frame, "calibrated").sites
     real_aty = score_atypical(*inputs)
@@ -96,6 +106,21 @@ def null_check(path: Path, reshuffles: int, seed: int, log: Log) -> dict[str, ob
                          "any_red": int(real["any_red"].sum()),
                          "atypical_flagged": int(real_aty["atypical_flag"].sum()),
                          "digit_preference_below_0.01": int((real_aty["digit_preference"] < 0.01).sum())}
+    return out
+
+
+def atypical_null_at(folder: Path, reshuffles: int, seed: int, workdir: Path | None = None) -> dict[str, object]:
+    """The null check's atypical part alone: the pilot imported, its sites reshuffled as there, no KRI run."""
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        path = Path(tmp) / "pilot.duckdb"
+        import_pilot(folder, path)
+        inputs = atypical_inputs(warehouse.Warehouse.open(path), SCOPE, NO_FILTER)
+        out: dict[str, object] = {"reshuffles": reshuffles,
+                                  **_atypical_null(inputs, _reshuffles(_frame(path), reshuffles, seed))}
+        real = score_atypical(*inputs)
+        out["real_sites"] = {"atypical_flagged": int(real["atypical_flag"].sum()),
+                             "digit_preference_below_0.01": int((real["digit_preference"] < 0.01).sum())}
+        warehouse.close_all()
     return out
 
 
