@@ -41,9 +41,11 @@ from analytics.evaluation.rbm.portfolio import Portfolio, build_portfolio, load_
 from analytics.evaluation.rbm.scenarios import REMOVAL_LEVELS, SCENARIOS, SCENARIOS_BY_NAME
 from analytics.generator import GENERATOR_VERSION
 
-TEST_SEEDS = tuple(range(7101, 7111))
+# Held out, never yet measured. 7101-7104 are retired (7101-7102 measured repeatedly while the engine
+# changed, 7103-7104 gave the last quick run's figures), 7111-7114 are the atypical-only run's.
+TEST_SEEDS = tuple(range(7121, 7131))
 CALIBRATION_SEEDS = (7001, 7002, 7003)
-QUICK_TEST_SEEDS = (7101, 7102)
+QUICK_TEST_SEEDS = TEST_SEEDS[:2]
 QUICK_CALIBRATION_SEEDS = (7001,)
 PILOT_FOLDER = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "sdtm" / "cdiscpilot01"
 MISSPECIFIED = ("site_sd_0.15", "site_sd_0.30", "site_sd_0.50", "lognormal_frailty", "zero_inflated",
