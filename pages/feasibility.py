@@ -84,8 +84,10 @@ behind_key = st.selectbox("Trials behind the figure", [m.key for m in MEASURES],
 behind = trial_list(trials, MEASURES_BY_KEY[behind_key])
 st.caption(f"{len(behind):,} trials behind {MEASURES_BY_KEY[behind_key].label.lower()} "
            f"({MEASURES_BY_KEY[behind_key].basis}).")
-st.dataframe(tables.trials_display(behind), hide_index=True, width="stretch", height=260,
-             column_config={"Link": st.column_config.LinkColumn("Link", display_text="ClinicalTrials.gov")})
+shown_trials = tables.trials_display(behind)
+st.dataframe(shown_trials, hide_index=True, width="stretch", height=260,
+             column_config={"Link": st.column_config.LinkColumn("Link", display_text="ClinicalTrials.gov")}
+             if "Link" in shown_trials else None)
 all_trials = tables.trials_display(trial_list(trials))
 download_button(ctx, "Download the comparable trials (CSV)", lambda: all_trials.to_csv(index=False).encode(),
                 "comparable_trials.csv", "text/csv", key="download_trials")

@@ -193,6 +193,18 @@ def test_benchmarks_give_quantiles_with_the_trials_behind_each(demo_trials: pd.D
     assert bench.at["rate", "p10"] < bench.at["rate", "p50"] < bench.at["rate", "p90"]
 
 
+def test_the_trial_list_links_registry_trials_and_shows_no_empty_link_column(demo_trials: pd.DataFrame) -> None:
+    from analytics.feasibility.tables import trials_display
+
+    generated = trials_display(demo_trials.head(20))
+    assert "Link" not in generated.columns and list(generated["NCT number"]) == list(demo_trials["nct_id"].head(20))
+    registry = demo_trials.head(3).assign(data_source=["ctgov", "synthetic", "ctgov"])
+    registry["url"] = [f"https://clinicaltrials.gov/study/{n}" if s == "ctgov" else None
+                       for n, s in zip(registry["nct_id"], registry["data_source"])]
+    shown = trials_display(registry)
+    assert shown["Link"].tolist() == registry["url"].tolist()
+
+
 def test_selection_filters_by_country_code_condition_text_and_years(demo_trials: pd.DataFrame) -> None:
     german = select(demo_trials, TrialSelection(countries=("DE",)))
     assert len(german) and german["country_list"].map(lambda c: "DE" in c).all()

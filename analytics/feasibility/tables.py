@@ -35,8 +35,9 @@ def benchmark_display(bench: pd.DataFrame) -> pd.DataFrame:
 
 
 def trials_display(trials: pd.DataFrame) -> pd.DataFrame:
-    """Comparable trials with links (generated trials have no registry page)."""
-    return pd.DataFrame({
+    """Comparable trials with links; without the link column when none has a registry page (generated
+    trials), rather than a column of empty cells."""
+    display = pd.DataFrame({
         "NCT number": trials["nct_id"], "Link": trials["url"], "Title": trials["title"], "Phase": trials["phase"],
         "Condition group": trials["group"], "Status": trials["status"], "Sponsor class": trials["sponsor_class"],
         "Start": pd.to_datetime(trials["start_date"]).dt.date,
@@ -50,6 +51,7 @@ def trials_display(trials: pd.DataFrame) -> pd.DataFrame:
         "Sites": trials["n_sites"].map(count), "Countries": trials["n_countries"].map(count),
         "Rate (per site-month)": trials["rate"].round(2),
     })
+    return display if display["Link"].notna().any() else display.drop(columns="Link")
 
 
 def complexity_display(association: pd.DataFrame, unit: str) -> pd.DataFrame:
