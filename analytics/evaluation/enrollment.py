@@ -40,9 +40,10 @@ from analytics.enrollment.site_table import build_site_table, screening_lag_days
 from analytics.evaluation import target_lines
 from analytics.generator.histories import EnrollmentHistory, enrollment_histories
 
-# Held out: never run while developing. 8301-8303 were held out until round 4 but were then used to
-# compare model variants, so they are retired; 8401-8403 were measured once, with settings fixed first.
-TEST_SEEDS = (8401, 8402, 8403)
+# Held out: never run while developing, measured once after the settings are fixed. Retired: 8301-8303
+# (held out until round 4, then used to compare model variants) and 8401-8403 (measured once in round 5,
+# so used). Round 6 uses six fresh seeds (about 220 studies) to halve the variance of the coverage figures.
+TEST_SEEDS = (8501, 8502, 8503, 8504, 8505, 8506)
 # Every setting was chosen on these (8209-8216 added in round 5: 8 seeds, about 300 studies, left a
 # gap of about 10 points of coverage at the early cuts between calibration and held-out seeds).
 CALIBRATION_SEEDS = tuple(range(8201, 8217))
@@ -84,24 +85,28 @@ PG_VARIANTS: dict[str, dict[str, object]] = {
 # The choices tried on the calibration seeds (``--calibrate``). Rounds 1-4, on 8201-8208: the prior's
 # certainty (0, 1%, 5%), the drift's prior SD (0.2, 0.5) and the random walk's prior (0, 0.06, 0.1);
 # then the start-up ramp's share (0, 0.3, 0.5) with the drift's prior mean (0, -0.1, -0.2): ramp 0.3,
-# mean 0. Round 5, on 8201-8216 (605 studies), the grid below against that model ("round 4"): the
-# drift's between-study SD, a negative drift mean (site rates do decline), drawing the activation
-# parameters from their uncertainty, and the activation delay's shift (EARLIEST_DAYS): about 1% of
-# sites activate more than 120 days before plan, and each such delay, scored at the shift's limit,
-# inflated the fitted spread of delays and pushed pending sites' activations late.
+# mean 0. Round 5, on 8201-8216 (605 studies), against that model ("round 4": shift 120, drift SD 0.2):
+# the drift's between-study SD (0.15, 0.1), a negative drift mean (-0.15, site rates do decline) with
+# ramp 0.3 or 0.5, the latter also drawing the activation parameters from their uncertainty, and the
+# activation delay's shift (EARLIEST_DAYS) 240 with drift mean 0 or -0.15: about 1% of sites activate
+# more than 120 days before plan, and each such delay, scored at the shift's limit, inflated the fitted
+# spread of delays and pushed pending sites' activations late.
+# Chosen: shift 240 with drift SD 0.15. Round 6, on 8201-8213 (493 studies; the run was stopped by the
+# clock at 8213), the grid below: with a ramp of 0.3 the drift's estimate on a nearly flat prior is +0.03
+# to +0.12 a year against the generator's -0.15 (part of the real start-up shortfall read as rates rising
+# with open time); a ramp of 0.5 brings it to -0.08 to +0.02 (means by cut, seeds 8201-8202). So the ramp was
+# tried with the drift's prior as it is, wider, and with the rates' known decline as its mean (added
+# after the first four seeds, when the ramp alone had moved forecasts earlier). Four variants had a median
+# absolute error of 61 d at the 30% cut; ramp 0.5 had the smallest largest coverage deviation (4.6
+# points; ramp 0.3: 5.8), so the rule below chose it. With the decline as the drift's mean the signed
+# error was -6 to +7 d at every cut (ramp 0.5 alone: -9 to -36 d), but its intervals were wider and
+# over-covered (80%: 86.8% at the 20% cut), so the rule did not pick it.
 CALIBRATION_VARIANTS: dict[str, dict[str, object]] = {
-    "round 4": {"activation_earliest_days": 120.0, "drift_prior_sd": 0.2},
-    "drift_sd=0.15": {"activation_earliest_days": 120.0, "drift_prior_sd": 0.15},
-    "drift_sd=0.1": {"activation_earliest_days": 120.0, "drift_prior_sd": 0.1},
-    "ramp=0.3,drift_mean=-0.15": {"activation_earliest_days": 120.0, "drift_prior_sd": 0.2, "drift_prior_mean": -0.15},
-    "ramp=0.5,drift_mean=-0.15": {"activation_earliest_days": 120.0, "drift_prior_sd": 0.2, "ramp_share": 0.5,
-                                  "drift_prior_mean": -0.15},
-    "ramp=0.5,drift_mean=-0.15,activation_draws": {"activation_earliest_days": 120.0, "drift_prior_sd": 0.2,
-                                                   "ramp_share": 0.5, "drift_prior_mean": -0.15,
-                                                   "activation_uncertainty": True},
-    "earliest=240": {"activation_earliest_days": 240.0, "drift_prior_sd": 0.2},
-    "earliest=240,drift_mean=-0.15": {"activation_earliest_days": 240.0, "drift_prior_sd": 0.2, "drift_prior_mean": -0.15},
-    "earliest=240,drift_sd=0.15 (the default)": {},
+    "round 5 (ramp=0.3)": {"ramp_share": 0.3},
+    "ramp=0.3,drift_sd=0.3": {"ramp_share": 0.3, "drift_prior_sd": 0.3},
+    "ramp=0.5 (the default)": {},
+    "ramp=0.5,drift_sd=0.3": {"drift_prior_sd": 0.3},
+    "ramp=0.5,drift_mean=-0.15": {"drift_prior_mean": -0.15},
 }
 # Chosen by a rule fixed before the held-out run: the smallest largest coverage deviation (80% and 90%,
 # every cut) among variants whose median absolute error at the 30% cut is within 2% of the best.
