@@ -11,6 +11,7 @@ import streamlit as st
 
 from analytics.feasibility import figures, service, tables
 from analytics.feasibility.benchmarks import MEASURES, MEASURES_BY_KEY, trial_list
+from analytics.feasibility.competition import status_date_note
 from analytics.feasibility.complexity import complexity_association
 from analytics.feasibility.model import TARGETS
 from analytics.feasibility.resources import ASSUMPTIONS, resource_estimate
@@ -100,7 +101,8 @@ else:
     found = service.competition(wh, ctx.scope, selection)
     st.caption(f"{len(found['trials']):,} trials of the same condition group{'s' if len(selection.groups) > 1 else ''}"
                f"{' and condition' if selection.condition else ''} are recruiting or about to"
-               f"{' in the chosen countries' if selection.countries else ''}, whatever their phase or sponsor.")
+               f"{' in the chosen countries' if selection.countries else ''}, whatever their phase or sponsor. "
+               + status_date_note(found["trials"], pd.Timestamp(wh.as_of())))
     left, right = st.columns(2)
     left.plotly_chart(figures.competition_figure(found["countries"]), width="stretch", key="competition")
     with right:

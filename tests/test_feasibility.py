@@ -214,6 +214,20 @@ def test_selection_filters_by_country_code_condition_text_and_years(demo_trials:
     assert set(years["start_year"]) <= {2015, 2016, 2017} and len(years)
 
 
+def test_competition_says_when_each_status_was_true_and_flags_old_exports() -> None:
+    from analytics.feasibility.competition import status_date_note
+
+    today = pd.Timestamp("2026-11-01")
+    current = pd.DataFrame({"as_of_date": pd.to_datetime(["2026-10-20", "2026-10-20"])})
+    assert status_date_note(current, today) == "Statuses as of 20 Oct 2026."
+    mixed = pd.DataFrame({"as_of_date": pd.to_datetime(["2024-03-26", "2024-09-23", "2026-10-20"])})
+    note = status_date_note(mixed, today)
+    assert note.startswith("Statuses as of each record's export (26 Mar 2024 to 20 Oct 2026).")
+    assert "2 of them come from exports over 90 days older than the data (01 Nov 2026)" in note
+    assert "All of them come" in status_date_note(mixed.iloc[:2], today)
+    assert status_date_note(mixed.iloc[:0], today) == ""
+
+
 def test_competition_matches_candidate_sites_by_facility_name_and_country() -> None:
     competing = pd.DataFrame({"nct_id": ["NCT1", "NCT2", "NCT3"],
                               "status": ["RECRUITING", "NOT_YET_RECRUITING", "RECRUITING"]})

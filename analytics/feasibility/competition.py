@@ -23,6 +23,7 @@ from analytics.feasibility.trials import TrialSelection, select
 RECRUITING_NOW = ("RECRUITING", "ENROLLING_BY_INVITATION")
 STARTING = ("NOT_YET_RECRUITING",)
 SITE_ACTIVE = ("RECRUITING", "NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION", "ACTIVE_NOT_RECRUITING")
+STATUS_AGE_DAYS = 90  # a record's status older than this, against the warehouse's date, is said to be dated
 
 
 def competing_trials(trials: pd.DataFrame, selection: TrialSelection) -> pd.DataFrame:
@@ -31,6 +32,23 @@ def competing_trials(trials: pd.DataFrame, selection: TrialSelection) -> pd.Data
                               countries=selection.countries)
     chosen = select(trials, narrowed)
     return chosen[chosen["status"].isin(RECRUITING_NOW + STARTING)]
+
+
+def status_date_note(competing: pd.DataFrame, warehouse_as_of: pd.Timestamp) -> str:
+    """When the competing trials' statuses were true, for the page: "recruiting" is what each record said
+    on its export's date (``as_of_date``), and a trial can have stopped recruiting since an old export."""
+    if competing.empty:
+        return ""
+    dates = pd.to_datetime(competing["as_of_date"])
+    first, last = dates.min(), dates.max()
+    note = (f"Statuses as of {last:%d %b %Y}." if first == last
+            else f"Statuses as of each record's export ({first:%d %b %Y} to {last:%d %b %Y}).")
+    dated = int((dates < pd.Timestamp(warehouse_as_of) - pd.Timedelta(days=STATUS_AGE_DAYS)).sum())
+    if dated:
+        which = "All of them come" if dated == len(dates) else f"{dated:,} of them come"
+        note += (f" {which} from exports over {STATUS_AGE_DAYS} days older than the data ({warehouse_as_of:%d %b %Y}) "
+                 "and may have stopped recruiting since: import a current export to refresh them.")
+    return note
 
 
 def competing_sites(sites: pd.DataFrame, competing: pd.DataFrame) -> pd.DataFrame:
