@@ -385,3 +385,20 @@ def test_the_evaluation_meets_its_targets_on_a_small_corpus() -> None:
     assert result["drafts"] == 8 * (2 + len(CORRUPTIONS))
     assert result["targets"] == {"every_corruption_caught": True, "no_false_alarm": True, "no_identifier_sent": True}
     assert result["deidentification"]["restored_exactly"] == 8
+
+
+def test_the_feasibility_summary_states_the_feasibility_pages_benchmarks(wh) -> None:
+    """The drafted proposal's figures are the Feasibility page's: actual enrollment of trials that ended,
+    and a Kaplan-Meier duration with running trials censored (never their anticipated completion dates)."""
+    from analytics.feasibility.benchmarks import benchmark_table
+    from analytics.feasibility.trials import trial_table
+
+    facts = service.document_facts(wh, BLINDED, "feasibility_summary", "Oncology", 90).facts
+    trials = trial_table(wh)
+    oncology = trials[(trials["therapeutic_area"] == "Oncology") & (trials["study_type"] != "OBSERVATIONAL")]
+    bench = benchmark_table(oncology).set_index("measure")
+    assert facts.get("trials").value == len(oncology)
+    assert facts.get("median_months").value == pytest.approx(bench.at["duration", "p50"], abs=0.05)
+    assert facts.get("median_enrollment").value == round(oncology["actual_enrollment"].median())
+    # Counting the running trials as censored makes the median longer than the completed trials' alone.
+    assert facts.get("median_months").value > oncology.loc[oncology["completed"], "duration_months"].median()

@@ -14,6 +14,8 @@ import pandas as pd
 
 from analytics.drafting.context import FactContext, SubjectUnavailable
 from analytics.drafting.facts import Fact, days_between, fact, percent
+from analytics.feasibility.benchmarks import benchmark_table
+from analytics.feasibility.trials import trial_table
 from analytics.sites.performance import site_selection_ranking
 
 TOP_INSTITUTIONS = 5
@@ -80,13 +82,15 @@ def capa_facts(ctx: FactContext) -> list[Fact]:
 
 # --- feasibility summary -----------------------------------------------------------------------
 
-_BENCHMARK_SQL = """
-SELECT count(*) AS trials,
-       median(enrollment) AS median_enrollment,
-       median(n_sites) AS median_sites,
-       median(date_diff('day', start_date, completion_date)) / 30.4375 AS median_months,
-       count(*) FILTER (WHERE status = 'COMPLETED') AS completed
-FROM historical_trials WHERE therapeutic_area = $area AND study_type IS DISTINCT FROM 'OBSERVATIONAL'"""
+
+def area_benchmarks(ctx: FactContext, area: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The interventional registry trials of ``area`` and their benchmarks, as the Feasibility page computes
+    them (:func:`analytics.feasibility.benchmarks.benchmark_table`): enrollment from trials that ended (their
+    enrollment is actual), duration by Kaplan-Meier with running trials censored, never at their anticipated
+    dates. Indexed by measure key."""
+    trials = trial_table(ctx.warehouse)
+    chosen = trials[(trials["therapeutic_area"] == area) & (trials["study_type"] != "OBSERVATIONAL")]
+    return chosen, benchmark_table(chosen).set_index("measure")
 
 
 def feasibility_facts(ctx: FactContext) -> list[Fact]:
@@ -96,21 +100,23 @@ def feasibility_facts(ctx: FactContext) -> list[Fact]:
                     "WHERE therapeutic_area = $area", area=area).iloc[0]
     if not own.studies:
         raise SubjectUnavailable(f"no study of yours is in the therapeutic area '{area}'")
-    bench = ctx.warehouse.reference(_BENCHMARK_SQL, {"area": area}).iloc[0]
+    trials, bench = area_benchmarks(ctx, area)
     key = f"therapeutic_area={area}"
     facts = [
         fact("area", "Therapeutic area", area, "text", "studies", key),
         fact("own_studies", "Studies of yours in the area", own.studies, "studies", "studies", key,
              nouns=("trials",)),
-        fact("trials", "Registry trials in the area (interventional)", bench.trials, "trials", "historical_trials",
+        fact("trials", "Registry trials in the area (interventional)", len(trials), "trials", "historical_trials",
              key, nouns=("studies",)),
-        fact("median_enrollment", "Median enrollment of those trials", bench.median_enrollment, "participants",
-             "historical_trials", key, nouns=("subjects", "patients")),
-        fact("median_sites", "Median number of sites of those trials", bench.median_sites, "sites",
-             "historical_trials", key),
-        fact("median_months", "Median start-to-completion time of those trials", bench.median_months, "months",
-             "historical_trials", key),
-        percent("completed_pct", "Trials completed, % of those trials", bench.completed, bench.trials,
+        fact("ended", "Those trials that ended (completed or terminated)", bench.at["enrollment", "trials"], "trials",
+             "historical_trials", key, nouns=("studies",)),
+        fact("median_enrollment", "Median actual enrollment of the trials that ended", bench.at["enrollment", "p50"],
+             "participants", "historical_trials", key, nouns=("subjects", "patients")),
+        fact("median_sites", "Median number of sites of the trials listing their locations", bench.at["sites", "p50"],
+             "sites", "historical_trials", key),
+        fact("median_months", "Median start-to-completion time (Kaplan-Meier, running trials censored)",
+             bench.at["duration", "p50"], "months", "historical_trials", key, decimals=1),
+        percent("completed_pct", "Trials completed, % of those trials", int(trials["completed"].sum()), len(trials),
                 "historical_trials", key, decimals=0),
     ]
     ranking = site_selection_ranking(ctx.warehouse, ctx.scope, area).head(TOP_INSTITUTIONS)

@@ -231,16 +231,19 @@ FEASIBILITY_SUMMARY = DocumentSpec(
     title="Feasibility summary",
     subject_kind="area",
     facts_query=quality.feasibility_facts,
-    template_version="feas-1",
+    template_version="feas-2",
     audience="the proposal team",
     instructions="Summarize the feasibility evidence for a new study in this therapeutic area: registry "
                  "benchmarks and the institutions whose history suggests they would enroll. Present estimates with "
                  "their intervals; do not promise enrollment.",
     sections=(
         Section("Benchmarks", (
-            Line("The registry holds {trials} trials in {area}: their median enrollment is {median_enrollment} "
-                 "participants at {median_sites} sites over a median of {median_months}, and {completed_pct} of "
-                 "them completed."),
+            Line("The registry holds {trials} trials in {area}."),
+            Line("Of those, {completed_pct} completed, and {ended} trials have ended (completed or terminated)."),
+            Line("Trials that ended enrolled a median of {median_enrollment} participants, at a median of "
+                 "{median_sites} sites."),
+            Line("Half completed within {median_months} of their start (Kaplan-Meier: trials still running count "
+                 "as censored, never at their anticipated dates)."),
             Line("The portfolio has run {own_studies} studies in the area."),
         )),
         Section("Candidate institutions", (
