@@ -456,7 +456,7 @@ def test_two_exports_imported_into_one_warehouse_each_keep_their_own_date(tmp_pa
     assert behind.at["NCT03000042", "duration_months"] == running["duration_months"]
     curve = service.duration_curve(wh, selection)
     assert curve is not None and curve.quantile(0.5) == pytest.approx(trials.at["NCT03000041", "duration_months"])
-    assert service.source_as_of(wh, "ctgov") == ("each record as of its export's date (30 Jun 2020 to 15 Jan 2024)", 0)
+    assert service.source_as_of(wh, "ctgov") == ("as of each record's export (30 Jun 2020 to 15 Jan 2024)", 0)
     close_all()
 
 

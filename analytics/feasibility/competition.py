@@ -18,7 +18,7 @@ from __future__ import annotations
 import pandas as pd
 
 from analytics.feasibility.places import country_code, country_name, facility_key
-from analytics.feasibility.trials import TrialSelection, select
+from analytics.feasibility.trials import TrialSelection, as_of_label, select
 
 RECRUITING_NOW = ("RECRUITING", "ENROLLING_BY_INVITATION")
 STARTING = ("NOT_YET_RECRUITING",)
@@ -40,9 +40,7 @@ def status_date_note(competing: pd.DataFrame, warehouse_as_of: pd.Timestamp) -> 
     if competing.empty:
         return ""
     dates = pd.to_datetime(competing["as_of_date"])
-    first, last = dates.min(), dates.max()
-    note = (f"Statuses as of {last:%d %b %Y}." if first == last
-            else f"Statuses as of each record's export ({first:%d %b %Y} to {last:%d %b %Y}).")
+    note = f"Statuses {as_of_label(dates)}."
     dated = int((dates < pd.Timestamp(warehouse_as_of) - pd.Timedelta(days=STATUS_AGE_DAYS)).sum())
     if dated:
         which = "All of them come" if dated == len(dates) else f"{dated:,} of them come"

@@ -107,7 +107,7 @@ def as_of_label(dates: pd.Series) -> str:
     first, last = days.min(), days.max()
     if first == last:
         return f"as of {last:%d %b %Y}"
-    return f"each record as of its export's date ({first:%d %b %Y} to {last:%d %b %Y})"
+    return f"as of each record's export ({first:%d %b %Y} to {last:%d %b %Y})"
 
 
 STALE_RULES = ("censor", "exclude", "as_of")  # running records past their anticipated completion, not updated since
