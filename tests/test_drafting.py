@@ -19,8 +19,10 @@ from analytics.core.warehouse import Warehouse
 from analytics.drafting import export, pack, service, store, workflow
 from analytics.drafting.context import SubjectUnavailable
 from analytics.drafting.deid import leaks
+from analytics.drafting.facts import fact, number_facts
 from analytics.drafting.llm import Endpoint
-from analytics.drafting.specs import CATALOGUE
+from analytics.drafting.specs import CATALOGUE, FEASIBILITY_SUMMARY
+from analytics.drafting.templates import render_section
 from tests.llm_server import MODEL, Reply, scripted_server
 
 BLINDED = AccessScope(blinded=True)
@@ -66,8 +68,33 @@ def test_every_document_type_renders_from_its_template_and_passes_the_check(wh, 
         assert all(f"## {name}" in text for name in spec.required_sections)
         cited = set(re.findall(r"F\d+", text))
         assert cited <= set(facts.facts.by_id()) and cited, text
+        assert not ONE_AND_A_PLURAL.search(text), ONE_AND_A_PLURAL.search(text)
         rendered += 1
     assert rendered >= 1
+
+
+ONE_AND_A_PLURAL = re.compile(r"(?<![\d.,])1 (subjects|studies|sites|queries|visits|trials|institutions|events|"
+                              r"findings|extensions|participants|open queries|active sites|study visits)\b")
+
+
+def test_a_count_of_one_takes_the_singular() -> None:
+    institution = "institution:Hospital A"
+    facts = number_facts([
+        fact("ranked", "Institutions ranked", 1, "sites", "site_selection_ranking"),
+        fact("name", "Institution", "Hospital A", "text", "sites", group=institution),
+        fact("country", "Country", "DE", "text", "sites", group=institution),
+        fact("studies", "Studies in the area", 1, "studies", "site_selection_ranking", group=institution),
+        fact("randomized", "Subjects randomized", 12, "subjects randomized", "site_selection_ranking",
+             group=institution),
+        fact("rate", "Expected rate", 0.8, "per site-month", "site_selection_ranking", group=institution, decimals=2),
+        fact("lower", "Lower", 0.5, "per site-month", "site_selection_ranking", group=institution, decimals=2),
+        fact("upper", "Upper", 1.1, "per site-month", "site_selection_ranking", group=institution, decimals=2),
+    ])
+    section = next(s for s in FEASIBILITY_SUMMARY.sections if s.name == "Candidate institutions")
+    text = "\n".join(render_section(section, facts))
+    assert "1 institution leads:" in text, text
+    assert "Hospital A (DE): 1 study, 12 subjects randomized," in text, text
+    assert not ONE_AND_A_PLURAL.search(text), text
 
 
 def test_arm_level_figures_only_for_unblinded_roles(wh) -> None:

@@ -1,7 +1,8 @@
 """Templates: a document rendered from its facts without a model, citing every fact it states.
 
 A template is the document type's sections, each a list of :class:`Line` (one sentence with
-``{fact_key}`` placeholders) and :class:`Each` (one sentence per repeating group, e.g. per system
+``{fact_key}`` placeholders, or ``{fact_key|singular|plural}`` for a count and the words that must
+agree with it: ``{ranked|institution leads|institutions lead}`` writes "1 institution leads") and :class:`Each` (one sentence per repeating group, e.g. per system
 organ class). A line is left out when a fact it names is missing or unknown, or when its ``when``
 condition is false; a section with no line left says its ``empty`` sentence. Each rendered
 sentence cites the facts it used (``[F3, F4]``), so a template draft passes the faithfulness check
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 from analytics.drafting.facts import Fact, FactSet
 
-PLACEHOLDER = re.compile(r"\{([a-z_0-9]+)\}")
+PLACEHOLDER = re.compile(r"\{([a-z_0-9]+)(?:\|([^|{}]+)\|([^|{}]+))?\}")
 Condition = Callable[[Mapping[str, Fact]], bool]
 
 
@@ -73,15 +74,23 @@ def _scope(facts: FactSet, group: str) -> dict[str, Fact]:
     return scope
 
 
+def _filled(f: Fact, singular: str | None, plural: str | None) -> str:
+    """A placeholder's text: the fact as shown, then the words agreeing with it when the template gives them."""
+    shown = f.shown()
+    if singular is None or plural is None:
+        return shown
+    return f"{shown} {singular if shown == '1' else plural}"
+
+
 def render_sentence(text: str, scope: Mapping[str, Fact]) -> str | None:
     """The sentence with its placeholders filled and its citations appended; None if a fact is missing."""
     used: list[Fact] = []
-    for key in PLACEHOLDER.findall(text):
+    for key, _, _ in PLACEHOLDER.findall(text):
         f = scope.get(key)
         if f is None or f.value is None:
             return None
         used.append(f)
-    filled = PLACEHOLDER.sub(lambda m: scope[m.group(1)].shown(), text)
+    filled = PLACEHOLDER.sub(lambda m: _filled(scope[m.group(1)], m.group(2), m.group(3)), text)
     ids = list(dict.fromkeys(f.fact_id for f in used))
     if not ids:
         return filled
