@@ -92,7 +92,7 @@ def test_a_count_of_one_takes_the_singular() -> None:
     ])
     section = next(s for s in FEASIBILITY_SUMMARY.sections if s.name == "Candidate institutions")
     text = "\n".join(render_section(section, facts))
-    assert "1 institution leads:" in text, text
+    assert "1 institution leads [F1]:" in text, text  # the citation before the colon that opens the list
     assert "Hospital A (DE): 1 study, 12 subjects randomized," in text, text
     assert not ONE_AND_A_PLURAL.search(text), text
 

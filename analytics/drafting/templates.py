@@ -95,7 +95,7 @@ def render_sentence(text: str, scope: Mapping[str, Fact]) -> str | None:
     if not ids:
         return filled
     citation = f" [{', '.join(ids)}]"
-    end = len(filled.rstrip()) - (1 if filled.rstrip()[-1:] in ".!?" else 0)
+    end = len(filled.rstrip()) - (1 if filled.rstrip()[-1:] in ".!?:" else 0)
     return filled[:end] + citation + filled[end:]
 
 
