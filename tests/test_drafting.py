@@ -74,7 +74,7 @@ def test_every_document_type_renders_from_its_template_and_passes_the_check(wh, 
 
 
 ONE_AND_A_PLURAL = re.compile(r"(?<![\d.,])1 (subjects|studies|sites|queries|visits|trials|institutions|events|"
-                              r"findings|extensions|participants|open queries|active sites|study visits)\b")
+                              r"findings|extensions|participants|open queries|active sites|study visits|CAPAs)\b|There are 1\b")
 
 
 def test_a_count_of_one_takes_the_singular() -> None:

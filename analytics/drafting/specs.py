@@ -91,7 +91,7 @@ MONITORING_VISIT_REPORT = DocumentSpec(
             Line("So far {discontinued|subject has|subjects have} discontinued the study."),
         )),
         Section("Data quality", (
-            Line("There are {open_queries|open query|open queries}, of which {old_queries|query has|queries have} been open for more "
+            Line("The site has {open_queries|open query|open queries}, of which {old_queries|query has|queries have} been open for more "
                  "than 30 days ({old_queries_pct} of open queries).", when=positive("open_queries")),
             Line("No query is open at the site.", when=zero("open_queries")),
             Line("Visits not entered in the eCRF more than 10 days after they took place: {late_entry_visits|visit|visits}."),
@@ -174,8 +174,8 @@ MEETING_SUMMARY = DocumentSpec(
             Each("milestone:", "{name}, planned for {planned}, is {days_late} overdue."),
         )),
         Section("Open actions", (
-            Line("There are {open_capas} open CAPAs, of which {overdue_capas|overdue CAPA|overdue CAPAs}; {closed_capas} closed "
-                 "CAPAs were closed in the period."),
+            Line("{open_capas|CAPA is|CAPAs are} open, {overdue_capas|of them overdue|of them overdue}; {closed_capas|CAPA was|CAPAs were} "
+                 "closed in the period."),
             Each("capa:", "{name} ({root_cause}, owner {owner}) is due on {due}, {days_overdue} past that date.",
                  when=positive("days_overdue")),
             Each("capa:", "{name} ({root_cause}, owner {owner}) is due on {due}.",
@@ -352,7 +352,7 @@ DATA_QUALITY_FINDINGS = DocumentSpec(
                  "to review, never an accusation.",
     sections=(
         Section("Queries", (
-            Line("There are {open_queries|open query|open queries}: {q_0_7|query|queries} aged 0-7 days, {q_8_30|query|queries} aged 8-30 "
+            Line("{open_queries|query is|queries are} open: {q_0_7|query|queries} aged 0-7 days, {q_8_30|query|queries} aged 8-30 "
                  "days, {q_31_90|query|queries} aged 31-90 days and {q_over_90|query|queries} aged over 90 days."),
             Line("Open queries aged over 30 days make up {old_pct} of open queries.", when=positive("open_queries")),
             Line("In the last {period_days}, {queries_period|query was|queries were} raised, {queries_per_100} entered."),
