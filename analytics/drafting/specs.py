@@ -174,7 +174,7 @@ MEETING_SUMMARY = DocumentSpec(
             Each("milestone:", "{name}, planned for {planned}, is {days_late} overdue."),
         )),
         Section("Open actions", (
-            Line("{open_capas|CAPA is|CAPAs are} open, {overdue_capas|of them overdue|of them overdue}; {closed_capas|CAPA was|CAPAs were} "
+            Line("{open_capas|CAPA is|CAPAs are} open, {overdue_capas} of them overdue; {closed_capas|CAPA was|CAPAs were} "
                  "closed in the period."),
             Each("capa:", "{name} ({root_cause}, owner {owner}) is due on {due}, {days_overdue} past that date.",
                  when=positive("days_overdue")),

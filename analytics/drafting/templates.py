@@ -1,9 +1,10 @@
 """Templates: a document rendered from its facts without a model, citing every fact it states.
 
 A template is the document type's sections, each a list of :class:`Line` (one sentence with
-``{fact_key}`` placeholders, or ``{fact_key|singular|plural}`` for a count and the words that must
-agree with it: ``{ranked|institution leads|institutions lead}`` writes "1 institution leads") and :class:`Each` (one sentence per repeating group, e.g. per system
-organ class). A line is left out when a fact it names is missing or unknown, or when its ``when``
+``{fact_key}`` placeholders) and :class:`Each` (one sentence per repeating group, e.g. per system
+organ class). A count and the words that must agree with it are written
+``{fact_key|singular|plural}``: ``{ranked|institution leads|institutions lead}`` writes
+"1 institution leads". A line is left out when a fact it names is missing or unknown, or when its ``when``
 condition is false; a section with no line left says its ``empty`` sentence. Each rendered
 sentence cites the facts it used (``[F3, F4]``), so a template draft passes the faithfulness check
 by construction (a test checks this for every document type on the demo data).
