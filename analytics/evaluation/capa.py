@@ -47,7 +47,9 @@ from analytics.core import warehouse
 from analytics.core.scope import NO_FILTER, AccessScope, PortfolioFilter
 from analytics.generator import GENERATOR_VERSION, PRESETS, generate_portfolio
 
-TEST_SEEDS = (9501, 9502, 9503)  # held out: never run while developing (9301-9303 retired: measured twice)
+# held out: never run while developing (9501-9503 retired: measured once in round 7, then re-scored when
+# the predictive deviate was added; 9301-9303 retired: measured twice)
+TEST_SEEDS = (9511, 9512, 9513)
 CALIBRATION_SEEDS = tuple(range(9201, 9209))
 DETECTION_DAYS = 62  # "within two months" of the shift's first day
 CLOSURE_CHARTS = ("on_time", "closures")  # two charts of one process, the sponsor's closing of CAPAs
@@ -74,6 +76,7 @@ CALIBRATION_VARIANTS: dict[str, tuple[tuple[object, str, object], ...]] = {
         (spc, "CHARTS", _charts("up", rules=SHEWHART_ALL, residual="normal")),),
     "WE1-4 and trend signal, Poisson deviates": ((spc, "CHARTS", _charts("up", rules=SHEWHART_ALL)),),
     "WE1 and WE2 only (no CUSUM)": ((spc, "CHARTS", _charts("up", rules=("we1", "we2"))),),
+    "Poisson deviates (baseline rates taken as known)": ((spc, "CHARTS", _charts(residual="poisson")),),
     "normal deviates": ((spc, "CHARTS", _charts(residual="normal")),),
     "Freeman-Tukey deviates": ((spc, "CHARTS", _charts(residual="freeman_tukey")),),
     "CUSUM decision 1.5": ((spc, "RULES", _cusum(decision=1.5)),),
