@@ -235,12 +235,19 @@ def poisson_deviate(observed: np.ndarray, expected: np.ndarray) -> np.ndarray:
 def poisson_count(deviate: np.ndarray | float, expected: np.ndarray) -> np.ndarray:
     """The (continuous) count whose :func:`poisson_deviate` against ``expected`` is ``deviate`` (bisection)."""
     expected = np.asarray(expected, dtype="float64")
-    target = np.broadcast_to(special.ndtr(np.asarray(deviate, dtype="float64")), expected.shape)
-    low = np.zeros_like(expected)
-    high = expected + 20 * np.sqrt(expected) + 50
-    for _ in range(60):  # gammaincc(a, E) rises with a; halve the bracket until it is below a 1e-15 count
+    return _count_at_tail(lambda a: special.gammaincc(a, expected), deviate, expected + 20 * np.sqrt(expected) + 50)
+
+
+def _count_at_tail(lower_tail, deviate: np.ndarray | float, high: np.ndarray) -> np.ndarray:
+    """The count ``O`` with ``lower_tail(O + 1/2) = Phi(deviate)``, for a ``lower_tail`` rising in its argument.
+
+    Bisection on ``[0, high]``: 60 halvings bring the bracket below a 1e-15 count.
+    """
+    target = np.broadcast_to(special.ndtr(np.asarray(deviate, dtype="float64")), high.shape)
+    low = np.zeros_like(high)
+    for _ in range(60):
         middle = (low + high) / 2
-        below = special.gammaincc(middle, expected) < target
+        below = lower_tail(middle) < target
         low, high = np.where(below, middle, low), np.where(below, high, middle)
     return np.maximum((low + high) / 2 - 0.5, 0.0)
 
@@ -276,19 +283,13 @@ def predictive_count(deviate: np.ndarray | float, expected: np.ndarray, shape: n
     expected = np.asarray(expected, dtype="float64")
     shape = np.broadcast_to(np.asarray(shape, dtype="float64"), expected.shape)
     finite = np.isfinite(shape) & (shape > 0)
-    poisson = poisson_count(deviate, expected)
-    target = np.broadcast_to(special.ndtr(np.asarray(deviate, dtype="float64")), expected.shape)
     n = np.where(finite, shape, 1.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        p = np.where(finite, n / (n + expected), 1.0)
+        p = n / (n + expected)
         spread = np.sqrt(expected + expected ** 2 / n)
-    low = np.zeros_like(expected)
     high = expected + 20 * np.where(np.isfinite(spread), spread, 0.0) + 50
-    for _ in range(60):  # I_p(n, b) rises with b; halve the bracket as poisson_count does
-        middle = (low + high) / 2
-        below = special.betainc(n, middle, p) < target
-        low, high = np.where(below, middle, low), np.where(below, high, middle)
-    return np.where(finite, np.maximum((low + high) / 2 - 0.5, 0.0), poisson)
+    negative_binomial = _count_at_tail(lambda b: special.betainc(n, b, p), deviate, high)
+    return np.where(finite, negative_binomial, poisson_count(deviate, expected))
 
 
 def _ignore_shape(function):
