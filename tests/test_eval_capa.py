@@ -9,7 +9,7 @@ import pytest
 from analytics.capa import spc
 from analytics.capa.rules import RULES
 from analytics.evaluation.capa import (CALIBRATION_SEEDS, ORACLE_FALSE_ALARM, TEST_SEEDS, evaluate_capa,
-                                       shift_detectability, summary_lines)
+                                       shift_detectability, shift_size, summary_lines)
 
 
 def test_capa_evaluation_measures_shifts_themes_and_recurrences_on_a_small_seed(tmp_path) -> None:
@@ -32,8 +32,11 @@ def test_capa_evaluation_measures_shifts_themes_and_recurrences_on_a_small_seed(
     assert result["charts"]["closures"]["signal_rules"] == ["we1"]
     either = result.get("closure_shifts_either_chart")
     assert either is None or either["n"] == 0 or 0 <= either["share"] <= 1
-    best = result["charts"]["deviations"]["best_test_within_2_months"]
-    assert best is None or 0 <= best <= 1
+    for chart_id in ("deviations", "closures"):  # both kinds of shift carry the bound beside the chart's figure
+        best = result["charts"][chart_id]["best_test_within_2_months"]
+        assert best is None or 0 <= best <= 1
+    closure_sizes = [r["shift_sigma"] for r in result["chart_rows"] if r["chart"] == "closures" and r["magnitude"]]
+    assert all(s is None or s > 0 for s in closure_sizes)  # a slowdown's size is counted, not signed
 
 
 def _flat_chart(expected_per_month: float) -> spc.ControlChart:
@@ -52,6 +55,16 @@ def test_the_best_test_bound_spends_its_false_alarms_and_grows_with_the_shift() 
     assert small < 0.25  # x1.5 on 4 expected deviations a month: mostly undetectable within two months
     assert shift_detectability(many, start, 1.5) > 0.9  # the same factor on 40 a month is plain
     assert shift_detectability(few, None, 2.0) is None
+
+
+def test_the_best_test_bound_sees_a_drop_as_well_as_a_rise() -> None:
+    # a closure slowdown of x f closes CAPAs at about 1/f of the expected rate: the same test, the other side
+    start = pd.Timestamp("2024-06-01")
+    chart = _flat_chart(40.0)
+    half, third = shift_detectability(chart, start, 1 / 2), shift_detectability(chart, start, 1 / 3)
+    assert ORACLE_FALSE_ALARM < half < third <= 1
+    assert shift_detectability(_flat_chart(4.0), start, 1 / 2) < half  # fewer closures a month: harder to see
+    assert shift_size(chart, start, 1 / 2) == pytest.approx(shift_size(chart, start, 1.5))  # |f - 1| the same
 
 
 def test_settings_are_chosen_on_seeds_apart_from_the_held_out_ones() -> None:

@@ -151,7 +151,7 @@ def shift_size(chart: spc.ControlChart, start: pd.Timestamp | None, magnitude: f
     """How far an injected rate shift moves the chart, in the chart's own sigma, at its best month in the window.
 
     For each judged month ending within :data:`DETECTION_DAYS` of the start, the extra count the shift
-    adds on average (``(magnitude - 1) E_i`` times the share of the month after the start) over the
+    adds or removes on average (``|magnitude - 1| E_i`` times the share of the month after the start) over the
     point's sigma (``sigma_z sqrt(E_i)``). Below about 2 the rules cannot be expected to flag the
     shift within the window; the size of the target's demand, not a property of the method.
     """
@@ -161,20 +161,26 @@ def shift_size(chart: spc.ControlChart, start: pd.Timestamp | None, magnitude: f
     if not len(window):
         return None
     with np.errstate(divide="ignore", invalid="ignore"):
-        size = (magnitude - 1) * window["expected"] * window["after"] / (chart.sigma_z * np.sqrt(window["expected"]))
+        size = abs(magnitude - 1) * window["expected"] * window["after"] / (chart.sigma_z * np.sqrt(window["expected"]))
     return float(np.nanmax(size)) if np.isfinite(size).any() else None
 
 
 def shift_detectability(chart: spc.ControlChart, start: pd.Timestamp | None, magnitude: float | None,
                         alpha: float = ORACLE_FALSE_ALARM, seed: int = 0) -> float | None:
-    """The chance that the best possible test flags a deviation-rate shift within the window: an upper bound.
+    """The chance that the best possible test flags a rate shift within the window: an upper bound.
+
+    ``magnitude`` multiplies the expected count from the start: a deviation shift's factor, or ``1 / f``
+    for a closure slowdown of ``x f`` (every open CAPA's remaining time is stretched by ``f``, so closures
+    right after the start come at about ``1 / f`` of the expected rate; later months mix in CAPAs opened
+    since, which makes the bound approximate there).
 
     An oracle that knows the start, the factor and each judged month's expected count ``E_i`` in the
     window tests "rate x``magnitude`` from the start" against "no shift" with the Neyman-Pearson
     likelihood ratio of the window's Poisson counts (``E_i`` against ``E_i (1 + (magnitude - 1) a_i)``,
     ``a_i`` the share of the month after the start) at false-alarm chance ``alpha``, ties randomized.
-    No rule that does not know when a shift starts or how big it is can flag it more often at that
-    false-alarm rate, so the mean over shifts bounds any chart's detection within two months.
+    No rule that does not know when a shift starts or how big it is can flag it more often from the
+    same counts at that false-alarm rate, so the mean over shifts bounds that chart's detection within
+    two months.
     Monte Carlo with a fixed seed (:data:`ORACLE_DRAWS` draws under each hypothesis).
     """
     if start is None or magnitude is None:
@@ -224,11 +230,17 @@ def score_charts(path: Path) -> list[dict[str, object]]:
         strata = data.monthly_closure_strata(wh, FULL, sponsor)
         shift = closure.loc[sponsor_id] if sponsor_id in closure.index else None
         start = None if shift is None else pd.Timestamp(shift["start_date"])
+        magnitude = None if shift is None else float(shift["magnitude"])
         for chart in (spc.control_chart(data.monthly_on_time(wh, FULL, sponsor), specs["on_time"]),
                       spc.control_chart(data.monthly_closures(strata, wh.as_of()), specs["closures"], strata)):
-            rows.append({"chart": chart.spec.id, "unit": sponsor_id, "magnitude": None if shift is None else
-                         float(shift["magnitude"]), **chart_outcome(chart, start), "laney": chart.laney,
-                         "signal_rules": ",".join(chart.spec.rules)})
+            row = {"chart": chart.spec.id, "unit": sponsor_id, "magnitude": magnitude, **chart_outcome(chart, start),
+                   "laney": chart.laney, "signal_rules": ",".join(chart.spec.rules)}
+            if chart.spec.id == "closures":
+                # CAPAs taking x f as long from the start close at about 1/f of the expected rate right after it
+                rate = None if magnitude is None else 1 / magnitude
+                row.update(shift_sigma=shift_size(chart, start, rate),
+                           best_test_power=shift_detectability(chart, start, rate))
+            rows.append(row)
     return rows
 
 
