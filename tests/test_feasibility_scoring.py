@@ -97,3 +97,24 @@ def test_an_export_is_dated_by_its_latest_record_update_else_its_latest_actual_s
     assert export_as_of(with_updates) == pd.Timestamp("2024-03-26")
     without = with_updates.drop(columns="last_update_date")
     assert export_as_of(without) == pd.Timestamp("2023-05-01")
+
+
+def test_durations_by_start_cohort_show_a_cohort_that_runs_longer_and_keep_its_running_trials() -> None:
+    from analytics.evaluation.feasibility import duration_by_start_cohort
+
+    rng = np.random.default_rng(3)
+    rows = []
+    for first, scale in ((2009, 24.0), (2012, 24.0), (2015, 24.0), (2018, 48.0)):
+        months = scale * np.exp(0.3 * rng.standard_normal(200))
+        running = months > 40  # the long ones have not finished: censored at 40 months
+        rows.append(pd.DataFrame({"start_year": rng.integers(first, first + 3, 200), "duration_months":
+                                  np.where(running, 40.0, months), "completed": ~running, "still_running": running}))
+    cohorts = duration_by_start_cohort(pd.concat(rows, ignore_index=True), split=2018)
+    assert [c["start_years"] for c in cohorts] == [[2009, 2011], [2012, 2014], [2015, 2017], [2018, 2020]]
+    assert [c["test_window"] for c in cohorts] == [False, False, False, True]
+    earlier, test = cohorts[0], cohorts[-1]
+    assert earlier["median_months"] == pytest.approx(24, rel=0.1)
+    # Half the test cohort is still running at 40 months: Kaplan-Meier keeps them, so no median is claimed,
+    # where dropping them would give the finished ones' median of about 36.
+    assert test["median_months"] is None and test["still_running_at_months"]["36"] > 0.5
+    assert test["trials"] == 200 and test["completed"] < 200

@@ -53,6 +53,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from statsmodels.duration.survfunc import SurvfuncRight
 
 from analytics.evaluation import target_lines
 from analytics.feasibility.model import TARGETS, feature_frame, interval_metrics, training_data
@@ -79,6 +80,40 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+COHORT_MONTHS = (12, 24, 36, 48)  # durations by start cohort are read up to 48 months, which every cohort can reach
+COHORTS_BEFORE_WINDOW = 3
+
+
+def duration_by_start_cohort(trials: pd.DataFrame, split: int) -> list[dict[str, object]]:
+    """Kaplan-Meier share of trials still running at 12-48 months, by start cohort of :data:`WINDOW_YEARS` years.
+
+    The test window's cohort (starts from ``split``) and the :data:`COHORTS_BEFORE_WINDOW` before it,
+    over the same population the duration is scored on (completed trials as events, running ones
+    censored where their records stop), each read only up to the last of :data:`COHORT_MONTHS` so
+    cohorts with less follow-up compare on the same span. A diagnostic of drift between the years a
+    model is trained on and the years it is tested on; nothing is fitted to it.
+    """
+    rows = duration_population(trials)
+    years = rows["start_year"].astype(float)
+    span = COHORT_MONTHS[-1]
+    out = []
+    for first in range(split - COHORTS_BEFORE_WINDOW * WINDOW_YEARS, split + 1, WINDOW_YEARS):
+        cohort = rows[(years >= first) & (years < first + WINDOW_YEARS)]
+        if len(cohort) < MIN_WINDOW_TRIALS:
+            continue
+        months = cohort["duration_months"].to_numpy(float)
+        event = cohort["completed"].to_numpy(bool) & (months <= span)
+        fit = SurvfuncRight(np.minimum(months, span), event.astype(float))
+        times, surv = np.asarray(fit.surv_times, float), np.asarray(fit.surv_prob, float)
+        running = [float(surv[times <= m][-1]) if (times <= m).any() else 1.0 for m in COHORT_MONTHS]
+        below = times[surv <= 0.5]
+        out.append({"start_years": [first, first + WINDOW_YEARS - 1], "trials": int(len(cohort)),
+                    "completed": int(cohort["completed"].sum()), "test_window": first == split,
+                    "still_running_at_months": dict(zip((str(m) for m in COHORT_MONTHS), running)),
+                    "median_months": float(below[0]) if len(below) else None})
+    return out
+
+
 def split_evaluation(trials: pd.DataFrame, as_of: dt.date, truth: pd.Series | None = None) -> dict[str, object]:
     """Train on older trials, test on newer ones, for both targets (see the module docstring).
 
@@ -91,7 +126,8 @@ def split_evaluation(trials: pd.DataFrame, as_of: dt.date, truth: pd.Series | No
     out: dict[str, object] = {"as_of": as_of.isoformat(), "train_start_before": split, "test_start_years": [split, last],
                               "window_trials": int(len(new)),
                               "window_still_running": int(new["still_running"].sum()),
-                              "window_share_still_running": float(new["still_running"].mean()) if len(new) else None}
+                              "window_share_still_running": float(new["still_running"].mean()) if len(new) else None,
+                              "duration_by_start_cohort": duration_by_start_cohort(trials, split)}
     for target in TARGETS:
         predictor = fit_predictor(old, target, MODEL_SEED, validation_window(split, WINDOW_YEARS))
         test = len(duration_population(new)) if target == "duration" else len(training_data(new, target)[1])
@@ -153,6 +189,10 @@ def _targets(result: dict[str, object]) -> dict[str, dict[str, object]]:
     """The issue's targets for the model on each data set (its headline scoring), with what a user gets."""
     checks: dict[str, dict[str, object]] = {}
     for name, data in result["datasets"].items():
+        cohorts = data.get("duration_by_start_cohort") or []
+        if cohorts:
+            lines.append("    still running at " + "/".join(str(m) for m in COHORT_MONTHS) + " months (Kaplan-Meier), "
+                         "by start cohort: " + "; ".join(_cohort_text(c) for c in cohorts))
         for target in TARGETS:
             entry = data.get(target, {})
             if "model" not in entry:
@@ -277,12 +317,24 @@ def evaluate_feasibility(seeds: tuple[int, ...] = TEST_SEEDS, include_real: bool
     return result
 
 
+def _cohort_text(cohort: dict[str, object]) -> str:
+    first, last = cohort["start_years"]
+    median = cohort["median_months"]
+    return (f"{first}-{last}{' (test)' if cohort['test_window'] else ''} "
+            + "/".join(f"{v:.0%}" for v in cohort["still_running_at_months"].values())
+            + (f", median {median:.0f} mo" if median is not None else f", median over {COHORT_MONTHS[-1]} mo"))
+
+
 def summary_lines(result: dict[str, object]) -> list[str]:
     lines = [f"Feasibility model, split by start year: generated ({result['preset']} preset, seeds {result['seeds']}) "
              "and the ClinicalTrials.gov exports"]
     for name, data in result["datasets"].items():
         lines.append(f"  {name}: train start < {data['train_start_before']}, test {data['test_start_years']} "
                      f"({data['window_trials']} trials in the window, {data['window_still_running']} still running)")
+        cohorts = data.get("duration_by_start_cohort") or []
+        if cohorts:
+            lines.append("    still running at " + "/".join(str(m) for m in COHORT_MONTHS) + " months (Kaplan-Meier), "
+                         "by start cohort: " + "; ".join(_cohort_text(c) for c in cohorts))
         for target in TARGETS:
             entry = data.get(target, {})
             if "model" not in entry:
