@@ -180,3 +180,25 @@ def test_a_site_activating_long_before_its_plan_does_not_stretch_the_fitted_dela
     fitted_p90 = np.exp(fitted.mu + 1.2816 * fitted.sigma) - fitted.earliest_days
     # With the shift at 120 days the early site was scored as an extreme outlier: 90% quantile 268 d.
     assert fitted_p90 == pytest.approx(np.quantile(delays, 0.9), rel=0.2)
+
+
+def test_the_walks_level_at_the_cut_follows_a_recent_change_and_its_start_is_anchored() -> None:
+    from analytics.enrollment.poisson_gamma import filtered_walk_level, walk_start_variance
+
+    # The level of a walk over its whole window, about the window's own mean, is known to q T / 3.
+    assert walk_start_variance(12, 24, 0.1) == pytest.approx(0.01 * 12 / 3)
+    assert walk_start_variance(48, 24, 0.1) == pytest.approx(0.01 * (24 ** 2 / 48 - 24 + 16))
+    rng = np.random.default_rng(21)
+    table, rates = _poisson_gamma_sites(rng, 60, alpha=3.0, rate_per_month=1.0)
+    table["open_days"] = 720.0  # every site open two years: randomizations spread evenly over them
+    table["activation_date"] = CUT - pd.Timedelta(days=720)
+    days = np.concatenate([rng.uniform(0, 720, int(k)) for k in table["randomized"]])
+    steady = CUT - pd.to_timedelta(720 - days, unit="D")
+    fitted = fit_rates(table, time_varying=False)
+    level, var = filtered_walk_level(table, pd.Series(steady), CUT, fitted, walk_sd=0.06, ramp_share=0.0)
+    assert abs(level) < 0.1 and 0 < var < 0.01
+    # The same sites, but randomizing at half their pace for the last six months.
+    late = days > 540
+    slowed = pd.Series(steady[~late | (rng.uniform(size=len(days)) < 0.5)])
+    level, _ = filtered_walk_level(table, slowed, CUT, fitted, walk_sd=0.06, ramp_share=0.0)
+    assert level < -0.3  # log 0.5 = -0.69, against an average the slowdown pulled down too

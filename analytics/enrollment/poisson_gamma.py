@@ -58,6 +58,8 @@ class FittedRates:
     covariance: np.ndarray
     walk_sd_per_month: float
     prior_weight: float
+    walk_level: float = 0.0  # the random walk's log level at the cut, relative to the history's average
+    walk_level_var: float = 0.0  # its posterior variance
 
     @property
     def beta_per_day(self) -> float:
@@ -151,6 +153,38 @@ def fit_rates(site_table: pd.DataFrame, prior: PlanPrior = NO_PRIOR, time_varyin
     )
 
 
+def _monthly_observed_expected(site_table: pd.DataFrame, randomization_dates: pd.Series, cut_date: pd.Timestamp,
+                               rates: FittedRates, ramp_share: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """The study's randomizations and their expectation under the fitted site model, per 30-day bin.
+
+    Bins of the last :data:`WALK_WINDOW_MONTHS` months, the last one ending at the cut; the expectation
+    is each site's posterior mean rate times its exposure within the bin. None with under 3 months.
+    """
+    cut = pd.Timestamp(cut_date)
+    dates = pd.to_datetime(pd.Series(randomization_dates)).dropna()
+    activation = pd.to_datetime(site_table["activation_date"])
+    first = activation.min()
+    if pd.isna(first):
+        return None
+    months = int(min(WALK_WINDOW_MONTHS, (cut - first).days // 30))
+    if months < 3:
+        return None
+    # Days relative to the cut, so dates of any resolution (pandas' ns or DuckDB's us) bin alike.
+    edges = -30.0 * np.arange(months, -1, -1)
+    relative = -((cut - dates[dates <= cut]).dt.total_seconds().to_numpy(float) / 86400.0)
+    observed = np.histogram(relative, bins=edges)[0]
+    k = site_table["randomized"].to_numpy(float)
+    tau = site_table["open_days"].to_numpy(float)
+    g = rates.gamma_per_day
+    mean_rate = (rates.alpha + k) / (rates.beta_per_day + site_exposure(tau, g, ramp_share))
+    start_days = edges[:-1][None, :] + tau[:, None]
+    end_days = start_days + 30
+    lo, hi = np.clip(start_days, 0, None), np.clip(end_days, 0, None)
+    within = site_exposure(hi, g, ramp_share) - site_exposure(lo, g, ramp_share)
+    expected = (mean_rate[:, None] * within * activation.notna().to_numpy()[:, None]).sum(axis=0)
+    return observed.astype(float), expected
+
+
 def estimate_walk_sd(site_table: pd.DataFrame, randomization_dates: pd.Series, cut_date: pd.Timestamp,
                      rates: FittedRates, prior_sd: float = WALK_PRIOR_SD, ramp_share: float = RAMP_SHARE) -> float:
     """Month-to-month SD of the study's log rate beyond Poisson noise (moment estimator, shrunk to a prior).
@@ -161,27 +195,10 @@ def estimate_walk_sd(site_table: pd.DataFrame, randomization_dates: pd.Series, c
     is noisy (a few dozen months at most) and also absorbs seasonality, so it is shrunk towards
     ``prior_sd`` with a weight of :data:`WALK_PRIOR_MONTHS` months.
     """
-    cut = pd.Timestamp(cut_date)
-    dates = pd.to_datetime(pd.Series(randomization_dates)).dropna()
-    activation = pd.to_datetime(site_table["activation_date"])
-    first = activation.min()
-    if pd.isna(first):
+    bins = _monthly_observed_expected(site_table, randomization_dates, cut_date, rates, ramp_share)
+    if bins is None:
         return prior_sd
-    months = int(min(WALK_WINDOW_MONTHS, (cut - first).days // 30))
-    if months < 3:
-        return prior_sd
-    edges = np.array([cut - pd.Timedelta(days=30 * m) for m in range(months, -1, -1)])
-    observed = np.histogram(dates[dates <= cut].astype("int64"), bins=pd.DatetimeIndex(edges).astype("int64"))[0]
-    # Expected counts per bin: posterior mean rate x exposure within the bin, summed over sites.
-    k = site_table["randomized"].to_numpy(float)
-    tau = site_table["open_days"].to_numpy(float)
-    g = rates.gamma_per_day
-    mean_rate = (rates.alpha + k) / (rates.beta_per_day + site_exposure(tau, g, ramp_share))
-    start_days = ((pd.DatetimeIndex(edges[:-1]) - cut).days.to_numpy(float))[None, :] + tau[:, None]
-    end_days = start_days + 30
-    lo, hi = np.clip(start_days, 0, None), np.clip(end_days, 0, None)
-    within = site_exposure(hi, g, ramp_share) - site_exposure(lo, g, ramp_share)
-    expected = (mean_rate[:, None] * within * activation.notna().to_numpy()[:, None]).sum(axis=0)
+    observed, expected = bins
     keep = expected > 1.0
     if keep.sum() < 4:
         return prior_sd
@@ -193,6 +210,51 @@ def estimate_walk_sd(site_table: pd.DataFrame, randomization_dates: pd.Series, c
     n = len(changes)
     shrunk = (n * raw + WALK_PRIOR_MONTHS * prior_sd ** 2) / (n + WALK_PRIOR_MONTHS)
     return float(min(np.sqrt(shrunk), WALK_MAX_PER_MONTH))
+
+
+def walk_start_variance(history_months: float, window_months: float, walk_sd: float) -> float:
+    """Variance of a random walk's level at the window's first month about the walk's average over the history.
+
+    The fitted site rates fix the history's average level, so the level at the start of the window is
+    not free: for a walk of variance ``q`` a month over ``T`` months, ``Var(W(t0) - mean W) = q (t0^2 / T -
+    t0 + T / 3)`` with ``t0 = T - window`` (0 when the window covers the whole history).
+    """
+    T = max(float(history_months), 1.0)
+    t0 = max(T - float(window_months), 0.0)
+    return walk_sd ** 2 * (t0 ** 2 / T - t0 + T / 3)
+
+
+def filtered_walk_level(site_table: pd.DataFrame, randomization_dates: pd.Series, cut_date: pd.Timestamp,
+                        rates: FittedRates, walk_sd: float, ramp_share: float = RAMP_SHARE) -> tuple[float, float]:
+    """Where the study's random walk stands at the cut: ``(log level, its variance)``, by a local-level Kalman filter.
+
+    The fitted site rates describe the history's average level. Under a random walk the level at the
+    cut has wandered from that average (the further, the longer the history), so the simulation
+    starts from the filtered level rather than from 0. State: the log level, one step of the walk
+    (variance ``walk_sd^2``) a month; observation: each 30-day bin's ``log((O + 1/2) / (E + 1/2))``
+    with variance ``1 / (E + 1/2)`` (Poisson); bins expecting under one randomization only advance
+    the state; the first month's level starts at the history's average with the variance of
+    :func:`walk_start_variance`. ``(0, 0)`` when there is too little history or no walk.
+    """
+    bins = _monthly_observed_expected(site_table, randomization_dates, cut_date, rates, ramp_share)
+    if bins is None or walk_sd <= 0:
+        return 0.0, 0.0
+    observed, expected = bins
+    if (expected > 1.0).sum() < 4:
+        return 0.0, 0.0
+    first = pd.to_datetime(site_table["activation_date"]).min()
+    history = (pd.Timestamp(cut_date) - first).days / 30
+    level, var = 0.0, walk_start_variance(history, len(observed), walk_sd)
+    for month, (o, e) in enumerate(zip(observed, expected)):
+        if month:
+            var += walk_sd ** 2
+        if e <= 1.0:
+            continue
+        noise = 1.0 / (e + 0.5)
+        gain = var / (var + noise)
+        level += gain * (np.log((o + 0.5) / (e + 0.5)) - level)
+        var *= 1 - gain
+    return float(level), float(var)
 
 
 @dataclass
@@ -211,6 +273,10 @@ class PoissonGammaModel:
         activation_uncertainty: draw the activation model's parameters from their fitted uncertainty
             (False: every simulation uses the fitted delay distribution and never-activation share).
         activation_earliest_days: the activation delay's shift, days before plan (``activation.py``).
+        walk_from_level: start the simulated walk from its filtered level at the cut
+            (:func:`filtered_walk_level`) instead of the history's average level. Off: measured on the
+            calibration seeds in round 9 and not adopted (see ``CALIBRATION_VARIANTS`` in
+            :mod:`analytics.evaluation.enrollment`).
     """
 
     certainty: float = DEFAULT_CERTAINTY
@@ -223,6 +289,7 @@ class PoissonGammaModel:
     include_pending: bool = True
     activation_uncertainty: bool = False
     activation_earliest_days: float = EARLIEST_DAYS
+    walk_from_level: bool = False
     rates_: FittedRates | None = field(default=None, init=False)
     activation_: ActivationModel | None = field(default=None, init=False)
     site_table_: pd.DataFrame | None = field(default=None, init=False)
@@ -249,8 +316,10 @@ class PoissonGammaModel:
         if self.rate_walk:
             randomization_dates = randomization_dates if randomization_dates is not None else pd.Series(dtype="datetime64[ns]")
             walk = estimate_walk_sd(site_table, randomization_dates, cut, rates, self.walk_prior_sd, self.ramp_share)
+            level, level_var = (filtered_walk_level(site_table, randomization_dates, cut, rates, walk, self.ramp_share)
+                                if self.walk_from_level else (0.0, 0.0))
             rates = FittedRates(rates.alpha, rates.mu_per_day, rates.gamma_per_year, rates.covariance, walk,
-                                rates.prior_weight)
+                                rates.prior_weight, level, level_var)
         self.rates_ = rates
         has_plan = site_table["planned_activation_date"].notna().any()
         self.activation_ = fit_activation(site_table, cut, self.activation_earliest_days) if has_plan else None

@@ -5,7 +5,7 @@ On a weekly grid ``x_j = j * STEP_DAYS`` days after the cut, each simulation ``s
 * hyperparameters ``(alpha, mu, gamma)`` drawn from their fitted normal approximation
   (``PARAMETER_DRAWS`` distinct draws shared round-robin by the simulations);
 * a unit exposure path ``C_s(x) = integral_0^x exp(gamma u + Z_s(u)) du`` with ``Z_s`` the study's
-  log-rate random walk (zero without it);
+  log-rate random walk (zero without it), starting from a draw of its filtered level at the cut;
 * active sites: the sum of their posterior rates weighted by ``exp(gamma tau_i)`` (a moment-matched
   Gamma of the independent per-site Gamma posteriors), times ``C_s``;
 * pending sites: an activation time drawn from the activation model (or never), and a rate from the
@@ -98,6 +98,9 @@ def simulate(model, n_sims: int = 10_000, seed: int = 0, horizon_days: int | Non
         steps = rng.standard_normal((n_sims, n_steps), dtype=FLOAT)
         steps *= sd
         log_step += np.cumsum(steps, axis=1)
+        if rates.walk_level or rates.walk_level_var:  # the walk starts where it stood at the cut
+            start = rng.normal(rates.walk_level, np.sqrt(rates.walk_level_var), n_sims).astype(FLOAT)
+            log_step += start[:, None]
     np.exp(log_step, out=log_step)
     log_step *= FLOAT(STEP_DAYS)
     unit = np.zeros((n_sims, n_steps + 1), dtype=FLOAT)
