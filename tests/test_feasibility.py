@@ -416,3 +416,21 @@ def test_the_model_trains_on_each_records_own_export_date(tiny_db: Path, tmp_pat
         (pd.Timestamp("2020-06-30") - pd.Timestamp("2018-06-01")).days / 30.4375)
     generated, year = seen["synthetic"]
     assert year == AS_OF.year and (generated["as_of_date"] == pd.Timestamp(AS_OF)).all()
+
+
+def test_the_split_evaluation_reports_durations_by_start_cohort_and_its_targets(demo_trials: pd.DataFrame,
+                                                                                  monkeypatch) -> None:
+    from analytics.evaluation import feasibility as evaluation
+
+    monkeypatch.setattr(evaluation, "BOOTSTRAP_RESAMPLES", 5)
+    as_of = pd.Timestamp(demo_trials["as_of_date"].max()).date()
+    data = evaluation.split_evaluation(demo_trials, as_of)
+    cohorts = data["duration_by_start_cohort"]
+    assert cohorts and cohorts[-1]["test_window"] and cohorts[-1]["start_years"][0] == data["train_start_before"]
+    assert all(0 <= v <= 1 for c in cohorts for v in c["still_running_at_months"].values())
+    result = {"preset": "demo", "seeds": [], "datasets": {"demo": data}, "seconds": 0.0}
+    result["targets"] = evaluation._targets(result)
+    lines = evaluation.summary_lines(result)
+    assert any("by start cohort" in line and "(test)" in line for line in lines)
+    coverage = [check for name, check in result["targets"].items() if name.startswith("demo duration 80% coverage")]
+    assert len(coverage) == 1 and 0 <= coverage[0]["coverage"] <= 1

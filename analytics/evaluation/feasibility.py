@@ -189,10 +189,6 @@ def _targets(result: dict[str, object]) -> dict[str, dict[str, object]]:
     """The issue's targets for the model on each data set (its headline scoring), with what a user gets."""
     checks: dict[str, dict[str, object]] = {}
     for name, data in result["datasets"].items():
-        cohorts = data.get("duration_by_start_cohort") or []
-        if cohorts:
-            lines.append("    still running at " + "/".join(str(m) for m in COHORT_MONTHS) + " months (Kaplan-Meier), "
-                         "by start cohort: " + "; ".join(_cohort_text(c) for c in cohorts))
         for target in TARGETS:
             entry = data.get(target, {})
             if "model" not in entry:
