@@ -202,3 +202,17 @@ def test_the_walks_level_at_the_cut_follows_a_recent_change_and_its_start_is_anc
     slowed = pd.Series(steady[~late | (rng.uniform(size=len(days)) < 0.5)])
     level, _ = filtered_walk_level(table, slowed, CUT, fitted, walk_sd=0.06, ramp_share=0.0)
     assert level < -0.3  # log 0.5 = -0.69, against an average the slowdown pulled down too
+
+
+def test_without_randomization_dates_the_walk_starts_from_the_average_level() -> None:
+    from analytics.evaluation.enrollment_speed import synthetic_dates, synthetic_site_table
+
+    table, cut = synthetic_site_table(n_sites=80, pending_share=0.1)
+    target = int(table["randomized"].sum() * 2)
+    undated = PoissonGammaModel().fit(table, cut, target)
+    assert undated.rates_.walk_level == 0.0 and undated.rates_.walk_level_var == 0.0
+    # Evenly spread dates: the level stands near the average, and the two forecasts agree to within weeks.
+    dated = PoissonGammaModel().fit(table, cut, target, randomization_dates=synthetic_dates(table, cut))
+    assert abs(dated.rates_.walk_level) < 0.15 and dated.rates_.walk_level_var > 0
+    medians = [float(np.median(m.predict(n_sims=2_000, seed=1).sims.completion_days)) for m in (undated, dated)]
+    assert abs(medians[0] - medians[1]) < 0.15 * medians[0]

@@ -320,18 +320,21 @@ class PoissonGammaModel:
             cut_date: the data cut.
             target: randomized subjects the study needs (count).
             planned_lpi: planned last patient in (for the plan prior and P(on time)); may be None.
-            randomization_dates: the study's randomization dates (for the random-walk estimate).
+            randomization_dates: the study's randomization dates, those the site table counts (for where
+                the random walk stands at the cut; without them it starts from the average level).
         """
         cut = pd.Timestamp(cut_date)
         prior = plan_prior(site_table, planned_lpi, target, self.certainty) if self.certainty > 0 else NO_PRIOR
         rates = fit_rates(site_table, prior, self.time_varying, self.drift_prior_sd, self.drift_prior_mean,
                           self.ramp_share)
         if self.rate_walk:
-            randomization_dates = randomization_dates if randomization_dates is not None else pd.Series(dtype="datetime64[ns]")
+            dated = randomization_dates is not None
+            randomization_dates = randomization_dates if dated else pd.Series(dtype="datetime64[us]")
             walk = estimate_walk_sd(site_table, randomization_dates, cut, rates, self.walk_prior_sd, self.ramp_share,
                                     self.walk_prior_months)
+            # Without the dates every month would read as empty: the walk then starts from the average level.
             level, level_var = (filtered_walk_level(site_table, randomization_dates, cut, rates, walk, self.ramp_share)
-                                if self.walk_from_level else (0.0, 0.0))
+                                if self.walk_from_level and dated else (0.0, 0.0))
             rates = FittedRates(rates.alpha, rates.mu_per_day, rates.gamma_per_year, rates.covariance, walk,
                                 rates.prior_weight, level, level_var)
         self.rates_ = rates

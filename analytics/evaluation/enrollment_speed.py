@@ -23,7 +23,7 @@ N_SIMS = 10_000
 
 
 def synthetic_site_table(n_sites: int = N_SITES, pending_share: float = 0.2, seed: int = 1) -> tuple[pd.DataFrame, pd.Timestamp]:
-    """A site table shaped like a large Phase 3 study at a cut, and the cut date."""
+    """A site table shaped like a large Phase 3 study at a cut, and the cut date (see :func:`synthetic_dates`)."""
     rng = np.random.default_rng(seed)
     cut = pd.Timestamp("2026-01-01")
     pending = rng.uniform(size=n_sites) < pending_share
@@ -42,14 +42,23 @@ def synthetic_site_table(n_sites: int = N_SITES, pending_share: float = 0.2, see
     return table, cut
 
 
+def synthetic_dates(table: pd.DataFrame, cut: pd.Timestamp, seed: int = 2) -> pd.Series:
+    """Randomization dates of :func:`synthetic_site_table`'s counts, spread evenly over each site's open time."""
+    rng = np.random.default_rng(seed)
+    counts = table["randomized"].to_numpy("int64")
+    open_days = np.repeat(table["open_days"].to_numpy(float), counts)
+    return pd.Series(cut - pd.to_timedelta(open_days * rng.uniform(size=len(open_days)), unit="D"))
+
+
 def _time_case(pending_share: float, runs: int) -> dict[str, object]:
     table, cut = synthetic_site_table(pending_share=pending_share)
+    dates = synthetic_dates(table, cut)
     randomized = int(table["randomized"].sum())
     target = int(randomized / 0.4) if randomized else 2_000
     fit_times, predict_times, predict_cpu = [], [], []
     for run in range(runs + 1):  # the first run warms up (imports, allocations) and is not counted
         started = time.perf_counter()
-        model = PoissonGammaModel(rate_walk=True).fit(table, cut, target, cut + pd.Timedelta(days=540))
+        model = PoissonGammaModel(rate_walk=True).fit(table, cut, target, cut + pd.Timedelta(days=540), dates)
         fitted, cpu = time.perf_counter(), time.process_time()
         forecast = model.predict(n_sims=N_SIMS, seed=run)
         done = time.perf_counter()
