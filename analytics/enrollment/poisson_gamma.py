@@ -52,7 +52,8 @@ WALK_PRIOR_SD = 0.06  # random-walk SD per month (chosen on calibration seeds in
 # and started from its filtered level the largest coverage deviation was 3.7 points, against 4.6 with the
 # per-study estimate (24 months' weight) started from the average level.
 WALK_PRIOR_MONTHS = float("inf")
-WALK_MIN_EXPECTED = 5.0  # months expecting fewer randomizations say little about the walk
+WALK_MIN_BIN_EXPECTED = 1.0  # months expecting fewer randomizations say nothing about the walk (log of 0 or 1)
+WALK_MIN_BINS = 4  # fewer such months: too little history to read the walk from
 WALK_WINDOW_MONTHS = 24
 WALK_MAX_PER_MONTH = 0.25  # beyond this the estimate says more about misfit than about drift
 
@@ -211,8 +212,8 @@ def estimate_walk_sd(site_table: pd.DataFrame, randomization_dates: pd.Series, c
     if bins is None:
         return prior_sd
     observed, expected = bins
-    keep = expected > 1.0
-    if keep.sum() < 4:
+    keep = expected > WALK_MIN_BIN_EXPECTED
+    if keep.sum() < WALK_MIN_BINS:
         return prior_sd
     ratio = np.log((observed[keep] + 0.5) / (expected[keep] + 0.5))
     changes = np.diff(ratio)
@@ -252,7 +253,7 @@ def filtered_walk_level(site_table: pd.DataFrame, randomization_dates: pd.Series
     if bins is None or walk_sd <= 0:
         return 0.0, 0.0
     observed, expected = bins
-    if (expected > 1.0).sum() < 4:
+    if (expected > WALK_MIN_BIN_EXPECTED).sum() < WALK_MIN_BINS:
         return 0.0, 0.0
     first = pd.to_datetime(site_table["activation_date"]).min()
     history = (pd.Timestamp(cut_date) - first).days / 30
@@ -260,7 +261,7 @@ def filtered_walk_level(site_table: pd.DataFrame, randomization_dates: pd.Series
     for month, (o, e) in enumerate(zip(observed, expected)):
         if month:
             var += walk_sd ** 2
-        if e <= 1.0:
+        if e <= WALK_MIN_BIN_EXPECTED:
             continue
         noise = 1.0 / (e + 0.5)
         gain = var / (var + noise)

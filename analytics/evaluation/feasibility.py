@@ -53,9 +53,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from statsmodels.duration.survfunc import SurvfuncRight
 
 from analytics.evaluation import target_lines
+from analytics.feasibility.censoring import survival_functions
 from analytics.feasibility.model import TARGETS, feature_frame, interval_metrics, training_data
 from analytics.feasibility.selection import METHOD_LABELS, METHODS, MIN_WINDOW_TRIALS, SETTLED_YEARS, WINDOW_YEARS, \
     duration_population, fit_predictor, score, validation_window
@@ -103,10 +103,10 @@ def duration_by_start_cohort(trials: pd.DataFrame, split: int) -> list[dict[str,
             continue
         months = cohort["duration_months"].to_numpy(float)
         event = cohort["completed"].to_numpy(bool) & (months <= span)
-        fit = SurvfuncRight(np.minimum(months, span), event.astype(float))
-        times, surv = np.asarray(fit.surv_times, float), np.asarray(fit.surv_prob, float)
-        running = [float(surv[times <= m][-1]) if (times <= m).any() else 1.0 for m in COHORT_MONTHS]
-        below = times[surv <= 0.5]
+        still_running, _ = survival_functions(np.minimum(months, span), event)
+        running = [float(still_running(m)) for m in COHORT_MONTHS]
+        times = np.unique(months[event])
+        below = times[still_running(times) <= 0.5]
         out.append({"start_years": [first, first + WINDOW_YEARS - 1], "trials": int(len(cohort)),
                     "completed": int(cohort["completed"].sum()), "test_window": first == split,
                     "still_running_at_months": dict(zip((str(m) for m in COHORT_MONTHS), running)),

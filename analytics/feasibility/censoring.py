@@ -49,11 +49,11 @@ def censoring_weights(durations: np.ndarray, times: np.ndarray, censored: np.nda
     known = np.isfinite(times)
     if not known.any() or not np.asarray(censored, bool)[known].any():
         return np.ones(len(durations))
-    _, still_observed = _survival(np.asarray(times, float)[known], np.asarray(censored, bool)[known])
+    _, still_observed = survival_functions(np.asarray(times, float)[known], np.asarray(censored, bool)[known])
     return np.minimum(1.0 / np.maximum(still_observed(np.asarray(durations, float)), 1.0 / MAX_WEIGHT), MAX_WEIGHT)
 
 
-def _survival(values: np.ndarray, event: np.ndarray):
+def survival_functions(values: np.ndarray, event: np.ndarray):
     """``(S, S_before)``: the Kaplan-Meier ``P(V > x)`` and ``P(V >= x)`` as functions of ``x``."""
     fit = SurvfuncRight(np.asarray(values, float), np.asarray(event, float))
     times, surv = np.asarray(fit.surv_times, float), np.asarray(fit.surv_prob, float)
@@ -77,13 +77,13 @@ def censored_coverage(lo: np.ndarray, hi: np.ndarray, log_time: np.ndarray, even
     """
     width = np.maximum(np.asarray(hi, float) - np.asarray(lo, float), 1e-9)
     position = (np.asarray(log_time, float) - lo) / width
-    after, before = _survival(position, event)
+    after, before = survival_functions(position, event)
     return float(before(0.0) - after(1.0))
 
 
 def censored_median_abs_error(mid: np.ndarray, log_time: np.ndarray, event: np.ndarray) -> float:
     """Kaplan-Meier median of ``|log duration - mid|`` (running trials censored at the time run so far)."""
-    after, before = _survival(np.asarray(log_time, float) - mid, event)
+    after, before = survival_functions(np.asarray(log_time, float) - mid, event)
     within = before(-ERROR_GRID) - after(ERROR_GRID)
     reached = np.flatnonzero(within >= 0.5)
     return float(ERROR_GRID[reached[0]]) if len(reached) else float("nan")
