@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -118,3 +120,27 @@ def test_durations_by_start_cohort_show_a_cohort_that_runs_longer_and_keep_its_r
     # where dropping them would give the finished ones' median of about 36.
     assert test["median_months"] is None and test["still_running_at_months"]["36"] > 0.5
     assert test["trials"] == 200 and test["completed"] < 200
+
+
+def _export(path, rows: list[tuple[str, str, str, str]]):
+    """A small "Download CSV" export: (NCT number, status, start, completion) per trial."""
+    lines = ["NCT Number,Study Status,Study Type,Phases,Enrollment,Start Date,Completion Date,Last Update Posted"]
+    lines += [f"{nct},{status},INTERVENTIONAL,PHASE2,40,{start},{end},2024-06-01" for nct, status, start, end in rows]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_a_fresh_export_is_scored_without_the_trials_already_measured(tmp_path) -> None:
+    from analytics.evaluation.feasibility import export_nct_ids, real_trials
+
+    shared = _export(tmp_path / "shared.csv", [("NCT00000001", "COMPLETED", "2012-01", "2014-01"),
+                                               ("NCT00000002", "COMPLETED", "2013-01", "2016-01")])
+    fresh = _export(tmp_path / "fresh.csv", [("NCT00000002", "COMPLETED", "2013-01", "2016-01"),
+                                             ("NCT00000003", "COMPLETED", "2014-03", "2015-09"),
+                                             ("NCT00000004", "RECRUITING", "2019-05", "")])
+    trials, as_of, exports, left_out = real_trials((fresh,), export_nct_ids((shared,)))
+    assert sorted(trials["nct_id"]) == ["NCT00000003", "NCT00000004"]
+    assert left_out == 1
+    assert as_of == dt.date(2024, 6, 1) and exports == {"fresh.csv": "2024-06-01"}
+    running = trials.set_index("nct_id").loc["NCT00000004"]
+    assert bool(running["still_running"]) and not bool(running["completed"])

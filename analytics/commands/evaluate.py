@@ -74,10 +74,16 @@ def _feasibility(args: argparse.Namespace) -> dict[str, object]:
     from analytics.evaluation.feasibility import CALIBRATION_SEEDS, RECORD_RULES, TEST_SEEDS, evaluate_feasibility, \
         summary_lines
 
+    if args.calibrate and args.ctgov:
+        raise SystemExit("eval feasibility: --calibrate scores generated seeds only; --ctgov is for a test")
     seeds = tuple(args.seeds) if args.seeds else (CALIBRATION_SEEDS if args.calibrate else TEST_SEEDS)
+    if args.real_only:
+        seeds = ()
     # Calibration runs choose settings: generated seeds only, never the real exports' test window.
     result = evaluate_feasibility(seeds=seeds, include_real=not args.calibrate,
-                                  record_rules=RECORD_RULES if args.calibrate else RECORD_RULES[:1])
+                                  record_rules=RECORD_RULES if args.calibrate else RECORD_RULES[:1],
+                                  real_files=tuple(args.ctgov) if args.ctgov else None,
+                                  exclude_files=tuple(args.exclude_ctgov or ()))
     print("\n".join(summary_lines(result)))
     return result
 
@@ -113,6 +119,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--calibrate", action="store_true",
                    help="enrollment, capa, feasibility: compare the variants on the calibration seeds (how the defaults were "
                         "chosen); rbm --only atypical: its calibration seeds (7001-7003, 7201-7206)")
+    p.add_argument("--ctgov", type=Path, nargs="+", metavar="EXPORT",
+                   help="feasibility: score these ClinicalTrials.gov exports (CSV or JSON zip) instead of the shared ones")
+    p.add_argument("--exclude-ctgov", type=Path, nargs="+", metavar="EXPORT",
+                   help="feasibility: leave out the trials of these exports (e.g. the shared ones, already measured)")
+    p.add_argument("--real-only", action="store_true", help="feasibility: no generated histories, the exports only")
     p.set_defaults(func=run)
 
 

@@ -226,8 +226,27 @@ def generated_trials(seed: int, stale_rule: str = STALE_RULES[0],
             pd.Series(truth["duration_months"], index=truth["nct_id"]))
 
 
-def real_records(folder: Path = CTGOV_FOLDER) -> tuple[pd.DataFrame, pd.Series, dict[str, str]] | None:
-    """The shared exports imported into a temporary warehouse by the import command; None when absent.
+def shared_exports(folder: Path = CTGOV_FOLDER) -> tuple[Path, ...]:
+    """The shared ClinicalTrials.gov exports that are present (none when the shared folder is absent)."""
+    return tuple(folder / name for name in CTGOV_FILES if (folder / name).exists())
+
+
+def export_nct_ids(files: tuple[Path, ...]) -> frozenset[str]:
+    """The NCT numbers of the trials in these exports, read by the importer (nothing is written)."""
+    from analytics.importers.ctgov import prepare_ctgov
+
+    ids: set[str] = set()
+    for path in files:
+        load = prepare_ctgov(path)
+        if load.report.refused:
+            raise RuntimeError(f"{path} could not be read: " + "; ".join(e.text() for e in load.report.errors[:3]))
+        ids |= set(load.tables["historical_trials"]["nct_id"].dropna())
+    return frozenset(ids)
+
+
+def real_records(files: tuple[Path, ...] | None = None) -> tuple[pd.DataFrame, pd.Series, dict[str, str]] | None:
+    """Exports (default: the shared ones) imported into a temporary warehouse by the import command;
+    None when there are none.
 
     Returns the ``historical_trials`` rows, each row's export date as the import stored it (a record
     in two exports as the later import left it) and each export's date by file name.
@@ -236,7 +255,7 @@ def real_records(folder: Path = CTGOV_FOLDER) -> tuple[pd.DataFrame, pd.Series, 
     from analytics.core import warehouse
     from analytics.feasibility.trials import TRIAL_SQL
 
-    files = [folder / name for name in CTGOV_FILES if (folder / name).exists()]
+    files = shared_exports() if files is None else files
     if not files:
         return None
     with tempfile.TemporaryDirectory() as tmp:
@@ -256,14 +275,19 @@ def real_records(folder: Path = CTGOV_FOLDER) -> tuple[pd.DataFrame, pd.Series, 
     return raw, record_as_of(raw, raw["export_as_of"].max().date()), exports
 
 
-def real_trials(folder: Path = CTGOV_FOLDER) -> tuple[pd.DataFrame, dt.date, dict[str, str]] | None:
-    """The trial table of the shared exports, each record known up to its own export's date; the
-    split by start year is placed from the latest export date. Also each export's date by file name."""
-    records = real_records(folder)
+def real_trials(files: tuple[Path, ...] | None = None, exclude: frozenset[str] = frozenset()
+                ) -> tuple[pd.DataFrame, dt.date, dict[str, str], int] | None:
+    """The trial table of the exports (default: the shared ones), each record known up to its own
+    export's date; the split by start year is placed from the latest export date. Also each export's
+    date by file name and how many trials were left out because their NCT number is in ``exclude``
+    (trials already measured in another data set)."""
+    records = real_records(files)
     if records is None:
         return None
     raw, as_of, exports = records
-    return build_trial_table(raw, as_of), as_of.max().date(), exports
+    kept = ~raw["nct_id"].isin(exclude).to_numpy()
+    raw, as_of = raw[kept].reset_index(drop=True), as_of[kept].reset_index(drop=True)
+    return build_trial_table(raw, as_of), as_of.max().date(), exports, int((~kept).sum())
 
 
 # (stale_rule, unknown_rule) of :func:`~analytics.feasibility.trials.build_trial_table`: the default
@@ -280,13 +304,17 @@ def _rule_suffix(stale_rule: str, unknown_rule: str) -> str:
 
 
 def evaluate_feasibility(seeds: tuple[int, ...] = TEST_SEEDS, include_real: bool = True,
-                         record_rules: tuple[tuple[str, str], ...] = RECORD_RULES[:1]) -> dict[str, object]:
+                         record_rules: tuple[tuple[str, str], ...] = RECORD_RULES[:1],
+                         real_files: tuple[Path, ...] | None = None,
+                         exclude_files: tuple[Path, ...] = ()) -> dict[str, object]:
     """The split-by-start-year evaluation on each generated seed (pooled and per seed) and the real exports.
 
     ``record_rules`` beyond the default (calibration runs): the generated data sets again under each
     other rule for running records past their anticipated completion and for records of unknown
     status (:func:`~analytics.feasibility.trials.build_trial_table`), each scored also against the
-    true durations.
+    true durations. ``real_files``: other exports instead of the shared ones (an empty ``seeds``
+    scores only them); trials also in ``exclude_files`` (e.g. the shared exports, already measured)
+    are left out, and the data set says how many.
     """
     started = time.perf_counter()
     datasets: dict[str, object] = {}
@@ -303,10 +331,12 @@ def evaluate_feasibility(seeds: tuple[int, ...] = TEST_SEEDS, include_real: bool
             datasets[f"generated pooled{suffix}"] = split_evaluation(pd.concat(pooled, ignore_index=True), as_of,
                                                                      pd.concat(truths))
     if include_real:
-        real = real_trials()
+        real = real_trials(real_files, export_nct_ids(exclude_files))
         if real is not None:
-            trials, as_of, exports = real
-            datasets["ClinicalTrials.gov exports"] = {**split_evaluation(trials, as_of), "export_dates": exports}
+            trials, as_of, exports, excluded = real
+            name = "ClinicalTrials.gov exports" + ("" if real_files is None else " (given files)")
+            datasets[name] = {**split_evaluation(trials, as_of), "export_dates": exports,
+                              "trials_left_out_as_already_measured": excluded}
     result: dict[str, object] = {"preset": PRESET, "seeds": list(seeds), "datasets": datasets}
     result["targets"] = _targets(result)
     result["seconds"] = round(time.perf_counter() - started, 1)
@@ -326,7 +356,9 @@ def summary_lines(result: dict[str, object]) -> list[str]:
              "and the ClinicalTrials.gov exports"]
     for name, data in result["datasets"].items():
         lines.append(f"  {name}: train start < {data['train_start_before']}, test {data['test_start_years']} "
-                     f"({data['window_trials']} trials in the window, {data['window_still_running']} still running)")
+                     f"({data['window_trials']} trials in the window, {data['window_still_running']} still running)"
+                     + (f"; {data['trials_left_out_as_already_measured']} trials left out as already measured"
+                        if data.get("trials_left_out_as_already_measured") else ""))
         cohorts = data.get("duration_by_start_cohort") or []
         if cohorts:
             lines.append("    still running at " + "/".join(str(m) for m in COHORT_MONTHS) + " months (Kaplan-Meier), "
