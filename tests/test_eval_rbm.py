@@ -144,3 +144,33 @@ def test_only_atypical_on_the_command_line_runs_that_part_with_its_seeds(monkeyp
                  ["eval", "rbm", "--only", "atypical", "--seeds", "5", "6"]):
         evaluate._rbm(parser.parse_args(argv))
     assert calls == [(None, False), (ATYPICAL_CALIBRATION_SEEDS, True), ((5, 6), False)]
+
+
+def test_the_yardstick_is_compared_with_every_method_at_equal_false_positive_rate(tiny_result):
+    from analytics.evaluation.rbm.methods import YARDSTICK
+
+    entry = tiny_result["scenarios"]["site_sd_0.30"]["yardstick_comparison"]["1"]
+    assert set(entry["detection"]) == {YARDSTICK, *METHODS}
+    assert set(entry["engine_minus"]) == set(METHODS)
+    # The engine's own figures are those of the main comparison (the same cut on the same sites).
+    main = tiny_result["scenarios"]["site_sd_0.30"]["equal_fpr_comparison"]["1"]
+    assert entry["detection"]["calibrated"] == main["detection"]["calibrated"]
+    assert YARDSTICK in tiny_result["yardstick"]
+    assert any("yardstick" in line for line in summary_lines(tiny_result))
+
+
+def test_only_ae_on_the_command_line_skips_the_usability_grid_the_atypical_data_and_the_pilot(monkeypatch):
+    import argparse
+
+    import analytics.evaluation.rbm as rbm
+    from analytics.commands import evaluate
+
+    configs = []
+    monkeypatch.setattr(rbm, "evaluate_rbm", lambda config: configs.append(config) or {
+        "preset": config.preset, "seeds": {"test": [], "calibration": []}})
+    parser = argparse.ArgumentParser()
+    evaluate.register(parser.add_subparsers())
+    evaluate._rbm(parser.parse_args(["eval", "rbm", "--only", "ae", "--seeds", "5", "6", "--scenarios", "generator"]))
+    (config,) = configs
+    assert config.test_seeds == (5, 6) and config.scenarios == ("generator",)
+    assert config.usability_seeds == () and not config.atypical and config.pilot_folder is None

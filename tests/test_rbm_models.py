@@ -9,7 +9,14 @@ from scipy import stats
 
 from analytics.kri.calibrated import fit_calibrated
 from analytics.kri.engine import run_engine
-from analytics.kri.models import SiteData, count_tails, fit_spread, proportion_tails, site_posterior
+from analytics.kri.models import (
+    SiteData,
+    count_tails,
+    fit_spread,
+    log_likelihood_ratio_kept,
+    proportion_tails,
+    site_posterior,
+)
 from analytics.kri.permutation import size_adjusted_p
 from analytics.kri.simaerep import bh_adjust, cumulative_events, simaerep_inframe
 from analytics.kri.sites import SiteIndex
@@ -95,6 +102,42 @@ def test_the_posterior_says_how_far_below_the_study_a_silent_site_is():
     post = site_posterior(data, np.array([0.02, 0.02]), np.zeros(2), np.array([0.05, 0.05]))
     assert post["prob_below"][0] > 0.99 and post["posterior_ratio_high"][0] < 0.2
     assert post["prob_below"][1] < 0.05 and post["posterior_ratio_low"][1] < 1 < post["posterior_ratio_high"][1]
+
+
+def _negative_binomial_sites(rng: np.random.Generator, n: int, tau: float, kept: float) -> SiteData:
+    """Sites of 3-60 expected AEs (subject frailty: variance 1.5 x the mean), log-normal site effects
+    of SD ``tau``, each reporting ``kept`` of its AEs."""
+    expected = rng.uniform(3, 60, n)
+    size = expected / 0.5  # variance e + e^2 / size = 1.5 e
+    mean = expected * np.exp(tau * rng.standard_normal(n) - tau**2 / 2) * kept
+    observed = rng.poisson(rng.gamma(size, mean / size)).astype(float)
+    return SiteData("count", observed, expected, expected, 1.5 * expected)
+
+
+def test_the_likelihood_ratio_for_half_kept_finds_more_half_reporting_sites_than_the_tail_at_equal_fpr():
+    rng = np.random.default_rng(5)
+    tau2 = 0.15**2
+    clean, half = _negative_binomial_sites(rng, 20_000, 0.15, 1.0), _negative_binomial_sites(rng, 5_000, 0.15, 0.5)
+
+    def evidence(data: SiteData) -> tuple[np.ndarray, np.ndarray]:
+        n = len(data.observed)
+        lr = log_likelihood_ratio_kept(data, np.full(n, tau2), np.zeros(n), 0.5)
+        low, _ = count_tails(data.observed, data.expected, data.base_variance, np.full(n, tau2))
+        return lr, -np.log(low)
+
+    (lr_clean, tail_clean), (lr_half, tail_half) = evidence(clean), evidence(half)
+    detected_lr = np.mean(lr_half > np.quantile(lr_clean, 0.99))
+    detected_tail = np.mean(tail_half > np.quantile(tail_clean, 0.99))
+    # Neyman-Pearson: for this one alternative no ranking does better; the tail treats every size alike.
+    assert detected_lr >= detected_tail - 0.01
+    # Fewer AEs than expected is evidence for the alternative, as many as expected against it.
+    one = SiteData("count", np.array([20.0, 40.0, 60.0]), np.full(3, 40.0), np.full(3, 40.0), np.full(3, 60.0))
+    ratio = log_likelihood_ratio_kept(one, np.full(3, tau2), np.zeros(3), 0.5)
+    assert ratio[0] > 0 > ratio[1] > ratio[2]
+    # A wider spread between sites explains more of a shortfall.
+    assert log_likelihood_ratio_kept(one, np.full(3, 0.5), np.zeros(3), 0.5)[0] < ratio[0]
+    with pytest.raises(ValueError, match="count KRIs"):
+        log_likelihood_ratio_kept(SiteData("proportion", *one.observed[None].repeat(4, 0)), np.zeros(3), np.zeros(3), 0.5)
 
 
 def test_site_score_p_values_of_clean_sites_are_uniform_and_flags_follow_the_policy():

@@ -18,9 +18,11 @@ def _rbm(args: argparse.Namespace) -> dict[str, object]:
         print("\n".join(summary_lines(result)))
         return result
     overrides: dict[str, object] = {}
+    if args.only == "ae":
+        overrides.update(usability_seeds=(), atypical=False, pilot_folder=None)
     if args.seeds:
         overrides["test_seeds"] = tuple(args.seeds)
-        overrides["usability_seeds"] = tuple(args.seeds[:3])
+        overrides["usability_seeds"] = () if args.only == "ae" else tuple(args.seeds[:3])
     if args.calibration_seeds:
         overrides["calibration_seeds"] = tuple(args.calibration_seeds)
     if args.preset:
@@ -112,9 +114,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="rbm: seeds that fix the thresholds at a given false-positive rate (default 7001-7003)")
     p.add_argument("--quick", action="store_true",
                    help="rbm: two test seeds, one calibration seed, ~200 injected sites per level (a few minutes)")
-    p.add_argument("--only", choices=("atypical",),
+    p.add_argument("--only", choices=("atypical", "ae"),
                    help="rbm: only this part (atypical: the atypical-data tests and the pilot's atypical null, "
-                        "about half a minute per seed; --seeds replaces its seeds, default 7111-7114)")
+                        "about half a minute per seed; --seeds replaces its seeds, default 7111-7114; ae: the AE "
+                        "under-reporting scenarios, without the usability grid, the atypical data and the pilot)")
     p.add_argument("--scenarios", nargs="+", help="rbm: only these scenarios (names in analytics/evaluation/rbm/scenarios.py)")
     p.add_argument("--calibrate", action="store_true",
                    help="enrollment, capa, feasibility: compare the variants on the calibration seeds (how the defaults were "

@@ -19,6 +19,7 @@ import pandas as pd
 from analytics.kri.extract import treatment_days_by_bin
 from analytics.kri.models import (
     SiteData,
+    log_likelihood_ratio_kept,
     count_tails,
     fit_spread,
     implied_log_scale_tau2,
@@ -261,3 +262,14 @@ def fit_calibrated(frame: pd.DataFrame, index: SiteIndex, spec: KRISpec,
         clean_probability=weight, reference_variance=ref.reference_variance, posterior=posterior,
         implied_tau2=np.where(np.isfinite(implied), implied, np.nan),
     )
+
+
+def kept_likelihood_ratio(fit: KRIFit, site_group: np.ndarray, kept: float) -> np.ndarray:
+    """Per site of a count KRI's fit, :func:`~analytics.kri.models.log_likelihood_ratio_kept` at the
+    fitted between-site variance (NaN where the site is not scored)."""
+    out = np.full(len(fit.observed), np.nan)
+    rows = np.flatnonzero(np.isfinite(fit.p_low))
+    sub = SiteData(fit.spec.family, fit.observed[rows], fit.denominator[rows], fit.expected[rows], fit.variance[rows])
+    out[rows] = log_likelihood_ratio_kept(sub, fit.between_site_variance[site_group[rows]],
+                                          fit.reference_variance[rows], kept)
+    return out

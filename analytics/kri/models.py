@@ -510,6 +510,29 @@ def fit_spread(
                      usable_sites=np.bincount(group, weights=weights, minlength=n_groups).astype("int64"))
 
 
+def log_likelihood_ratio_kept(data: SiteData, tau2: np.ndarray, reference_variance: np.ndarray,
+                              kept: float) -> np.ndarray:
+    """Per site, log P(counts | the site reported only ``kept`` of its events) / P(counts | clean).
+
+    Both hypotheses give the site its clean effect ``u ~ N(-shift, tau2 + reference variance)`` (log
+    rate scale); the alternative multiplies its rate by ``kept``. Under the fitted model this is the
+    Neyman-Pearson statistic for that one alternative: ranked sites by it, no test finds more sites
+    that kept ``kept`` of their events at the same false-positive rate. Count family only. It is a
+    yardstick for the evaluation (how much a test tuned to one removal level could gain there, and
+    what it costs at the others), not a flag.
+    """
+    if data.family != "count":
+        raise ValueError("the likelihood ratio for kept events is defined for count KRIs")
+    if not 0 < kept < 1:
+        raise ValueError(f"kept must be a share between 0 and 1, not {kept}")
+    u = POSTERIOR_GRID[None, :]
+    ll = data.log_likelihood(np.broadcast_to(u, (len(data.observed), len(POSTERIOR_GRID))))
+    sd = np.sqrt(np.maximum(tau2 + reference_variance, 1e-8))[:, None]
+    centre = -mean_shift("count", sd)
+    return (special.logsumexp(ll + _norm_logpdf(u - np.log(kept), centre, sd), axis=1)
+            - special.logsumexp(ll + _norm_logpdf(u, centre, sd), axis=1))
+
+
 def site_posterior(data: SiteData, tau2: np.ndarray, reference_variance: np.ndarray,
                    contamination: np.ndarray) -> dict[str, np.ndarray]:
     """Posterior of each site's rate (or proportion) relative to its study's, under the mixture prior.

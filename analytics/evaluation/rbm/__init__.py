@@ -36,7 +36,7 @@ from pathlib import Path
 import pandas as pd
 
 from analytics.evaluation.rbm import ae, atypical_eval, baseline, pilot, usability
-from analytics.evaluation.rbm.methods import METHOD_LABELS, METHODS
+from analytics.evaluation.rbm.methods import METHOD_LABELS, METHODS, YARDSTICK, YARDSTICK_LABEL
 from analytics.evaluation.rbm.portfolio import Portfolio, build_portfolio, load_portfolio
 from analytics.evaluation.rbm.scenarios import REMOVAL_LEVELS, SCENARIOS, SCENARIOS_BY_NAME
 from analytics.generator import GENERATOR_VERSION
@@ -137,6 +137,7 @@ def evaluate_rbm(config: EvalConfig | None = None, workdir: Path | None = None, 
                   "development (never evaluated on)": [11, 12]},
         "generated_at": dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(timespec="seconds"),
         "methods_compared": METHOD_LABELS,
+        "yardstick": {YARDSTICK: YARDSTICK_LABEL},
     }
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         portfolios, tables = _portfolios(config, Path(tmp), log)
@@ -293,6 +294,12 @@ def summary_lines(result: dict[str, object]) -> list[str]:
         if diffs:
             lines.append("    at equal test FPR 1%, engine minus best baseline: " + "; ".join(
                 f"{lv} {d['difference']:+.1%} [{d['low']:+.1%}, {d['high']:+.1%}] vs {m}" for lv, (m, d) in diffs))
+        yard = s.get("yardstick_comparison") or {}
+        if any(yard.get(f"{lv:g}") for lv in REMOVAL_LEVELS):
+            lines.append("    yardstick (likelihood ratio for half kept) at equal test FPR 1%: " + "; ".join(
+                f"{lv:g} {yard[f'{lv:g}']['detection'][YARDSTICK]:.1%} (engine {yard[f'{lv:g}']['detection']['calibrated']:.1%}, "
+                f"best baseline {max(v for m, v in yard[f'{lv:g}']['detection'].items() if m not in (YARDSTICK, 'calibrated')):.1%})"
+                for lv in REMOVAL_LEVELS if yard.get(f"{lv:g}")))
         nb = s["null_burden"]["calibrated"]
         lines.append(f"    engine null burden: any amber {_fmt(nb['any_amber'])}, any red {_fmt(nb['any_red'])} "
                      f"of {nb['any_red']['n']} clean sites")

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.evaluation.rbm import metrics
-from analytics.evaluation.rbm.methods import METHODS, score_sites
+from analytics.evaluation.rbm.methods import METHODS, YARDSTICK, score_sites
 from analytics.evaluation.rbm.portfolio import Portfolio
 from analytics.evaluation.rbm.scenarios import (
     REMOVAL_LEVELS,
@@ -123,4 +123,9 @@ def scenario_metrics(scenario: AEScenario, tables: dict[str, pd.DataFrame]) -> d
         "null_burden": {m: metrics.null_burden(test, m) for m in ("calibrated", "funnel")},
         "equal_fpr_comparison": metrics.equal_fpr_comparison(test, METHODS, REMOVAL_LEVELS),
     }
+    if f"score_{YARDSTICK}" in test:
+        # How much any ranking could gain at 50% removed, and what the ranking that gains it costs at
+        # 75% and 100%: the same equal-FPR comparison with the yardstick in the engine's place.
+        out["yardstick_comparison"] = metrics.equal_fpr_comparison(test, (YARDSTICK, *METHODS), REMOVAL_LEVELS,
+                                                                   engine=YARDSTICK)
     return out

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.evaluation.rbm.portfolio import AEData, event_visits, frame_with_events
+from analytics.kri.calibrated import kept_likelihood_ratio
 from analytics.kri.engine import run_engine
 from analytics.kri.simaerep import DEFAULT_RESAMPLES, FLAG_ALPHA, cumulative_events, simaerep_inframe
 from analytics.kri.specs import CATALOGUE, KRISpec, kri
@@ -26,6 +27,11 @@ METHOD_LABELS = {
     "simaerep_no_mult": "simaerep-style (inframe, no multiplicity)",
 }
 AE_SPECS: tuple[KRISpec, ...] = (kri("ae_rate"), kri("sae_rate"))
+# A yardstick, not a method a monitor gets: the likelihood ratio for "half the AEs kept" under the
+# engine's fitted model, the most powerful ranking at 50% removed (see :func:`score_sites`).
+YARDSTICK = "lr_half_kept"
+YARDSTICK_KEPT = 0.5
+YARDSTICK_LABEL = "likelihood ratio for half of the AEs kept, under the engine's fitted model (yardstick)"
 
 
 def _engine_columns(frame: pd.DataFrame, method: str, specs: tuple[KRISpec, ...], seed: int) -> pd.DataFrame:
@@ -48,6 +54,9 @@ def _engine_columns(frame: pd.DataFrame, method: str, specs: tuple[KRISpec, ...]
         out["observed_ae"] = ae["observed"]
         out["prob_below"] = ae["prob_below"]
         out["site_p"] = sites["site_p"].reindex(ae.index)
+        lr = kept_likelihood_ratio(run.fits["ae_rate"], run.index.site_group, YARDSTICK_KEPT)
+        # Ties (unscored sites) go last; the engine's own evidence orders equal ratios.
+        out[f"score_{YARDSTICK}"] = lr[ae["site_code"].to_numpy()] + 1e-9 * score.to_numpy()
         out["evaluable_kris"] = sites["evaluable"].reindex(ae.index)
     return out
 
