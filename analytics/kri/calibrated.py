@@ -19,10 +19,10 @@ import pandas as pd
 from analytics.kri.extract import treatment_days_by_bin
 from analytics.kri.models import (
     SiteData,
-    log_likelihood_ratio_kept,
     count_tails,
     fit_spread,
     implied_log_scale_tau2,
+    log_likelihood_ratio_kept,
     pooled_variances,
     proportion_tails,
     site_posterior,
