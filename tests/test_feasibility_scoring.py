@@ -144,3 +144,5 @@ def test_a_fresh_export_is_scored_without_the_trials_already_measured(tmp_path) 
     assert as_of == dt.date(2024, 6, 1) and exports == {"fresh.csv": "2024-06-01"}
     running = trials.set_index("nct_id").loc["NCT00000004"]
     assert bool(running["still_running"]) and not bool(running["completed"])
+    with pytest.raises(RuntimeError, match="nothing is left to score"):
+        real_trials((shared,), export_nct_ids((shared,)))

@@ -76,8 +76,9 @@ def _feasibility(args: argparse.Namespace) -> dict[str, object]:
     from analytics.evaluation.feasibility import CALIBRATION_SEEDS, RECORD_RULES, TEST_SEEDS, evaluate_feasibility, \
         summary_lines
 
-    if args.calibrate and args.ctgov:
-        raise SystemExit("eval feasibility: --calibrate scores generated seeds only; --ctgov is for a test")
+    if args.calibrate and (args.ctgov or args.real_only):
+        raise SystemExit("eval feasibility: --calibrate scores generated seeds only; --ctgov and --real-only are "
+                         "for a test")
     seeds = tuple(args.seeds) if args.seeds else (CALIBRATION_SEEDS if args.calibrate else TEST_SEEDS)
     if args.real_only:
         seeds = ()

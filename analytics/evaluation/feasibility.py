@@ -286,6 +286,9 @@ def real_trials(files: tuple[Path, ...] | None = None, exclude: frozenset[str] =
         return None
     raw, as_of, exports = records
     kept = ~raw["nct_id"].isin(exclude).to_numpy()
+    if not kept.any():
+        raise RuntimeError(f"every one of the {len(raw):,} trials of these exports is in the excluded exports; "
+                           "nothing is left to score")
     raw, as_of = raw[kept].reset_index(drop=True), as_of[kept].reset_index(drop=True)
     return build_trial_table(raw, as_of), as_of.max().date(), exports, int((~kept).sum())
 
