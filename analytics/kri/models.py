@@ -510,6 +510,12 @@ def fit_spread(
                      usable_sites=np.bincount(group, weights=weights, minlength=n_groups).astype("int64"))
 
 
+def _grid_log_likelihood(data: SiteData) -> tuple[np.ndarray, np.ndarray]:
+    """The posterior grid of site effects (1 x k) and each site's log-likelihood on it (sites x k)."""
+    u = POSTERIOR_GRID[None, :]
+    return u, data.log_likelihood(np.broadcast_to(u, (len(data.observed), len(POSTERIOR_GRID))))
+
+
 def log_likelihood_ratio_kept(data: SiteData, tau2: np.ndarray, reference_variance: np.ndarray,
                               kept: float) -> np.ndarray:
     """Per site, log P(counts | the site reported only ``kept`` of its events) / P(counts | clean).
@@ -525,8 +531,7 @@ def log_likelihood_ratio_kept(data: SiteData, tau2: np.ndarray, reference_varian
         raise ValueError("the likelihood ratio for kept events is defined for count KRIs")
     if not 0 < kept < 1:
         raise ValueError(f"kept must be a share between 0 and 1, not {kept}")
-    u = POSTERIOR_GRID[None, :]
-    ll = data.log_likelihood(np.broadcast_to(u, (len(data.observed), len(POSTERIOR_GRID))))
+    u, ll = _grid_log_likelihood(data)
     sd = np.sqrt(np.maximum(tau2 + reference_variance, 1e-8))[:, None]
     centre = -mean_shift("count", sd)
     return (special.logsumexp(ll + _norm_logpdf(u - np.log(kept), centre, sd), axis=1)
@@ -540,8 +545,7 @@ def site_posterior(data: SiteData, tau2: np.ndarray, reference_variance: np.ndar
     Returns per site the posterior median and 90% interval of the ratio, and the posterior
     probabilities that it is below :data:`RATIO_BELOW` and above :data:`RATIO_ABOVE`.
     """
-    u = POSTERIOR_GRID[None, :]
-    ll = data.log_likelihood(np.broadcast_to(u, (len(data.observed), len(POSTERIOR_GRID))))
+    u, ll = _grid_log_likelihood(data)
     clean_var = np.maximum(tau2 + reference_variance, 1e-8)[:, None]
     wide_var = (OUTLIER_SD**2 + reference_variance)[:, None]
     p0 = data.reference_share()[:, None]
